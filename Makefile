@@ -1,0 +1,30 @@
+# Makefile: the two commands a new machine needs, `make demo` and `make test`, plus build, bench and clean.
+# Every target first runs scripts/setup, which installs only what is missing (seconds when all is there).
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup configure build test demo bench clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+configure: setup
+	@if [ ! -f $(BUILD)/build.ninja ]; then cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release; fi
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
+
+demo: build
+	@$(BUILD)/bin/distill demo --workdir $(BUILD)/demo
+
+bench: build
+	@$(BUILD)/bin/bench_synth
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,45 @@
+// cli/command.h: how a subcommand plugs into the CLI: a CLI11 app plus the function that runs it, and the
+// shared --config handling (TOML keys = long option names; flags override the file).
+// Only cli/ catches errors and chooses exit codes; commands throw distill::InputError for bad input.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace distill::cli {
+
+struct Registry {
+  std::map<const CLI::App*, std::function<void()>> run;  // leaf app -> its action
+  void add(CLI::App* app, std::function<void()> fn);     // also adds --config to `app`
+};
+
+// Applies FILE.toml to the options of `app` that were not given on the command line. Keys are the long
+// option names ("vocab-size" or "vocab_size"). Unknown keys, tables and arrays throw InputError naming
+// the file and key.
+void apply_config_file(CLI::App& app, const std::string& path);
+
+// The resolved configuration of `app` (every long option, given or default) as TOML, for the runs table.
+std::string resolved_config_toml(const CLI::App& app);
+
+// "data synth" for the synth subcommand of data.
+std::string command_path(const CLI::App& app);
+
+// Throws InputError if option `name` (e.g. "--db") has no value from flags or config.
+void require(const CLI::App& app, const std::string& name);
+
+// Each subcommand file registers itself through one of these.
+void register_data_synth(CLI::App& data, Registry& reg);
+void register_data_import(CLI::App& data, Registry& reg);
+void register_data_stats(CLI::App& data, Registry& reg);
+void register_tokenizer(CLI::App& root, Registry& reg);
+void register_demo(CLI::App& root, Registry& reg);
+std::string version_text();  // for --version
+
+// Runs the whole CLI on an argument vector (args[0] is the program name) and returns the exit code.
+// main() is this; `distill demo` uses it to run its steps exactly as a user would type them.
+int run_cli(const std::vector<std::string>& args);
+
+}  // namespace distill::cli

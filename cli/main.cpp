@@ -1,0 +1,74 @@
+// cli/main.cpp: the `distill` entry point: builds the command tree, parses, applies --config, runs the
+// chosen subcommand, and maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input or usage).
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "common/errors.h"
+
+namespace distill::cli {
+
+int run_cli(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const int argc = int(args.size());
+  CLI::App app{"distill: distill a Mixture-of-Experts teacher's reasoning into a small dense student.", "distill"};
+  app.option_defaults()->always_capture_default();
+  bool show_version = false;
+  app.add_flag("--version", show_version, "print the distill and LibTorch versions, CUDA availability, threads");
+  app.require_subcommand(0, 1);
+
+  Registry reg;
+  CLI::App* data = app.add_subcommand("data", "the problem and sample store: synthesise, import, inspect");
+  data->require_subcommand(1, 1);
+  register_data_synth(*data, reg);
+  register_data_import(*data, reg);
+  register_data_stats(*data, reg);
+  register_tokenizer(app, reg);
+  register_demo(app, reg);
+
+  try {
+    app.parse(argc, argv.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "distill: " << e.what() << "\nRun `distill --help` (or `distill SUBCOMMAND --help`) for usage.\n";
+    return 2;
+  }
+
+  if (show_version) {
+    std::cout << version_text();
+    return 0;
+  }
+  const CLI::App* leaf = &app;
+  for (auto subs = leaf->get_subcommands(); !subs.empty(); subs = leaf->get_subcommands()) leaf = subs.front();
+  auto it = reg.run.find(leaf);
+  if (it == reg.run.end()) {
+    std::cerr << leaf->help();
+    return 2;
+  }
+  try {
+    auto* mut = const_cast<CLI::App*>(leaf);
+    if (const CLI::Option* cfg = leaf->get_option_no_throw("--config"); cfg && cfg->count() > 0)
+      apply_config_file(*mut, cfg->as<std::string>());
+    it->second();
+    return 0;
+  } catch (const InputError& e) {
+    std::cerr << "distill: error: " << e.what() << "\n";
+    return 2;
+  } catch (const CLI::Error& e) {
+    std::cerr << "distill: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "distill: failed: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace distill::cli
+
+int main(int argc, char** argv) { return distill::cli::run_cli(std::vector<std::string>(argv, argv + argc)); }

@@ -1,0 +1,21 @@
+// common/errors.h: the two error kinds every library throws, and which exit code each one maps to.
+// Libraries throw; only cli/ catches, prints and chooses the exit code (0 ok, 1 runtime failure, 2 bad input).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace distill {
+
+// Bad input or usage: a malformed file, an unknown config key, a store that is not ours. Exit code 2.
+// The message names the file, line or key and says what was expected.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Something went wrong while doing valid work (I/O failure, SQLite busy, a bug). Exit code 1.
+struct RuntimeFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace distill

@@ -1,0 +1,17 @@
+// common/utf8.h: UTF-8 validation over raw bytes (a pure function, no locale).
+// Used by every parser that accepts text from outside; it does not normalise or transcode.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace distill {
+
+// Returns the byte offset of the first invalid sequence, or nullopt if `s` is valid UTF-8.
+// Rejects overlong encodings, surrogates (U+D800..U+DFFF) and code points above U+10FFFF (RFC 3629).
+std::optional<std::size_t> first_invalid_utf8(std::string_view s);
+
+inline bool is_valid_utf8(std::string_view s) { return !first_invalid_utf8(s).has_value(); }
+
+}  // namespace distill

@@ -1,0 +1,134 @@
+// dataset/import.cpp: see import.h.
+#include "dataset/import.h"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "common/errors.h"
+#include "common/utf8.h"
+#include "dataset/answer.h"
+
+namespace distill::dataset {
+
+using nlohmann::json;
+
+ImportFormat parse_import_format(std::string_view name) {
+  if (name == "gsm8k") return ImportFormat::gsm8k;
+  if (name == "math") return ImportFormat::math;
+  if (name == "jsonl") return ImportFormat::jsonl;
+  throw InputError("unknown import format '" + std::string(name) + "' (expected gsm8k, math or jsonl)");
+}
+
+namespace {
+
+const char* format_name(ImportFormat f) {
+  return f == ImportFormat::gsm8k ? "gsm8k" : f == ImportFormat::math ? "math" : "jsonl";
+}
+
+struct LineError {
+  const std::string& file;
+  std::size_t line;
+  [[noreturn]] void operator()(const std::string& what) const {
+    throw InputError(file + ":" + std::to_string(line) + ": " + what);
+  }
+};
+
+std::string field_string(const json& obj, const std::string& key, const LineError& fail, const char* hint) {
+  auto it = obj.find(key);
+  if (it == obj.end()) fail("missing field '" + key + "' (" + hint + ")");
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<long long>());
+  if (it->is_number()) return it->dump();
+  fail("field '" + key + "' must be a string or a number, got " + it->type_name());
+}
+
+// GSM8K solutions carry calculator annotations "<<48/2=24>>"; they are not part of the reasoning.
+std::string strip_calculator(const std::string& s) {
+  static const std::regex calc("<<[^>]*>>");
+  return std::regex_replace(s, calc, "");
+}
+
+}  // namespace
+
+std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& filename, const ImportOptions& opt) {
+  std::vector<ProblemRow> rows;
+  const std::string source = opt.source.empty() ? format_name(opt.format) : opt.source;
+  if (opt.split.empty()) throw InputError("--split must not be empty");
+  std::size_t line_no = 0, pos = 0;
+  while (pos < bytes.size()) {
+    std::size_t end = bytes.find('\n', pos);
+    if (end == std::string_view::npos) end = bytes.size();
+    std::string_view line = bytes.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const LineError fail{filename, line_no};
+    if (auto bad = first_invalid_utf8(line))
+      fail("invalid UTF-8 at byte " + std::to_string(*bad + 1) + " of the line (the file must be UTF-8)");
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    json obj;
+    try {
+      obj = json::parse(line);
+    } catch (const json::parse_error& e) {
+      fail(std::string("malformed JSON: ") + e.what());
+    }
+    if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());
+
+    ProblemRow r;
+    r.source = source;
+    r.split = opt.split;
+    json meta = json::object();
+    std::vector<std::string> used;
+    if (opt.format == ImportFormat::gsm8k) {
+      const char* hint = "GSM8K records have 'question' and 'answer' with a final '#### n' line";
+      r.prompt = field_string(obj, "question", fail, hint);
+      const std::string full = field_string(obj, "answer", fail, hint);
+      const std::size_t h = full.rfind("####");
+      if (h == std::string::npos) fail("field 'answer' has no '#### n' final answer");
+      std::string ans = full.substr(h + 4);
+      ans.erase(0, ans.find_first_not_of(" \t"));
+      while (!ans.empty() && std::isspace(static_cast<unsigned char>(ans.back()))) ans.pop_back();
+      if (ans.empty()) fail("field 'answer' has an empty '####' final answer");
+      std::string steps = strip_calculator(full.substr(0, h));
+      while (!steps.empty() && std::isspace(static_cast<unsigned char>(steps.back()))) steps.pop_back();
+      r.answer = ans;
+      r.solution = steps + (steps.empty() ? "" : "\n") + "\\boxed{" + ans + "}";
+      used = {"question", "answer"};
+    } else if (opt.format == ImportFormat::math) {
+      const char* hint = "MATH records have 'problem' and 'solution' with a \\boxed{} answer";
+      r.prompt = field_string(obj, "problem", fail, hint);
+      const std::string sol = field_string(obj, "solution", fail, hint);
+      auto boxed = last_boxed(sol);
+      if (!boxed || boxed->empty()) fail("field 'solution' has no well-formed \\boxed{...} answer");
+      r.answer = *boxed;
+      r.solution = sol;
+      used = {"problem", "solution"};
+      if (auto it = obj.find("level"); it != obj.end() && it->is_string()) {
+        // "Level 3" -> 3 (MATH uses 1..5, and "Level ?" for a few)
+        const std::string lv = it->get<std::string>();
+        if (lv.size() > 6 && lv.rfind("Level ", 0) == 0 && std::isdigit(static_cast<unsigned char>(lv[6])))
+          r.difficulty = lv[6] - '0';
+      }
+    } else {
+      const std::string hint = "set --prompt-field/--answer-field to the record's field names";
+      r.prompt = field_string(obj, opt.prompt_field, fail, hint.c_str());
+      r.answer = field_string(obj, opt.answer_field, fail, hint.c_str());
+      used = {opt.prompt_field, opt.answer_field};
+      if (!opt.solution_field.empty()) {
+        r.solution = field_string(obj, opt.solution_field, fail, hint.c_str());
+        used.push_back(opt.solution_field);
+      }
+      if (auto it = obj.find("difficulty"); it != obj.end() && it->is_number_integer()) r.difficulty = it->get<int>();
+    }
+    if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) fail("empty prompt");
+    if (r.answer.find_first_not_of(" \t\r\n") == std::string::npos) fail("empty answer");
+    for (auto& [k, v] : obj.items())
+      if (std::find(used.begin(), used.end(), k) == used.end()) meta[k] = v;
+    meta["line"] = line_no;
+    r.meta_json = meta.dump();
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace distill::dataset

@@ -1,0 +1,101 @@
+-- dataset/schema.sql: the distill store, schema version 1 (PRAGMA user_version = 1).
+-- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
+-- a store from a newer distill is refused untouched. Every table is written only through dataset/.
+
+-- Every command that writes records itself here, with its resolved config.
+CREATE TABLE runs (
+  id           INTEGER PRIMARY KEY,
+  kind         TEXT NOT NULL,               -- 'data synth', 'data import', 'tokenizer train', 'generate', ...
+  config_toml  TEXT NOT NULL,               -- the resolved config (flags merged over --config)
+  started_at   TEXT NOT NULL,               -- ISO-8601 UTC
+  finished_at  TEXT,
+  status       TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+  host         TEXT NOT NULL,
+  version      TEXT NOT NULL                -- distill version that ran it
+);
+
+CREATE TABLE models (
+  id               INTEGER PRIMARY KEY,
+  role             TEXT NOT NULL,           -- 'teacher', 'student', 'baseline'
+  path             TEXT NOT NULL,
+  arch             TEXT NOT NULL,
+  n_params         INTEGER NOT NULL,
+  n_active_params  INTEGER NOT NULL,
+  sha256           TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE problems (
+  id            INTEGER PRIMARY KEY,
+  source        TEXT NOT NULL,              -- 'synth:chain', 'gsm8k', 'math', 'jsonl:FILE'
+  split         TEXT NOT NULL,              -- 'train', 'eval', or a benchmark name
+  prompt        TEXT NOT NULL,
+  answer        TEXT NOT NULL,              -- the gold final answer, as a verifier reads it
+  solution      TEXT,                       -- gold step-by-step solution ending in \boxed{answer}, if known
+  difficulty    INTEGER,                    -- 1..5 for synthetic tasks; NULL when unknown
+  meta_json     TEXT NOT NULL DEFAULT '{}',
+  content_hash  TEXT NOT NULL UNIQUE,       -- sha256 of the normalised prompt: reruns add nothing
+  run_id        INTEGER REFERENCES runs(id)
+);
+CREATE INDEX problems_split_difficulty ON problems(split, difficulty);
+CREATE INDEX problems_source ON problems(source);
+
+CREATE TABLE samples (
+  id                INTEGER PRIMARY KEY,
+  problem_id        INTEGER NOT NULL REFERENCES problems(id),
+  model_id          INTEGER NOT NULL REFERENCES models(id),
+  run_id            INTEGER NOT NULL REFERENCES runs(id),
+  sample_idx        INTEGER NOT NULL,       -- 0..K-1 for this (problem, model)
+  seed              INTEGER NOT NULL,
+  temperature       REAL NOT NULL,
+  top_p             REAL NOT NULL,
+  max_tokens        INTEGER NOT NULL,
+  completion        TEXT NOT NULL,
+  extracted_answer  TEXT,
+  verdict           TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable')),
+  n_tokens          INTEGER NOT NULL,
+  finish_reason     TEXT NOT NULL CHECK (finish_reason IN ('eos', 'stop', 'length')),
+  created_at        TEXT NOT NULL,
+  UNIQUE (problem_id, model_id, sample_idx, seed)   -- the resume key of `generate`
+);
+CREATE INDEX samples_model_verdict ON samples(model_id, verdict);
+
+-- Teacher top-k (token id, logprob) per generated position, packed little-endian, for logit KD.
+CREATE TABLE sample_logprobs (
+  sample_id  INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+  k          INTEGER NOT NULL,
+  blob       BLOB NOT NULL
+);
+
+-- Append-only audit log; a sample's status is derived from it, so every action can be undone.
+CREATE TABLE curation (
+  id         INTEGER PRIMARY KEY,
+  sample_id  INTEGER REFERENCES samples(id),
+  action     TEXT NOT NULL,
+  reason     TEXT,
+  actor      TEXT NOT NULL,
+  at         TEXT NOT NULL,
+  undone_by  INTEGER REFERENCES curation(id)
+);
+CREATE INDEX curation_sample ON curation(sample_id);
+
+CREATE TABLE train_steps (
+  run_id  INTEGER NOT NULL REFERENCES runs(id),
+  step    INTEGER NOT NULL,
+  loss    REAL NOT NULL,
+  lr      REAL NOT NULL,
+  tokens  INTEGER NOT NULL,
+  at      TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
+);
+
+CREATE TABLE eval_results (
+  run_id      INTEGER NOT NULL REFERENCES runs(id),
+  model_id    INTEGER NOT NULL REFERENCES models(id),
+  problem_id  INTEGER NOT NULL REFERENCES problems(id),
+  sample_idx  INTEGER NOT NULL,
+  completion  TEXT NOT NULL,
+  verdict     TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable')),
+  n_tokens    INTEGER NOT NULL,
+  latency_ms  REAL NOT NULL,
+  PRIMARY KEY (run_id, problem_id, sample_idx)
+);

@@ -1,0 +1,96 @@
+// dataset/sqlite.cpp: see sqlite.h.
+#include "dataset/sqlite.h"
+
+#include "common/errors.h"
+
+namespace distill::dataset {
+
+static std::string err(sqlite3* db, const std::string& what) {
+  return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+Db::Db(const std::string& path, int flags) : path_(path) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = err(db_, path + ": cannot open SQLite database");
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw InputError(msg);
+  }
+  sqlite3_busy_timeout(db_, 10000);  // a concurrent writer holds the lock for one batch at most
+  sqlite3_extended_result_codes(db_, 1);
+}
+
+Db::~Db() { sqlite3_close_v2(db_); }
+
+void Db::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string m = path_ + ": SQL failed: " + (msg ? msg : "?");
+    sqlite3_free(msg);
+    throw RuntimeFailure(m);
+  }
+}
+
+Stmt Db::prepare(std::string_view sql) { return Stmt(db_, sql); }
+
+std::int64_t Db::pragma_int(const char* name) {
+  // PRAGMA names cannot be bound as parameters; only fixed names from this codebase reach here.
+  Stmt s(db_, std::string("PRAGMA ") + name);
+  if (!s.step()) throw RuntimeFailure(path_ + ": PRAGMA " + name + " returned nothing");
+  return s.col_int(0);
+}
+
+Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
+  if (sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st_, nullptr) != SQLITE_OK)
+    throw RuntimeFailure(err(db, "cannot prepare `" + std::string(sql.substr(0, 80)) + "`"));
+}
+
+Stmt::~Stmt() { sqlite3_finalize(st_); }
+
+#define DISTILL_BIND(call)                                                   \
+  if ((call) != SQLITE_OK) throw RuntimeFailure(err(db_, "bind failed")); \
+  return *this
+
+Stmt& Stmt::bind(int i, std::int64_t v) { DISTILL_BIND(sqlite3_bind_int64(st_, i, v)); }
+Stmt& Stmt::bind(int i, double v) { DISTILL_BIND(sqlite3_bind_double(st_, i, v)); }
+Stmt& Stmt::bind(int i, std::string_view v) {
+  DISTILL_BIND(sqlite3_bind_text64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+}
+Stmt& Stmt::bind_blob(int i, const void* p, std::size_t n) {
+  DISTILL_BIND(sqlite3_bind_blob64(st_, i, p, n, SQLITE_TRANSIENT));
+}
+Stmt& Stmt::bind_null(int i) { DISTILL_BIND(sqlite3_bind_null(st_, i)); }
+#undef DISTILL_BIND
+
+bool Stmt::step() {
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  throw RuntimeFailure(err(db_, std::string("SQL step failed in `") + sqlite3_sql(st_) + "`"));
+}
+
+void Stmt::reset() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
+std::string Stmt::col_text(int i) const {
+  const auto* p = sqlite3_column_text(st_, i);
+  return p ? std::string(reinterpret_cast<const char*>(p), std::size_t(sqlite3_column_bytes(st_, i))) : "";
+}
+
+Transaction::Transaction(Db& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!done_) {
+    try { db_.exec("ROLLBACK"); } catch (...) {}
+  }
+}
+
+void Transaction::commit() {
+  db_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace distill::dataset

@@ -1,0 +1,209 @@
+// dataset/store.cpp: opening, creating and migrating the store; runs, problems and stats.
+#include "dataset/store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include "common/errors.h"
+#include "common/sha256.h"
+#include "dataset/migrations.h"
+#include "dataset/schema_sql.h"
+#include "distill_version.h"
+
+namespace distill::dataset {
+
+std::string now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string content_hash(std::string_view prompt) {
+  std::string norm;
+  norm.reserve(prompt.size());
+  bool pending_space = false;
+  for (char c : prompt) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+      pending_space = !norm.empty();
+      continue;
+    }
+    if (pending_space) norm += ' ';
+    pending_space = false;
+    norm += c;
+  }
+  return sha256_hex(norm);
+}
+
+void check_store_header(const std::string& path, OpenMode mode) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT && mode == OpenMode::create) return;
+    if (errno == ENOENT)
+      throw InputError(path + ": no such store. HINT: create one with `distill data synth --db " + path +
+                       " ...` or `distill data import`");
+    throw InputError(path + ": cannot stat: " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a directory, expected a distill store (.db file)");
+  if (st.st_size == 0) {
+    if (mode == OpenMode::create) return;
+    throw InputError(path + ": empty file, not a distill store");
+  }
+  char head[16] = {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open for reading");
+  in.read(head, sizeof head);
+  if (in.gcount() < 16 || std::memcmp(head, "SQLite format 3\0", 16) != 0)
+    throw InputError(path +
+                     ": not a distill store (the file is not an SQLite database). HINT: --db takes the .db "
+                     "file written by `distill data synth` or `distill data import`, or a new path");
+}
+
+std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
+  check_store_header(path, mode);
+  int flags = SQLITE_OPEN_READWRITE | (mode == OpenMode::create ? SQLITE_OPEN_CREATE : 0);
+  auto db = std::make_unique<Db>(path, flags);
+
+  // Identify before writing anything. These reads change nothing in the file.
+  std::int64_t app_id = 0, version = 0, n_objects = 0;
+  try {
+    app_id = db->pragma_int("application_id");
+    version = db->pragma_int("user_version");
+    auto s = db->prepare("SELECT count(*) FROM sqlite_master");
+    s.step();
+    n_objects = s.col_int(0);
+  } catch (const RuntimeFailure& e) {
+    throw InputError(path + ": not a distill store (SQLite cannot read it: " + e.what() + ")");
+  }
+  const bool blank = app_id == 0 && version == 0 && n_objects == 0;
+  if (!blank && app_id != kApplicationId)
+    throw InputError(path + ": not a distill store (an SQLite database of another application: application_id " +
+                     std::to_string(app_id) + ", " + std::to_string(n_objects) + " schema objects)");
+  if (version > kSchemaVersion)
+    throw InputError(path + ": store schema version " + std::to_string(version) +
+                     " is newer than this distill supports (" + std::to_string(kSchemaVersion) +
+                     "). HINT: upgrade distill; the store was left untouched");
+
+  if (blank) {
+    if (mode != OpenMode::create) throw InputError(path + ": empty SQLite database, not a distill store");
+    // Created in rollback-journal mode so the header on disk carries the id and version at once.
+    Transaction tx(*db);
+    db->exec(kSchemaSql);
+    db->exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str());
+    db->exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+    tx.commit();
+  } else if (version < kSchemaVersion) {
+    migrate(*db, int(version), kSchemaVersion);
+  }
+  db->exec("PRAGMA journal_mode = WAL");
+  db->exec("PRAGMA synchronous = NORMAL");  // WAL + NORMAL: durable against process kill
+  db->exec("PRAGMA foreign_keys = ON");
+  return std::unique_ptr<Store>(new Store(path, std::move(db)));
+}
+
+static std::string hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::int64_t Store::begin_run(const std::string& kind, const std::string& config_toml) {
+  Transaction tx(*db_);
+  auto s = db_->prepare(
+      "INSERT INTO runs(kind, config_toml, started_at, status, host, version) VALUES (?, ?, ?, 'running', ?, ?)");
+  s.bind(1, kind).bind(2, config_toml).bind(3, now_iso8601()).bind(4, hostname()).bind(5, DISTILL_VERSION);
+  s.run();
+  auto id = db_->last_insert_rowid();
+  tx.commit();
+  return id;
+}
+
+void Store::finish_run(std::int64_t run_id, bool ok) {
+  Transaction tx(*db_);
+  auto s = db_->prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?");
+  s.bind(1, ok ? "ok" : "failed").bind(2, now_iso8601()).bind(3, run_id);
+  s.run();
+  tx.commit();
+}
+
+InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const std::string& run_kind,
+                                    const std::string& config_toml) {
+  InsertResult r;
+  Transaction tx(*db_);
+  auto run = db_->prepare(
+      "INSERT INTO runs(kind, config_toml, started_at, finished_at, status, host, version) "
+      "VALUES (?, ?, ?, ?, 'ok', ?, ?)");
+  const auto now = now_iso8601();
+  run.bind(1, run_kind).bind(2, config_toml).bind(3, now).bind(4, now).bind(5, hostname()).bind(6, DISTILL_VERSION);
+  run.run();
+  const auto run_id = db_->last_insert_rowid();
+  auto s = db_->prepare(
+      "INSERT OR IGNORE INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, "
+      "content_hash, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& p : rows) {
+    s.bind(1, p.source).bind(2, p.split).bind(3, p.prompt).bind(4, p.answer).bind(5, p.solution);
+    s.bind(6, p.difficulty).bind(7, p.meta_json).bind(8, content_hash(p.prompt)).bind(9, run_id);
+    s.run();
+    if (db_->changes() > 0) ++r.inserted; else ++r.duplicates;
+    s.reset();
+  }
+  tx.commit();
+  return r;
+}
+
+StoreStats Store::stats() {
+  StoreStats st;
+  st.schema_version = db_->pragma_int("user_version");
+  st.file_bytes = db_->pragma_int("page_count") * db_->pragma_int("page_size");
+  auto count = [&](const char* sql) {
+    auto s = db_->prepare(sql);
+    s.step();
+    return s.col_int(0);
+  };
+  st.problems = count("SELECT count(*) FROM problems");
+  st.samples = count("SELECT count(*) FROM samples");
+  st.runs = count("SELECT count(*) FROM runs");
+  st.models = count("SELECT count(*) FROM models");
+  auto group = [&](const char* sql, std::map<std::string, std::int64_t>& out) {
+    auto s = db_->prepare(sql);
+    while (s.step()) out[s.col_text(0)] = s.col_int(1);
+  };
+  group("SELECT split, count(*) FROM problems GROUP BY split", st.problems_by_split);
+  group("SELECT source, count(*) FROM problems GROUP BY source", st.problems_by_source);
+  group("SELECT verdict, count(*) FROM samples GROUP BY verdict", st.samples_by_verdict);
+  group("SELECT kind, count(*) FROM runs GROUP BY kind", st.runs_by_kind);
+  auto s = db_->prepare(
+      "SELECT split, coalesce(CAST(difficulty AS TEXT), 'none'), count(*) FROM problems GROUP BY split, difficulty");
+  while (s.step()) st.problems_by_split_difficulty[s.col_text(0)][s.col_text(1)] = s.col_int(2);
+  return st;
+}
+
+void Store::for_each_text(const std::vector<std::string>& exclude_splits,
+                          const std::function<void(const std::string&)>& fn) {
+  // Exclusion through a temp table keeps the SQL parameterised whatever the number of splits.
+  db_->exec("CREATE TEMP TABLE IF NOT EXISTS excluded_splits(split TEXT PRIMARY KEY)");
+  db_->exec("DELETE FROM temp.excluded_splits");
+  auto ins = db_->prepare("INSERT OR IGNORE INTO temp.excluded_splits(split) VALUES (?)");
+  for (const auto& sp : exclude_splits) { ins.bind(1, sp); ins.run(); ins.reset(); }
+  auto p = db_->prepare(
+      "SELECT prompt, solution, answer FROM problems "
+      "WHERE split NOT IN (SELECT split FROM temp.excluded_splits) ORDER BY id");
+  while (p.step()) {
+    fn(p.col_text(0));
+    if (!p.col_null(1)) fn(p.col_text(1));
+    fn(p.col_text(2));
+  }
+  auto c = db_->prepare(
+      "SELECT s.completion FROM samples s JOIN problems p ON p.id = s.problem_id "
+      "WHERE p.split NOT IN (SELECT split FROM temp.excluded_splits) ORDER BY s.id");
+  while (c.step()) fn(c.col_text(0));
+}
+
+}  // namespace distill::dataset

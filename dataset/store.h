@@ -1,0 +1,91 @@
+// dataset/store.h: the distill store, one SQLite file with the schema of dataset/schema.sql.
+// Opening checks that the file is ours (SQLite magic, application_id) and not from a newer distill before
+// anything is written; new stores are created, older ones migrated. WAL mode and foreign keys are on.
+// Every write happens inside a transaction. Curation, samples and training tables get their APIs in later files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataset/sqlite.h"
+
+namespace distill::dataset {
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr std::int64_t kApplicationId = 0x4453544C;  // "DSTL" in the SQLite header, offset 68
+
+enum class OpenMode {
+  read,    // the store must exist; nothing is created (older stores are still migrated in place)
+  create,  // create a new store if the path does not exist or is an empty file
+};
+
+struct ProblemRow {
+  std::string source;      // 'synth:chain', 'gsm8k', 'math', 'jsonl'
+  std::string split;       // 'train', 'eval', ...
+  std::string prompt;
+  std::string answer;
+  std::optional<std::string> solution;  // gold steps, last line `\boxed{answer}`
+  std::optional<int> difficulty;
+  std::string meta_json = "{}";
+};
+
+struct InsertResult {
+  std::int64_t inserted = 0;
+  std::int64_t duplicates = 0;  // same content hash already in the store (or earlier in this batch)
+};
+
+struct StoreStats {
+  std::int64_t schema_version = 0;
+  std::int64_t file_bytes = 0;
+  std::int64_t problems = 0, samples = 0, runs = 0, models = 0;
+  std::map<std::string, std::int64_t> problems_by_split;
+  std::map<std::string, std::int64_t> problems_by_source;
+  std::map<std::string, std::map<std::string, std::int64_t>> problems_by_split_difficulty;  // split -> "3" -> n
+  std::map<std::string, std::int64_t> samples_by_verdict;
+  std::map<std::string, std::int64_t> runs_by_kind;
+};
+
+// The content hash of a prompt: sha256 of the prompt with runs of whitespace collapsed and ends trimmed.
+std::string content_hash(std::string_view prompt);
+
+// Checks, without opening it through SQLite, that `path` is absent, empty, or begins with the SQLite magic.
+// Throws InputError otherwise ("PATH: not a distill store: ..."). Pure check; never writes.
+void check_store_header(const std::string& path, OpenMode mode);
+
+class Store {
+ public:
+  static std::unique_ptr<Store> open(const std::string& path, OpenMode mode);
+
+  Db& db() { return *db_; }
+  const std::string& path() const { return path_; }
+
+  // Runs: begin_run inserts status 'running'; finish_run sets 'ok' or 'failed' and the time.
+  std::int64_t begin_run(const std::string& kind, const std::string& config_toml);
+  void finish_run(std::int64_t run_id, bool ok);
+
+  // Inserts problems in one transaction (INSERT OR IGNORE on the content hash). A run row of the given kind
+  // is written in the same transaction, so a failure leaves no trace at all.
+  InsertResult insert_problems(const std::vector<ProblemRow>& rows, const std::string& run_kind,
+                               const std::string& config_toml);
+
+  StoreStats stats();
+
+  // Calls fn(text) for every prompt, solution and completion in the store, for tokenizer training.
+  // Problems of the splits in `exclude_splits` (and their samples) are skipped.
+  void for_each_text(const std::vector<std::string>& exclude_splits,
+                     const std::function<void(const std::string&)>& fn);
+
+ private:
+  Store(std::string path, std::unique_ptr<Db> db) : path_(std::move(path)), db_(std::move(db)) {}
+  std::string path_;
+  std::unique_ptr<Db> db_;
+};
+
+std::string now_iso8601();
+
+}  // namespace distill::dataset

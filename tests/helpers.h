@@ -1,0 +1,27 @@
+// tests/helpers.h: test utilities: a self-deleting temp directory and running the real distill binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace distill::test {
+
+struct TempDir {
+  std::string path;
+  TempDir();
+  ~TempDir();
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
+
+struct CliResult {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs build/bin/distill with `args` (no shell), capturing stdout and stderr. `env` entries are KEY=VALUE.
+CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+void write_text(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+}  // namespace distill::test

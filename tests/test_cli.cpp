@@ -1,0 +1,218 @@
+// tests/test_cli.cpp: the real build/bin/distill on temp directories: exit codes, messages, --config,
+// --json, and that bad input leaves files untouched.
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/sha256.h"
+#include "tests/helpers.h"
+#include "test_paths.h"
+
+using namespace distill;
+using test::run_distill;
+using test::TempDir;
+
+namespace {
+nlohmann::json stats_json(const std::string& db) {
+  auto r = run_distill({"data", "stats", "--db", db, "--json"});
+  REQUIRE(r.code == 0);
+  return nlohmann::json::parse(r.out);
+}
+}  // namespace
+
+TEST_CASE("cli: --version names distill, LibTorch, CUDA and threads") {
+  auto r = run_distill({"--version"});
+  CHECK(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("distill 0.") && Catch::Contains("libtorch 2.11") &&
+                        Catch::Contains("cuda: ") && Catch::Contains("threads: "));
+}
+
+TEST_CASE("cli: usage errors exit 2, help exits 0 and lists only real subcommands") {
+  CHECK(run_distill({}).code == 2);
+  CHECK(run_distill({"frobnicate"}).code == 2);
+  CHECK(run_distill({"data", "synth", "--no-such-flag"}).code == 2);
+  auto h = run_distill({"--help"});
+  CHECK(h.code == 0);
+  CHECK_THAT(h.out, Catch::Contains("data") && Catch::Contains("tokenizer") && Catch::Contains("demo"));
+  auto missing = run_distill({"data", "synth"});
+  CHECK(missing.code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("--db"));
+}
+
+TEST_CASE("cli: a README as --db exits 2 saying it is not a distill store, and is left untouched") {
+  TempDir d;
+  const std::string readme = test::read_text(std::string(DISTILL_SOURCE_DIR) + "/README.md");
+  REQUIRE_FALSE(readme.empty());
+  test::write_text(d / "README.md", readme);
+  for (auto args : std::vector<std::vector<std::string>>{{"data", "stats", "--db", d / "README.md"},
+                                                         {"data", "synth", "--db", d / "README.md", "--n", "3"}}) {
+    auto r = run_distill(args);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("not a distill store") && Catch::Contains("README.md"));
+  }
+  CHECK(test::read_text(d / "README.md") == readme);
+  CHECK_FALSE(std::filesystem::exists(d / "README.md-wal"));
+}
+
+TEST_CASE("cli: a store from a newer schema exits 2 and is left byte-identical") {
+  TempDir d;
+  REQUIRE(run_distill({"data", "synth", "--db", d / "s.db", "--n", "5"}).code == 0);
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((d / "s.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA user_version=7;", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  const auto before = sha256_file_hex(d / "s.db");
+  auto r = run_distill({"data", "synth", "--db", d / "s.db", "--n", "5", "--seed", "9"});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("schema version 7") && Catch::Contains("newer"));
+  CHECK(run_distill({"data", "stats", "--db", d / "s.db"}).code == 2);
+  CHECK(sha256_file_hex(d / "s.db") == before);
+}
+
+TEST_CASE("cli: a malformed JSONL line exits 2 naming file:line and imports nothing") {
+  TempDir d;
+  REQUIRE(run_distill({"data", "synth", "--db", d / "s.db", "--n", "4"}).code == 0);
+  test::write_text(d / "gsm.jsonl",
+                   "{\"question\": \"q1\", \"answer\": \"a\\n#### 1\"}\n"
+                   "{\"question\": \"q2\", \"answer\": \"a\\n#### 2\"}\n"
+                   "{\"question\": \"q3\", \"answer\": \"a\\n#### 3\"\n");
+  auto r = run_distill({"data", "import", "--db", d / "s.db", "--format", "gsm8k", d / "gsm.jsonl"});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("gsm.jsonl:3:"));
+  auto j = stats_json(d / "s.db");
+  CHECK(j["problems"] == 4);
+  CHECK(j["runs"] == 1);
+  // bad UTF-8, into a store that does not exist yet: nothing is created
+  test::write_text(d / "bad.jsonl", "{\"prompt\": \"ok\", \"answer\": \"1\"}\n{\"prompt\": \"\xC3\x28\", \"answer\": \"1\"}\n");
+  auto u = run_distill({"data", "import", "--db", d / "new.db", "--format", "jsonl", d / "bad.jsonl"});
+  CHECK(u.code == 2);
+  CHECK_THAT(u.err, Catch::Contains("bad.jsonl:2: invalid UTF-8"));
+  CHECK_FALSE(std::filesystem::exists(d / "new.db"));
+  // and a good file imports
+  test::write_text(d / "gsm.jsonl", "{\"question\": \"q1\", \"answer\": \"a\\n#### 1\"}\n");
+  auto ok = run_distill({"data", "import", "--db", d / "s.db", "--format", "gsm8k", d / "gsm.jsonl", "--split", "gsm8k-test"});
+  CHECK(ok.code == 0);
+  CHECK(stats_json(d / "s.db")["problems_by_split"]["gsm8k-test"] == 1);
+}
+
+TEST_CASE("cli: --config supplies options, flags override it, unknown keys exit 2 naming the key") {
+  TempDir d;
+  test::write_text(d / "synth.toml", "db = \"" + (d / "s.db") + "\"\ntask = \"word\"\nn = 7\nsplit = \"train\"\nseed = 3\n");
+  auto r = run_distill({"data", "synth", "--config", d / "synth.toml", "--n", "3"});
+  REQUIRE(r.code == 0);
+  auto j = stats_json(d / "s.db");
+  CHECK(j["problems"] == 3);  // the flag won
+  CHECK(j["problems_by_source"]["synth:word"] == 3);  // the file's task was used
+  // the resolved config is stored with the run
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((d / "s.db").c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT config_toml FROM runs", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  const std::string cfg = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  CHECK_THAT(cfg, Catch::Contains("task = \"word\"") && Catch::Contains("n = 3") && Catch::Contains("seed = 3"));
+
+  test::write_text(d / "bad.toml", "db = \"x.db\"\nnum_problems = 5\n");
+  auto bad = run_distill({"data", "synth", "--config", d / "bad.toml"});
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("unknown key 'num_problems'") && Catch::Contains("bad.toml"));
+  CHECK_FALSE(std::filesystem::exists(d / "x.db"));
+
+  test::write_text(d / "syntax.toml", "db = \"x.db\"\nn = = 5\n");
+  auto syn = run_distill({"data", "synth", "--config", d / "syntax.toml"});
+  CHECK(syn.code == 2);
+  CHECK_THAT(syn.err, Catch::Contains("syntax.toml:2:"));
+
+  test::write_text(d / "type.toml", "db = \"x.db\"\nn = \"many\"\n");
+  auto typ = run_distill({"data", "synth", "--config", d / "type.toml"});
+  CHECK(typ.code == 2);
+  CHECK_THAT(typ.err, Catch::Contains("'n'"));
+
+  test::write_text(d / "flag.toml", "db = \"" + (d / "s.db") + "\"\njson = true\n");
+  auto fl = run_distill({"data", "stats", "--config", d / "flag.toml"});
+  CHECK(fl.code == 0);
+  CHECK(nlohmann::json::parse(fl.out)["problems"] == 3);
+}
+
+TEST_CASE("cli: synth reruns add nothing, stats --json counts by split and difficulty") {
+  TempDir d;
+  const std::vector<std::string> args = {"data", "synth", "--db", d / "s.db", "--task", "all", "--n", "300",
+                                         "--difficulty", "2-3", "--seed", "4"};
+  REQUIRE(run_distill(args).code == 0);
+  const auto n1 = stats_json(d / "s.db")["problems"].get<int>();
+  auto again = run_distill(args);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.out, Catch::Contains(" 0 new"));
+  auto j = stats_json(d / "s.db");
+  CHECK(j["problems"] == n1);
+  CHECK(n1 > 250);
+  CHECK(j["problems_by_split_difficulty"]["train"]["2"].get<int>() + j["problems_by_split_difficulty"]["train"]["3"].get<int>() == n1);
+  CHECK(j["runs_by_kind"]["data synth"] == 2);
+  CHECK(run_distill({"data", "synth", "--db", d / "s.db", "--difficulty", "0-9"}).code == 2);
+  CHECK(run_distill({"data", "synth", "--db", d / "s.db", "--task", "nope"}).code == 2);
+}
+
+TEST_CASE("cli: tokenizer train and encode --json, a runtime failure exits 1") {
+  TempDir d;
+  REQUIRE(run_distill({"data", "synth", "--db", d / "s.db", "--task", "all", "--n", "400", "--difficulty", "1-5"}).code == 0);
+  auto t = run_distill({"tokenizer", "train", "--db", d / "s.db", "--out", d / "tok", "--vocab-size", "400"});
+  REQUIRE(t.code == 0);
+  CHECK(std::filesystem::exists(d / "tok/tokenizer.model"));
+  auto e = run_distill({"tokenizer", "encode", "--dir", d / "tok", "--json", "<think>\n12+3=15"});
+  REQUIRE(e.code == 0);
+  auto j = nlohmann::json::parse(e.out);
+  CHECK(j["pieces"][0] == "<think>");
+  CHECK(j["pieces"][1] == "\n");
+  CHECK(j["pieces"][2] == "1");
+  CHECK(j["pieces"][3] == "2");
+  CHECK(run_distill({"tokenizer", "encode", "--dir", d / "missing", "x"}).code == 2);
+  auto fail = run_distill({"tokenizer", "train", "--db", d / "s.db", "--out", "/proc/distill-cannot-write-here"});
+  CHECK(fail.code == 1);
+  auto runs = stats_json(d / "s.db")["runs_by_kind"];
+  CHECK(runs["tokenizer train"] == 2);  // the failed run is recorded too (as failed)
+}
+
+TEST_CASE("cli: demo runs the embedded pipeline end to end in a work directory") {
+  TempDir d;
+  auto r = run_distill({"demo", "--workdir", d / "demo", "--train-n", "300", "--eval-n", "60", "--vocab-size", "400"});
+  INFO(r.out << r.err);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("$ distill data synth") && Catch::Contains("$ distill tokenizer train") &&
+                        Catch::Contains("demo: done"));
+  auto j = stats_json(d / "demo/store.db");
+  CHECK(j["problems_by_split"]["eval"] == 60);
+  CHECK(std::filesystem::exists(d / "demo/tokenizer/tokenizer.model"));
+}
+
+TEST_CASE("cli: every shipped config in configs/ is accepted by the command its first line names") {
+  TempDir d;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(DISTILL_SOURCE_DIR) + "/configs"))
+    if (e.path().extension() == ".toml") files.push_back(e.path());
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
+    return (a.filename().string().rfind("synth", 0) == 0) > (b.filename().string().rfind("synth", 0) == 0) ||
+           ((a.filename().string().rfind("synth", 0) == 0) == (b.filename().string().rfind("synth", 0) == 0) && a < b);
+  });  // synth configs first: the others read the store they fill
+  REQUIRE(files.size() >= 3);
+  for (const auto& f : files) {
+    const std::string text = test::read_text(f.string());
+    INFO(f);
+    REQUIRE(text.rfind("# distill ", 0) == 0);
+    std::vector<std::string> args;
+    std::string line = text.substr(10, text.find('\n') - 10), word;
+    for (std::istringstream is(line); is >> word;) {
+      if (word == "--config") break;
+      args.push_back(word);
+    }
+    args.insert(args.end(), {"--config", f.string(), "--db", d / "s.db"});
+    if (text.find("\nout = ") != std::string::npos) args.insert(args.end(), {"--out", d / "out"});
+    auto r = run_distill(args);
+    INFO(r.err);
+    CHECK(r.code == 0);
+  }
+}
