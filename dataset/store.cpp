@@ -134,7 +134,8 @@ void Store::finish_run(std::int64_t run_id, bool ok) {
 }
 
 InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const std::string& run_kind,
-                                    const std::string& config_toml) {
+                                    const std::string& config_toml,
+                                    const std::function<void(std::size_t)>& progress) {
   InsertResult r;
   Transaction tx(*db_);
   auto run = db_->prepare(
@@ -153,7 +154,9 @@ InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const s
     s.run();
     if (db_->changes() > 0) ++r.inserted; else ++r.duplicates;
     s.reset();
+    if (progress && (r.inserted + r.duplicates) % 4096 == 0) progress(std::size_t(r.inserted + r.duplicates));
   }
+  if (progress) progress(rows.size());
   tx.commit();
   return r;
 }

@@ -70,8 +70,10 @@ class Store {
 
   // Inserts problems in one transaction (INSERT OR IGNORE on the content hash). A run row of the given kind
   // is written in the same transaction, so a failure leaves no trace at all.
+  // `progress`, when set, is called with the number of rows done so far (for a progress bar).
   InsertResult insert_problems(const std::vector<ProblemRow>& rows, const std::string& run_kind,
-                               const std::string& config_toml);
+                               const std::string& config_toml,
+                               const std::function<void(std::size_t)>& progress = {});
 
   StoreStats stats();
 
