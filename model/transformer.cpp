@@ -1,0 +1,437 @@
+// model/transformer.cpp: see transformer.h. The tensor-name table (per model_type) is at the top; every
+// module below takes its names from it.
+#include "model/transformer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/errors.h"
+
+namespace distill::model {
+
+namespace F = torch::nn::functional;
+
+// ---- tensor names ---------------------------------------------------------------------------------------
+namespace {
+struct Names {
+  const char* ffn;          // the FFN module of a MoE layer ("mlp" or Mixtral's "block_sparse_moe")
+  const char* gate;         // expert/MLP projection names
+  const char* up;
+  const char* down;
+  const char* shared;       // shared expert module
+  const char* shared_gate;  // Qwen2-MoE's sigmoid gate on the shared expert
+};
+Names names_for(const ModelConfig& c) {
+  if (c.model_type == "mixtral") return {"block_sparse_moe", "w1", "w3", "w2", "", ""};
+  if (c.model_type == "qwen2_moe") return {"mlp", "gate_proj", "up_proj", "down_proj", "shared_expert", "shared_expert_gate"};
+  return {"mlp", "gate_proj", "up_proj", "down_proj", "shared_experts", ""};
+}
+
+torch::nn::Linear linear(std::int64_t in, std::int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return torch::cat({-halves[1], halves[0]}, -1);
+}
+
+// x: [B, heads, T, d]; cos/sin: [B, 1, T, d]. `interleaved`: the checkpoint stores rotary pairs as
+// (x0, x1), (x2, x3), ...; they are first gathered to the half-split layout, as DeepSeek's HF port does.
+torch::Tensor apply_rope(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, bool interleaved) {
+  if (interleaved) {
+    auto s = x.sizes().vec();
+    const auto d = s.back();
+    s.back() = d / 2;
+    s.push_back(2);
+    x = x.reshape(s).transpose(-1, -2).reshape(x.sizes());
+  }
+  return x * cos + rotate_half(x) * sin;
+}
+
+// Attention over (possibly cached) keys. q: [B,H,T,dq]; k: [B,Hk,T,dq]; v: [B,Hk,T,dv] for the new tokens.
+torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerContext& ctx, double scale) {
+  const auto B = q.size(0), H = q.size(1), T = q.size(2);
+  if (ctx.cache) {
+    auto& kc = ctx.cache->k[std::size_t(ctx.layer)];
+    auto& vc = ctx.cache->v[std::size_t(ctx.layer)];
+    const auto Hk = k.size(1);
+    kc.view({-1, Hk, k.size(3)}).index_copy_(0, ctx.flat_index, k.transpose(1, 2).reshape({B * T, Hk, k.size(3)}));
+    vc.view({-1, Hk, v.size(3)}).index_copy_(0, ctx.flat_index, v.transpose(1, 2).reshape({B * T, Hk, v.size(3)}));
+    k = kc.narrow(1, 0, ctx.kv_len).index_select(0, ctx.slots).transpose(1, 2);
+    v = vc.narrow(1, 0, ctx.kv_len).index_select(0, ctx.slots).transpose(1, 2);
+  }
+  const auto Hk = k.size(1);
+  if (Hk != H) {  // GQA: kv head j serves query heads j*rep .. j*rep+rep-1
+    const auto rep = H / Hk, S = k.size(2);
+    k = k.unsqueeze(2).expand({B, Hk, rep, S, k.size(3)}).reshape({B, H, S, k.size(3)});
+    v = v.unsqueeze(2).expand({B, Hk, rep, S, v.size(3)}).reshape({B, H, S, v.size(3)});
+  }
+  return at::scaled_dot_product_attention(q, k, v, ctx.mask, 0.0, false, scale);  // [B,H,T,dv]
+}
+
+void init_linear(torch::nn::Linear& l, double std) {
+  torch::NoGradGuard g;
+  l->weight.normal_(0.0, std);
+  if (l->bias.defined()) l->bias.zero_();
+}
+}  // namespace
+
+// ---- KV cache -------------------------------------------------------------------------------------------
+KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
+                          const torch::TensorOptions& opts) {
+  KVCache kv;
+  kv.max_len = max_len;
+  const auto heads = c.use_mla() ? c.num_attention_heads : c.num_key_value_heads;
+  const auto dk = c.use_mla() ? c.qk_head_dim() : c.attn_head_dim();
+  const auto dv = c.use_mla() ? c.v_head_dim : c.attn_head_dim();
+  for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    kv.k.push_back(torch::zeros({slots, max_len, heads, dk}, opts));
+    kv.v.push_back(torch::zeros({slots, max_len, heads, dv}, opts));
+  }
+  return kv;
+}
+
+// ---- RMSNorm, MLP ---------------------------------------------------------------------------------------
+RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  auto xf = x.to(torch::kFloat32);
+  auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return weight * y.to(x.scalar_type());
+}
+
+MLPImpl::MLPImpl(std::int64_t dim, std::int64_t hidden, const char* gate, const char* up, const char* down) {
+  gate_proj = register_module(gate, linear(dim, hidden, false));
+  up_proj = register_module(up, linear(dim, hidden, false));
+  down_proj = register_module(down, linear(hidden, dim, false));
+}
+
+torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(F::silu(gate_proj(x)) * up_proj(x));
+}
+
+namespace {
+
+class DenseFfnImpl : public FfnBase {
+ public:
+  explicit DenseFfnImpl(const ModelConfig& c) {
+    gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, false));
+    up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, false));
+    down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, false));
+  }
+  torch::Tensor forward(const torch::Tensor& x, LayerContext&) override {
+    return down_proj(F::silu(gate_proj(x)) * up_proj(x));
+  }
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+
+// ---- attention: GQA -------------------------------------------------------------------------------------
+class GqaAttentionImpl : public AttentionBase {
+ public:
+  explicit GqaAttentionImpl(const ModelConfig& c)
+      : H(c.num_attention_heads), K(c.num_key_value_heads), hd(c.attn_head_dim()) {
+    q_proj = register_module("q_proj", linear(c.hidden_size, H * hd, c.qkv_bias));
+    k_proj = register_module("k_proj", linear(c.hidden_size, K * hd, c.qkv_bias));
+    v_proj = register_module("v_proj", linear(c.hidden_size, K * hd, c.qkv_bias));
+    o_proj = register_module("o_proj", linear(H * hd, c.hidden_size, c.o_bias));
+  }
+  torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
+    const auto B = x.size(0), T = x.size(1);
+    auto q = q_proj(x).view({B, T, H, hd}).transpose(1, 2);
+    auto k = k_proj(x).view({B, T, K, hd}).transpose(1, 2);
+    auto v = v_proj(x).view({B, T, K, hd}).transpose(1, 2);
+    q = apply_rope(q, ctx.cos, ctx.sin, false);
+    k = apply_rope(k, ctx.cos, ctx.sin, false);
+    auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
+    return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
+  }
+  std::int64_t H, K, hd;
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+};
+
+// ---- attention: MLA (DeepSeek-V2/V3) ---------------------------------------------------------------------
+// q = q_b(norm(q_a(x))) (or q_proj(x)); [k_pass | v] = kv_b(norm(c_kv)) per head, with c_kv and a shared
+// rotary key k_rot from kv_a_proj_with_mqa(x); keys are [k_pass | rope(k_rot)], queries [q_pass | rope(q_rot)].
+class MlaAttentionImpl : public AttentionBase {
+ public:
+  explicit MlaAttentionImpl(const ModelConfig& c)
+      : H(c.num_attention_heads), nope(c.qk_nope_head_dim), rope(c.qk_rope_head_dim), vd(c.v_head_dim),
+        rank(c.kv_lora_rank), interleave(c.rope_interleave) {
+    const auto qd = H * (nope + rope);
+    if (c.q_lora_rank > 0) {
+      q_a_proj = register_module("q_a_proj", linear(c.hidden_size, c.q_lora_rank, false));
+      q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, c.rms_norm_eps));
+      q_b_proj = register_module("q_b_proj", linear(c.q_lora_rank, qd, false));
+    } else {
+      q_proj = register_module("q_proj", linear(c.hidden_size, qd, false));
+    }
+    kv_a_proj_with_mqa = register_module("kv_a_proj_with_mqa", linear(c.hidden_size, rank + rope, false));
+    kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(rank, c.rms_norm_eps));
+    kv_b_proj = register_module("kv_b_proj", linear(rank, H * (nope + vd), false));
+    o_proj = register_module("o_proj", linear(H * vd, c.hidden_size, false));
+  }
+  torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
+    const auto B = x.size(0), T = x.size(1);
+    auto q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));
+    q = q.view({B, T, H, nope + rope}).transpose(1, 2);  // [B,H,T,nope+rope]
+    auto q_parts = q.split({nope, rope}, -1);
+    auto ckv = kv_a_proj_with_mqa(x);                      // [B,T,rank+rope]
+    auto kv_parts = ckv.split({rank, rope}, -1);
+    auto kv = kv_b_proj(kv_a_layernorm(kv_parts[0])).view({B, T, H, nope + vd}).transpose(1, 2);
+    auto kv_split = kv.split({nope, vd}, -1);              // k_pass [B,H,T,nope], v [B,H,T,vd]
+    auto k_rot = kv_parts[1].view({B, 1, T, rope});
+    auto q_rot = apply_rope(q_parts[1], ctx.cos, ctx.sin, interleave);
+    k_rot = apply_rope(k_rot, ctx.cos, ctx.sin, interleave).expand({B, H, T, rope});
+    auto qs = torch::cat({q_parts[0], q_rot}, -1);
+    auto ks = torch::cat({kv_split[0], k_rot}, -1);
+    auto o = attend(qs, ks, kv_split[1].contiguous(), ctx, 1.0 / std::sqrt(double(nope + rope)));
+    return o_proj(o.transpose(1, 2).reshape({B, T, H * vd}));
+  }
+  std::int64_t H, nope, rope, vd, rank;
+  bool interleave;
+  torch::nn::Linear q_proj{nullptr}, q_a_proj{nullptr}, q_b_proj{nullptr}, kv_a_proj_with_mqa{nullptr},
+      kv_b_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_a_layernorm{nullptr}, kv_a_layernorm{nullptr};
+};
+
+// ---- decoder layer --------------------------------------------------------------------------------------
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const ModelConfig& c, std::int64_t idx, std::shared_ptr<MoEImpl>* moe_out) {
+    input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    if (c.use_mla()) attn = register_module("self_attn", std::make_shared<MlaAttentionImpl>(c));
+    else attn = register_module("self_attn", std::make_shared<GqaAttentionImpl>(c));
+    post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    if (c.is_moe_layer(idx)) {
+      auto m = std::make_shared<MoEImpl>(c);
+      *moe_out = m;
+      ffn = register_module(names_for(c).ffn, m);
+    } else {
+      ffn = register_module("mlp", std::make_shared<DenseFfnImpl>(c));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) {
+    auto h = x + attn->forward(input_layernorm(x), ctx);
+    return h + ffn->forward(post_attention_layernorm(h), ctx);
+  }
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+  std::shared_ptr<AttentionBase> attn;
+  std::shared_ptr<FfnBase> ffn;
+};
+
+}  // namespace
+
+// ---- MoE ------------------------------------------------------------------------------------------------
+MoEImpl::MoEImpl(const ModelConfig& c) : cfg(c) {
+  const Names n = names_for(c);
+  auto gate = std::make_shared<torch::nn::Module>();
+  router_weight = gate->register_parameter("weight", torch::empty({c.n_routed_experts, c.hidden_size}));
+  if (c.scoring_func == "sigmoid")
+    e_score_correction_bias = gate->register_buffer("e_score_correction_bias", torch::zeros({c.n_routed_experts}));
+  register_module("gate", gate);
+  experts = register_module("experts", torch::nn::ModuleList());
+  for (std::int64_t e = 0; e < c.n_routed_experts; ++e)
+    experts->push_back(MLP(c.hidden_size, c.moe_intermediate_size, n.gate, n.up, n.down));
+  if (c.model_type == "qwen2_moe" && c.shared_expert_intermediate_size > 0) {
+    shared = register_module(n.shared, MLP(c.hidden_size, c.shared_expert_intermediate_size, n.gate, n.up, n.down));
+    shared_gate = register_module(n.shared_gate, linear(c.hidden_size, 1, false));
+  } else if (c.n_shared_experts > 0) {
+    shared = register_module(n.shared, MLP(c.hidden_size, c.moe_intermediate_size * c.n_shared_experts, n.gate, n.up, n.down));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> MoEImpl::route(const torch::Tensor& logits) const {
+  const auto k = cfg.num_experts_per_tok;
+  torch::Tensor idx, w;
+  if (cfg.scoring_func == "softmax") {
+    // routing_weights = softmax(router_logits); topk; renormalise if norm_topk_prob (Mixtral always does)
+    auto probs = torch::softmax(logits.to(torch::kFloat32), -1);
+    std::tie(w, idx) = probs.topk(k, -1);
+    if (cfg.norm_topk_prob) w = w / w.sum(-1, true);
+  } else {
+    // DeepSeek-V3: sigmoid scores; choose with the bias-corrected scores inside the best groups, weight
+    // with the uncorrected ones. Masked experts get -inf (DeepSeek's reference; HF's port uses 0.0).
+    auto scores = torch::sigmoid(logits.to(torch::kFloat32));
+    auto choice = scores + e_score_correction_bias.to(torch::kFloat32);
+    if (cfg.n_group > 1) {
+      const auto N = logits.size(0), G = cfg.n_group, per = cfg.n_routed_experts / cfg.n_group;
+      auto group_scores = std::get<0>(choice.view({N, G, per}).topk(std::min<std::int64_t>(2, per), -1)).sum(-1);
+      auto group_idx = std::get<1>(group_scores.topk(cfg.topk_group, -1, true, false));
+      auto group_mask = torch::zeros_like(group_scores).scatter_(1, group_idx, 1.0);
+      auto score_mask = group_mask.unsqueeze(-1).expand({N, G, per}).reshape({N, cfg.n_routed_experts});
+      choice = choice.masked_fill(score_mask == 0, -std::numeric_limits<float>::infinity());
+    }
+    idx = std::get<1>(choice.topk(k, -1, true, false));
+    w = scores.gather(1, idx);
+    if (cfg.norm_topk_prob) w = w / (w.sum(-1, true) + 1e-20);
+  }
+  return {idx, w * cfg.routed_scaling_factor};
+}
+
+torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, const torch::Tensor& w) {
+  const auto N = x.size(0), k = idx.size(1), E = cfg.n_routed_experts;
+  const auto wx = w.to(x.scalar_type());
+  if (dispatch == MoeDispatch::naive) {
+    std::vector<torch::Tensor> rows;
+    auto idx_cpu = idx.to(torch::kCPU);
+    for (std::int64_t n = 0; n < N; ++n) {
+      auto acc = torch::zeros({1, x.size(1)}, x.options());
+      for (std::int64_t j = 0; j < k; ++j) {
+        auto e = idx_cpu[n][j].item<std::int64_t>();
+        acc = acc + wx.index({n, j}) * experts[std::size_t(e)]->as<MLPImpl>()->forward(x.narrow(0, n, 1));
+      }
+      rows.push_back(acc);
+    }
+    return torch::cat(rows, 0);
+  }
+  // Grouped: sort the N*k (token, expert) pairs by expert, run each active expert once on its rows.
+  auto flat = idx.reshape({-1});
+  auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));  // stable
+  auto tok = order.div(k, "floor");
+  auto counts = torch::bincount(flat, {}, E).to(torch::kCPU);  // the one host sync of the MoE layer
+  auto xs = x.index_select(0, tok);
+  auto ws = wx.reshape({-1}).index_select(0, order).unsqueeze(1);
+  std::vector<torch::Tensor> outs;
+  std::int64_t start = 0;
+  const auto* cnt = counts.data_ptr<std::int64_t>();
+  for (std::int64_t e = 0; e < E; ++e) {
+    if (!cnt[e]) continue;
+    outs.push_back(experts[std::size_t(e)]->as<MLPImpl>()->forward(xs.narrow(0, start, cnt[e])));
+    start += cnt[e];
+  }
+  auto ys = torch::cat(outs, 0) * ws;
+  return torch::zeros_like(x).index_add(0, tok, ys);
+}
+
+torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
+  const auto shape = x.sizes().vec();
+  auto flat = x.reshape({-1, x.size(-1)});                      // [N, D]
+  auto logits = F::linear(flat.to(torch::kFloat32), router_weight.to(torch::kFloat32));  // [N, E]
+  if (ctx.router_logits) ctx.router_logits->push_back(logits);
+  auto [idx, w] = route(logits);
+  auto out = moe(flat, idx, w);
+  if (shared) {
+    auto s = shared->forward(flat);
+    if (shared_gate) s = torch::sigmoid(shared_gate(flat)) * s;
+    out = out + s;
+  }
+  return out.view(shape);
+}
+
+// ---- the whole model ------------------------------------------------------------------------------------
+TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg_(c) {
+  c.validate("model config");
+  model_ = register_module("model", std::make_shared<torch::nn::Module>());
+  embed_tokens = model_->register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = model_->register_module("layers", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    std::shared_ptr<MoEImpl> moe;
+    layers->push_back(std::make_shared<DecoderLayerImpl>(c, i, &moe));
+    if (moe) moes_.push_back(moe);
+  }
+  norm = model_->register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size, false));
+
+  // Init: N(0, initializer_range) for projections, embeddings and routers; ones for norms; zero biases.
+  torch::NoGradGuard g;
+  for (auto& p : named_parameters()) {
+    const auto& name = p.key();
+    if (name.find("norm") != std::string::npos) p.value().fill_(1.0);
+    else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) p.value().zero_();
+    else p.value().normal_(0.0, c.initializer_range);
+  }
+}
+
+std::vector<std::shared_ptr<MoEImpl>> TransformerImpl::moe_layers() const { return moes_; }
+
+ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
+  const auto& ids = in.input_ids;
+  TORCH_CHECK(ids.dim() == 2, "input_ids must be [B, T], got ", ids.sizes());
+  const auto B = ids.size(0), T = ids.size(1);
+  const auto dev = ids.device();
+  auto pos = in.positions.defined() ? in.positions : torch::arange(T, ids.options()).unsqueeze(0).expand({B, T});
+  TORCH_CHECK(pos.sizes() == ids.sizes(), "positions must match input_ids");
+
+  LayerContext ctx;
+  std::vector<torch::Tensor> router_logits;
+  if (in.want_aux_loss) ctx.router_logits = &router_logits;
+  if (in.cache) {
+    TORCH_CHECK(!in.segment_ids.defined(), "segment_ids cannot be combined with a KV cache");
+    ctx.cache = in.cache;
+    ctx.slots = in.slots.defined() ? in.slots : torch::arange(B, ids.options());
+    ctx.kv_len = in.kv_len ? in.kv_len : pos.max().item<std::int64_t>() + 1;
+    TORCH_CHECK(ctx.kv_len <= in.cache->max_len, "sequence longer than the KV cache (", in.cache->max_len, ")");
+    ctx.flat_index = (ctx.slots.unsqueeze(1) * in.cache->max_len + pos).reshape({-1});
+    auto key_pos = torch::arange(ctx.kv_len, ids.options());
+    ctx.mask = (key_pos.view({1, 1, -1}) <= pos.unsqueeze(-1)).unsqueeze(1);  // [B,1,T,S]
+  } else {
+    auto allowed = pos.unsqueeze(1) <= pos.unsqueeze(2);  // [B,T(query),T(key)]
+    if (in.segment_ids.defined()) allowed = allowed & (in.segment_ids.unsqueeze(1) == in.segment_ids.unsqueeze(2));
+    ctx.mask = allowed.unsqueeze(1);
+  }
+  // RoPE tables for these positions: inv_freq = theta^(-2i/d), angle = position * inv_freq.
+  const auto rd = cfg_.use_mla() ? cfg_.qk_rope_head_dim : cfg_.attn_head_dim();
+  auto inv_freq = 1.0 / torch::pow(cfg_.rope_theta,
+                                   torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(dev))
+                                           .to(torch::kFloat32) / double(rd));
+  auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [B,T,rd/2]
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);          // [B,1,T,rd]
+  auto h = embed_tokens(ids);
+  ctx.cos = emb.cos().to(h.scalar_type());
+  ctx.sin = emb.sin().to(h.scalar_type());
+
+  for (std::size_t i = 0; i < layers->size(); ++i) {
+    ctx.layer = std::int64_t(i);
+    h = layers[i]->as<DecoderLayerImpl>()->forward(h, ctx);
+  }
+  h = norm(h);
+  ForwardOutput out;
+  out.logits = (lm_head ? lm_head(h) : F::linear(h, embed_tokens->weight)).to(torch::kFloat32);
+  if (in.want_aux_loss && !router_logits.empty()) {
+    // Switch/Mixtral load balancing over all MoE layers: E * sum_e (fraction routed to e) * (mean prob of e).
+    auto all = torch::cat(router_logits, 0);
+    auto probs = torch::softmax(all, -1);
+    auto sel = std::get<1>(probs.topk(cfg_.num_experts_per_tok, -1));
+    auto mask = F::one_hot(sel, cfg_.n_routed_experts).to(torch::kFloat32);  // [LN,k,E]
+    auto tokens_per_expert = mask.mean(0);                                     // [k,E]
+    auto prob_per_expert = probs.mean(0);                                      // [E]
+    out.aux_loss = (tokens_per_expert * prob_per_expert.unsqueeze(0)).sum() * double(cfg_.n_routed_experts);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> TransformerImpl::state_dict() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : named_parameters()) out.emplace_back(p.key(), p.value());
+  for (const auto& b : named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+std::int64_t TransformerImpl::n_params() const {
+  std::int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+std::int64_t TransformerImpl::n_active_params() const {
+  std::int64_t inactive = 0;
+  for (const auto& m : moes_) {
+    std::int64_t per_expert = 0;
+    for (const auto& p : m->experts[0]->parameters()) per_expert += p.numel();
+    inactive += (cfg_.n_routed_experts - cfg_.num_experts_per_tok) * per_expert;
+  }
+  return n_params() - inactive;
+}
+
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels) {
+  const auto V = logits.size(-1);
+  auto l = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, V});
+  auto y = labels.narrow(1, 1, labels.size(1) - 1).reshape({-1});
+  return F::cross_entropy(l.to(torch::kFloat32), y, F::CrossEntropyFuncOptions().ignore_index(-100));
+}
+
+}  // namespace distill::model

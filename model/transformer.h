@@ -1,0 +1,136 @@
+// model/transformer.h: the one decoder-only transformer that serves teacher and student.
+// Per layer: RMSNorm -> attention (GQA, or DeepSeek MLA) -> residual -> RMSNorm -> FFN (dense SwiGLU, or
+// MoE with routed + shared experts) -> residual. Parameter names equal the HF state_dict keys of the
+// config's model_type (tensor-name table in transformer.cpp), so loading a checkpoint is a lookup.
+// Device-agnostic: every tensor follows the module's device; nothing here copies to the host except the
+// per-expert token counts of grouped MoE dispatch.
+//
+// Shapes: B batch rows, T new tokens per row, S key length (cache), D hidden, H heads, K kv heads,
+// E routed experts, k experts per token, N = B*T tokens, V vocab.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <optional>
+#include <vector>
+
+#include "model/config.h"
+
+namespace distill::model {
+
+// Preallocated K/V for every layer; row `slot` holds one sequence, index `position` its token.
+struct KVCache {
+  std::vector<torch::Tensor> k, v;  // per layer: [slots, max_len, K or H, dk], [slots, max_len, K or H, dv]
+  std::int64_t max_len = 0;
+  static KVCache allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
+                          const torch::TensorOptions& opts);
+};
+
+struct ForwardInput {
+  torch::Tensor input_ids;    // [B, T] int64
+  torch::Tensor positions;    // [B, T] int64; undefined: 0..T-1 in every row
+  torch::Tensor segment_ids;  // [B, T] int64, optional: packed documents attend only within their segment
+  KVCache* cache = nullptr;   // set: write K/V at (slot, position) and attend over the cache
+  torch::Tensor slots;        // [B] int64 cache rows; undefined: 0..B-1
+  std::int64_t kv_len = 0;    // with a cache: keys read per row (0: max position + 1, a host sync)
+  bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
+};
+
+struct ForwardOutput {
+  torch::Tensor logits;    // [B, T, V] float
+  torch::Tensor aux_loss;  // scalar, when requested and the model has MoE layers
+};
+
+// What every layer needs besides its input; built once per forward.
+struct LayerContext {
+  torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend
+  torch::Tensor cos, sin;                 // [B, 1, T, rope_dim]
+  KVCache* cache = nullptr;
+  torch::Tensor slots;                    // [B]
+  torch::Tensor flat_index;               // [N] slot * max_len + position, for cache writes
+  std::int64_t kv_len = 0;
+  std::int64_t layer = 0;
+  std::vector<torch::Tensor>* router_logits = nullptr;  // MoE layers append [N, E]
+};
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(std::int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [dim]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+// SwiGLU FFN: down(silu(gate(x)) * up(x)). The three projections take their names from the table.
+class MLPImpl : public torch::nn::Module {
+ public:
+  MLPImpl(std::int64_t dim, std::int64_t hidden, const char* gate, const char* up, const char* down);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // [hidden, dim] x2, [dim, hidden]
+};
+TORCH_MODULE(MLP);
+
+class AttentionBase : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) = 0;  // [B,T,D] -> [B,T,D]
+};
+
+class FfnBase : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) = 0;  // [B,T,D] -> [B,T,D]
+};
+
+enum class MoeDispatch { grouped, naive };
+
+// Routed experts (top-k of E) plus optional shared experts. Router semantics per config.scoring_func.
+class MoEImpl : public FfnBase {
+ public:
+  explicit MoEImpl(const ModelConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override;
+  // x: [N, D] -> (topk_idx [N, k] int64, topk_weight [N, k] float), from router logits [N, E].
+  std::pair<torch::Tensor, torch::Tensor> route(const torch::Tensor& router_logits) const;
+  torch::Tensor moe(const torch::Tensor& x, const torch::Tensor& idx, const torch::Tensor& w);  // [N, D]
+  MoeDispatch dispatch = MoeDispatch::grouped;  // naive: a per-token loop, kept as the test reference
+
+  ModelConfig cfg;
+  torch::Tensor router_weight;          // [E, D]  "gate.weight"
+  torch::Tensor e_score_correction_bias;  // [E]   "gate.e_score_correction_bias" (sigmoid routing only)
+  torch::nn::ModuleList experts{nullptr};
+  MLP shared{nullptr};                   // DeepSeek shared_experts / Qwen2-MoE shared_expert
+  torch::nn::Linear shared_gate{nullptr};  // Qwen2-MoE shared_expert_gate [1, D]
+};
+TORCH_MODULE(MoE);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(const ModelConfig& c);
+  ForwardOutput forward(const ForwardInput& in);
+  const ModelConfig& config() const { return cfg_; }
+
+  // Every MoE layer, e.g. to switch dispatch in tests.
+  std::vector<std::shared_ptr<MoEImpl>> moe_layers() const;
+  // HF state_dict: parameters and buffers by their HF names.
+  std::vector<std::pair<std::string, torch::Tensor>> state_dict() const;
+  std::int64_t n_params() const;          // unique parameters (tied embeddings counted once)
+  std::int64_t n_active_params() const;   // per token: only top-k routed experts counted
+
+ private:
+  ModelConfig cfg_;
+  std::shared_ptr<torch::nn::Module> model_;   // "model": embed_tokens, layers, norm
+  torch::nn::Embedding embed_tokens{nullptr};  // [V, D]
+  torch::nn::ModuleList layers{nullptr};
+  RMSNorm norm{nullptr};
+  torch::nn::Linear lm_head{nullptr};          // [V, D]; absent when tied
+  std::vector<std::shared_ptr<MoEImpl>> moes_;
+};
+TORCH_MODULE(Transformer);
+
+// Next-token cross-entropy, mean over positions whose label is not -100: logits[:, t] predicts labels[:, t+1].
+torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
+
+}  // namespace distill::model

@@ -1,0 +1,168 @@
+// tests/test_model_equivalence.cpp: design equivalences of the transformer: KV-cache decode == full
+// forward; batched rows in arbitrary cache slots == one at a time; grouped MoE dispatch == naive per-token
+// dispatch (values and gradients); one expert with top-1 == the dense FFN; packed documents == separate.
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "common/fs.h"
+#include "model/hf_checkpoint.h"
+#include "test_paths.h"
+#include "tests/tolerances.h"
+
+using namespace distill;
+using namespace distill::model;
+
+namespace {
+
+Transformer fixture_model(const std::string& name) {
+  const std::string base = std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/reference/" + name;
+  Transformer m(ModelConfig::from_hf_json(read_file(base + ".config.json"), name));
+  load_state(*m, *SafetensorsFile::open(base + ".safetensors"), "w.");
+  return m;
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+}  // namespace
+
+TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forward") {
+  torch::NoGradGuard g;
+  for (const char* name : {"deepseek_v3", "llama", "qwen2_moe"}) {
+    INFO(name);
+    auto m = fixture_model(name);
+    torch::manual_seed(3);
+    const auto V = m->config().vocab_size;
+    auto ids = torch::randint(V, {2, 14}, torch::kInt64);
+    ForwardInput full;
+    full.input_ids = ids;
+    auto want = m->forward(full).logits;
+
+    auto cache = KVCache::allocate(m->config(), 2, 32, torch::kFloat32);
+    ForwardInput pre;
+    pre.input_ids = ids.narrow(1, 0, 6);
+    pre.cache = &cache;
+    auto got_pre = m->forward(pre).logits;
+    CHECK(max_diff(got_pre, want.narrow(1, 0, 6)) < test::tol::kEquivAtol);
+    for (std::int64_t t = 6; t < 14; ++t) {
+      ForwardInput step;
+      step.input_ids = ids.narrow(1, t, 1);
+      step.positions = torch::full({2, 1}, t, torch::kInt64);
+      step.cache = &cache;
+      auto got = m->forward(step).logits;
+      INFO("position " << t);
+      CHECK(max_diff(got, want.narrow(1, t, 1)) < test::tol::kEquivAtol);
+    }
+  }
+}
+
+TEST_CASE("equivalence: rows at different positions in arbitrary cache slots equal one-at-a-time runs") {
+  torch::NoGradGuard g;
+  auto m = fixture_model("deepseek_v3");
+  torch::manual_seed(4);
+  const auto V = m->config().vocab_size;
+  auto a = torch::randint(V, {1, 9}, torch::kInt64), b = torch::randint(V, {1, 5}, torch::kInt64);
+  ForwardInput fa, fb;
+  fa.input_ids = a;
+  fb.input_ids = b;
+  auto want_a = m->forward(fa).logits, want_b = m->forward(fb).logits;
+
+  // a in slot 3, b in slot 0; prefill separately, then decode both in one batch with different positions.
+  auto cache = KVCache::allocate(m->config(), 4, 16, torch::kFloat32);
+  ForwardInput pa;
+  pa.input_ids = a.narrow(1, 0, 8);
+  pa.cache = &cache;
+  pa.slots = torch::tensor({3}, torch::kInt64);
+  m->forward(pa);
+  ForwardInput pb;
+  pb.input_ids = b.narrow(1, 0, 4);
+  pb.cache = &cache;
+  pb.slots = torch::tensor({0}, torch::kInt64);
+  m->forward(pb);
+  ForwardInput step;
+  step.input_ids = torch::cat({a.narrow(1, 8, 1), b.narrow(1, 4, 1)}, 0);
+  step.positions = torch::tensor({{8}, {4}}, torch::kInt64);
+  step.slots = torch::tensor({3, 0}, torch::kInt64);
+  step.cache = &cache;
+  auto got = m->forward(step).logits;
+  CHECK(max_diff(got[0], want_a[0][8].unsqueeze(0)) < test::tol::kEquivAtol);
+  CHECK(max_diff(got[1], want_b[0][4].unsqueeze(0)) < test::tol::kEquivAtol);
+}
+
+TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, values and gradients") {
+  for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
+    INFO(name);
+    auto m = fixture_model(name);
+    torch::manual_seed(5);
+    auto ids = torch::randint(m->config().vocab_size, {2, 10}, torch::kInt64);
+    auto run = [&](MoeDispatch d) {
+      for (auto& moe : m->moe_layers()) moe->dispatch = d;
+      m->zero_grad();
+      ForwardInput in;
+      in.input_ids = ids;
+      auto logits = m->forward(in).logits;
+      logits.pow(2).mean().backward();
+      std::vector<torch::Tensor> grads;
+      for (auto& p : m->parameters()) grads.push_back(p.grad().clone());
+      return std::make_pair(logits.detach(), grads);
+    };
+    auto [lg, gg] = run(MoeDispatch::grouped);
+    auto [ln, gn] = run(MoeDispatch::naive);
+    CHECK(max_diff(lg, ln) < test::tol::kEquivAtol);
+    for (std::size_t i = 0; i < gg.size(); ++i) CHECK(max_diff(gg[i], gn[i]) < test::tol::kEquivAtol);
+  }
+}
+
+TEST_CASE("equivalence: an MoE with one expert and top-1 equals the dense SwiGLU FFN") {
+  ModelConfig moe_cfg;
+  moe_cfg.model_type = "mixtral";
+  moe_cfg.vocab_size = 50;
+  moe_cfg.hidden_size = 16;
+  moe_cfg.num_hidden_layers = 2;
+  moe_cfg.num_attention_heads = 2;
+  moe_cfg.num_key_value_heads = 2;
+  moe_cfg.intermediate_size = 24;
+  moe_cfg.moe_intermediate_size = 24;
+  moe_cfg.n_routed_experts = 1;
+  moe_cfg.num_experts_per_tok = 1;
+  ModelConfig dense_cfg = moe_cfg;
+  dense_cfg.model_type = "llama";
+  dense_cfg.n_routed_experts = 0;
+  torch::manual_seed(6);
+  Transformer moe(moe_cfg), dense(dense_cfg);
+  {
+    torch::NoGradGuard g;
+    auto ds = dense->state_dict();
+    for (auto& [n, t] : moe->state_dict()) {
+      std::string dn = n;
+      auto rep = [&](const std::string& from, const std::string& to) {
+        if (auto p = dn.find(from); p != std::string::npos) dn.replace(p, from.size(), to);
+      };
+      rep("block_sparse_moe.experts.0.w1", "mlp.gate_proj");
+      rep("block_sparse_moe.experts.0.w3", "mlp.up_proj");
+      rep("block_sparse_moe.experts.0.w2", "mlp.down_proj");
+      for (auto& [n2, t2] : ds)
+        if (n2 == dn) t.copy_(t2);
+    }
+  }
+  auto ids = torch::randint(50, {2, 7}, torch::kInt64);
+  ForwardInput in;
+  in.input_ids = ids;
+  CHECK(max_diff(moe->forward(in).logits, dense->forward(in).logits) < 1e-6);
+}
+
+TEST_CASE("equivalence: packed documents with reset positions equal separate rows") {
+  torch::NoGradGuard g;
+  auto m = fixture_model("mixtral");
+  torch::manual_seed(7);
+  auto a = torch::randint(m->config().vocab_size, {1, 5}, torch::kInt64);
+  auto b = torch::randint(m->config().vocab_size, {1, 7}, torch::kInt64);
+  ForwardInput fa, fb, packed;
+  fa.input_ids = a;
+  fb.input_ids = b;
+  packed.input_ids = torch::cat({a, b}, 1);
+  packed.positions = torch::cat({torch::arange(5), torch::arange(7)}).unsqueeze(0);
+  packed.segment_ids = torch::cat({torch::zeros(5, torch::kInt64), torch::ones(7, torch::kInt64)}).unsqueeze(0);
+  auto p = m->forward(packed).logits;
+  CHECK(max_diff(p.narrow(1, 0, 5), m->forward(fa).logits) < test::tol::kEquivAtol);
+  CHECK(max_diff(p.narrow(1, 5, 7), m->forward(fb).logits) < test::tol::kEquivAtol);
+}
