@@ -1,0 +1,145 @@
+// teacher/engine.cpp: see engine.h.
+#include "teacher/engine.h"
+
+#include <torch/torch.h>
+
+#include "common/errors.h"
+
+namespace distill::teacher {
+
+Engine::Engine(model::Transformer model, EngineOptions opt)
+    : model_(std::move(model)), opt_(opt), device_(model_->parameters().front().device()) {
+  model_->eval();
+  const auto dtype = model_->parameters().front().scalar_type();
+  cache_ = model::KVCache::allocate(model_->config(), opt_.max_batch, opt_.max_seq_len,
+                                    torch::TensorOptions().dtype(dtype).device(device_));
+  for (std::int64_t s = opt_.max_batch - 1; s >= 0; --s) free_slots_.push_back(s);
+}
+
+void Engine::record(Active& a, const torch::Tensor& logp, int token, const SamplingParams& p) {
+  // logp: [V] log-softmax of the unfiltered logits at this step (on the CPU)
+  a.res.tokens.push_back(token);
+  a.res.token_logprobs.push_back(logp[token].item<float>());
+  if (p.topk_logprobs > 0) {
+    auto [vals, idx] = logp.topk(p.topk_logprobs);
+    std::vector<std::pair<int, float>> row;
+    auto v = vals.accessor<float, 1>();
+    auto i = idx.accessor<std::int64_t, 1>();
+    for (std::int64_t k = 0; k < p.topk_logprobs; ++k) row.emplace_back(int(i[k]), v[k]);
+    a.res.topk.push_back(std::move(row));
+  }
+  a.pending = token;
+  ++tokens_generated_;
+}
+
+bool Engine::finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop) {
+  if (a.pending == opt_.eos_id) { a.res.finish_reason = "eos"; return true; }
+  if (stop && stop(a.res.tokens)) { a.res.finish_reason = "stop"; return true; }
+  if (std::int64_t(a.res.tokens.size()) >= p.max_tokens || a.len + 1 >= opt_.max_seq_len) {
+    a.res.finish_reason = "length";
+    return true;
+  }
+  return false;
+}
+
+void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) {
+  // Right-padded batch of the joiners' prompts; each row's logits are read at its last real token. Padding
+  // writes cache entries past the prompt, which later decode steps overwrite before anything attends to them.
+  const auto B = std::int64_t(joiners.size());
+  std::int64_t T = 0;
+  for (auto& r : joiners) {
+    if (r.prompt.empty()) throw InputError("generation request " + std::to_string(r.id) + " has an empty prompt");
+    T = std::max<std::int64_t>(T, std::int64_t(r.prompt.size()));
+  }
+  if (T + 1 >= opt_.max_seq_len)
+    throw InputError("a prompt of " + std::to_string(T) + " tokens does not fit max_seq_len " + std::to_string(opt_.max_seq_len));
+  std::vector<std::int64_t> ids(std::size_t(B * T), 0), slots, last;
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& pr = joiners[std::size_t(b)].prompt;
+    for (std::size_t t = 0; t < pr.size(); ++t) ids[std::size_t(b * T) + t] = pr[t];
+    slots.push_back(free_slots_.back());
+    free_slots_.pop_back();
+    last.push_back(std::int64_t(pr.size()) - 1);
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  model::ForwardInput in;
+  in.input_ids = torch::from_blob(ids.data(), {B, T}, opts).to(device_);
+  in.positions = torch::arange(T, opts.device(device_)).unsqueeze(0).expand({B, T});
+  in.slots = torch::from_blob(slots.data(), {B}, opts).to(device_);
+  in.cache = &cache_;
+  in.kv_len = T;
+  auto logits = model_->forward(in).logits;  // [B,T,V]
+  auto last_t = torch::from_blob(last.data(), {B, 1, 1}, opts).to(device_).expand({B, 1, logits.size(2)});
+  auto next = logits.gather(1, last_t).squeeze(1);  // [B,V]
+  std::vector<at::Generator> gens;
+  for (auto& r : joiners) gens.push_back(make_generator(r.seed, device_));
+  auto tok = sample_tokens(next, p, gens).to(torch::kCPU);
+  auto logp = next.log_softmax(-1).to(torch::kCPU);
+  for (std::int64_t b = 0; b < B; ++b) {
+    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens[std::size_t(b)], {}};
+    a.res.id = a.req.id;
+    record(a, logp[b], int(tok[b].item<std::int64_t>()), p);
+    active_.push_back(std::move(a));
+  }
+}
+
+void Engine::decode_step(const SamplingParams& p) {
+  const auto B = std::int64_t(active_.size());
+  std::vector<std::int64_t> ids, pos, slots;
+  std::int64_t kv_len = 0;
+  for (auto& a : active_) {
+    ids.push_back(a.pending);
+    pos.push_back(a.len);
+    slots.push_back(a.slot);
+    kv_len = std::max(kv_len, a.len + 1);
+  }
+  auto opts = torch::TensorOptions().dtype(torch::kInt64);
+  model::ForwardInput in;
+  in.input_ids = torch::from_blob(ids.data(), {B, 1}, opts).to(device_);
+  in.positions = torch::from_blob(pos.data(), {B, 1}, opts).to(device_);
+  in.slots = torch::from_blob(slots.data(), {B}, opts).to(device_);
+  in.cache = &cache_;
+  in.kv_len = kv_len;
+  auto next = model_->forward(in).logits.squeeze(1);  // [B,V]
+  std::vector<at::Generator> gens;
+  for (auto& a : active_) gens.push_back(a.gen);
+  auto tok = sample_tokens(next, p, gens).to(torch::kCPU);
+  auto logp = next.log_softmax(-1).to(torch::kCPU);
+  for (std::int64_t b = 0; b < B; ++b) {
+    auto& a = active_[std::size_t(b)];
+    a.len += 1;
+    record(a, logp[b], int(tok[b].item<std::int64_t>()), p);
+  }
+}
+
+void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,
+                 const std::function<bool(const std::vector<int>&)>& stop) {
+  torch::NoGradGuard no_grad;
+  auto retire = [&] {
+    for (std::size_t i = 0; i < active_.size();) {
+      if (finished(active_[i], p, stop)) {
+        free_slots_.push_back(active_[i].slot);
+        on_done(std::move(active_[i].res));
+        active_.erase(active_.begin() + std::ptrdiff_t(i));
+      } else {
+        ++i;
+      }
+    }
+  };
+  while (!queue.empty() || !active_.empty()) {
+    if (!queue.empty() && !free_slots_.empty()) {
+      std::vector<GenRequest> joiners;
+      while (!queue.empty() && std::int64_t(joiners.size()) < std::int64_t(free_slots_.size())) {
+        joiners.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      prefill(joiners, p);
+      retire();
+      continue;
+    }
+    decode_step(p);
+    retire();
+  }
+}
+
+}  // namespace distill::teacher

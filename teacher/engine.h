@@ -1,0 +1,74 @@
+// teacher/engine.h: the generation engine: batched prefill, then decode with a preallocated KV cache and
+// continuous batching (a finished sequence leaves its cache slot and a waiting one joins at once).
+// Knows nothing about text: prompts are token ids and stop rules are a callback over ids.
+// Split as gpt-fast does: prefill() admits sequences, decode_step() advances every active one by a token.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/transformer.h"
+#include "teacher/sampling.h"
+
+namespace distill::teacher {
+
+struct GenRequest {
+  std::int64_t id = 0;           // caller's handle (e.g. index into its work list)
+  std::vector<int> prompt;       // token ids, non-empty
+  std::uint64_t seed = 0;        // this sequence's sampling seed
+};
+
+struct GenResult {
+  std::int64_t id = 0;
+  std::vector<int> tokens;       // generated ids (the stop token included when it is EOS)
+  std::string finish_reason;     // "eos" | "stop" | "length"
+  std::vector<std::vector<std::pair<int, float>>> topk;  // per generated token, when topk_logprobs > 0
+  std::vector<float> token_logprobs;                      // logprob of each generated token (unfiltered)
+};
+
+struct EngineOptions {
+  std::int64_t max_batch = 32;    // cache slots
+  std::int64_t max_seq_len = 512; // prompt + completion per slot
+  std::int64_t eos_id = 2;
+};
+
+class Engine {
+ public:
+  Engine(model::Transformer model, EngineOptions opt);
+
+  // Generates for every request, max_batch at a time, calling on_done as each finishes (in finish order).
+  // `stop(tokens)` may end a sequence early ("stop"); it sees the generated ids so far.
+  void run(std::deque<GenRequest> queue, const SamplingParams& p,
+           const std::function<void(GenResult&&)>& on_done,
+           const std::function<bool(const std::vector<int>&)>& stop = {});
+
+  std::int64_t tokens_generated() const { return tokens_generated_; }
+
+ private:
+  struct Active {
+    GenRequest req;
+    std::int64_t slot;
+    std::int64_t len;             // tokens in the cache (prompt + generated so far, minus the pending one)
+    int pending;                  // last sampled token, not yet fed to the model
+    at::Generator gen;
+    GenResult res;
+  };
+  void prefill(std::vector<GenRequest>& joiners, const SamplingParams& p);
+  void decode_step(const SamplingParams& p);
+  void record(Active& a, const torch::Tensor& logits_row_logp, int token, const SamplingParams& p);
+  bool finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop);
+
+  model::Transformer model_;
+  EngineOptions opt_;
+  torch::Device device_;
+  model::KVCache cache_;
+  std::vector<std::int64_t> free_slots_;
+  std::vector<Active> active_;
+  std::int64_t tokens_generated_ = 0;
+};
+
+}  // namespace distill::teacher

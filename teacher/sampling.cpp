@@ -1,0 +1,60 @@
+// teacher/sampling.cpp: see sampling.h.
+#include "teacher/sampling.h"
+
+#include <ATen/Context.h>
+#include <torch/torch.h>
+
+#include <mutex>
+
+namespace distill::teacher {
+
+torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParams& p) {
+  auto logits = logits_in.to(torch::kFloat32);
+  if (p.temperature <= 0) {
+    auto idx = logits.argmax(-1, true);
+    return torch::zeros_like(logits).scatter_(-1, idx, 1.0);
+  }
+  logits = logits / p.temperature;
+  const auto V = logits.size(-1);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  if (p.top_k > 0 && p.top_k < V) {
+    auto kth = std::get<0>(logits.topk(p.top_k, -1)).narrow(-1, p.top_k - 1, 1);  // [B,1]
+    logits = logits.masked_fill(logits < kth, ninf);
+  }
+  if (p.top_p < 1.0) {
+    auto [sorted, order] = logits.sort(-1, /*descending=*/true);
+    auto probs = sorted.softmax(-1);
+    // drop a token when the mass strictly before it already reaches top_p (the first token always stays)
+    auto before = probs.cumsum(-1) - probs;
+    auto drop_sorted = before >= p.top_p;
+    auto drop = torch::zeros_like(drop_sorted).scatter(-1, order, drop_sorted);
+    logits = logits.masked_fill(drop, ninf);
+  }
+  auto probs = logits.softmax(-1);
+  if (p.min_p > 0) {
+    auto pmax = std::get<0>(probs.max(-1, true));
+    probs = probs.masked_fill(probs < p.min_p * pmax, 0.0);
+    probs = probs / probs.sum(-1, true);
+  }
+  return probs;
+}
+
+torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p, std::vector<at::Generator>& gens) {
+  if (p.temperature <= 0) return logits.argmax(-1);
+  auto probs = sampling_probs(logits, p);
+  TORCH_CHECK(std::int64_t(gens.size()) == probs.size(0), "one generator per row");
+  std::vector<torch::Tensor> out;
+  out.reserve(gens.size());
+  for (std::size_t i = 0; i < gens.size(); ++i)
+    out.push_back(at::multinomial(probs[std::int64_t(i)], 1, false, gens[i]));
+  return torch::cat(out);
+}
+
+at::Generator make_generator(std::uint64_t seed, const torch::Device& device) {
+  auto g = at::globalContext().defaultGenerator(device).clone();
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_current_seed(seed);
+  return g;
+}
+
+}  // namespace distill::teacher

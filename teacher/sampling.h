@@ -1,0 +1,32 @@
+// teacher/sampling.h: turning next-token logits into tokens: greedy, temperature, top-k, top-p, min-p.
+// Filters run batched on the logits' device in the order temperature -> top-k -> top-p -> min-p; the draw
+// uses each row's own generator, so a sequence's tokens depend on its seed only, never on its batch mates.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace distill::teacher {
+
+struct SamplingParams {
+  double temperature = 0.6;    // 0: greedy
+  double top_p = 0.95;         // 1: off. Keeps the smallest set of most likely tokens whose mass reaches top_p
+  std::int64_t top_k = 0;      // 0: off
+  double min_p = 0.0;          // 0: off. Drops tokens with p < min_p * p_max
+  std::int64_t max_tokens = 256;
+  std::int64_t topk_logprobs = 0;  // capture this many (token, logprob) of the unfiltered distribution per step
+};
+
+// The filtered, renormalised distribution [B, V] (float) the draw uses. With temperature 0 it is one-hot.
+torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
+
+// One token per row ([B] int64 on the logits' device); gens[i] draws row i.
+torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p, std::vector<at::Generator>& gens);
+
+// A generator for `device` seeded with `seed`, independent of the global one.
+at::Generator make_generator(std::uint64_t seed, const torch::Device& device);
+
+}  // namespace distill::teacher
