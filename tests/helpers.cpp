@@ -72,4 +72,25 @@ CliResult run_distill(const std::vector<std::string>& args, const std::vector<st
   return r;
 }
 
+int spawn_distill(const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    ::setenv("DISTILL_QUIET", "1", 1);
+    std::vector<char*> argv;
+    std::string bin = DISTILL_BIN;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 }  // namespace distill::test

@@ -21,6 +21,9 @@ struct CliResult {
 // Runs build/bin/distill with `args` (no shell), capturing stdout and stderr. `env` entries are KEY=VALUE.
 CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
+// Starts build/bin/distill in the background (stdout/stderr to /dev/null) and returns its pid.
+int spawn_distill(const std::vector<std::string>& args);
+
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
 

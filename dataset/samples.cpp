@@ -1,0 +1,68 @@
+// dataset/samples.cpp: see samples.h.
+#include "dataset/samples.h"
+
+namespace distill::dataset {
+
+std::int64_t upsert_model(Store& s, const ModelRow& m) {
+  Transaction tx(s.db());
+  auto ins = s.db().prepare(
+      "INSERT OR IGNORE INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?)");
+  ins.bind(1, m.role).bind(2, m.path).bind(3, m.arch).bind(4, m.n_params).bind(5, m.n_active_params).bind(6, m.sha256);
+  ins.run();
+  auto q = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
+  q.bind(1, m.sha256);
+  q.step();
+  const auto id = q.col_int(0);
+  tx.commit();
+  return id;
+}
+
+std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit) {
+  auto q = s.db().prepare("SELECT id, prompt, answer, difficulty FROM problems WHERE split = ? ORDER BY id LIMIT ?");
+  q.bind(1, split).bind(2, limit > 0 ? limit : std::int64_t(-1));
+  std::vector<ProblemRef> out;
+  while (q.step()) {
+    ProblemRef p{q.col_int(0), q.col_text(1), q.col_text(2), std::nullopt};
+    if (!q.col_null(3)) p.difficulty = int(q.col_int(3));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_keys(Store& s, std::int64_t model_id) {
+  auto q = s.db().prepare("SELECT problem_id, sample_idx, seed FROM samples WHERE model_id = ?");
+  q.bind(1, model_id);
+  std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> out;
+  while (q.step()) out.emplace(q.col_int(0), q.col_int(1), q.col_int(2));
+  return out;
+}
+
+std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
+  std::int64_t n = 0;
+  Transaction tx(s.db());
+  auto ins = s.db().prepare(
+      "INSERT OR IGNORE INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
+      "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  auto lp = s.db().prepare("INSERT INTO sample_logprobs(sample_id, k, blob) VALUES (?, ?, ?)");
+  const auto now = now_iso8601();
+  for (const auto& r : rows) {
+    ins.bind(1, r.problem_id).bind(2, r.model_id).bind(3, r.run_id).bind(4, r.sample_idx).bind(5, r.seed);
+    ins.bind(6, r.temperature).bind(7, r.top_p).bind(8, r.max_tokens).bind(9, r.completion);
+    ins.bind(10, r.extracted_answer).bind(11, r.verdict).bind(12, r.n_tokens).bind(13, r.finish_reason).bind(14, now);
+    ins.run();
+    const bool inserted = s.db().changes() > 0;
+    ins.reset();
+    if (!inserted) continue;
+    ++n;
+    if (r.topk > 0) {
+      lp.bind(1, s.db().last_insert_rowid()).bind(2, r.topk).bind_blob(3, r.logprobs.data(), r.logprobs.size());
+      lp.run();
+      lp.reset();
+    }
+  }
+  tx.commit();
+  return n;
+}
+
+}  // namespace distill::dataset

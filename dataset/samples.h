@@ -1,0 +1,56 @@
+// dataset/samples.h: the rows `generate` writes (models, samples, teacher top-k logprobs) and the reads it
+// needs to resume. Resume key: (problem, model, sample index, seed) is UNIQUE, so re-inserting is a no-op.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "dataset/store.h"
+
+namespace distill::dataset {
+
+struct ModelRow {
+  std::string role;  // teacher | student | baseline
+  std::string path;
+  std::string arch;
+  std::int64_t n_params = 0, n_active_params = 0;
+  std::string sha256;  // of the weights file: the model's identity
+};
+
+struct ProblemRef {
+  std::int64_t id;
+  std::string prompt, answer;
+  std::optional<int> difficulty;
+};
+
+struct SampleRow {
+  std::int64_t problem_id = 0, model_id = 0, run_id = 0, sample_idx = 0;
+  std::int64_t seed = 0;
+  double temperature = 0, top_p = 1;
+  std::int64_t max_tokens = 0;
+  std::string completion;
+  std::optional<std::string> extracted_answer;
+  std::string verdict;        // correct | incorrect | unparsable
+  std::int64_t n_tokens = 0;
+  std::string finish_reason;  // eos | stop | length
+  std::int64_t topk = 0;      // logprobs per position in `logprobs` (0: none)
+  std::string logprobs;       // packed little-endian (int32 id, float32 logprob) * topk * n_tokens
+};
+
+// Returns the id of the model with this sha256, inserting the row if new.
+std::int64_t upsert_model(Store& s, const ModelRow& m);
+
+// Problems of `split` in id order (all when limit <= 0).
+std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit);
+
+// (problem_id, sample_idx, seed) already stored for this model.
+std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_keys(Store& s, std::int64_t model_id);
+
+// One transaction; rows whose key exists are skipped. Returns the number inserted.
+std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows);
+
+}  // namespace distill::dataset

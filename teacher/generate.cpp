@@ -1,0 +1,145 @@
+// teacher/generate.cpp: see generate.h.
+#include "teacher/generate.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "common/errors.h"
+#include "common/rng.h"
+#include "common/sha256.h"
+#include "dataset/answer.h"
+#include "dataset/samples.h"
+#include "model/hf_checkpoint.h"
+#include "model/tokenizer.h"
+#include "teacher/engine.h"
+#include "teacher/prompt_format.h"
+
+namespace distill::teacher {
+
+std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx) {
+  return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
+}
+
+GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
+                             const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress) {
+  namespace fs = std::filesystem;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (cfg.samples < 1) throw InputError("--samples must be >= 1");
+  if (cfg.sampling.max_tokens < 1) throw InputError("--max-tokens must be >= 1");
+  if (cfg.sampling.top_p <= 0 || cfg.sampling.top_p > 1) throw InputError("--top-p must be in (0, 1]");
+  const torch::Device device(cfg.device);
+  auto model = model::load_hf_dir(cfg.teacher_dir, device);
+  auto tok = model::load_tokenizer(cfg.teacher_dir);
+  if (tok->vocab_size() != model->config().vocab_size)
+    throw InputError(cfg.teacher_dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +
+                     " pieces but config.json says vocab_size " + std::to_string(model->config().vocab_size));
+
+  dataset::ModelRow mr;
+  mr.role = cfg.role;
+  mr.path = fs::absolute(cfg.teacher_dir).string();
+  mr.arch = model->config().architecture();
+  mr.n_params = model->n_params();
+  mr.n_active_params = model->n_active_params();
+  mr.sha256 = sha256_file_hex((fs::path(cfg.teacher_dir) / "model.safetensors").string());
+  const auto model_id = dataset::upsert_model(store, mr);
+
+  auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
+  if (problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
+  const auto done = dataset::stored_sample_keys(store, model_id);
+
+  struct Work {
+    std::size_t problem;
+    std::int64_t idx;
+    std::uint64_t seed;
+  };
+  std::vector<Work> work;
+  std::deque<GenRequest> queue;
+  GenerateSummary sum;
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    std::vector<int> prompt;
+    for (std::int64_t k = 0; k < cfg.samples; ++k) {
+      const auto seed = sample_seed(cfg.seed, problems[i].id, k);
+      ++sum.planned;
+      if (done.count({problems[i].id, k, std::int64_t(seed)})) { ++sum.skipped; continue; }
+      if (prompt.empty()) {
+        prompt.push_back(tok->bos_id());
+        auto ids = tok->encode(r1_prompt(problems[i].prompt));
+        prompt.insert(prompt.end(), ids.begin(), ids.end());
+      }
+      GenRequest r;
+      r.id = std::int64_t(work.size());
+      r.prompt = prompt;
+      r.seed = seed;
+      queue.push_back(std::move(r));
+      work.push_back({i, k, seed});
+    }
+  }
+  if (queue.empty()) return sum;
+
+  const auto run_id = store.begin_run("generate", config_toml);
+  EngineOptions eo;
+  eo.max_batch = cfg.batch;
+  std::int64_t longest = 0;
+  for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
+  eo.max_seq_len = longest + cfg.sampling.max_tokens + 1;
+  eo.eos_id = tok->eos_id();
+  Engine engine(model, eo);
+  std::vector<dataset::SampleRow> buffer;
+  auto flush = [&] {
+    if (buffer.empty()) return;
+    dataset::insert_samples(store, buffer);
+    buffer.clear();
+  };
+  try {
+    engine.run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
+      const auto& w = work[std::size_t(r.id)];
+      const auto& prob = problems[w.problem];
+      std::vector<int> ids = r.tokens;
+      if (!ids.empty() && ids.back() == tok->eos_id()) ids.pop_back();
+      dataset::SampleRow s;
+      s.problem_id = prob.id;
+      s.model_id = model_id;
+      s.run_id = run_id;
+      s.sample_idx = w.idx;
+      s.seed = std::int64_t(w.seed);
+      s.temperature = cfg.sampling.temperature;
+      s.top_p = cfg.sampling.top_p;
+      s.max_tokens = cfg.sampling.max_tokens;
+      s.completion = "<think>\n" + tok->decode(ids);
+      auto v = dataset::verify_completion(s.completion, prob.answer);
+      s.extracted_answer = v.extracted;
+      s.verdict = dataset::to_string(v.verdict);
+      s.n_tokens = std::int64_t(r.tokens.size());
+      s.finish_reason = r.finish_reason;
+      if (cfg.sampling.topk_logprobs > 0) {
+        s.topk = cfg.sampling.topk_logprobs;
+        for (const auto& row : r.topk)
+          for (const auto& [id, lp] : row) {
+            std::int32_t i32 = id;
+            char b[8];
+            std::memcpy(b, &i32, 4);
+            std::memcpy(b + 4, &lp, 4);
+            s.logprobs.append(b, 8);
+          }
+      }
+      ++sum.generated;
+      sum.tokens += s.n_tokens;
+      if (v.verdict == dataset::Verdict::correct) ++sum.correct;
+      buffer.push_back(std::move(s));
+      if (std::int64_t(buffer.size()) >= cfg.commit_every) flush();
+      if (progress) progress(sum.generated, sum.planned - sum.skipped, sum.tokens);
+    });
+    flush();
+  } catch (...) {
+    store.finish_run(run_id, false);
+    throw;
+  }
+  store.finish_run(run_id, true);
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace distill::teacher

@@ -1,0 +1,40 @@
+// teacher/generate.h: the `generate` stage: sample K chain-of-thought completions per problem from a teacher,
+// verify each, and store them with lineage. Resumable: samples already stored (same problem, teacher, sample
+// index, seed) are skipped, and writes are committed in batches, so a kill loses at most one batch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "dataset/store.h"
+#include "teacher/sampling.h"
+
+namespace distill::teacher {
+
+struct GenerateConfig {
+  std::string teacher_dir;         // HF directory with config.json, model.safetensors, tokenizer.model
+  std::string split = "train";     // problems to sample
+  std::int64_t samples = 4;        // K completions per problem
+  std::int64_t limit = 0;          // first N problems of the split (0: all)
+  SamplingParams sampling;         // temperature, top-p, ..., max_tokens, topk_logprobs
+  std::int64_t batch = 32;         // sequences decoded together
+  std::uint64_t seed = 0;          // base seed; each sample's seed derives from (seed, problem, index)
+  std::int64_t commit_every = 64;  // samples per transaction
+  std::string device = "cpu";      // "cpu" or "cuda[:N]"
+  std::string role = "teacher";    // models.role of the generating model
+};
+
+struct GenerateSummary {
+  std::int64_t planned = 0, skipped = 0, generated = 0, correct = 0, tokens = 0;
+  double seconds = 0;
+};
+
+// progress(done, total, tokens) is called as samples finish.
+GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
+                             const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress = {});
+
+// The seed of sample `idx` of problem `problem_id` under base seed `base` (stable across runs and batches).
+std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx);
+
+}  // namespace distill::teacher
