@@ -25,6 +25,7 @@ demo: build
 
 bench: build
 	@$(BUILD)/bin/bench_synth
+	@$(BUILD)/bin/bench_generate
 
 clean:
 	rm -rf $(BUILD)

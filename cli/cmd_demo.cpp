@@ -1,5 +1,6 @@
 // cli/cmd_demo.cpp: `distill demo [--workdir DIR]`: the embedded end-to-end pipeline, run as the exact
-// commands a user would type (each is printed first). Today: synthesise -> train the tokenizer -> stats.
+// commands a user would type (each is printed first). Today: synthesise -> train a tokenizer -> generate with
+// the shipped teacher -> stats.
 // Later issues append generate, curate, train, eval and compare.
 #include <chrono>
 #include <filesystem>
@@ -8,13 +9,15 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "distill_version.h"
 
 namespace distill::cli {
 
 namespace {
 struct Args {
   std::string workdir = "distill-demo";
-  std::int64_t train_n = 2000, eval_n = 400;
+  std::string teacher = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
+  std::int64_t train_n = 2000, eval_n = 400, gen_limit = 200, samples = 4, max_tokens = 96;
   std::uint64_t seed = 1;
   int vocab_size = 512;
 };
@@ -28,6 +31,10 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--eval-n", a->eval_n, "held-out problems to synthesise");
   c->add_option("--seed", a->seed, "base seed");
   c->add_option("--vocab-size", a->vocab_size, "tokenizer vocabulary size");
+  c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
+  c->add_option("--gen-limit", a->gen_limit, "training problems the teacher samples");
+  c->add_option("--samples", a->samples, "completions per problem");
+  c->add_option("--max-tokens", a->max_tokens, "completion length cap");
   reg.add(c, [a] {
     std::filesystem::create_directories(a->workdir);
     const std::string db = a->workdir + "/store.db", tok = a->workdir + "/tokenizer";
@@ -40,6 +47,9 @@ void register_demo(CLI::App& root, Registry& reg) {
          "--seed", std::to_string(a->seed + 2)},
         {"tokenizer", "train", "--db", db, "--out", tok, "--vocab-size", std::to_string(a->vocab_size)},
         {"tokenizer", "encode", "--dir", tok, "3+5=8\n8-2=6\n</think>\n\\boxed{6}"},
+        {"generate", "--db", db, "--teacher", a->teacher, "--split", "train", "--samples", std::to_string(a->samples),
+         "--limit", std::to_string(a->gen_limit), "--max-tokens", std::to_string(a->max_tokens), "--seed",
+         std::to_string(a->seed)},
         {"data", "stats", "--db", db},
     };
     const auto t0 = std::chrono::steady_clock::now();

@@ -30,6 +30,7 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--seed", a->seed, "base seed (each sample's seed derives from it, the problem and the index)");
   c->add_option("--commit-every", a->commit_every, "samples per transaction");
   c->add_option("--device", a->device, "cpu or cuda");
+  c->add_option("--stop", a->stop, "stop string (repeatable); generation ends when it appears");
   reg.add(c, [c, a, db] {
     require(*c, "--db");
     require(*c, "--teacher");

@@ -28,6 +28,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_data_stats(*data, reg);
   register_tokenizer(app, reg);
   register_generate(app, reg);
+  register_pretrain(app, reg);
   register_demo(app, reg);
 
   try {

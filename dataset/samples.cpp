@@ -29,12 +29,37 @@ std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, st
   return out;
 }
 
+std::vector<GoldExample> gold_examples(Store& s, const std::string& split) {
+  auto q = s.db().prepare(
+      "SELECT prompt, solution, answer, difficulty FROM problems WHERE split = ? AND solution IS NOT NULL ORDER BY id");
+  q.bind(1, split);
+  std::vector<GoldExample> out;
+  while (q.step()) {
+    GoldExample g{q.col_text(0), q.col_text(1), q.col_text(2), std::nullopt};
+    if (!q.col_null(3)) g.difficulty = int(q.col_int(3));
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
 std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_keys(Store& s, std::int64_t model_id) {
   auto q = s.db().prepare("SELECT problem_id, sample_idx, seed FROM samples WHERE model_id = ?");
   q.bind(1, model_id);
   std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> out;
   while (q.step()) out.emplace(q.col_int(0), q.col_int(1), q.col_int(2));
   return out;
+}
+
+void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows) {
+  Transaction tx(s.db());
+  auto ins = s.db().prepare("INSERT OR REPLACE INTO train_steps(run_id, step, loss, lr, tokens, at) VALUES (?, ?, ?, ?, ?, ?)");
+  const auto now = now_iso8601();
+  for (const auto& r : rows) {
+    ins.bind(1, run_id).bind(2, r.step).bind(3, r.loss).bind(4, r.lr).bind(5, r.tokens).bind(6, now);
+    ins.run();
+    ins.reset();
+  }
+  tx.commit();
 }
 
 std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {

@@ -47,8 +47,22 @@ std::int64_t upsert_model(Store& s, const ModelRow& m);
 // Problems of `split` in id order (all when limit <= 0).
 std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit);
 
+struct GoldExample {
+  std::string prompt, solution, answer;
+  std::optional<int> difficulty;
+};
+// Problems of `split` that have a gold solution, in id order.
+std::vector<GoldExample> gold_examples(Store& s, const std::string& split);
+
 // (problem_id, sample_idx, seed) already stored for this model.
 std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_keys(Store& s, std::int64_t model_id);
+
+struct TrainStepRow {
+  std::int64_t step;
+  double loss, lr;
+  std::int64_t tokens;
+};
+void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows);
 
 // One transaction; rows whose key exists are skipped. Returns the number inserted.
 std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows);

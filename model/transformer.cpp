@@ -313,6 +313,7 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
   auto logits = F::linear(flat.to(torch::kFloat32), router_weight.to(torch::kFloat32));  // [N, E]
   if (ctx.router_logits) ctx.router_logits->push_back(logits);
   auto [idx, w] = route(logits);
+  if (is_training()) last_load = torch::bincount(idx.reshape({-1}), {}, cfg.n_routed_experts).to(torch::kFloat32);
   auto out = moe(flat, idx, w);
   if (shared) {
     auto s = shared->forward(flat);
@@ -320,6 +321,12 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
     out = out + s;
   }
   return out.view(shape);
+}
+
+void MoEImpl::update_bias(double rate) {
+  if (!e_score_correction_bias.defined() || !last_load.defined()) return;
+  torch::NoGradGuard g;
+  e_score_correction_bias.add_(torch::sign(last_load.mean() - last_load).to(e_score_correction_bias.device()) * rate);
 }
 
 // ---- the whole model ------------------------------------------------------------------------------------

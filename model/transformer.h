@@ -96,6 +96,10 @@ class MoEImpl : public FfnBase {
   std::pair<torch::Tensor, torch::Tensor> route(const torch::Tensor& router_logits) const;
   torch::Tensor moe(const torch::Tensor& x, const torch::Tensor& idx, const torch::Tensor& w);  // [N, D]
   MoeDispatch dispatch = MoeDispatch::grouped;  // naive: a per-token loop, kept as the test reference
+  // DeepSeek-V3 aux-loss-free balancing: in training, tokens routed to each expert by the last forward ([E]).
+  torch::Tensor last_load;
+  // Nudges e_score_correction_bias towards balance: b_e += rate * sign(mean load - load_e). Sigmoid routing only.
+  void update_bias(double rate);
 
   ModelConfig cfg;
   torch::Tensor router_weight;          // [E, D]  "gate.weight"

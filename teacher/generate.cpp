@@ -93,6 +93,14 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
     dataset::insert_samples(store, buffer);
     buffer.clear();
   };
+  std::function<bool(const std::vector<int>&)> stop_fn;
+  if (!cfg.stop.empty())
+    stop_fn = [&](const std::vector<int>& ids) {
+      const std::string text = tok->decode(ids);
+      for (const auto& s : cfg.stop)
+        if (!s.empty() && text.find(s) != std::string::npos) return true;
+      return false;
+    };
   try {
     engine.run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
       const auto& w = work[std::size_t(r.id)];
@@ -108,7 +116,11 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       s.temperature = cfg.sampling.temperature;
       s.top_p = cfg.sampling.top_p;
       s.max_tokens = cfg.sampling.max_tokens;
-      s.completion = "<think>\n" + tok->decode(ids);
+      std::string text = tok->decode(ids);
+      if (r.finish_reason == "stop")  // the stop string itself is not part of the completion
+        for (const auto& st : cfg.stop)
+          if (auto pos = text.find(st); !st.empty() && pos != std::string::npos) text.resize(pos);
+      s.completion = "<think>\n" + text;
       auto v = dataset::verify_completion(s.completion, prob.answer);
       s.extracted_answer = v.extracted;
       s.verdict = dataset::to_string(v.verdict);
@@ -131,7 +143,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       buffer.push_back(std::move(s));
       if (std::int64_t(buffer.size()) >= cfg.commit_every) flush();
       if (progress) progress(sum.generated, sum.planned - sum.skipped, sum.tokens);
-    });
+    }, stop_fn);
     flush();
   } catch (...) {
     store.finish_run(run_id, false);

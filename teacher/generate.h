@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "dataset/store.h"
 #include "teacher/sampling.h"
@@ -23,6 +24,7 @@ struct GenerateConfig {
   std::int64_t commit_every = 64;  // samples per transaction
   std::string device = "cpu";      // "cpu" or "cuda[:N]"
   std::string role = "teacher";    // models.role of the generating model
+  std::vector<std::string> stop;   // stop strings: generation ends when one appears (it is not stored)
 };
 
 struct GenerateSummary {

@@ -179,7 +179,8 @@ TEST_CASE("cli: tokenizer train and encode --json, a runtime failure exits 1") {
 
 TEST_CASE("cli: demo runs the embedded pipeline end to end in a work directory") {
   TempDir d;
-  auto r = run_distill({"demo", "--workdir", d / "demo", "--train-n", "300", "--eval-n", "60", "--vocab-size", "400"});
+  auto r = run_distill({"demo", "--workdir", d / "demo", "--train-n", "300", "--eval-n", "60", "--vocab-size", "400",
+                        "--gen-limit", "6", "--samples", "2", "--max-tokens", "48"});
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("$ distill data synth") && Catch::Contains("$ distill tokenizer train") &&
@@ -187,6 +188,7 @@ TEST_CASE("cli: demo runs the embedded pipeline end to end in a work directory")
   auto j = stats_json(d / "demo/store.db");
   CHECK(j["problems_by_split"]["eval"] == 60);
   CHECK(std::filesystem::exists(d / "demo/tokenizer/tokenizer.model"));
+  CHECK(j["samples"] == 12);
 }
 
 TEST_CASE("cli: every shipped config in configs/ is accepted by the command its first line names") {
@@ -194,11 +196,15 @@ TEST_CASE("cli: every shipped config in configs/ is accepted by the command its 
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(std::string(DISTILL_SOURCE_DIR) + "/configs"))
     if (e.path().extension() == ".toml") files.push_back(e.path());
-  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) {
-    return (a.filename().string().rfind("synth", 0) == 0) > (b.filename().string().rfind("synth", 0) == 0) ||
-           ((a.filename().string().rfind("synth", 0) == 0) == (b.filename().string().rfind("synth", 0) == 0) && a < b);
-  });  // synth configs first: the others read the store they fill
-  REQUIRE(files.size() >= 3);
+  // synth configs fill the store, tokenizer configs read it, pretrain configs need both
+  auto rank = [](const std::filesystem::path& p) {
+    const auto t = test::read_text(p.string());
+    return t.rfind("# distill data synth", 0) == 0 ? 0 : t.rfind("# distill tokenizer", 0) == 0 ? 1 : 2;
+  };
+  std::sort(files.begin(), files.end(), [&](const auto& a, const auto& b) {
+    return rank(a) != rank(b) ? rank(a) < rank(b) : a < b;
+  });
+  REQUIRE(files.size() >= 4);
   for (const auto& f : files) {
     const std::string text = test::read_text(f.string());
     INFO(f);
@@ -210,7 +216,9 @@ TEST_CASE("cli: every shipped config in configs/ is accepted by the command its 
       args.push_back(word);
     }
     args.insert(args.end(), {"--config", f.string(), "--db", d / "s.db"});
-    if (text.find("\nout = ") != std::string::npos) args.insert(args.end(), {"--out", d / "out"});
+    if (text.find("\nout = ") != std::string::npos) args.insert(args.end(), {"--out", d / ("out-" + f.stem().string())});
+    if (args[0] == "pretrain")  // the real config trains for minutes; two steps prove it is accepted
+      args.insert(args.end(), {"--tokenizer", d / "out-tokenizer-demo", "--steps", "2", "--eval-n", "4"});
     auto r = run_distill(args);
     INFO(r.err);
     CHECK(r.code == 0);

@@ -113,6 +113,15 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
   REQUIRE(again.code == 0);
   CHECK_THAT(again.out, Catch::Contains("0 new samples (12 of 12 already stored)"));
   CHECK(count(db, "SELECT count(*) FROM samples") == 12);
+  // a stop string ends sequences early and is not stored
+  auto st = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--limit", "6",
+                         "--max-tokens", "16", "--seed", "5", "--temperature", "0", "--stop", "1", "--stop", "2"});
+  REQUIRE(st.code == 0);
+  CHECK(count(db, "SELECT count(*) FROM samples s JOIN runs r ON r.id = s.run_id AND r.config_toml LIKE '%seed = 5%' "
+                  "WHERE s.finish_reason = 'stop' AND s.completion NOT LIKE '%1%' AND s.completion NOT LIKE '%2%'") ==
+        count(db, "SELECT count(*) FROM samples s JOIN runs r ON r.id = s.run_id AND r.config_toml LIKE '%seed = 5%' "
+                  "WHERE s.finish_reason = 'stop'"));
+  CHECK(count(db, "SELECT count(*) FROM samples WHERE finish_reason = 'stop'") > 0);
   // bad input: a teacher directory without weights, an unknown split
   std::filesystem::create_directories(d / "empty");
   CHECK(run_distill({"generate", "--db", db, "--teacher", d / "empty"}).code == 2);

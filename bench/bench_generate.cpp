@@ -1,0 +1,94 @@
+// bench/bench_generate.cpp: teacher generation throughput (generated tokens/s) at batch 1 and batch 32 on this
+// machine, side by side in one run with the PyTorch-Python eager reference (bench/reference_generate.py) on the
+// same weights, prompts and sampling. Prints the ratio; asserts nothing.
+// Usage: bench_generate [MODEL_DIR] [--max-tokens N] [--threads K]   (default: models/demo-teacher)
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "dataset/synth.h"
+#include "model/hf_checkpoint.h"
+#include "model/tokenizer.h"
+#include "teacher/engine.h"
+#include "teacher/prompt_format.h"
+#include "distill_version.h"
+
+using namespace distill;
+
+int main(int argc, char** argv) {
+  std::string dir = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
+  std::int64_t max_tokens = 64;
+  int threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--max-tokens" && i + 1 < argc) max_tokens = std::stoll(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else dir = a;
+  }
+  if (threads) torch::set_num_threads(threads);
+  auto model = model::load_hf_dir(dir, torch::kCPU);
+  auto tok = model::load_tokenizer(dir);
+  // Prompts of one common length, so the reference needs no padding: synthetic chain problems, R1 format.
+  dataset::SynthOptions so;
+  so.task = "chain";
+  so.n = 2000;
+  so.difficulty_min = 1;
+  so.difficulty_max = 3;
+  so.seed = 99;
+  std::map<std::size_t, std::vector<std::vector<int>>> by_len;
+  for (const auto& p : dataset::synthesize(so)) {
+    std::vector<int> ids = {tok->bos_id()};
+    auto e = tok->encode(teacher::r1_prompt(p.prompt));
+    ids.insert(ids.end(), e.begin(), e.end());
+    by_len[ids.size()].push_back(ids);
+  }
+  auto& prompts = std::max_element(by_len.begin(), by_len.end(), [](auto& a, auto& b) { return a.second.size() < b.second.size(); })->second;
+  std::printf("model %s: %lld params (%lld active), prompts of %zu tokens, %lld new tokens each, %d threads\n",
+              dir.c_str(), (long long)model->n_params(), (long long)model->n_active_params(), prompts[0].size(),
+              (long long)max_tokens, torch::get_num_threads());
+  std::printf("%-8s %10s %14s %14s %8s\n", "batch", "sequences", "distill tok/s", "python tok/s", "ratio");
+  const auto tmp = std::filesystem::temp_directory_path() / ("distill-bench-gen-" + std::to_string(::getpid()) + ".json");
+  for (std::int64_t batch : {1, 32}) {
+    const std::int64_t n = batch == 1 ? 4 : 64;
+    std::vector<std::vector<int>> use(prompts.begin(), prompts.begin() + std::min<std::size_t>(std::size_t(n), prompts.size()));
+    teacher::EngineOptions eo;
+    eo.max_batch = batch;
+    eo.max_seq_len = std::int64_t(use[0].size()) + max_tokens + 2;
+    eo.eos_id = -1;  // no early stop: both sides generate exactly max_tokens per sequence
+    teacher::Engine engine(model, eo);
+    teacher::SamplingParams sp;
+    sp.temperature = 0.6;
+    sp.top_p = 0.95;
+    sp.max_tokens = max_tokens;
+    std::deque<teacher::GenRequest> q;
+    for (std::size_t i = 0; i < use.size(); ++i) q.push_back({std::int64_t(i), use[i], 1000 + i});
+    const auto t0 = std::chrono::steady_clock::now();
+    std::int64_t toks = 0;
+    engine.run(q, sp, [&](teacher::GenResult&& r) { toks += std::int64_t(r.tokens.size()); });
+    const double ours = double(toks) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::ofstream(tmp) << nlohmann::json(use).dump();
+    const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +
+                            "/bench/reference_generate.py " + dir + " " + tmp.string() + " --batch " + std::to_string(batch) +
+                            " --max-tokens " + std::to_string(max_tokens) + " --threads " + std::to_string(torch::get_num_threads());
+    double theirs = 0;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[512] = {};
+      std::string out;
+      while (fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+      try {
+        auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
+        theirs = j["tokens"].get<double>() / j["seconds"].get<double>();
+      } catch (...) {
+        std::fprintf(stderr, "reference failed: %s\n", out.c_str());
+      }
+    }
+    std::printf("%-8lld %10zu %14.0f %14.0f %7.2fx\n", (long long)batch, use.size(), ours, theirs, theirs > 0 ? ours / theirs : 0.0);
+  }
+  std::filesystem::remove(tmp);
+}
