@@ -2,6 +2,7 @@
 // machine, side by side in one run with the PyTorch-Python eager reference (bench/reference_generate.py) on the
 // same weights, prompts and sampling. Prints the ratio; asserts nothing.
 // Usage: bench_generate [MODEL_DIR] [--max-tokens N] [--threads K]   (default: models/demo-teacher)
+// DISTILL_PROFILE=trace.json writes a LibTorch profiler trace of the batch-32 run.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -69,7 +70,12 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < use.size(); ++i) q.push_back({std::int64_t(i), use[i], 1000 + i});
     const auto t0 = std::chrono::steady_clock::now();
     std::int64_t toks = 0;
-    engine.run(q, sp, [&](teacher::GenResult&& r) { toks += std::int64_t(r.tokens.size()); });
+    if (batch == 32 && std::getenv("DISTILL_PROFILE")) {
+      torch::autograd::profiler::RecordProfile guard(std::getenv("DISTILL_PROFILE"));
+      engine.run(q, sp, [&](teacher::GenResult&& r) { toks += std::int64_t(r.tokens.size()); });
+    } else {
+      engine.run(q, sp, [&](teacher::GenResult&& r) { toks += std::int64_t(r.tokens.size()); });
+    }
     const double ours = double(toks) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::ofstream(tmp) << nlohmann::json(use).dump();
     const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +

@@ -24,7 +24,7 @@ namespace distill::model {
 
 // Preallocated K/V for every layer; row `slot` holds one sequence, index `position` its token.
 struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer: [slots, max_len, K or H, dk], [slots, max_len, K or H, dv]
+  std::vector<torch::Tensor> k, v;  // per layer: [slots, K or H, max_len, dk], [slots, K or H, max_len, dv]
   std::int64_t max_len = 0;
   static KVCache allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
                           const torch::TensorOptions& opts);
@@ -37,6 +37,7 @@ struct ForwardInput {
   KVCache* cache = nullptr;   // set: write K/V at (slot, position) and attend over the cache
   torch::Tensor slots;        // [B] int64 cache rows; undefined: 0..B-1
   std::int64_t kv_len = 0;    // with a cache: keys read per row (0: max position + 1, a host sync)
+  bool slots_are_prefix = false;  // slots == 0..B-1 in order: attention reads the cache as a view, no gather
   bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
 };
 
@@ -51,8 +52,9 @@ struct LayerContext {
   torch::Tensor cos, sin;                 // [B, 1, T, rope_dim]
   KVCache* cache = nullptr;
   torch::Tensor slots;                    // [B]
-  torch::Tensor flat_index;               // [N] slot * max_len + position, for cache writes
+  torch::Tensor flat_index;               // [B*heads*T] (slot*heads + head)*max_len + position, for cache writes
   std::int64_t kv_len = 0;
+  bool slots_are_prefix = false;
   std::int64_t layer = 0;
   std::vector<torch::Tensor>* router_logits = nullptr;  // MoE layers append [N, E]
 };

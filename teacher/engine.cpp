@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "common/errors.h"
 
 namespace distill::teacher {
@@ -16,11 +18,12 @@ Engine::Engine(model::Transformer model, EngineOptions opt)
   for (std::int64_t s = opt_.max_batch - 1; s >= 0; --s) free_slots_.push_back(s);
 }
 
-void Engine::record(Active& a, const torch::Tensor& logp, int token, const SamplingParams& p) {
-  // logp: [V] log-softmax of the unfiltered logits at this step (on the CPU)
+void Engine::record(Active& a, const torch::Tensor& logp_all, std::int64_t row, int token, const SamplingParams& p) {
+  // logp_all: [B, V] log-softmax of the unfiltered logits at this step (contiguous, on the CPU)
   a.res.tokens.push_back(token);
-  a.res.token_logprobs.push_back(logp[token].item<float>());
+  a.res.token_logprobs.push_back(logp_all.data_ptr<float>()[row * logp_all.size(1) + token]);
   if (p.topk_logprobs > 0) {
+    auto logp = logp_all[row];
     auto [vals, idx] = logp.topk(p.topk_logprobs);
     std::vector<std::pair<int, float>> row;
     auto v = vals.accessor<float, 1>();
@@ -73,14 +76,16 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
   auto next = logits.gather(1, last_t).squeeze(1);  // [B,V]
   std::vector<at::Generator> gens;
   for (auto& r : joiners) gens.push_back(make_generator(r.seed, device_));
-  auto tok = sample_tokens(next, p, gens).to(torch::kCPU);
-  auto logp = next.log_softmax(-1).to(torch::kCPU);
+  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
+  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
+  const auto* tk = tok.data_ptr<std::int64_t>();
   for (std::int64_t b = 0; b < B; ++b) {
     Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens[std::size_t(b)], {}};
     a.res.id = a.req.id;
-    record(a, logp[b], int(tok[b].item<std::int64_t>()), p);
+    record(a, logp, b, int(tk[b]), p);
     active_.push_back(std::move(a));
   }
+  std::sort(active_.begin(), active_.end(), [](const Active& x, const Active& y) { return x.slot < y.slot; });
 }
 
 void Engine::decode_step(const SamplingParams& p) {
@@ -100,21 +105,23 @@ void Engine::decode_step(const SamplingParams& p) {
   in.slots = torch::from_blob(slots.data(), {B}, opts).to(device_);
   in.cache = &cache_;
   in.kv_len = kv_len;
+  in.slots_are_prefix = slots.back() == B - 1;  // sorted, distinct: rows are slots 0..B-1
   auto next = model_->forward(in).logits.squeeze(1);  // [B,V]
   std::vector<at::Generator> gens;
   for (auto& a : active_) gens.push_back(a.gen);
-  auto tok = sample_tokens(next, p, gens).to(torch::kCPU);
-  auto logp = next.log_softmax(-1).to(torch::kCPU);
+  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
+  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
+  const auto* tk = tok.data_ptr<std::int64_t>();
   for (std::int64_t b = 0; b < B; ++b) {
     auto& a = active_[std::size_t(b)];
     a.len += 1;
-    record(a, logp[b], int(tok[b].item<std::int64_t>()), p);
+    record(a, logp, b, int(tk[b]), p);
   }
 }
 
 void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,
                  const std::function<bool(const std::vector<int>&)>& stop) {
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   auto retire = [&] {
     for (std::size_t i = 0; i < active_.size();) {
       if (finished(active_[i], p, stop)) {

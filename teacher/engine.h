@@ -59,7 +59,7 @@ class Engine {
   };
   void prefill(std::vector<GenRequest>& joiners, const SamplingParams& p);
   void decode_step(const SamplingParams& p);
-  void record(Active& a, const torch::Tensor& logits_row_logp, int token, const SamplingParams& p);
+  void record(Active& a, const torch::Tensor& logp, std::int64_t row, int token, const SamplingParams& p);
   bool finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop);
 
   model::Transformer model_;

@@ -22,6 +22,21 @@ torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParam
     logits = logits.masked_fill(logits < kth, ninf);
   }
   if (p.top_p < 1.0) {
+    // Sorting all V logits per step is the costly part; the nucleus nearly always lies in the top 64, so sort
+    // those first and fall back to the full sort only when some row's top 64 hold less than top_p of the mass.
+    const std::int64_t C = std::min<std::int64_t>(64, V);
+    if (C < V) {
+      auto [top, top_idx] = logits.topk(C, -1);  // sorted descending
+      auto probs_full_den = torch::logsumexp(logits, -1, true);
+      auto top_probs = (top - probs_full_den).exp();
+      if ((top_probs.sum(-1) >= p.top_p).all().item<bool>()) {
+        auto before = top_probs.cumsum(-1) - top_probs;
+        auto keep_sorted = before < p.top_p;
+        auto keep = torch::zeros_like(logits, torch::kBool).scatter(-1, top_idx, keep_sorted);
+        logits = logits.masked_fill(keep.logical_not(), ninf);
+        goto filtered;
+      }
+    }
     auto [sorted, order] = logits.sort(-1, /*descending=*/true);
     auto probs = sorted.softmax(-1);
     // drop a token when the mass strictly before it already reaches top_p (the first token always stays)
@@ -30,6 +45,7 @@ torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParam
     auto drop = torch::zeros_like(drop_sorted).scatter(-1, order, drop_sorted);
     logits = logits.masked_fill(drop, ninf);
   }
+filtered:
   auto probs = logits.softmax(-1);
   if (p.min_p > 0) {
     auto pmax = std::get<0>(probs.max(-1, true));
@@ -43,11 +59,11 @@ torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p
   if (p.temperature <= 0) return logits.argmax(-1);
   auto probs = sampling_probs(logits, p);
   TORCH_CHECK(std::int64_t(gens.size()) == probs.size(0), "one generator per row");
-  std::vector<torch::Tensor> out;
-  out.reserve(gens.size());
-  for (std::size_t i = 0; i < gens.size(); ++i)
-    out.push_back(at::multinomial(probs[std::int64_t(i)], 1, false, gens[i]));
-  return torch::cat(out);
+  // One draw per row, batched: what at::multinomial(probs[i], 1) does (argmax of p / q with q ~ Exp(1) drawn
+  // from the row's generator), with only the noise fill left per row. Draws equal multinomial's exactly.
+  auto q = torch::empty_like(probs);
+  for (std::size_t i = 0; i < gens.size(); ++i) q[std::int64_t(i)].exponential_(1.0, gens[i]);
+  return (probs / q).argmax(-1);
 }
 
 at::Generator make_generator(std::uint64_t seed, const torch::Device& device) {

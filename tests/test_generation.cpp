@@ -91,6 +91,25 @@ TEST_CASE("sampling: temperature 0 is argmax, and filters never leave an empty d
   CHECK(torch::equal(probs.argmax(-1), logits.argmax(-1)));
 }
 
+TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definition on a large vocabulary") {
+  torch::manual_seed(11);
+  for (double scale : {1.0, 4.0, 0.05}) {  // peaked, very peaked, and flat (flat forces the full-sort fallback)
+    auto logits = scale * torch::randn({6, 700});
+    SamplingParams p;
+    p.temperature = 0.8;
+    p.top_p = 0.9;
+    auto got = sampling_probs(logits, p);
+    // the definition: drop a token when the mass of all more likely tokens already reaches top_p
+    auto x = logits / 0.8;
+    auto [sorted, order] = x.sort(-1, true);
+    auto pr = sorted.softmax(-1);
+    auto drop = torch::zeros_like(x, torch::kBool).scatter(-1, order, (pr.cumsum(-1) - pr) >= 0.9);
+    auto want = x.masked_fill(drop, -std::numeric_limits<float>::infinity()).softmax(-1);
+    INFO("scale " << scale);
+    CHECK((got - want).abs().max().item<double>() < 1e-6);
+  }
+}
+
 TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward loop") {
   torch::NoGradGuard g;
   auto m = fixture_model("deepseek_v3");
