@@ -3,7 +3,6 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "common/progress.h"
 #include "common/fs.h"
 #include "dataset/import.h"
 
@@ -43,13 +42,7 @@ void register_data_import(CLI::App& data, Registry& reg) {
     // Parse and validate the whole file before the store is opened: a bad line imports nothing.
     auto rows = dataset::parse_import(read_file(a->file), a->file, o);
     auto store = dataset::Store::open(a->db, dataset::OpenMode::create);
-    Progress bar("import: storing", rows.size(), "problems");
-    std::size_t shown = 0;
-    auto res = store->insert_problems(rows, "data import", config, [&](std::size_t done) {
-      bar.add(done - shown);
-      shown = done;
-    });
-    bar.finish();
+    auto res = store_problems(*store, rows, "data import", config);
     std::cout << "import: " << rows.size() << " records read from " << a->file << ", " << res.inserted << " new, "
               << res.duplicates << " already present (split " << o.split << ")\n";
   });

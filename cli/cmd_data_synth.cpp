@@ -4,7 +4,6 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
-#include "common/progress.h"
 #include "common/errors.h"
 #include "dataset/synth.h"
 
@@ -43,13 +42,7 @@ void register_data_synth(CLI::App& data, Registry& reg) {
     auto t0 = std::chrono::steady_clock::now();
     auto rows = dataset::synthesize(o);
     auto store = dataset::Store::open(a->db, dataset::OpenMode::create);
-    Progress bar("synth: storing", rows.size(), "problems");
-    std::size_t shown = 0;
-    auto res = store->insert_problems(rows, "data synth", config, [&](std::size_t done) {
-      bar.add(done - shown);
-      shown = done;
-    });
-    bar.finish();
+    auto res = store_problems(*store, rows, "data synth", config);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "synth: " << rows.size() << " problems drawn, " << res.inserted << " new, " << res.duplicates
               << " already present (" << o.task << ", split " << o.split << ", difficulty " << a->difficulty

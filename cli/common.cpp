@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common/errors.h"
+#include "common/progress.h"
 
 namespace distill::cli {
 
@@ -32,6 +33,18 @@ std::string fmt_fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
+}
+
+dataset::InsertResult store_problems(dataset::Store& store, const std::vector<dataset::ProblemRow>& rows,
+                                     const std::string& kind, const std::string& config) {
+  Progress bar(kind + ": storing", rows.size(), "problems");
+  std::size_t shown = 0;
+  auto res = store.insert_problems(rows, kind, config, [&](std::size_t done) {
+    bar.add(done - shown);
+    shown = done;
+  });
+  bar.finish();
+  return res;
 }
 
 }  // namespace distill::cli

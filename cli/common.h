@@ -1,8 +1,12 @@
-// cli/common.h: small helpers shared by subcommand files (argument parsing, printing). No logic of stages.
+// cli/common.h: small helpers shared by subcommand files (argument parsing, printing, storing with a progress
+// bar). No logic of stages.
 #pragma once
 
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "dataset/store.h"
 
 namespace distill::cli {
 
@@ -13,5 +17,9 @@ std::pair<int, int> parse_int_range(const std::string& s, const std::string& fla
 void print_config(const std::string& toml);
 
 std::string fmt_fixed(double v, int digits);
+
+// Stores problem rows in one transaction with a progress bar; `kind` names the run ("data synth").
+dataset::InsertResult store_problems(dataset::Store& store, const std::vector<dataset::ProblemRow>& rows,
+                                     const std::string& kind, const std::string& config);
 
 }  // namespace distill::cli

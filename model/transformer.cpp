@@ -302,6 +302,24 @@ torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, con
     }
     return torch::cat(rows, 0);
   }
+  if (dispatch == MoeDispatch::stacked && w_down_t.defined() && !torch::GradMode::is_enabled()) {
+    // Stacked: pad each expert's rows to the largest group C, two bmm for all experts, unpad.
+    auto flat = idx.reshape({-1});
+    auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));
+    auto sorted_e = flat.index_select(0, order);
+    auto counts = torch::bincount(flat, {}, E);
+    const auto C = counts.max().item<std::int64_t>();
+    auto starts = counts.cumsum(0) - counts;
+    auto rank = torch::arange(N * k, idx.options()) - starts.index_select(0, sorted_e);
+    auto dest = sorted_e * C + rank;  // row in the padded [E*C] layout
+    auto tok = order.div(k, "floor");
+    auto xs = torch::zeros({E * C, x.size(1)}, x.options()).index_copy_(0, dest, x.index_select(0, tok));
+    auto gu = torch::bmm(xs.view({E, C, x.size(1)}), w_gate_up_t);  // [E, C, 2I]
+    auto parts = gu.chunk(2, -1);
+    auto y = torch::bmm(F::silu(parts[0]) * parts[1], w_down_t).view({E * C, x.size(1)});
+    auto ys = y.index_select(0, dest) * wx.reshape({-1}).index_select(0, order).unsqueeze(1);
+    return torch::zeros_like(x).index_add_(0, tok, ys);
+  }
   // Grouped: sort the N*k (token, expert) pairs by expert, run each active expert once on its rows.
   auto flat = idx.reshape({-1});
   auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));  // stable
@@ -335,6 +353,28 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
     out = out + s;
   }
   return out.view(shape);
+}
+
+void MoEImpl::prepare_inference() {
+  torch::NoGradGuard g;
+  std::vector<torch::Tensor> gu, d;
+  for (std::size_t e = 0; e < experts->size(); ++e) {
+    auto* m = experts[e]->as<MLPImpl>();
+    gu.push_back(torch::cat({m->gate_proj->weight, m->up_proj->weight}, 0).t());  // [D, 2I]
+    d.push_back(m->down_proj->weight.t());                                          // [I, D]
+  }
+  w_gate_up_t = torch::stack(gu).contiguous();
+  w_down_t = torch::stack(d).contiguous();
+  dispatch = MoeDispatch::stacked;
+}
+
+void MoEImpl::release_inference() {
+  w_gate_up_t = w_down_t = torch::Tensor();
+  if (dispatch == MoeDispatch::stacked) dispatch = MoeDispatch::grouped;
+}
+
+void TransformerImpl::prepare_inference() {
+  for (auto& m : moes_) m->prepare_inference();
 }
 
 void MoEImpl::update_bias(double rate) {

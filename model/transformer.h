@@ -87,7 +87,11 @@ class FfnBase : public torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) = 0;  // [B,T,D] -> [B,T,D]
 };
 
-enum class MoeDispatch { grouped, naive };
+// grouped: sort (token, expert) pairs by expert, one matmul chain per active expert (training and default).
+// stacked: inference only; experts' weights stacked once (prepare_inference), tokens padded per expert, and
+//          two bmm calls for all experts: a dozen ops per layer instead of ~60, which is what decode needs.
+// naive:   a per-token loop, kept as the test reference.
+enum class MoeDispatch { grouped, stacked, naive };
 
 // Routed experts (top-k of E) plus optional shared experts. Router semantics per config.scoring_func.
 class MoEImpl : public FfnBase {
@@ -102,6 +106,12 @@ class MoEImpl : public FfnBase {
   torch::Tensor last_load;
   // Nudges e_score_correction_bias towards balance: b_e += rate * sign(mean load - load_e). Sigmoid routing only.
   void update_bias(double rate);
+  // Copies the experts' weights into stacked tensors and switches to MoeDispatch::stacked (used only while
+  // gradients are off). Call again after the weights change; release_inference() frees the copies.
+  void prepare_inference();
+  void release_inference();
+  torch::Tensor w_gate_up_t;  // [E, D, 2I] stacked (gate | up)^T, inference only
+  torch::Tensor w_down_t;     // [E, I, D]
 
   ModelConfig cfg;
   torch::Tensor router_weight;          // [E, D]  "gate.weight"
@@ -119,6 +129,7 @@ class TransformerImpl : public torch::nn::Module {
   const ModelConfig& config() const { return cfg_; }
 
   // Every MoE layer, e.g. to switch dispatch in tests.
+  void prepare_inference();  // stacked expert weights for fast no-grad decode (see MoeDispatch)
   std::vector<std::shared_ptr<MoEImpl>> moe_layers() const;
   // HF state_dict: parameters and buffers by their HF names.
   std::vector<std::pair<std::string, torch::Tensor>> state_dict() const;

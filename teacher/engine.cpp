@@ -12,6 +12,7 @@ namespace distill::teacher {
 Engine::Engine(model::Transformer model, EngineOptions opt)
     : model_(std::move(model)), opt_(opt), device_(model_->parameters().front().device()) {
   model_->eval();
+  model_->prepare_inference();  // stacked expert weights: the model must not change while this engine runs
   const auto dtype = model_->parameters().front().scalar_type();
   cache_ = model::KVCache::allocate(model_->config(), opt_.max_batch, opt_.max_seq_len,
                                     torch::TensorOptions().dtype(dtype).device(device_));

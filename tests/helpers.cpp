@@ -37,32 +37,37 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+// In the child: redirect stdio, set the environment, exec build/bin/distill with `args`. Never returns.
+[[noreturn]] void exec_distill(const std::vector<std::string>& args, int in, int out, int err,
+                               const std::vector<std::string>& env) {
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(err, 2);
+  ::setenv("DISTILL_QUIET", "1", 1);
+  for (const auto& kv : env) {
+    auto eq = kv.find('=');
+    ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
+  }
+  std::vector<char*> argv;
+  std::string bin = DISTILL_BIN;
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(bin.c_str(), argv.data());
+  _exit(127);
+}
+}  // namespace
+
 CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   TempDir io;
   const std::string out_path = io / "out", err_path = io / "err";
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int in = ::open("/dev/null", O_RDONLY);
-    dup2(in, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    ::setenv("DISTILL_QUIET", "1", 1);
-    for (const auto& kv : env) {
-      auto eq = kv.find('=');
-      ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
-    }
-    std::vector<char*> argv;
-    std::string bin = DISTILL_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
+  if (pid == 0)
+    exec_distill(args, ::open("/dev/null", O_RDONLY), ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+                 ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), env);
   int status = 0;
   waitpid(pid, &status, 0);
   CliResult r;
@@ -77,18 +82,7 @@ int spawn_distill(const std::vector<std::string>& args) {
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     int null = ::open("/dev/null", O_RDWR);
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    ::setenv("DISTILL_QUIET", "1", 1);
-    std::vector<char*> argv;
-    std::string bin = DISTILL_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
+    exec_distill(args, null, null, null, {});
   }
   return pid;
 }

@@ -112,6 +112,22 @@ TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, va
   }
 }
 
+TEST_CASE("equivalence: stacked (inference) MoE dispatch equals the naive per-token loop") {
+  torch::NoGradGuard g;
+  for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
+    INFO(name);
+    auto m = fixture_model(name);
+    torch::manual_seed(8);
+    ForwardInput in;
+    in.input_ids = torch::randint(m->config().vocab_size, {3, 9}, torch::kInt64);
+    for (auto& moe : m->moe_layers()) moe->dispatch = MoeDispatch::naive;
+    auto want = m->forward(in).logits;
+    m->prepare_inference();
+    for (auto& moe : m->moe_layers()) REQUIRE(moe->dispatch == MoeDispatch::stacked);
+    CHECK(max_diff(m->forward(in).logits, want) < test::tol::kEquivAtol);
+  }
+}
+
 TEST_CASE("equivalence: an MoE with one expert and top-1 equals the dense SwiGLU FFN") {
   ModelConfig moe_cfg;
   moe_cfg.model_type = "mixtral";
