@@ -83,11 +83,6 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
   return at::scaled_dot_product_attention(q, k, v, ctx.mask, 0.0, false, scale);  // [B,H,T,dv]
 }
 
-void init_linear(torch::nn::Linear& l, double std) {
-  torch::NoGradGuard g;
-  l->weight.normal_(0.0, std);
-  if (l->bias.defined()) l->bias.zero_();
-}
 }  // namespace
 
 // ---- KV cache -------------------------------------------------------------------------------------------
