@@ -16,6 +16,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "teacher/engine.h"
+#include "teacher/generate.h"
 #include "teacher/prompt_format.h"
 #include "distill_version.h"
 
@@ -43,9 +44,7 @@ int main(int argc, char** argv) {
   so.seed = 99;
   std::map<std::size_t, std::vector<std::vector<int>>> by_len;
   for (const auto& p : dataset::synthesize(so)) {
-    std::vector<int> ids = {tok->bos_id()};
-    auto e = tok->encode(teacher::r1_prompt(p.prompt));
-    ids.insert(ids.end(), e.begin(), e.end());
+    auto ids = teacher::r1_prompt_ids(*tok, p.prompt);
     by_len[ids.size()].push_back(ids);
   }
   auto& prompts = std::max_element(by_len.begin(), by_len.end(), [](auto& a, auto& b) { return a.second.size() < b.second.size(); })->second;

@@ -297,17 +297,18 @@ torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, con
     }
     return torch::cat(rows, 0);
   }
+  // Both dispatches below sort the N*k (token, expert) pairs by expert (stable).
+  auto flat = idx.reshape({-1});
+  auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));
+  auto tok = order.div(k, "floor");
   if (dispatch == MoeDispatch::stacked && w_down_t.defined() && !torch::GradMode::is_enabled()) {
     // Stacked: pad each expert's rows to the largest group C, two bmm for all experts, unpad.
-    auto flat = idx.reshape({-1});
-    auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));
     auto sorted_e = flat.index_select(0, order);
     auto counts = torch::bincount(flat, {}, E);
     const auto C = counts.max().item<std::int64_t>();
     auto starts = counts.cumsum(0) - counts;
     auto rank = torch::arange(N * k, idx.options()) - starts.index_select(0, sorted_e);
     auto dest = sorted_e * C + rank;  // row in the padded [E*C] layout
-    auto tok = order.div(k, "floor");
     auto xs = torch::zeros({E * C, x.size(1)}, x.options()).index_copy_(0, dest, x.index_select(0, tok));
     auto gu = torch::bmm(xs.view({E, C, x.size(1)}), w_gate_up_t);  // [E, C, 2I]
     auto parts = gu.chunk(2, -1);
@@ -315,10 +316,7 @@ torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, con
     auto ys = y.index_select(0, dest) * wx.reshape({-1}).index_select(0, order).unsqueeze(1);
     return torch::zeros_like(x).index_add_(0, tok, ys);
   }
-  // Grouped: sort the N*k (token, expert) pairs by expert, run each active expert once on its rows.
-  auto flat = idx.reshape({-1});
-  auto order = std::get<1>(flat.sort(std::optional<bool>(true), 0, false));  // stable
-  auto tok = order.div(k, "floor");
+  // Grouped: run each active expert once on its rows.
   auto counts = torch::bincount(flat, {}, E).to(torch::kCPU);  // the one host sync of the MoE layer
   auto xs = x.index_select(0, tok);
   auto ws = wx.reshape({-1}).index_select(0, order).unsqueeze(1);

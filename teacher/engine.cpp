@@ -19,6 +19,14 @@ Engine::Engine(model::Transformer model, EngineOptions opt)
   for (std::int64_t s = opt_.max_batch - 1; s >= 0; --s) free_slots_.push_back(s);
 }
 
+void Engine::sample_and_record(const torch::Tensor& next, std::vector<at::Generator>& gens,
+                               const std::vector<Active*>& rows, const SamplingParams& p) {
+  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
+  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
+  const auto* tk = tok.data_ptr<std::int64_t>();
+  for (std::size_t b = 0; b < rows.size(); ++b) record(*rows[b], logp, std::int64_t(b), int(tk[b]), p);
+}
+
 void Engine::record(Active& a, const torch::Tensor& logp_all, std::int64_t row, int token, const SamplingParams& p) {
   // logp_all: [B, V] log-softmax of the unfiltered logits at this step (contiguous, on the CPU)
   a.res.tokens.push_back(token);
@@ -75,17 +83,18 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
   auto logits = model_->forward(in).logits;  // [B,T,V]
   auto last_t = torch::from_blob(last.data(), {B, 1, 1}, opts).to(device_).expand({B, 1, logits.size(2)});
   auto next = logits.gather(1, last_t).squeeze(1);  // [B,V]
+  std::vector<Active> joined;
   std::vector<at::Generator> gens;
-  for (auto& r : joiners) gens.push_back(make_generator(r.seed, device_));
-  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
-  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
-  const auto* tk = tok.data_ptr<std::int64_t>();
   for (std::int64_t b = 0; b < B; ++b) {
-    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens[std::size_t(b)], {}};
+    gens.push_back(make_generator(joiners[std::size_t(b)].seed, device_));
+    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens.back(), {}};
     a.res.id = a.req.id;
-    record(a, logp, b, int(tk[b]), p);
-    active_.push_back(std::move(a));
+    joined.push_back(std::move(a));
   }
+  std::vector<Active*> rows;
+  for (auto& a : joined) rows.push_back(&a);
+  sample_and_record(next, gens, rows, p);
+  for (auto& a : joined) active_.push_back(std::move(a));
   std::sort(active_.begin(), active_.end(), [](const Active& x, const Active& y) { return x.slot < y.slot; });
 }
 
@@ -109,15 +118,13 @@ void Engine::decode_step(const SamplingParams& p) {
   in.slots_are_prefix = slots.back() == B - 1;  // sorted, distinct: rows are slots 0..B-1
   auto next = model_->forward(in).logits.squeeze(1);  // [B,V]
   std::vector<at::Generator> gens;
-  for (auto& a : active_) gens.push_back(a.gen);
-  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
-  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
-  const auto* tk = tok.data_ptr<std::int64_t>();
-  for (std::int64_t b = 0; b < B; ++b) {
-    auto& a = active_[std::size_t(b)];
-    a.len += 1;
-    record(a, logp, b, int(tk[b]), p);
+  std::vector<Active*> rows;
+  for (auto& a : active_) {
+    gens.push_back(a.gen);
+    a.len += 1;  // the pending token is in the cache now
+    rows.push_back(&a);
   }
+  sample_and_record(next, gens, rows, p);
 }
 
 void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,

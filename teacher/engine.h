@@ -59,6 +59,9 @@ class Engine {
   };
   void prefill(std::vector<GenRequest>& joiners, const SamplingParams& p);
   void decode_step(const SamplingParams& p);
+  // Samples one token per row of `next` [B, V] with `gens` and records it (and its logprobs) into rows[b].
+  void sample_and_record(const torch::Tensor& next, std::vector<at::Generator>& gens, const std::vector<Active*>& rows,
+                         const SamplingParams& p);
   void record(Active& a, const torch::Tensor& logp, std::int64_t row, int token, const SamplingParams& p);
   bool finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop);
 

@@ -23,6 +23,22 @@ std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int6
   return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
 }
 
+std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem) {
+  std::vector<int> ids = {tok.bos_id()};
+  auto body = tok.encode(r1_prompt(problem));
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
+std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens, const std::vector<std::string>& stop) {
+  if (!tokens.empty() && tokens.back() == tok.eos_id()) tokens.pop_back();
+  std::string text = tok.decode(tokens);
+  for (const auto& st : stop)
+    if (auto pos = text.find(st); !st.empty() && pos != std::string::npos) text.resize(pos);
+  text.insert(0, "<think>\n");
+  return text;
+}
+
 GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress) {
   namespace fs = std::filesystem;
@@ -59,16 +75,12 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   std::deque<GenRequest> queue;
   GenerateSummary sum;
   for (std::size_t i = 0; i < problems.size(); ++i) {
-    std::vector<int> prompt;
+    std::vector<int> prompt;  // tokenized once per problem, and only if some sample is still missing
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
       const auto seed = sample_seed(cfg.seed, problems[i].id, k);
       ++sum.planned;
       if (done.count({problems[i].id, k, std::int64_t(seed)})) { ++sum.skipped; continue; }
-      if (prompt.empty()) {
-        prompt.push_back(tok->bos_id());
-        auto ids = tok->encode(r1_prompt(problems[i].prompt));
-        prompt.insert(prompt.end(), ids.begin(), ids.end());
-      }
+      if (prompt.empty()) prompt = r1_prompt_ids(*tok, problems[i].prompt);
       GenRequest r;
       r.id = std::int64_t(work.size());
       r.prompt = prompt;
@@ -105,8 +117,6 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
     engine.run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
       const auto& w = work[std::size_t(r.id)];
       const auto& prob = problems[w.problem];
-      std::vector<int> ids = r.tokens;
-      if (!ids.empty() && ids.back() == tok->eos_id()) ids.pop_back();
       dataset::SampleRow s;
       s.problem_id = prob.id;
       s.model_id = model_id;
@@ -116,11 +126,8 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       s.temperature = cfg.sampling.temperature;
       s.top_p = cfg.sampling.top_p;
       s.max_tokens = cfg.sampling.max_tokens;
-      std::string text = tok->decode(ids);
-      if (r.finish_reason == "stop")  // the stop string itself is not part of the completion
-        for (const auto& st : cfg.stop)
-          if (auto pos = text.find(st); !st.empty() && pos != std::string::npos) text.resize(pos);
-      s.completion = "<think>\n" + text;
+      // a stop string itself is not part of the completion
+      s.completion = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{});
       auto v = dataset::verify_completion(s.completion, prob.answer);
       s.extracted_answer = v.extracted;
       s.verdict = dataset::to_string(v.verdict);

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataset/store.h"
+#include "model/tokenizer.h"
 #include "teacher/sampling.h"
 
 namespace distill::teacher {
@@ -35,6 +37,14 @@ struct GenerateSummary {
 // progress(done, total, tokens) is called as samples finish.
 GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress = {});
+
+// BOS + the tokens of r1_prompt(problem): what every teacher and student is prompted with.
+std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem);
+
+// The stored completion for generated `tokens`: a trailing EOS dropped, decoded, cut before the first of `stop`
+// that occurs, and prefixed with the "<think>\n" the prompt ended with (R1 distills keep the think block).
+std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens,
+                            const std::vector<std::string>& stop = {});
 
 // The seed of sample `idx` of problem `problem_id` under base seed `base` (stable across runs and batches).
 std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx);

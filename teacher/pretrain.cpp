@@ -14,6 +14,7 @@
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "teacher/engine.h"
+#include "teacher/generate.h"
 #include "teacher/prompt_format.h"
 
 namespace distill::teacher {
@@ -29,12 +30,7 @@ std::map<int, std::pair<int, int>> greedy_accuracy(model::Transformer& m, const 
                                                    const std::vector<dataset::GoldExample>& ex, std::int64_t max_tokens) {
   std::deque<GenRequest> q;
   for (std::size_t i = 0; i < ex.size(); ++i) {
-    GenRequest r;
-    r.id = std::int64_t(i);
-    r.prompt.push_back(tok.bos_id());
-    auto ids = tok.encode(r1_prompt(ex[i].prompt));
-    r.prompt.insert(r.prompt.end(), ids.begin(), ids.end());
-    q.push_back(std::move(r));
+    q.push_back({std::int64_t(i), r1_prompt_ids(tok, ex[i].prompt), 0});
   }
   EngineOptions eo;
   eo.max_batch = 64;
@@ -48,10 +44,8 @@ std::map<int, std::pair<int, int>> greedy_accuracy(model::Transformer& m, const 
   {
     Engine e(m, eo);
     e.run(std::move(q), p, [&](GenResult&& r) {
-      auto ids = r.tokens;
-      if (!ids.empty() && ids.back() == tok.eos_id()) ids.pop_back();
       const auto& g = ex[std::size_t(r.id)];
-      const bool ok = dataset::verify_completion("<think>\n" + tok.decode(ids), g.answer).verdict == dataset::Verdict::correct;
+      const bool ok = dataset::verify_completion(completion_text(tok, r.tokens), g.answer).verdict == dataset::Verdict::correct;
       auto& cell = acc[g.difficulty.value_or(0)];
       cell.first += ok;
       cell.second += 1;
@@ -80,9 +74,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   data.reserve(gold.size());
   for (const auto& g : gold) {
     Example e;
-    e.ids.push_back(tok->bos_id());
-    auto p = tok->encode(r1_prompt(g.prompt));
-    e.ids.insert(e.ids.end(), p.begin(), p.end());
+    e.ids = r1_prompt_ids(*tok, g.prompt);
     e.prompt_len = std::int64_t(e.ids.size());
     auto r = tok->encode(r1_response_from_solution(g.solution));
     e.ids.insert(e.ids.end(), r.begin(), r.end());

@@ -8,6 +8,33 @@
 
 namespace distill::teacher {
 
+namespace {
+
+// Masks every token except, per row, the candidates (given most likely first, with their probabilities) whose
+// preceding mass is still below top_p: the smallest set reaching top_p (the first candidate always stays).
+torch::Tensor keep_nucleus(const torch::Tensor& logits, const torch::Tensor& cand_probs, const torch::Tensor& cand_idx,
+                           double top_p) {
+  auto keep_sorted = (cand_probs.cumsum(-1) - cand_probs) < top_p;
+  auto keep = torch::zeros_like(logits, torch::kBool).scatter(-1, cand_idx, keep_sorted);
+  return logits.masked_fill(keep.logical_not(), -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor top_p_filter(const torch::Tensor& logits, double top_p) {
+  // Sorting all V logits per step is the costly part; the nucleus nearly always lies in the top 64, so those are
+  // tried first, and the full sort runs only when some row's top 64 hold less than top_p of the mass.
+  const auto V = logits.size(-1);
+  const std::int64_t C = std::min<std::int64_t>(64, V);
+  if (C < V) {
+    auto [top, top_idx] = logits.topk(C, -1);  // sorted descending
+    auto top_probs = (top - torch::logsumexp(logits, -1, true)).exp();
+    if ((top_probs.sum(-1) >= top_p).all().item<bool>()) return keep_nucleus(logits, top_probs, top_idx, top_p);
+  }
+  auto [sorted, order] = logits.sort(-1, /*descending=*/true);
+  return keep_nucleus(logits, sorted.softmax(-1), order, top_p);
+}
+
+}  // namespace
+
 torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParams& p) {
   auto logits = logits_in.to(torch::kFloat32);
   if (p.temperature <= 0) {
@@ -21,31 +48,7 @@ torch::Tensor sampling_probs(const torch::Tensor& logits_in, const SamplingParam
     auto kth = std::get<0>(logits.topk(p.top_k, -1)).narrow(-1, p.top_k - 1, 1);  // [B,1]
     logits = logits.masked_fill(logits < kth, ninf);
   }
-  if (p.top_p < 1.0) {
-    // Sorting all V logits per step is the costly part; the nucleus nearly always lies in the top 64, so sort
-    // those first and fall back to the full sort only when some row's top 64 hold less than top_p of the mass.
-    const std::int64_t C = std::min<std::int64_t>(64, V);
-    if (C < V) {
-      auto [top, top_idx] = logits.topk(C, -1);  // sorted descending
-      auto probs_full_den = torch::logsumexp(logits, -1, true);
-      auto top_probs = (top - probs_full_den).exp();
-      if ((top_probs.sum(-1) >= p.top_p).all().item<bool>()) {
-        auto before = top_probs.cumsum(-1) - top_probs;
-        auto keep_sorted = before < p.top_p;
-        auto keep = torch::zeros_like(logits, torch::kBool).scatter(-1, top_idx, keep_sorted);
-        logits = logits.masked_fill(keep.logical_not(), ninf);
-        goto filtered;
-      }
-    }
-    auto [sorted, order] = logits.sort(-1, /*descending=*/true);
-    auto probs = sorted.softmax(-1);
-    // drop a token when the mass strictly before it already reaches top_p (the first token always stays)
-    auto before = probs.cumsum(-1) - probs;
-    auto drop_sorted = before >= p.top_p;
-    auto drop = torch::zeros_like(drop_sorted).scatter(-1, order, drop_sorted);
-    logits = logits.masked_fill(drop, ninf);
-  }
-filtered:
+  if (p.top_p < 1.0) logits = top_p_filter(logits, p.top_p);
   auto probs = logits.softmax(-1);
   if (p.min_p > 0) {
     auto pmax = std::get<0>(probs.max(-1, true));

@@ -1,6 +1,7 @@
 // tests/helpers.h: test utilities: a self-deleting temp directory and running the real distill binary.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ CliResult run_distill(const std::vector<std::string>& args, const std::vector<st
 
 // Starts build/bin/distill in the background (stdout/stderr to /dev/null) and returns its pid.
 int spawn_distill(const std::vector<std::string>& args);
+
+// The first column of the first row of `sql` on SQLite file `db`, opened read-only (safe while a writer
+// runs: WAL); nullopt if the query fails or returns no row.
+std::optional<double> query_scalar(const std::string& db, const std::string& sql);
 
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);

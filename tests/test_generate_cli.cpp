@@ -62,15 +62,7 @@ void make_fixture(const test::TempDir& d, int n_problems) {
 }
 
 std::int64_t count(const std::string& db, const char* sql) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(h, 5000);
-  sqlite3_stmt* st = nullptr;
-  std::int64_t v = -1;
-  if (sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
+  return std::int64_t(test::query_scalar(db, sql).value_or(-1));
 }
 
 std::vector<std::string> sample_rows(const std::string& db) {

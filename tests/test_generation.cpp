@@ -9,20 +9,13 @@
 #include "teacher/engine.h"
 #include "teacher/sampling.h"
 #include "test_paths.h"
+#include "tests/model_fixtures.h"
 #include "tests/tolerances.h"
 
 using namespace distill;
 using namespace distill::teacher;
 
 namespace {
-std::string fixture(const std::string& n) { return std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/reference/" + n; }
-
-model::Transformer fixture_model(const std::string& name) {
-  model::Transformer m(model::ModelConfig::from_hf_json(read_file(fixture(name + ".config.json")), name));
-  model::load_state(*m, *model::SafetensorsFile::open(fixture(name + ".safetensors")), "w.");
-  return m;
-}
-
 std::deque<GenRequest> requests(int n, std::int64_t vocab, std::uint64_t seed) {
   std::deque<GenRequest> q;
   torch::manual_seed(int64_t(seed));
@@ -52,7 +45,7 @@ std::map<std::int64_t, GenResult> run_engine(model::Transformer m, std::deque<Ge
 }  // namespace
 
 TEST_CASE("sampling: distributions and seeded draws equal the Python reference") {
-  auto f = model::SafetensorsFile::open(fixture("sampling.safetensors"));
+  auto f = model::SafetensorsFile::open(test::reference_fixture("sampling.safetensors"));
   auto params = nlohmann::json::parse(f->header().metadata.at("params"));
   const int draws = std::stoi(f->header().metadata.at("draws"));
   auto logits = f->get("logits");
@@ -64,11 +57,12 @@ TEST_CASE("sampling: distributions and seeded draws equal the Python reference")
     p.top_k = params[i]["top_k"];
     p.min_p = params[i]["min_p"];
     auto probs = sampling_probs(logits, p);
-    auto want = f->get("p" + std::to_string(i) + ".probs");
+    const std::string prefix = "p" + std::to_string(i);
+    auto want = f->get(prefix + ".probs");
     CHECK((probs - want).abs().max().item<double>() < 1e-6);
     std::vector<at::Generator> gens;
     for (std::int64_t r = 0; r < logits.size(0); ++r) gens.push_back(make_generator(100 + std::uint64_t(r), torch::kCPU));
-    auto want_tok = f->get("p" + std::to_string(i) + ".tokens");
+    auto want_tok = f->get(prefix + ".tokens");
     for (int d = 0; d < draws; ++d) {
       auto tok = sample_tokens(logits, p, gens);
       CHECK(torch::equal(tok, want_tok.select(1, d)));
@@ -112,7 +106,7 @@ TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definiti
 
 TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward loop") {
   torch::NoGradGuard g;
-  auto m = fixture_model("deepseek_v3");
+  auto m = test::reference_model("deepseek_v3");
   auto q = requests(3, m->config().vocab_size, 1);
   SamplingParams p;
   p.temperature = 0;
@@ -135,7 +129,7 @@ TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward
 }
 
 TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, for any batch size") {
-  auto m = fixture_model("qwen2_moe");
+  auto m = test::reference_model("qwen2_moe");
   SamplingParams p;
   p.temperature = 0.9;
   p.top_p = 0.95;
@@ -162,7 +156,7 @@ TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, 
 }
 
 TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent") {
-  auto m = fixture_model("llama");
+  auto m = test::reference_model("llama");
   SamplingParams p;
   p.temperature = 0;
   p.max_tokens = 20;

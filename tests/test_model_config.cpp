@@ -8,23 +8,22 @@
 #include "common/fs.h"
 #include "model/transformer.h"
 #include "model/weights_io.h"
-#include "test_paths.h"
+#include "tests/model_fixtures.h"
 
 using namespace distill;
 using namespace distill::model;
 
 namespace {
-std::string fixture(const std::string& n) { return std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/reference/" + n; }
 }  // namespace
 
 TEST_CASE("model config: fixture configs parse, round-trip through to_hf_json, and count parameters exactly") {
   for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "qwen2"}) {
     INFO(name);
-    auto c = ModelConfig::from_hf_json(read_file(fixture(std::string(name) + ".config.json")), name);
+    auto c = ModelConfig::from_hf_json(read_file(test::reference_fixture(std::string(name) + ".config.json")), name);
     auto again = ModelConfig::from_hf_json(c.to_hf_json(), "roundtrip");
     CHECK(again.to_hf_json() == c.to_hf_json());
     Transformer m(c);
-    auto f = SafetensorsFile::open(fixture(std::string(name) + ".safetensors"));
+    auto f = SafetensorsFile::open(test::reference_fixture(std::string(name) + ".safetensors"));
     std::int64_t ref_params = 0;
     for (const auto& t : f->header().tensors)
       if (t.name.rfind("w.", 0) == 0 && t.name.find("e_score_correction_bias") == std::string::npos) {
@@ -39,7 +38,7 @@ TEST_CASE("model config: fixture configs parse, round-trip through to_hf_json, a
 }
 
 TEST_CASE("model config: keys that would change the computation are refused by name") {
-  auto base = nlohmann::json::parse(read_file(fixture("llama.config.json")));
+  auto base = nlohmann::json::parse(read_file(test::reference_fixture("llama.config.json")));
   auto with = [&](const char* k, nlohmann::json v) {
     auto j = base;
     j[k] = v;
@@ -52,7 +51,7 @@ TEST_CASE("model config: keys that would change the computation are refused by n
   CHECK_THROWS_WITH(ModelConfig::from_hf_json(with("model_type", "gpt2"), "c.json"), Catch::Contains("gpt2"));
   CHECK_THROWS_WITH(ModelConfig::from_hf_json(with("num_key_value_heads", 3), "c.json"), Catch::Contains("multiple of"));
   CHECK_THROWS_WITH(ModelConfig::from_hf_json("{not json", "c.json"), Catch::Contains("invalid JSON"));
-  auto ds = nlohmann::json::parse(read_file(fixture("deepseek_v3.config.json")));
+  auto ds = nlohmann::json::parse(read_file(test::reference_fixture("deepseek_v3.config.json")));
   ds["num_experts_per_tok"] = 9;
   CHECK_THROWS_WITH(ModelConfig::from_hf_json(ds.dump(), "d.json"), Catch::Contains("num_experts_per_tok"));
 }

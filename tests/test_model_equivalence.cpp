@@ -6,20 +6,13 @@
 
 #include "common/fs.h"
 #include "model/hf_checkpoint.h"
-#include "test_paths.h"
+#include "tests/model_fixtures.h"
 #include "tests/tolerances.h"
 
 using namespace distill;
 using namespace distill::model;
 
 namespace {
-
-Transformer fixture_model(const std::string& name) {
-  const std::string base = std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/reference/" + name;
-  Transformer m(ModelConfig::from_hf_json(read_file(base + ".config.json"), name));
-  load_state(*m, *SafetensorsFile::open(base + ".safetensors"), "w.");
-  return m;
-}
 
 double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
@@ -29,7 +22,7 @@ TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forw
   torch::NoGradGuard g;
   for (const char* name : {"deepseek_v3", "llama", "qwen2_moe"}) {
     INFO(name);
-    auto m = fixture_model(name);
+    auto m = test::reference_model(name);
     torch::manual_seed(3);
     const auto V = m->config().vocab_size;
     auto ids = torch::randint(V, {2, 14}, torch::kInt64);
@@ -57,7 +50,7 @@ TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forw
 
 TEST_CASE("equivalence: rows at different positions in arbitrary cache slots equal one-at-a-time runs") {
   torch::NoGradGuard g;
-  auto m = fixture_model("deepseek_v3");
+  auto m = test::reference_model("deepseek_v3");
   torch::manual_seed(4);
   const auto V = m->config().vocab_size;
   auto a = torch::randint(V, {1, 9}, torch::kInt64), b = torch::randint(V, {1, 5}, torch::kInt64);
@@ -91,7 +84,7 @@ TEST_CASE("equivalence: rows at different positions in arbitrary cache slots equ
 TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, values and gradients") {
   for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
     INFO(name);
-    auto m = fixture_model(name);
+    auto m = test::reference_model(name);
     torch::manual_seed(5);
     auto ids = torch::randint(m->config().vocab_size, {2, 10}, torch::kInt64);
     auto run = [&](MoeDispatch d) {
@@ -116,7 +109,7 @@ TEST_CASE("equivalence: stacked (inference) MoE dispatch equals the naive per-to
   torch::NoGradGuard g;
   for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
     INFO(name);
-    auto m = fixture_model(name);
+    auto m = test::reference_model(name);
     torch::manual_seed(8);
     ForwardInput in;
     in.input_ids = torch::randint(m->config().vocab_size, {3, 9}, torch::kInt64);
@@ -168,7 +161,7 @@ TEST_CASE("equivalence: an MoE with one expert and top-1 equals the dense SwiGLU
 
 TEST_CASE("equivalence: packed documents with reset positions equal separate rows") {
   torch::NoGradGuard g;
-  auto m = fixture_model("mixtral");
+  auto m = test::reference_model("mixtral");
   torch::manual_seed(7);
   auto a = torch::randint(m->config().vocab_size, {1, 5}, torch::kInt64);
   auto b = torch::randint(m->config().vocab_size, {1, 7}, torch::kInt64);

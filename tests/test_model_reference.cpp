@@ -8,7 +8,7 @@
 #include "model/config.h"
 #include "model/hf_checkpoint.h"
 #include "model/transformer.h"
-#include "test_paths.h"
+#include "tests/model_fixtures.h"
 #include "tests/tolerances.h"
 
 using namespace distill;
@@ -16,7 +16,6 @@ using namespace distill::model;
 
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/reference/" + name; }
 
 // Prints the max difference and the first elements on failure, as llm.c's test does.
 void check_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want, double atol, double rtol) {
@@ -38,8 +37,8 @@ void check_close(const std::string& what, const torch::Tensor& got, const torch:
 TEST_CASE("model reference: logits, losses and every gradient match the PyTorch reference") {
   for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "qwen2"}) {
     INFO("config " << name);
-    const auto cfg = ModelConfig::from_hf_json(read_file(fixture(std::string(name) + ".config.json")), name);
-    auto file = SafetensorsFile::open(fixture(std::string(name) + ".safetensors"));
+    const auto cfg = ModelConfig::from_hf_json(read_file(test::reference_fixture(std::string(name) + ".config.json")), name);
+    auto file = SafetensorsFile::open(test::reference_fixture(std::string(name) + ".safetensors"));
     Transformer m(cfg);
     load_state(*m, *file, "w.");
     ForwardInput in;

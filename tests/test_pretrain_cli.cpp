@@ -15,15 +15,9 @@ using test::run_distill;
 
 namespace {
 double scalar(const std::string& db, const char* sql) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(h, sql, -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  double v = sqlite3_column_double(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
+  auto v = test::query_scalar(db, sql);
+  REQUIRE(v.has_value());
+  return *v;
 }
 }  // namespace
 

@@ -16,15 +16,9 @@ using distill::test::TempDir;
 
 namespace {
 std::int64_t raw_int(const std::string& path, const char* sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  auto v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return v;
+  auto v = test::query_scalar(path, sql);
+  REQUIRE(v.has_value());
+  return std::int64_t(*v);
 }
 void raw_exec(const std::string& path, const char* sql) {
   sqlite3* db = nullptr;
