@@ -49,7 +49,9 @@ struct ForwardOutput {
 // What every layer needs besides its input; built once per forward.
 struct LayerContext {
   torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend
-  torch::Tensor cos, sin;                 // [B, 1, T, rope_dim]
+  torch::Tensor cos, sin_rot;             // [B, 1, T, rope_dim]; sin_rot = [-sin, sin] halves (see apply_rope)
+  bool causal = false;                    // mask is plain causal over T == S (attention may skip it)
+  torch::Tensor mask_bias;                // decode without grad: [B*H, 1, S], 0 or -inf (the mask, additive)
   KVCache* cache = nullptr;
   torch::Tensor slots;                    // [B]
   torch::Tensor flat_index;               // [B*heads*T] (slot*heads + head)*max_len + position, for cache writes
@@ -73,23 +75,32 @@ class MLPImpl : public torch::nn::Module {
  public:
   MLPImpl(std::int64_t dim, std::int64_t hidden, const char* gate, const char* up, const char* down);
   torch::Tensor forward(const torch::Tensor& x);
+  void prepare_inference();  // w_gate_up, used while gradients are off
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // [hidden, dim] x2, [dim, hidden]
+  torch::Tensor w_gate_up;  // prepared: [gate; up] [2*hidden, dim]
 };
 TORCH_MODULE(MLP);
 
+// Modules may keep fused copies of their weights for no-grad inference (prepare_inference): one matmul where
+// the checkpoint has several, rotary rows pre-permuted. Those copies go stale when the weights change.
 class AttentionBase : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) = 0;  // [B,T,D] -> [B,T,D]
+  virtual void prepare_inference() {}
+  virtual void release_inference() {}
 };
 
 class FfnBase : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) = 0;  // [B,T,D] -> [B,T,D]
+  virtual void prepare_inference() {}
+  virtual void release_inference() {}
 };
 
-// grouped: sort (token, expert) pairs by expert, one matmul chain per active expert (training and default).
-// stacked: inference only; experts' weights stacked once (prepare_inference), tokens padded per expert, and
-//          two bmm calls for all experts: a dozen ops per layer instead of ~60, which is what decode needs.
+// grouped: sort (token, expert) pairs by expert, one matmul chain per active expert (training and default; with
+//          prepare_inference it uses the stacked weight copies: two matmuls per expert). The CPU inference choice.
+// stacked: inference only; tokens padded per expert to the largest group, two bmm calls for all experts and no
+//          sort: fewer, larger kernels, chosen by prepare_inference off the CPU.
 // naive:   a per-token loop, kept as the test reference.
 enum class MoeDispatch { grouped, stacked, naive };
 
@@ -106,11 +117,12 @@ class MoEImpl : public FfnBase {
   torch::Tensor last_load;
   // Nudges e_score_correction_bias towards balance: b_e += rate * sign(mean load - load_e). Sigmoid routing only.
   void update_bias(double rate);
-  // Copies the experts' weights into stacked tensors and switches to MoeDispatch::stacked (used only while
-  // gradients are off). Call again after the weights change; release_inference() frees the copies.
-  void prepare_inference();
-  void release_inference();
+  // Copies the experts' weights into stacked tensors and picks the inference dispatch (used only while gradients
+  // are off). Call again after the weights change; release_inference() frees the copies.
+  void prepare_inference() override;
+  void release_inference() override;
   torch::Tensor w_gate_up_t;  // [E, D, 2I] stacked (gate | up)^T, inference only
+  torch::Tensor w_router_shared;  // fp32 with shared experts: [router; shared gate; shared up; (Qwen shared gate)]
   torch::Tensor w_down_t;     // [E, I, D]
 
   ModelConfig cfg;
@@ -129,7 +141,10 @@ class TransformerImpl : public torch::nn::Module {
   const ModelConfig& config() const { return cfg_; }
 
   // Every MoE layer, e.g. to switch dispatch in tests.
-  void prepare_inference();  // stacked expert weights for fast no-grad decode (see MoeDispatch)
+  // Fused and stacked weight copies for fast no-grad inference (see AttentionBase, MoeDispatch); call again after
+  // the weights change, release_inference() to free them.
+  void prepare_inference();
+  void release_inference();
   std::vector<std::shared_ptr<MoEImpl>> moe_layers() const;
   // HF state_dict: parameters and buffers by their HF names.
   std::vector<std::pair<std::string, torch::Tensor>> state_dict() const;
@@ -144,6 +159,7 @@ class TransformerImpl : public torch::nn::Module {
   RMSNorm norm{nullptr};
   torch::nn::Linear lm_head{nullptr};          // [V, D]; absent when tied
   std::vector<std::shared_ptr<MoEImpl>> moes_;
+  torch::Tensor inv_freq_;  // RoPE inverse frequencies [rope_dim/2], on the device of the last forward
 };
 TORCH_MODULE(Transformer);
 

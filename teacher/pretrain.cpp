@@ -51,7 +51,7 @@ std::map<int, std::pair<int, int>> greedy_accuracy(model::Transformer& m, const 
       cell.second += 1;
     });
   }
-  for (auto& moe : m->moe_layers()) moe->release_inference();  // training goes on: drop the stale copies
+  m->release_inference();  // training goes on: drop the stale fused copies
   m->train(was_training);
   return acc;
 }

@@ -21,7 +21,9 @@ struct SamplingParams {
 };
 
 // The filtered, renormalised distribution [B, V] (float) the draw uses. With temperature 0 it is one-hot.
+// On the CPU in fp32 a per-row kernel computes it; elsewhere sampling_probs_ops, the same as LibTorch ops.
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
+torch::Tensor sampling_probs_ops(const torch::Tensor& logits, const SamplingParams& p);
 
 // One token per row ([B] int64 on the logits' device); gens[i] draws row i.
 torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p, std::vector<at::Generator>& gens);

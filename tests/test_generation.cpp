@@ -60,6 +60,7 @@ TEST_CASE("sampling: distributions and seeded draws equal the Python reference")
     const std::string prefix = "p" + std::to_string(i);
     auto want = f->get(prefix + ".probs");
     CHECK((probs - want).abs().max().item<double>() < 1e-6);
+    CHECK((sampling_probs_ops(logits, p) - want).abs().max().item<double>() < 1e-6);  // the non-CPU path
     std::vector<at::Generator> gens;
     for (std::int64_t r = 0; r < logits.size(0); ++r) gens.push_back(make_generator(100 + std::uint64_t(r), torch::kCPU));
     auto want_tok = f->get(prefix + ".tokens");
@@ -80,9 +81,10 @@ TEST_CASE("sampling: temperature 0 is argmax, and filters never leave an empty d
   p.top_p = 1e-9;
   p.top_k = 1;
   p.min_p = 0.99;
-  auto probs = sampling_probs(logits, p);
-  CHECK(torch::allclose(probs.sum(-1), torch::ones(3)));
-  CHECK(torch::equal(probs.argmax(-1), logits.argmax(-1)));
+  for (const auto& probs : {sampling_probs(logits, p), sampling_probs_ops(logits, p)}) {
+    CHECK(torch::allclose(probs.sum(-1), torch::ones(3)));
+    CHECK(torch::equal(probs.argmax(-1), logits.argmax(-1)));
+  }
 }
 
 TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definition on a large vocabulary") {
@@ -93,6 +95,7 @@ TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definiti
     p.temperature = 0.8;
     p.top_p = 0.9;
     auto got = sampling_probs(logits, p);
+    auto got_ops = sampling_probs_ops(logits, p);
     // the definition: drop a token when the mass of all more likely tokens already reaches top_p
     auto x = logits / 0.8;
     auto [sorted, order] = x.sort(-1, true);
@@ -101,6 +104,7 @@ TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definiti
     auto want = x.masked_fill(drop, -std::numeric_limits<float>::infinity()).softmax(-1);
     INFO("scale " << scale);
     CHECK((got - want).abs().max().item<double>() < 1e-6);
+    CHECK((got_ops - want).abs().max().item<double>() < 1e-6);
   }
 }
 
@@ -185,5 +189,24 @@ TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent
       CHECK(r.topk[t][0].second == Approx(r.token_logprobs[t]));
       for (std::size_t k = 1; k < r.topk[t].size(); ++k) CHECK(r.topk[t][k].second <= r.topk[t][k - 1].second);
     }
+  }
+}
+
+TEST_CASE("sampling: the CPU draw equals exponential_ noise and argmax of p / q, the LibTorch path") {
+  torch::manual_seed(12);
+  auto logits = 3.0 * torch::randn({8, 700});
+  SamplingParams p;
+  p.temperature = 0.7;
+  p.top_p = 0.9;
+  p.top_k = 50;
+  std::vector<at::Generator> a, b;
+  for (std::uint64_t r = 0; r < 8; ++r) a.push_back(make_generator(40 + r, torch::kCPU)), b.push_back(make_generator(40 + r, torch::kCPU));
+  auto probs = sampling_probs(logits, p);
+  for (int d = 0; d < 30; ++d) {
+    auto got = sample_tokens(logits, p, a);
+    auto q = torch::empty_like(probs);
+    for (std::int64_t r = 0; r < 8; ++r) q[r].exponential_(1.0, b[std::size_t(r)]);
+    INFO("draw " << d);
+    CHECK(torch::equal(got, (probs / q).argmax(-1)));
   }
 }

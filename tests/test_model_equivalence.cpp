@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "common/fs.h"
+#include "model/cpu_kernels.h"
 #include "model/hf_checkpoint.h"
 #include "tests/model_fixtures.h"
 #include "tests/tolerances.h"
@@ -105,7 +106,7 @@ TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, va
   }
 }
 
-TEST_CASE("equivalence: stacked (inference) MoE dispatch equals the naive per-token loop") {
+TEST_CASE("equivalence: prepared inference (grouped and stacked MoE dispatch) equals the naive per-token loop") {
   torch::NoGradGuard g;
   for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
     INFO(name);
@@ -115,8 +116,10 @@ TEST_CASE("equivalence: stacked (inference) MoE dispatch equals the naive per-to
     in.input_ids = torch::randint(m->config().vocab_size, {3, 9}, torch::kInt64);
     for (auto& moe : m->moe_layers()) moe->dispatch = MoeDispatch::naive;
     auto want = m->forward(in).logits;
-    m->prepare_inference();
-    for (auto& moe : m->moe_layers()) REQUIRE(moe->dispatch == MoeDispatch::stacked);
+    m->prepare_inference();  // fused attention/FFN weights, stacked experts, CPU kernels
+    for (auto& moe : m->moe_layers()) REQUIRE(moe->dispatch == MoeDispatch::grouped);
+    CHECK(max_diff(m->forward(in).logits, want) < test::tol::kEquivAtol);
+    for (auto& moe : m->moe_layers()) moe->dispatch = MoeDispatch::stacked;
     CHECK(max_diff(m->forward(in).logits, want) < test::tol::kEquivAtol);
   }
 }
@@ -174,4 +177,59 @@ TEST_CASE("equivalence: packed documents with reset positions equal separate row
   auto p = m->forward(packed).logits;
   CHECK(max_diff(p.narrow(1, 0, 5), m->forward(fa).logits) < test::tol::kEquivAtol);
   CHECK(max_diff(p.narrow(1, 5, 7), m->forward(fb).logits) < test::tol::kEquivAtol);
+}
+
+TEST_CASE("equivalence: prepared inference (fused weights, CPU kernels, decode path) equals the plain forward") {
+  // Every architecture: fused q/k/v (with Qwen2's biases), MLA with and without q LoRA and interleaved RoPE
+  // folded into the weights, router + shared expert in one matmul, fused gate|up, and the decode attention.
+  torch::NoGradGuard g;
+  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "llama", "qwen2", "qwen2_moe", "mixtral"}) {
+    INFO(name);
+    auto m = test::reference_model(name);
+    torch::manual_seed(9);
+    const auto V = m->config().vocab_size;
+    auto ids = torch::randint(V, {3, 12}, torch::kInt64);
+    ForwardInput full;
+    full.input_ids = ids;
+    auto want = m->forward(full).logits;
+    // Decode against the plain model too, with rows in shuffled slots at different lengths.
+    auto decode = [&] {
+      auto cache = KVCache::allocate(m->config(), 5, 16, torch::kFloat32);
+      ForwardInput pre;
+      pre.input_ids = ids.narrow(1, 0, 7);
+      pre.cache = &cache;
+      pre.slots = torch::tensor({4, 0, 2}, torch::kInt64);
+      std::vector<torch::Tensor> out{m->forward(pre).logits};
+      for (std::int64_t t = 7; t < 12; ++t) {
+        ForwardInput step;
+        step.input_ids = ids.narrow(1, t, 1);
+        step.positions = torch::full({3, 1}, t, torch::kInt64);
+        step.slots = pre.slots;
+        step.cache = &cache;
+        out.push_back(m->forward(step).logits);
+      }
+      return torch::cat(out, 1);
+    };
+    auto plain_decode = decode();
+    CHECK(max_diff(plain_decode, want) < test::tol::kEquivAtol);
+    m->prepare_inference();
+    CHECK(max_diff(m->forward(full).logits, want) < test::tol::kEquivAtol);
+    CHECK(max_diff(decode(), want) < test::tol::kEquivAtol);
+    m->release_inference();
+    CHECK(max_diff(m->forward(full).logits, want) < test::tol::kEquivAtol);
+  }
+}
+
+TEST_CASE("equivalence: the CPU RMSNorm and SwiGLU kernels equal the LibTorch formulas, strided rows too") {
+  torch::NoGradGuard g;
+  torch::manual_seed(10);
+  auto base = torch::randn({3, 5, 40});
+  auto w = torch::randn({32});
+  for (auto x : {base.narrow(2, 0, 32), base.narrow(2, 8, 32), base.narrow(2, 3, 32).transpose(0, 1), base.select(1, 2).narrow(1, 1, 32)}) {
+    auto want = w * (x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6));
+    CHECK(max_diff(cpu::rms_norm(x, w, 1e-6), want) < test::tol::kEquivAtol);
+  }
+  auto gu = torch::randn({4, 3, 48}).narrow(1, 1, 2);
+  auto parts = gu.chunk(2, -1);
+  CHECK(max_diff(cpu::silu_mul(gu), torch::silu(parts[0]) * parts[1]) < test::tol::kEquivAtol);
 }

@@ -1,7 +1,8 @@
 """tests/reference/gen_sampling.py: writes tests/fixtures/reference/sampling.safetensors.
 
 The reference sampling pipeline, written from its definition: logits / temperature; top-k keeps the k
-largest; top-p drops a token when the probability mass of all more likely tokens already reaches top_p;
+largest (ties with the k-th too); top-p drops a token when the probability mass of all strictly more likely
+tokens already reaches top_p (so tied tokens stay or go together, whatever order a sort gives them);
 min-p drops tokens below min_p * max prob and renormalises; then one torch.multinomial draw per step from
 a per-row torch.Generator seeded with 100 + row. C++ (teacher/sampling.cpp) must give the same
 distributions and, drawing from identically seeded generators, the same tokens.
@@ -29,15 +30,13 @@ def probs_of(logits, temperature, top_p, top_k, min_p):
         kth = x.topk(top_k, dim=-1).values[:, -1:]
         x = torch.where(x < kth, torch.tensor(float("-inf")), x)
     if top_p < 1.0:
+        # drop a token when the mass of all strictly more likely tokens already reaches top_p (ties stay together)
         out = x.clone()
         for r in range(x.shape[0]):
-            order = x[r].argsort(descending=True)
-            p = x[r][order].softmax(-1)
-            mass_before = 0.0
-            for j, tok in enumerate(order.tolist()):
-                if mass_before >= top_p:
+            p = x[r].softmax(-1)
+            for tok in range(x.shape[1]):
+                if p[x[r] > x[r, tok]].double().sum().item() >= top_p:
                     out[r, tok] = float("-inf")
-                mass_before += p[j].item()
         x = out
     p = x.softmax(-1)
     if min_p > 0:
