@@ -85,9 +85,9 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
     auto& vc = ctx.cache->v[std::size_t(ctx.layer)];
     kc.view({-1, k.size(3)}).index_copy_(0, ctx.flat_index, k.reshape({-1, k.size(3)}));
     vc.view({-1, v.size(3)}).index_copy_(0, ctx.flat_index, v.reshape({-1, v.size(3)}));
-    if (ctx.slots_are_prefix) {
-      k = kc.narrow(0, 0, B).narrow(2, 0, ctx.kv_len);
-      v = vc.narrow(0, 0, B).narrow(2, 0, ctx.kv_len);
+    if (ctx.slot_begin >= 0) {
+      k = kc.narrow(0, ctx.slot_begin, B).narrow(2, 0, ctx.kv_len);
+      v = vc.narrow(0, ctx.slot_begin, B).narrow(2, 0, ctx.kv_len);
     } else {
       k = kc.narrow(2, 0, ctx.kv_len).index_select(0, ctx.slots);
       v = vc.narrow(2, 0, ctx.kv_len).index_select(0, ctx.slots);
@@ -536,7 +536,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.cache = in.cache;
     ctx.slots = in.slots.defined() ? in.slots : torch::arange(B, ids.options());
     ctx.kv_len = in.kv_len ? in.kv_len : pos.max().item<std::int64_t>() + 1;
-    ctx.slots_are_prefix = in.slots_are_prefix;
+    ctx.slot_begin = in.slot_begin;
     TORCH_CHECK(ctx.kv_len <= in.cache->max_len, "sequence longer than the KV cache (", in.cache->max_len, ")");
     // row of (slot, head, position) in the cache viewed as [slots * heads * max_len, d], in [B, heads, T] order
     const auto heads = in.cache->k.front().size(1);

@@ -37,7 +37,7 @@ struct ForwardInput {
   KVCache* cache = nullptr;   // set: write K/V at (slot, position) and attend over the cache
   torch::Tensor slots;        // [B] int64 cache rows; undefined: 0..B-1
   std::int64_t kv_len = 0;    // with a cache: keys read per row (0: max position + 1, a host sync)
-  bool slots_are_prefix = false;  // slots == 0..B-1 in order: attention reads the cache as a view, no gather
+  std::int64_t slot_begin = -1;   // >= 0: slots == slot_begin..slot_begin+B-1, read as a view of the cache (no gather)
   bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
 };
 
@@ -56,7 +56,7 @@ struct LayerContext {
   torch::Tensor slots;                    // [B]
   torch::Tensor flat_index;               // [B*heads*T] (slot*heads + head)*max_len + position, for cache writes
   std::int64_t kv_len = 0;
-  bool slots_are_prefix = false;
+  std::int64_t slot_begin = -1;
   std::int64_t layer = 0;
   std::vector<torch::Tensor>* router_logits = nullptr;  // MoE layers append [N, E]
 };

@@ -115,7 +115,7 @@ void Engine::decode_step(const SamplingParams& p) {
   in.slots = torch::from_blob(slots.data(), {B}, opts).to(device_);
   in.cache = &cache_;
   in.kv_len = kv_len;
-  in.slots_are_prefix = slots.back() == B - 1;  // sorted, distinct: rows are slots 0..B-1
+  if (slots.back() - slots.front() == B - 1) in.slot_begin = slots.front();  // sorted and distinct: a range
   auto next = model_->forward(in).logits.squeeze(1);  // [B,V]
   std::vector<at::Generator> gens;
   std::vector<Active*> rows;
