@@ -1,5 +1,5 @@
 // cli/cmd_data_review.cpp: reading and judging single samples: `data show ID`, `data review ID --accept|--reject`,
-// `data undo ACTION_ID`. Each read takes --json; writes go through dataset/curation.
+// `data undo ACTION_ID`, `data log`. Each read takes --json; writes go through dataset/curation.
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "dataset/curate_runs.h"
 #include "dataset/curation.h"
 
 namespace distill::cli {
@@ -20,8 +21,10 @@ std::string default_actor() {
 nlohmann::json history_json(const std::vector<dataset::CurationRow>& h) {
   auto arr = nlohmann::json::array();
   for (const auto& r : h)
-    arr.push_back({{"id", r.id}, {"action", r.action}, {"reason", r.reason}, {"actor", r.actor}, {"at", r.at},
-                   {"undone_by", r.undone_by ? nlohmann::json(*r.undone_by) : nlohmann::json(nullptr)}});
+    arr.push_back({{"action_id", r.id}, {"kind", r.kind}, {"decision", r.decision}, {"reason", r.reason},
+                   {"actor", r.actor}, {"at", r.at}, {"params", nlohmann::json::parse(r.params_json)},
+                   {"undone_by", r.undone_by ? nlohmann::json(*r.undone_by) : nlohmann::json(nullptr)},
+                   {"undoes", r.undoes ? nlohmann::json(*r.undoes) : nlohmann::json(nullptr)}});
   return arr;
 }
 
@@ -41,9 +44,10 @@ struct ShowArgs {
   bool json = false;
 };
 struct ReviewArgs {
-  std::string db, reason, actor = default_actor();
+  std::string db, reason, actor = default_actor(), split;
   std::int64_t id = 0;
-  bool accept = false, reject = false, json = false;
+  std::vector<std::int64_t> ids;
+  bool accept = false, reject = false, json = false, all_pending = false;
 };
 }  // namespace
 
@@ -100,33 +104,47 @@ void register_data_review(CLI::App& data, Registry& reg) {
     if (!v.history.empty()) {
       std::cout << "history:\n";
       for (const auto& r : v.history)
-        std::cout << "  #" << r.id << " " << r.action << " by " << r.actor << " at " << r.at
-                  << (r.reason.empty() ? "" : ": " + r.reason)
+        std::cout << "  #" << r.id << " " << r.kind << (r.decision.empty() ? "" : " " + r.decision) << " by " << r.actor
+                  << " at " << r.at << (r.reason.empty() ? "" : ": " + r.reason)
                   << (r.undone_by ? "  (undone by #" + std::to_string(*r.undone_by) + ")" : "") << "\n";
     }
   });
 
   auto ra = std::make_shared<ReviewArgs>();
-  CLI::App* rev = data.add_subcommand("review", "accept or reject one sample (an entry in the curation log)");
+  CLI::App* rev = data.add_subcommand("review", "accept or reject samples (one action in the curation log)");
   rev->add_option("--db", ra->db, "store file");
-  rev->add_option("id", ra->id, "sample id");
-  rev->add_flag("--accept", ra->accept, "keep the sample");
-  rev->add_flag("--reject", ra->reject, "reject the sample");
+  rev->add_option("ids", ra->ids, "sample ids");
+  rev->add_flag("--all-pending", ra->all_pending, "every pending sample (e.g. what survived the filters)");
+  rev->add_option("--split", ra->split, "with --all-pending: only samples of problems in this split");
+  rev->add_flag("--accept", ra->accept, "keep the samples");
+  rev->add_flag("--reject", ra->reject, "reject the samples");
   rev->add_option("--reason", ra->reason, "why (stored with the action)");
   rev->add_option("--actor", ra->actor, "who (default: $USER)");
   rev->add_flag("--json", ra->json, "print JSON");
   reg.add(rev, [rev, ra] {
     require(*rev, "--db");
-    require(*rev, "id");
     if (ra->accept == ra->reject) throw InputError("`distill data review` needs exactly one of --accept and --reject");
+    if (ra->ids.empty() == !ra->all_pending)
+      throw InputError("`distill data review` needs sample ids or --all-pending (not both)");
     auto store = dataset::Store::open(ra->db, dataset::OpenMode::read);
-    const auto action = dataset::curate(*store, ra->id, ra->accept ? "keep" : "reject", ra->reason, ra->actor);
-    const auto status = dataset::sample_status(*store, ra->id);
+    std::vector<std::int64_t> ids = ra->ids;
+    if (ra->all_pending) ids = dataset::pending_samples(*store, ra->split);
+    std::vector<dataset::Decision> ds;
+    for (auto id : ids) ds.push_back({id, ra->accept, ra->reason});
+    nlohmann::json params = {{"decision", ra->accept ? "keep" : "reject"}};
+    if (ra->all_pending) params["all_pending"] = true, params["split"] = ra->split;
+    const auto action = dataset::record_action(*store, {"review", params.dump(), ra->reason, ra->actor}, ds);
     if (ra->json) {
-      std::cout << nlohmann::json{{"action_id", action}, {"sample_id", ra->id}, {"status", status}}.dump() << "\n";
+      nlohmann::json j = {{"action_id", action}, {"n_samples", ids.size()}, {"decision", ra->accept ? "keep" : "reject"}};
+      if (ids.size() == 1) j["sample_id"] = ids[0], j["status"] = dataset::status_name(dataset::sample_status(*store, ids[0]));
+      std::cout << j.dump() << "\n";
       return;
     }
-    std::cout << "action " << action << ": sample " << ra->id << " is now " << status << "\n";
+    if (ids.size() == 1)
+      std::cout << "action " << action << ": sample " << ids[0] << " is now "
+                << dataset::status_name(dataset::sample_status(*store, ids[0])) << "\n";
+    else
+      std::cout << "action " << action << ": " << ids.size() << " samples " << (ra->accept ? "kept" : "rejected") << "\n";
   });
 
   auto ua = std::make_shared<ReviewArgs>();
@@ -145,6 +163,36 @@ void register_data_review(CLI::App& data, Registry& reg) {
       return;
     }
     std::cout << "action " << undo_id << ": undid action " << ua->id << "\n";
+  });
+
+  auto la = std::make_shared<ShowArgs>();
+  CLI::App* log = data.add_subcommand("log", "the curation log: every action, newest first, with its parameters and counts");
+  log->add_option("--db", la->db, "store file");
+  log->add_flag("--json", la->json, "print JSON");
+  reg.add(log, [log, la] {
+    require(*log, "--db");
+    auto store = dataset::Store::open(la->db, dataset::OpenMode::read);
+    auto rows = dataset::list_actions(*store);
+    if (la->json) {
+      auto arr = nlohmann::json::array();
+      for (const auto& r : rows)
+        arr.push_back({{"action_id", r.id}, {"kind", r.kind}, {"params", nlohmann::json::parse(r.params_json)},
+                       {"reason", r.reason}, {"actor", r.actor}, {"at", r.at}, {"n_kept", r.n_kept},
+                       {"n_rejected", r.n_rejected},
+                       {"undone_by", r.undone_by ? nlohmann::json(*r.undone_by) : nlohmann::json(nullptr)},
+                       {"undoes", r.undoes ? nlohmann::json(*r.undoes) : nlohmann::json(nullptr)}});
+      std::cout << arr.dump(2) << "\n";
+      return;
+    }
+    for (const auto& r : rows) {
+      std::cout << "#" << r.id << "  " << r.kind << "  " << r.at << "  by " << r.actor;
+      if (r.kind != "undo") std::cout << "  kept " << r.n_kept << ", rejected " << r.n_rejected;
+      if (r.undoes) std::cout << "  (undoes #" << *r.undoes << ")";
+      if (r.undone_by) std::cout << "  [undone by #" << *r.undone_by << "]";
+      std::cout << "\n";
+      if (r.params_json != "{}") std::cout << "     params " << r.params_json << "\n";
+      if (!r.reason.empty()) std::cout << "     reason " << r.reason << "\n";
+    }
   });
 }
 

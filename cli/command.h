@@ -34,7 +34,9 @@ void require(const CLI::App& app, const std::string& name);
 void register_data_synth(CLI::App& data, Registry& reg);
 void register_data_import(CLI::App& data, Registry& reg);
 void register_data_stats(CLI::App& data, Registry& reg);
-void register_data_review(CLI::App& data, Registry& reg);  // show, review, undo
+void register_data_review(CLI::App& data, Registry& reg);  // show, review, undo, log
+void register_data_curate(CLI::App& data, Registry& reg);  // filter, dedup, decontaminate
+void register_data_browse(CLI::App& data, Registry& reg);  // list, export
 void register_tokenizer(CLI::App& root, Registry& reg);
 void register_demo(CLI::App& root, Registry& reg);
 void register_generate(CLI::App& root, Registry& reg);

@@ -1,38 +1,73 @@
 // dataset/curation.h: the append-only curation log and the sample status derived from it.
-// Every action is a row (keep or reject, with reason, actor, time); a sample's status is its latest action that
-// has not been undone, or pending. `undo` appends an 'undo' row and links the target to it, so every action
-// can be reversed exactly and the history stays readable. Filter and dedup runs (issue 4) will write here too.
+// An action (a manual review, a filter, dedup or decontaminate run, an undo) is one row with its parameters;
+// the per-sample decisions it made (keep or reject, with a reason) hang off it. A sample's status is the
+// decision of the latest action on it that has not been undone, else pending. Undo marks the action undone and
+// appends an 'undo' row, so every action can be reversed exactly and the history stays readable.
+// Every action is written in one transaction: a killed run leaves no partial action behind.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dataset/store.h"
 
 namespace distill::dataset {
 
-struct CurationRow {
-  std::int64_t id = 0;
+enum class Status : char { pending = 'p', kept = 'k', rejected = 'r' };
+const char* status_name(Status s);                        // "pending" | "kept" | "rejected"
+std::optional<Status> parse_status(const std::string& s);  // the names above
+
+struct Decision {
   std::int64_t sample_id = 0;
-  std::string action;  // keep | reject | undo
-  std::string reason, actor, at;
-  std::optional<std::int64_t> undone_by;
+  bool keep = false;
+  std::string reason;
 };
 
-// Appends a keep/reject action for one sample; returns its id. InputError for an unknown sample or action.
+struct ActionSpec {
+  std::string kind;               // review | filter | dedup | decontaminate
+  std::string params_json = "{}";
+  std::string reason, actor;
+};
+
+// Appends one action and its decisions in one transaction; returns the action id. InputError for an unknown
+// kind or a sample id that does not exist (nothing is written then).
+std::int64_t record_action(Store& s, const ActionSpec& a, const std::vector<Decision>& decisions);
+
+// One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
                     const std::string& actor);
 
-// Reverses action `action_id`; returns the id of the undo row. InputError for an unknown id, an action that
-// was already undone, or an undo (undoing an undo is refused: curate again instead).
+// Reverses action `action_id` (and so every decision it made); returns the id of the undo row. InputError for an
+// unknown id, an action that was already undone, or an undo (undoing an undo is refused: act again instead).
 std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& actor);
 
-// "pending", "kept" or "rejected".
-std::string sample_status(Store& s, std::int64_t sample_id);
+Status sample_status(Store& s, std::int64_t sample_id);
 
+// Status of every sample that has a live decision (absent: pending), in one pass over the log.
+std::unordered_map<std::int64_t, Status> decided_statuses(Store& s);
+
+// SQL for a relation (sample_id, decision) of samples with a live decision, to JOIN in queries.
+extern const char* const kLiveDecisionsSql;
+
+struct CurationRow {  // one decision on one sample, or an undo of an action that touched it
+  std::int64_t id = 0;           // action id
+  std::string kind;              // review | filter | dedup | decontaminate | undo
+  std::string decision;          // keep | reject | "" (undo)
+  std::string reason, actor, at, params_json;
+  std::optional<std::int64_t> undone_by, undoes;
+};
 std::vector<CurationRow> curation_history(Store& s, std::int64_t sample_id);
+
+struct ActionRow {
+  std::int64_t id = 0;
+  std::string kind, params_json, reason, actor, at;
+  std::optional<std::int64_t> undone_by, undoes;
+  std::int64_t n_kept = 0, n_rejected = 0;
+};
+std::vector<ActionRow> list_actions(Store& s);  // newest first
 
 struct SampleView {
   std::int64_t id, problem_id, sample_idx, seed, n_tokens;

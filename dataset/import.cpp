@@ -16,7 +16,7 @@ ImportFormat parse_import_format(std::string_view name) {
   if (name == "gsm8k") return ImportFormat::gsm8k;
   if (name == "math") return ImportFormat::math;
   if (name == "jsonl") return ImportFormat::jsonl;
-  throw InputError("unknown import format '" + std::string(name) + "' (expected gsm8k, math or jsonl)");
+  throw InputError("unknown import format '" + std::string(name) + "' (expected gsm8k, math, jsonl, sharegpt or openai-chat)");
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // dataset/migrations.cpp: the list of schema steps. Step k takes a store from user_version k to k+1.
-// Version 1 is the first schema (schema.sql), so there are no steps yet; add one here for every change to
-// schema.sql, and keep schema.sql equal to the result of applying all steps.
+// Version 1 is the first schema; add a step here for every change to schema.sql, and keep schema.sql equal to
+// the result of applying all steps (tests/test_store.cpp checks that on tests/fixtures/store/schema_v1.sql).
 #include "dataset/migrations.h"
 
 #include <string>
@@ -16,7 +16,50 @@ struct Step {
   const char* sql;  // DDL/DML that brings it to from+1
 };
 const std::vector<Step>& steps() {
-  static const std::vector<Step> s = {};
+  static const std::vector<Step> s = {
+      // 1 -> 2: the per-sample curation log becomes actions + per-sample decisions (bulk runs, parameters,
+      // counts); full-text search over completions; indexes for per-problem and length queries.
+      {1, R"SQL(
+CREATE TABLE curation_actions (
+  id           INTEGER PRIMARY KEY,
+  kind         TEXT NOT NULL CHECK (kind IN ('review', 'filter', 'dedup', 'decontaminate', 'undo')),
+  params_json  TEXT NOT NULL DEFAULT '{}',
+  reason       TEXT,
+  actor        TEXT NOT NULL,
+  at           TEXT NOT NULL,
+  undoes       INTEGER REFERENCES curation_actions(id),
+  undone_by    INTEGER REFERENCES curation_actions(id),
+  n_kept       INTEGER NOT NULL DEFAULT 0,
+  n_rejected   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE curation_effects (
+  sample_id  INTEGER NOT NULL REFERENCES samples(id),
+  action_id  INTEGER NOT NULL REFERENCES curation_actions(id),
+  decision   TEXT NOT NULL CHECK (decision IN ('keep', 'reject')),
+  reason     TEXT,
+  PRIMARY KEY (sample_id, action_id)
+) WITHOUT ROWID;
+CREATE INDEX curation_effects_action ON curation_effects(action_id);
+INSERT INTO curation_actions(id, kind, reason, actor, at, undoes, undone_by, n_kept, n_rejected)
+  SELECT id, CASE action WHEN 'undo' THEN 'undo' ELSE 'review' END, reason, actor, at,
+         (SELECT t.id FROM curation t WHERE t.undone_by = c.id),
+         undone_by, action = 'keep', action = 'reject'
+  FROM curation c;
+INSERT INTO curation_effects(sample_id, action_id, decision, reason)
+  SELECT sample_id, id, action, reason FROM curation WHERE action IN ('keep', 'reject');
+DROP INDEX curation_sample;
+DROP TABLE curation;
+CREATE VIRTUAL TABLE samples_fts USING fts5(completion, content='samples', content_rowid='id');
+INSERT INTO samples_fts(samples_fts) VALUES ('rebuild');
+CREATE TRIGGER samples_fts_insert AFTER INSERT ON samples BEGIN
+  INSERT INTO samples_fts(rowid, completion) VALUES (new.id, new.completion);
+END;
+CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
+  INSERT INTO samples_fts(samples_fts, rowid, completion) VALUES ('delete', old.id, old.completion);
+END;
+CREATE INDEX samples_problem ON samples(problem_id, sample_idx, verdict, n_tokens);
+)SQL"},
+  };
   return s;
 }
 }  // namespace

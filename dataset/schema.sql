@@ -1,4 +1,4 @@
--- dataset/schema.sql: the distill store, schema version 1 (PRAGMA user_version = 1).
+-- dataset/schema.sql: the distill store, schema version 2 (PRAGMA user_version = 2).
 -- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
 -- a store from a newer distill is refused untouched. Every table is written only through dataset/.
 
@@ -66,17 +66,41 @@ CREATE TABLE sample_logprobs (
   blob       BLOB NOT NULL
 );
 
--- Append-only audit log; a sample's status is derived from it, so every action can be undone.
-CREATE TABLE curation (
-  id         INTEGER PRIMARY KEY,
-  sample_id  INTEGER REFERENCES samples(id),
-  action     TEXT NOT NULL,
-  reason     TEXT,
-  actor      TEXT NOT NULL,
-  at         TEXT NOT NULL,
-  undone_by  INTEGER REFERENCES curation(id)
+-- Curation: an append-only log of actions (a manual review, a filter/dedup/decontaminate run, an undo) with
+-- the rule's parameters, and the per-sample decisions each action made. A sample's status is derived: the
+-- decision of the latest action on it that has not been undone, else pending. Undo sets undone_by, nothing else.
+CREATE TABLE curation_actions (
+  id           INTEGER PRIMARY KEY,
+  kind         TEXT NOT NULL CHECK (kind IN ('review', 'filter', 'dedup', 'decontaminate', 'undo')),
+  params_json  TEXT NOT NULL DEFAULT '{}',  -- the rule's parameters, as given
+  reason       TEXT,
+  actor        TEXT NOT NULL,
+  at           TEXT NOT NULL,
+  undoes       INTEGER REFERENCES curation_actions(id),  -- kind 'undo': the action it reversed
+  undone_by    INTEGER REFERENCES curation_actions(id),
+  n_kept       INTEGER NOT NULL DEFAULT 0,
+  n_rejected   INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX curation_sample ON curation(sample_id);
+
+CREATE TABLE curation_effects (
+  sample_id  INTEGER NOT NULL REFERENCES samples(id),
+  action_id  INTEGER NOT NULL REFERENCES curation_actions(id),
+  decision   TEXT NOT NULL CHECK (decision IN ('keep', 'reject')),
+  reason     TEXT,                            -- e.g. 'verdict incorrect', 'near-duplicate of 12 (J=0.91)'
+  PRIMARY KEY (sample_id, action_id)
+) WITHOUT ROWID;
+CREATE INDEX curation_effects_action ON curation_effects(action_id);
+
+-- Full-text search over reasoning traces (data list --search), kept in step with samples by triggers.
+CREATE VIRTUAL TABLE samples_fts USING fts5(completion, content='samples', content_rowid='id');
+CREATE TRIGGER samples_fts_insert AFTER INSERT ON samples BEGIN
+  INSERT INTO samples_fts(rowid, completion) VALUES (new.id, new.completion);
+END;
+CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
+  INSERT INTO samples_fts(samples_fts, rowid, completion) VALUES ('delete', old.id, old.completion);
+END;
+-- Covers the per-problem and length/verdict queries of curation, so they never read completions.
+CREATE INDEX samples_problem ON samples(problem_id, sample_idx, verdict, n_tokens);
 
 CREATE TABLE train_steps (
   run_id  INTEGER NOT NULL REFERENCES runs(id),

@@ -125,6 +125,16 @@ std::int64_t Store::begin_run(const std::string& kind, const std::string& config
   return id;
 }
 
+std::int64_t Store::insert_finished_run(const std::string& kind, const std::string& config_toml) {
+  auto run = db_->prepare(
+      "INSERT INTO runs(kind, config_toml, started_at, finished_at, status, host, version) "
+      "VALUES (?, ?, ?, ?, 'ok', ?, ?)");
+  const auto now = now_iso8601();
+  run.bind(1, kind).bind(2, config_toml).bind(3, now).bind(4, now).bind(5, hostname()).bind(6, DISTILL_VERSION);
+  run.run();
+  return db_->last_insert_rowid();
+}
+
 void Store::finish_run(std::int64_t run_id, bool ok) {
   Transaction tx(*db_);
   auto s = db_->prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?");
@@ -138,13 +148,7 @@ InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const s
                                     const std::function<void(std::size_t)>& progress) {
   InsertResult r;
   Transaction tx(*db_);
-  auto run = db_->prepare(
-      "INSERT INTO runs(kind, config_toml, started_at, finished_at, status, host, version) "
-      "VALUES (?, ?, ?, ?, 'ok', ?, ?)");
-  const auto now = now_iso8601();
-  run.bind(1, run_kind).bind(2, config_toml).bind(3, now).bind(4, now).bind(5, hostname()).bind(6, DISTILL_VERSION);
-  run.run();
-  const auto run_id = db_->last_insert_rowid();
+  const auto run_id = insert_finished_run(run_kind, config_toml);
   auto s = db_->prepare(
       "INSERT OR IGNORE INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, "
       "content_hash, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");

@@ -16,7 +16,7 @@
 
 namespace distill::dataset {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 inline constexpr std::int64_t kApplicationId = 0x4453544C;  // "DSTL" in the SQLite header, offset 68
 
 enum class OpenMode {
@@ -67,6 +67,9 @@ class Store {
   // Runs: begin_run inserts status 'running'; finish_run sets 'ok' or 'failed' and the time.
   std::int64_t begin_run(const std::string& kind, const std::string& config_toml);
   void finish_run(std::int64_t run_id, bool ok);
+  // A run that is over as it is written (status 'ok'), inside the caller's transaction: a failure after it
+  // rolls the run row back together with the work.
+  std::int64_t insert_finished_run(const std::string& kind, const std::string& config_toml);
 
   // Inserts problems in one transaction (INSERT OR IGNORE on the content hash). A run row of the given kind
   // is written in the same transaction, so a failure leaves no trace at all.

@@ -92,12 +92,14 @@ CliResult run_distill(const std::vector<std::string>& args, const std::vector<st
   return r;
 }
 
-int spawn_distill(const std::vector<std::string>& args) {
+int spawn_distill(const std::vector<std::string>& args, const std::string& stderr_path,
+                  const std::vector<std::string>& env) {
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     int null = ::open("/dev/null", O_RDWR);
-    exec_distill(args, null, null, null, {});
+    int err = stderr_path.empty() ? null : ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    exec_distill(args, null, null, err, env);
   }
   return pid;
 }

@@ -22,8 +22,10 @@ struct CliResult {
 // Runs build/bin/distill with `args` (no shell), capturing stdout and stderr. `env` entries are KEY=VALUE.
 CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
-// Starts build/bin/distill in the background (stdout/stderr to /dev/null) and returns its pid.
-int spawn_distill(const std::vector<std::string>& args);
+// Starts build/bin/distill in the background (stdout to /dev/null, stderr to `stderr_path` or /dev/null) and
+// returns its pid. `env` entries are KEY=VALUE.
+int spawn_distill(const std::vector<std::string>& args, const std::string& stderr_path = "",
+                  const std::vector<std::string>& env = {});
 
 // The first column of the first row of `sql` on SQLite file `db`, opened read-only (safe while a writer
 // runs: WAL); nullopt if the query fails or returns no row.

@@ -56,22 +56,24 @@ TEST_CASE("curation: status follows the latest action that was not undone, and u
   test::TempDir d;
   seed_store(d / "s.db");
   auto s = Store::open(d / "s.db", OpenMode::read);
-  CHECK(sample_status(*s, 1) == "pending");
+  CHECK(sample_status(*s, 1) == Status::pending);
   const auto a1 = curate(*s, 1, "keep", "clean", "alice");
-  CHECK(sample_status(*s, 1) == "kept");
+  CHECK(sample_status(*s, 1) == Status::kept);
   const auto a2 = curate(*s, 1, "reject", "second look: wrong step", "bob");
-  CHECK(sample_status(*s, 1) == "rejected");
+  CHECK(sample_status(*s, 1) == Status::rejected);
   const auto u2 = undo_action(*s, a2, "bob");
-  CHECK(sample_status(*s, 1) == "kept");
+  CHECK(sample_status(*s, 1) == Status::kept);
   undo_action(*s, a1, "alice");
-  CHECK(sample_status(*s, 1) == "pending");
-  CHECK(sample_status(*s, 2) == "pending");  // other samples untouched
+  CHECK(sample_status(*s, 1) == Status::pending);
+  CHECK(sample_status(*s, 2) == Status::pending);  // other samples untouched
   auto h = curation_history(*s, 1);
   REQUIRE(h.size() == 4);  // nothing is deleted
-  CHECK(h[0].action == "keep");
+  CHECK(h[0].kind == "review");
+  CHECK(h[0].decision == "keep");
   CHECK(h[1].undone_by == u2);
-  CHECK(h[2].action == "undo");
-  CHECK(h[2].reason == "undo of action " + std::to_string(a2));
+  CHECK(h[2].kind == "undo");
+  CHECK(h[2].undoes == a2);
+  CHECK(h[2].reason == "undo of review action " + std::to_string(a2));
   // refusals
   CHECK_THROWS_WITH(undo_action(*s, u2, "x"), Catch::Contains("is itself an undo"));
   CHECK_THROWS_WITH(undo_action(*s, a2, "x"), Catch::Contains("already undone"));

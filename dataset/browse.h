@@ -1,0 +1,46 @@
+// dataset/browse.h: the read side of a curation session: listing samples by status, verdict, problem, length
+// and full text (SQLite FTS5 over completions), and the curation statistics (status counts, length histogram,
+// pass rate by difficulty). Read-only queries.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataset/curation.h"
+
+namespace distill::dataset {
+
+struct ListQuery {
+  std::optional<Status> status;
+  std::string verdict;  // "" = any
+  std::string split;    // "" = any
+  std::optional<std::int64_t> problem_id, min_tokens, max_tokens;
+  std::string search;   // FTS5 query over completions ("" = none), e.g. 'carry AND "mod 10"'
+  std::int64_t limit = 50, offset = 0;
+};
+
+struct ListRow {
+  std::int64_t id, problem_id, n_tokens, sample_idx;
+  std::string split, status, verdict, snippet;  // snippet: the search hit in context, or the answer line
+};
+
+// Matching samples in id order. InputError for an FTS5 query SQLite cannot parse (with its message).
+std::vector<ListRow> list_samples(Store& s, const ListQuery& q);
+std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offset
+
+struct CurationStats {
+  std::map<std::string, std::map<std::string, std::int64_t>> by_split_verdict;  // split -> verdict -> samples
+  std::map<std::string, std::int64_t> by_status;                               // pending / kept / rejected
+  std::vector<std::pair<std::int64_t, std::int64_t>> length_histogram;         // (bucket lower bound, samples)
+  std::int64_t length_bucket = 0;
+  struct PassRate {
+    std::int64_t samples = 0, correct = 0, problems = 0;
+  };
+  std::map<std::string, PassRate> by_difficulty;  // "1".."5" or "none"
+};
+CurationStats curation_stats(Store& s, int histogram_buckets = 16);
+
+}  // namespace distill::dataset

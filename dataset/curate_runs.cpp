@@ -1,0 +1,327 @@
+// dataset/curate_runs.cpp: see curate_runs.h. Samples stream through in id order; only decisions (and, for
+// dedup, fingerprints) stay in memory. Rules run in a fixed order and a sample is charged to the first it fails.
+#include "dataset/curate_runs.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/errors.h"
+#include "common/sha256.h"
+#include "dataset/curation.h"
+#include "dataset/minhash.h"
+#include "dataset/text_rules.h"
+
+namespace distill::dataset {
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// Samples in scope that are not rejected, in id order: fn(id, problem_id, sample_idx, n_tokens, verdict, text).
+// `text` is the completion when with_text, else empty.
+void for_each_candidate(Store& s, const Scope& scope, bool with_text,
+                        const std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                                                 const std::string&, const std::string&)>& fn) {
+  const std::string sql = std::string("SELECT s.id, s.problem_id, s.sample_idx, s.n_tokens, s.verdict") +
+                          (with_text ? ", s.completion" : "") +
+                          " FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (" + kLiveDecisionsSql +
+                          ") d ON d.sample_id = s.id WHERE (d.decision IS NULL OR d.decision = 'keep') "
+                          "AND (?1 = '' OR p.split = ?1) ORDER BY s.id";
+  auto q = s.db().prepare(sql);
+  q.bind(1, scope.split);
+  const std::string empty;
+  while (q.step()) {
+    const auto text = with_text ? q.col_text(5) : empty;
+    fn(q.col_int(0), q.col_int(1), q.col_int(2), q.col_int(3), q.col_text(4), text);
+  }
+}
+
+std::int64_t count_in_scope(Store& s, const Scope& scope) {
+  auto q = s.db().prepare(
+      "SELECT count(*) FROM samples s JOIN problems p ON p.id = s.problem_id WHERE ?1 = '' OR p.split = ?1");
+  q.bind(1, scope.split);
+  q.step();
+  return q.col_int(0);
+}
+
+void reject(PassReport& r, std::vector<Decision>& out, std::int64_t id, const std::string& rule, std::string reason) {
+  ++r.rejected;
+  ++r.by_rule[rule];
+  if (r.examples.size() < 10) r.examples.emplace_back(id, reason);
+  out.push_back({id, false, std::move(reason)});
+}
+
+void finish(Store& s, PassReport& r, const std::string& kind, const std::string& params, bool apply,
+            const std::string& actor, std::vector<Decision>& decisions) {
+  if (!apply) return;
+  std::sort(decisions.begin(), decisions.end(), [](const Decision& a, const Decision& b) { return a.sample_id < b.sample_id; });
+  r.action_id = record_action(s, {kind, params, "", actor}, decisions);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> pending_samples(Store& s, const std::string& split) {
+  auto q = s.db().prepare(std::string("SELECT s.id FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (") +
+                          kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE d.decision IS NULL "
+                          "AND (?1 = '' OR p.split = ?1) ORDER BY s.id");
+  q.bind(1, split);
+  std::vector<std::int64_t> out;
+  while (q.step()) out.push_back(q.col_int(0));
+  return out;
+}
+
+// ---- filter ---------------------------------------------------------------------------------------------
+std::string FilterRules::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  if (correct_only) j["correct_only"] = true;
+  if (min_tokens) j["min_tokens"] = *min_tokens;
+  if (max_tokens) j["max_tokens"] = *max_tokens;
+  if (format) j["format"] = true;
+  if (single_script) j["single_script"] = true, j["max_foreign_letters"] = max_foreign_letters;
+  if (max_paragraph_chars) j["max_paragraph_chars"] = *max_paragraph_chars;
+  if (no_code_blocks) j["no_code_blocks"] = true;
+  if (max_repetition) j["max_repetition"] = *max_repetition, j["repetition_n"] = repetition_n;
+  if (pass_rate) j["pass_rate"] = {pass_rate->first, pass_rate->second};
+  if (max_per_problem) j["max_per_problem"] = *max_per_problem;
+  return j.dump();
+}
+
+PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const std::string& actor,
+                      const ProgressFn& progress) {
+  if (rules.to_json() == "{}") throw InputError("`distill data filter` needs at least one rule (see --help)");
+  if (rules.min_tokens && rules.max_tokens && *rules.min_tokens > *rules.max_tokens)
+    throw InputError("--min-tokens " + std::to_string(*rules.min_tokens) + " is above --max-tokens " +
+                     std::to_string(*rules.max_tokens));
+  if (rules.pass_rate && !(0 <= rules.pass_rate->first && rules.pass_rate->first <= rules.pass_rate->second &&
+                           rules.pass_rate->second <= 1))
+    throw InputError("--pass-rate must be LO:HI with 0 <= LO <= HI <= 1");
+  if (rules.max_repetition && (rules.repetition_n < 1 || *rules.max_repetition < 0 || *rules.max_repetition > 1))
+    throw InputError("--max-repetition must lie in [0, 1] and --repetition-n be at least 1");
+  const bool text = rules.format || rules.single_script || rules.max_paragraph_chars || rules.no_code_blocks ||
+                    rules.max_repetition;
+  // Pass rate of every problem over all its samples (any status): read from the covering index.
+  std::unordered_map<std::int64_t, double> pass;
+  if (rules.pass_rate) {
+    auto q = s.db().prepare("SELECT problem_id, avg(verdict = 'correct') FROM samples GROUP BY problem_id");
+    while (q.step()) pass[q.col_int(0)] = q.col_double(1);
+  }
+  PassReport r;
+  std::vector<Decision> decisions;
+  struct Survivor {
+    std::int64_t problem, idx, id;
+  };
+  std::vector<Survivor> survivors;
+  const auto total = progress ? count_in_scope(s, scope) : 0;
+  for_each_candidate(s, scope, text, [&](std::int64_t id, std::int64_t problem, std::int64_t idx, std::int64_t n_tokens,
+                                         const std::string& verdict, const std::string& completion) {
+    ++r.considered;
+    if (progress && r.considered % 4096 == 0) progress(r.considered, total);
+    if (rules.correct_only && verdict != "correct") return reject(r, decisions, id, "verdict", "verdict " + verdict);
+    if (rules.min_tokens && n_tokens < *rules.min_tokens)
+      return reject(r, decisions, id, "length", std::to_string(n_tokens) + " tokens < " + std::to_string(*rules.min_tokens));
+    if (rules.max_tokens && n_tokens > *rules.max_tokens)
+      return reject(r, decisions, id, "length", std::to_string(n_tokens) + " tokens > " + std::to_string(*rules.max_tokens));
+    if (rules.pass_rate) {
+      const double pr = pass[problem];
+      if (pr < rules.pass_rate->first || pr > rules.pass_rate->second)
+        return reject(r, decisions, id, "pass-rate",
+                      "problem pass rate " + fixed(pr, 2) + " outside [" + fixed(rules.pass_rate->first, 2) + ", " +
+                          fixed(rules.pass_rate->second, 2) + "]");
+    }
+    if (rules.format)
+      if (auto bad = format_problem(completion); !bad.empty()) return reject(r, decisions, id, "format", "format: " + bad);
+    const auto reasoning = reasoning_of(completion);
+    if (rules.single_script) {
+      auto letters = script_letters(reasoning);
+      if (auto foreign = foreign_script_letters(letters); foreign > rules.max_foreign_letters) {
+        std::string names;
+        for (const auto& [name, n] : letters) names += (names.empty() ? "" : ", ") + name + " " + std::to_string(n);
+        return reject(r, decisions, id, "mixed-scripts", "mixed scripts (" + names + ")");
+      }
+    }
+    if (rules.max_paragraph_chars)
+      if (auto len = longest_paragraph(reasoning); len > *rules.max_paragraph_chars)
+        return reject(r, decisions, id, "long-paragraph",
+                      "paragraph of " + std::to_string(len) + " chars > " + std::to_string(*rules.max_paragraph_chars));
+    if (rules.no_code_blocks && has_code_block(completion)) return reject(r, decisions, id, "code-block", "code block");
+    if (rules.max_repetition)
+      if (auto rep = repetition_ratio(reasoning, rules.repetition_n); rep > *rules.max_repetition)
+        return reject(r, decisions, id, "repetition",
+                      "repetition " + fixed(rep, 2) + " > " + fixed(*rules.max_repetition, 2) + " (" +
+                          std::to_string(rules.repetition_n) + "-grams)");
+    if (rules.max_per_problem) survivors.push_back({problem, idx, id});
+  });
+  if (rules.max_per_problem) {
+    std::sort(survivors.begin(), survivors.end(), [](const Survivor& a, const Survivor& b) {
+      return std::tie(a.problem, a.idx, a.id) < std::tie(b.problem, b.idx, b.id);
+    });
+    std::int64_t run = 0;
+    for (std::size_t i = 0; i < survivors.size(); ++i) {
+      run = (i > 0 && survivors[i].problem == survivors[i - 1].problem) ? run + 1 : 1;
+      if (run > *rules.max_per_problem)
+        reject(r, decisions, survivors[i].id, "per-problem-cap",
+               "over the cap of " + std::to_string(*rules.max_per_problem) + " samples for problem " +
+                   std::to_string(survivors[i].problem));
+    }
+  }
+  if (progress) progress(total, total);
+  finish(s, r, "filter", rules.to_json(), apply, actor, decisions);
+  return r;
+}
+
+// ---- dedup ----------------------------------------------------------------------------------------------
+std::string DedupOptions::to_json() const {
+  nlohmann::json j = {{"exact", exact}, {"near", near}};
+  if (near) j["threshold"] = threshold, j["ngram"] = ngram, j["num_perm"] = num_perm;
+  return j.dump();
+}
+
+PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const std::string& actor,
+                     const ProgressFn& progress) {
+  if (!o.exact && !o.near) throw InputError("`distill data dedup` with neither exact nor near-duplicate matching does nothing");
+  if (o.near && !(o.threshold > 0 && o.threshold <= 1)) throw InputError("--threshold must lie in (0, 1]");
+  if (o.ngram < 1 || o.num_perm < 8 || o.num_perm > 1024) throw InputError("--ngram must be >= 1 and --num-perm in 8..1024");
+  PassReport r;
+  std::vector<Decision> decisions;
+  std::unordered_map<std::string, std::int64_t> seen;  // sha256 of the normalised text -> first sample id
+  std::vector<std::int64_t> ids;
+  std::vector<Signature> sigs;
+  MinHasher mh(o.num_perm);
+  const auto total = progress ? count_in_scope(s, scope) : 0;
+  for_each_candidate(s, scope, true, [&](std::int64_t id, std::int64_t, std::int64_t, std::int64_t, const std::string&,
+                                         const std::string& completion) {
+    ++r.considered;
+    if (progress && r.considered % 1024 == 0) progress(r.considered, total);
+    const auto norm = normalize_text(completion);
+    if (o.exact) {
+      auto [it, fresh] = seen.emplace(sha256_hex(norm).substr(0, 32), id);
+      if (!fresh) return reject(r, decisions, id, "exact", "exact duplicate of " + std::to_string(it->second));
+    }
+    if (o.near) {
+      ids.push_back(id);
+      sigs.push_back(mh.signature(ngram_hashes(norm, o.ngram)));
+    }
+  });
+  if (o.near) {
+    const auto [bands, rows] = lsh_bands_for(o.threshold, o.num_perm);
+    for (const auto& d : near_duplicates(sigs, bands, rows, o.threshold))
+      reject(r, decisions, ids[d.doc], "near",
+             "near duplicate of " + std::to_string(ids[d.survivor]) + " (J~" + fixed(d.jaccard, 2) + ")");
+  }
+  if (progress) progress(total, total);
+  finish(s, r, "dedup", o.to_json(), apply, actor, decisions);
+  return r;
+}
+
+// ---- decontamination ------------------------------------------------------------------------------------
+std::string DecontamOptions::to_json() const {
+  nlohmann::json j = {{"ngram", ngram}, {"max_df", max_df}};
+  if (benchmark_name.empty()) j["against_split"] = against_split;
+  else j["benchmark"] = benchmark_name, j["benchmark_problems"] = benchmark.size();
+  return j.dump();
+}
+
+PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
+                             const std::string& actor, const ProgressFn& progress) {
+  if (o.ngram < 3) throw InputError("--ngram must be at least 3 (shorter n-grams match ordinary phrases)");
+  // Benchmark n-grams -> (text, which benchmark problem).
+  struct Hit {
+    std::string text, where;
+    std::int64_t df = 0;       // benchmark problems containing it
+    std::int64_t last = -1;    // the last problem counted into df
+  };
+  std::unordered_map<std::uint64_t, Hit> bench;
+  std::int64_t n_bench = 0;
+  auto add_bench = [&](const std::string& text, const std::string& where, std::int64_t problem) {
+    std::string lowered;
+    auto w = words(text, lowered);
+    if (w.size() < std::size_t(o.ngram)) return;
+    auto h = positional_ngram_hashes(w, o.ngram);
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      auto it = bench.find(h[i]);
+      if (it == bench.end()) {
+        std::string t;
+        for (std::size_t k = i; k < i + std::size_t(o.ngram); ++k) t += (k > i ? " " : "") + std::string(w[k]);
+        it = bench.emplace(h[i], Hit{std::move(t), where}).first;
+      }
+      if (it->second.last != problem) ++it->second.df, it->second.last = problem;
+    }
+  };
+  std::unordered_set<std::int64_t> bench_problems;
+  if (o.benchmark_name.empty()) {
+    auto q = s.db().prepare("SELECT id, prompt, coalesce(solution, '') FROM problems WHERE split = ? ORDER BY id");
+    q.bind(1, o.against_split);
+    while (q.step()) {
+      const auto where = o.against_split + " problem " + std::to_string(q.col_int(0));
+      bench_problems.insert(q.col_int(0));
+      add_bench(q.col_text(1), where, n_bench);
+      add_bench(q.col_text(2), where, n_bench++);
+    }
+    if (bench_problems.empty())
+      throw InputError("no problems in split '" + o.against_split + "' to decontaminate against");
+  } else {
+    for (std::size_t i = 0; i < o.benchmark.size(); ++i) {
+      const auto where = o.benchmark_name + " #" + std::to_string(i + 1);
+      add_bench(o.benchmark[i].prompt, where, n_bench);
+      if (o.benchmark[i].solution) add_bench(*o.benchmark[i].solution, where, n_bench);
+      ++n_bench;
+    }
+  }
+  // Boilerplate: n-grams shared by many benchmark problems (a template's fixed wording) say nothing about
+  // contamination, and would flag every problem built from the same template. They are dropped.
+  const auto max_df = std::max<std::int64_t>(1, std::int64_t(o.max_df * double(n_bench)));
+  std::int64_t boilerplate = 0;
+  for (auto it = bench.begin(); it != bench.end();) {
+    if (it->second.df > max_df) it = bench.erase(it), ++boilerplate;
+    else ++it;
+  }
+  auto first_hit = [&](const std::string& text) -> const Hit* {
+    std::string lowered;
+    auto w = words(text, lowered);
+    if (w.size() < std::size_t(o.ngram)) return nullptr;
+    for (auto h : positional_ngram_hashes(w, o.ngram))
+      if (auto it = bench.find(h); it != bench.end()) return &it->second;
+    return nullptr;
+  };
+  // Prompts of the problems in scope, checked once each.
+  std::unordered_map<std::int64_t, const Hit*> prompt_hit;
+  {
+    auto q = s.db().prepare("SELECT id, prompt FROM problems WHERE ?1 = '' OR split = ?1");
+    q.bind(1, scope.split);
+    while (q.step())
+      if (!bench_problems.count(q.col_int(0))) prompt_hit[q.col_int(0)] = first_hit(q.col_text(1));
+  }
+  PassReport r;
+  r.ignored_ngrams = boilerplate;
+  std::vector<Decision> decisions;
+  std::map<std::string, std::int64_t> matched;
+  const auto total = progress ? count_in_scope(s, scope) : 0;
+  for_each_candidate(s, scope, true, [&](std::int64_t id, std::int64_t problem, std::int64_t, std::int64_t,
+                                         const std::string&, const std::string& completion) {
+    if (bench_problems.count(problem)) return;  // the benchmark's own samples are not training data
+    ++r.considered;
+    if (progress && r.considered % 1024 == 0) progress(r.considered, total);
+    const Hit* hit = prompt_hit[problem];
+    std::string where = "prompt";
+    if (!hit) hit = first_hit(completion), where = "completion";
+    if (!hit) return;
+    ++matched[hit->text];
+    reject(r, decisions, id, where, std::to_string(o.ngram) + "-gram of the " + where + " in " + hit->where + ": \"" + hit->text + "\"");
+  });
+  // The 20 n-grams that flagged the most samples.
+  std::vector<std::pair<std::string, std::int64_t>> top(matched.begin(), matched.end());
+  std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (std::size_t i = 0; i < top.size() && i < 20; ++i) r.matched.insert(top[i]);
+  if (progress) progress(total, total);
+  finish(s, r, "decontaminate", o.to_json(), apply, actor, decisions);
+  return r;
+}
+
+}  // namespace distill::dataset

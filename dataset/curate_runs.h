@@ -1,0 +1,79 @@
+// dataset/curate_runs.h: the bulk curation passes over a store: rule filters, exact and near-duplicate removal,
+// and n-gram decontamination. Each pass looks at the samples that are not rejected (optionally one split),
+// decides per sample, and reports counts. Dry run by default; with `apply` the rejects are recorded as one
+// curation action (one transaction), so a killed run leaves the store as it was and undo reverses it whole.
+// Passes only reject: what survives stays pending (or kept) until someone accepts it (data review).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataset/store.h"
+
+namespace distill::dataset {
+
+struct Scope {
+  std::string split;  // "" = every split
+};
+
+// Ids of pending samples (no live decision), in id order.
+std::vector<std::int64_t> pending_samples(Store& s, const std::string& split);
+
+struct FilterRules {
+  bool correct_only = false;              // verdict must be 'correct'
+  std::optional<std::int64_t> min_tokens, max_tokens;
+  bool format = false;                    // one closed think block, then a final \boxed{}
+  bool single_script = false;             // reject mixed scripts in the reasoning
+  std::int64_t max_foreign_letters = 0;   // letters outside the main script tolerated by single_script
+  std::optional<std::int64_t> max_paragraph_chars;
+  bool no_code_blocks = false;
+  std::optional<double> max_repetition;   // repetition_ratio over word n-grams
+  int repetition_n = 8;
+  std::optional<std::pair<double, double>> pass_rate;  // keep problems whose pass rate lies in [lo, hi]
+  std::optional<std::int64_t> max_per_problem;          // among survivors, lowest sample_idx first
+  std::string to_json() const;
+};
+
+// A pass's outcome: how many it looked at, how many each rule rejects, and (when applied) the action id.
+struct PassReport {
+  std::int64_t considered = 0, rejected = 0;
+  std::map<std::string, std::int64_t> by_rule;  // first failing rule -> samples
+  std::vector<std::pair<std::int64_t, std::string>> examples;  // up to 10 (sample id, reason)
+  std::optional<std::int64_t> action_id;
+  std::map<std::string, std::int64_t> matched;  // decontamination: n-gram -> samples it flagged (top 20)
+  std::int64_t ignored_ngrams = 0;               // decontamination: boilerplate n-grams left out
+};
+
+using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
+
+PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const std::string& actor,
+                      const ProgressFn& progress = {});
+
+struct DedupOptions {
+  bool exact = true, near = true;
+  double threshold = 0.8;  // estimated Jaccard over word n-gram shingles
+  int ngram = 5;
+  int num_perm = 128;
+  std::string to_json() const;
+};
+// The survivor of a group is its lowest sample id.
+PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const std::string& actor,
+                     const ProgressFn& progress = {});
+
+struct DecontamOptions {
+  int ngram = 8;
+  double max_df = 0.01;  // n-grams in more than this share of benchmark problems (at least 1) are boilerplate
+  std::string against_split = "eval";      // problems of this split are the benchmark (when no file is given)
+  std::vector<ProblemRow> benchmark;        // or these (an imported benchmark file)
+  std::string benchmark_name;               // for the report and the action's parameters
+  std::string to_json() const;
+};
+// Flags samples whose problem prompt or completion shares a word n-gram with a benchmark prompt or solution.
+PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
+                             const std::string& actor, const ProgressFn& progress = {});
+
+}  // namespace distill::dataset

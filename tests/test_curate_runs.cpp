@@ -1,0 +1,406 @@
+// tests/test_curate_runs.cpp: the bulk curation passes on real SQLite stores (samples inserted directly):
+// every filter rule, pass-rate window and per-problem cap, exact and near dedup, decontamination against a
+// split and a benchmark file, dry run vs --apply, exact undo, listing with FTS5, stats, export -> import round
+// trips, the v1 -> v2 migration, kill -9 in the middle of dedup, and a reader beside an open writer (WAL).
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "common/errors.h"
+#include "dataset/browse.h"
+#include "dataset/curate_runs.h"
+#include "dataset/curation.h"
+#include "dataset/samples.h"
+#include "test_paths.h"
+#include "tests/helpers.h"
+
+using namespace distill;
+using namespace distill::dataset;
+using test::run_distill;
+
+namespace {
+
+struct Spec {
+  std::string problem;  // prompt; problems are created on first use
+  std::string completion;
+  std::string verdict = "correct";
+  std::int64_t n_tokens = 20;
+  std::string split = "train";
+};
+
+// A store holding the given samples (in order: sample ids 1..N); returns the store.
+std::unique_ptr<Store> make_store(const std::string& path, const std::vector<Spec>& specs) {
+  auto s = Store::open(path, OpenMode::create);
+  std::vector<ProblemRow> probs;
+  for (const auto& sp : specs) {
+    ProblemRow p;
+    p.source = "test";
+    p.split = sp.split;
+    p.prompt = sp.problem;
+    p.answer = "8";
+    p.difficulty = 1 + int(sp.problem.size() % 3);
+    probs.push_back(p);
+  }
+  s->insert_problems(probs, "test", "");
+  const auto model = upsert_model(*s, {"teacher", "/t", "DeepseekV3ForCausalLM", 10, 5, std::string(64, 'b')});
+  const auto run = s->begin_run("generate", "");
+  std::vector<SampleRow> rows;
+  std::map<std::string, std::int64_t> idx;
+  for (const auto& sp : specs) {
+    auto q = s->db().prepare("SELECT id FROM problems WHERE content_hash = ?");
+    q.bind(1, content_hash(sp.problem));
+    REQUIRE(q.step());
+    SampleRow r;
+    r.problem_id = q.col_int(0);
+    r.model_id = model;
+    r.run_id = run;
+    r.sample_idx = idx[sp.problem]++;
+    r.seed = 1000 + std::int64_t(rows.size());
+    r.temperature = 0.6;
+    r.top_p = 0.95;
+    r.max_tokens = 256;
+    r.completion = sp.completion;
+    r.extracted_answer = "8";
+    r.verdict = sp.verdict;
+    r.n_tokens = sp.n_tokens;
+    r.finish_reason = "eos";
+    rows.push_back(r);
+  }
+  REQUIRE(insert_samples(*s, rows) == std::int64_t(rows.size()));
+  return s;
+}
+
+std::string good(const std::string& steps) { return "<think>\n" + steps + "\n</think>\n\\boxed{8}"; }
+
+std::string status_of(Store& s, std::int64_t id) { return status_name(sample_status(s, id)); }
+
+std::int64_t scalar(const std::string& db, const std::string& sql) {
+  auto v = test::query_scalar(db, sql);
+  REQUIRE(v.has_value());
+  return std::int64_t(*v);
+}
+
+// `words` random words; different seeds give unrelated texts.
+std::string long_text(int words, int seed) {
+  std::mt19937_64 rng(std::uint64_t(seed) * 7919 + 1);
+  std::string t;
+  for (int i = 0; i < words; ++i) t += "w" + std::to_string(rng() % 1000000) + " ";
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo restores every status") {
+  test::TempDir d;
+  std::string para(2100, 'x');
+  auto s = make_store(d / "s.db", {
+      {"p1", good("3+5=8")},
+      {"p1", good("3+5=8"), "incorrect"},
+      {"p2", good("a long one"), "correct", 900},
+      {"p2", "<think>\n3+5=8\n\\boxed{8}"},
+      {"p3", good("3+5=8 \xE7\x84\xB6\xE5\x90\x8E done")},
+      {"p3", good(para)},
+      {"p4", good("```\nprint(8)\n```")},
+      {"p4", good("and then and then and then and then and then and then and then and then and then and then")},
+  });
+  FilterRules r;
+  r.correct_only = r.format = r.single_script = r.no_code_blocks = true;
+  r.max_tokens = 512;
+  r.max_paragraph_chars = 2000;
+  r.max_repetition = 0.5;
+  r.repetition_n = 4;
+  auto dry = run_filter(*s, r, {}, false, "t");
+  CHECK(dry.considered == 8);
+  CHECK(dry.rejected == 7);
+  for (const char* rule : {"verdict", "length", "format", "mixed-scripts", "long-paragraph", "code-block", "repetition"}) {
+    INFO(rule);
+    CHECK(dry.by_rule[rule] == 1);
+  }
+  CHECK_FALSE(dry.action_id);
+  CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_actions") == 0);
+
+  auto applied = run_filter(*s, r, {}, true, "t");
+  REQUIRE(applied.action_id);
+  CHECK(status_of(*s, 1) == "pending");
+  for (std::int64_t id = 2; id <= 8; ++id) CHECK(status_of(*s, id) == "rejected");
+  auto h = curation_history(*s, 3);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].kind == "filter");
+  CHECK(h[0].reason == "900 tokens > 512");
+  CHECK(nlohmann::json::parse(h[0].params_json)["max_tokens"] == 512);
+  // A second run sees only what is not rejected.
+  CHECK(run_filter(*s, r, {}, false, "t").considered == 1);
+  undo_action(*s, *applied.action_id, "t");
+  for (std::int64_t id = 1; id <= 8; ++id) CHECK(status_of(*s, id) == "pending");
+}
+
+TEST_CASE("filter: pass-rate window and per-problem cap, a later filter overrides a keep and undo restores it") {
+  test::TempDir d;
+  auto s = make_store(d / "s.db", {
+      {"easy", good("1")}, {"easy", good("2")}, {"easy", good("3")}, {"easy", good("4")},
+      {"mid", good("1")}, {"mid", good("2"), "incorrect"}, {"mid", good("3")}, {"mid", good("4"), "incorrect"},
+  });
+  FilterRules pr;
+  pr.pass_rate = std::make_pair(0.1, 0.9);
+  auto rep = run_filter(*s, pr, {}, true, "t");
+  CHECK(rep.by_rule["pass-rate"] == 4);  // "easy" is solved every time: nothing left to learn from it
+  for (std::int64_t id = 1; id <= 4; ++id) CHECK(status_of(*s, id) == "rejected");
+
+  const auto keep5 = curate(*s, 5, "keep", "looks fine", "alice");
+  FilterRules cap;
+  cap.correct_only = true;
+  cap.max_per_problem = 1;
+  auto rc = run_filter(*s, cap, {}, true, "t");
+  CHECK(rc.considered == 4);
+  CHECK(rc.by_rule["verdict"] == 2);
+  CHECK(rc.by_rule["per-problem-cap"] == 1);  // sample 7: sample 5 (lower index) holds the one place
+  CHECK(status_of(*s, 5) == "kept");
+  CHECK(status_of(*s, 7) == "rejected");
+  undo_action(*s, *rc.action_id, "t");
+  CHECK(status_of(*s, 7) == "pending");
+  CHECK(status_of(*s, 5) == "kept");
+  undo_action(*s, keep5, "t");
+  CHECK(status_of(*s, 5) == "pending");
+  CHECK_THROWS_AS(run_filter(*s, FilterRules{}, {}, false, "t"), InputError);  // no rule at all
+}
+
+TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, the lowest id survives") {
+  test::TempDir d;
+  const auto base = long_text(120, 1);
+  auto near = base;
+  near.replace(near.find("w"), 1, "v");  // one word of 120 changed
+  auto s = make_store(d / "s.db", {
+      {"a", good(base)},
+      {"b", good(long_text(120, 2))},
+      {"a", "  " + good(base) + "\n"},  // same text, other whitespace
+      {"c", good(near)},
+      {"c", good(long_text(120, 3))},
+  });
+  auto rep = run_dedup(*s, {}, {}, true, "t");
+  CHECK(rep.considered == 5);
+  CHECK(rep.by_rule["exact"] == 1);
+  CHECK(rep.by_rule["near"] == 1);
+  REQUIRE(rep.examples.size() == 2);
+  CHECK(rep.examples[0].first == 3);
+  CHECK(rep.examples[0].second == "exact duplicate of 1");
+  CHECK(rep.examples[1].first == 4);
+  CHECK_THAT(rep.examples[1].second, Catch::StartsWith("near duplicate of 1 (J~0.9"));
+  for (std::int64_t id : {1, 2, 5}) CHECK(status_of(*s, id) == "pending");
+  // Deterministic: a dry run on a fresh copy finds the same.
+  test::TempDir d2;
+  auto s2 = make_store(d2 / "s.db", {{"a", good(base)}, {"b", good(long_text(120, 2))}, {"a", "  " + good(base) + "\n"},
+                                     {"c", good(near)}, {"c", good(long_text(120, 3))}});
+  CHECK(run_dedup(*s2, {}, {}, false, "t").examples == rep.examples);
+  DedupOptions exact_only;
+  exact_only.near = false;
+  CHECK(run_dedup(*s2, exact_only, {}, false, "t").rejected == 1);
+}
+
+TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and reported, template boilerplate is not") {
+  test::TempDir d;
+  const std::string tail = " keeping only the last digit after each step (work mod 10). What is the result?";
+  std::vector<Spec> specs;
+  for (int i = 0; i < 12; ++i)  // 12 eval problems sharing the template's tail
+    specs.push_back({"Eval " + std::to_string(i) + ": start with " + std::to_string(i) + " and add nine" + tail, good("e"), "correct", 20, "eval"});
+  specs.push_back({"Jo buys seven red apples at the market on a sunny Monday morning, how many?", good("e"), "correct", 20, "eval"});
+  specs.push_back({"Train: start with 42 then multiply" + tail, good("1")});               // only the boilerplate
+  specs.push_back({"Before lunch Jo buys seven red apples at the market on a sunny Monday", good("2")});  // a real overlap
+  specs.push_back({"Something else entirely", good("jo buys seven red apples at the market on a sunny day")});
+  auto s = make_store(d / "s.db", specs);
+  auto rep = run_decontaminate(*s, {}, {}, true, "t");
+  CHECK(rep.considered == 3);  // the eval samples themselves are the benchmark
+  CHECK(rep.rejected == 2);
+  CHECK(rep.by_rule["prompt"] == 1);
+  CHECK(rep.by_rule["completion"] == 1);
+  CHECK(rep.ignored_ngrams > 0);
+  CHECK(rep.matched.count("jo buys seven red apples at the market"));
+  CHECK(status_of(*s, 14) == "pending");
+  CHECK(status_of(*s, 15) == "rejected");
+  CHECK(status_of(*s, 16) == "rejected");
+
+  // The same through the CLI against a benchmark file, with --json.
+  test::write_text(d / "bench.jsonl", R"({"prompt": "On a sunny Monday morning Jo buys seven red apples at the market", "answer": "7"})" "\n");
+  auto r = run_distill({"data", "decontaminate", "--db", d / "s.db", "--benchmark", d / "bench.jsonl", "--json"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["considered"] == 14);  // 16 samples, 2 already rejected
+  CHECK(j["rejected"] == 1);      // the eval problem about Jo's apples, not in the store's benchmark role now
+  CHECK(j["applied"] == false);
+  CHECK(run_distill({"data", "decontaminate", "--db", d / "s.db", "--against", "nope"}).code == 2);
+}
+
+TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the problem") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  make_store(db, {{"p1", good("carry the one")}, {"p1", good("no carrying"), "incorrect", 40}, {"p2", good("plain steps")}});
+  REQUIRE(run_distill({"data", "review", "--db", db, "1", "--accept"}).code == 0);
+  auto l = run_distill({"data", "list", "--db", db, "--status", "pending", "--json"});
+  REQUIRE(l.code == 0);
+  auto lj = nlohmann::json::parse(l.out);
+  CHECK(lj["total"] == 2);
+  CHECK(lj["samples"][0]["id"] == 2);
+  auto f = run_distill({"data", "list", "--db", db, "--search", "carry", "--json"});
+  REQUIRE(f.code == 0);
+  auto fj = nlohmann::json::parse(f.out);
+  REQUIRE(fj["total"] == 1);
+  CHECK(fj["samples"][0]["snippet"].get<std::string>().find("[carry]") != std::string::npos);
+  CHECK(nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--min-tokens", "30", "--json"}).out)["total"] == 1);
+  auto bad = run_distill({"data", "list", "--db", db, "--search", "AND AND"});
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("not a valid full-text query"));
+  CHECK(run_distill({"data", "list", "--db", db, "--status", "maybe"}).code == 2);
+
+  auto st = run_distill({"data", "stats", "--db", db, "--json", "--svg", d / "len.svg"});
+  REQUIRE(st.code == 0);
+  auto sj = nlohmann::json::parse(st.out);
+  CHECK(sj["samples_by_status"]["kept"] == 1);
+  CHECK(sj["samples_by_status"]["pending"] == 2);
+  CHECK(sj["samples_by_split_verdict"]["train"]["incorrect"] == 1);
+  CHECK(sj["length_histogram"].size() >= 2);
+  CHECK_THAT(test::read_text(d / "len.svg"), Catch::StartsWith("<svg") && Catch::Contains("</svg>"));
+
+  auto e = run_distill({"data", "export", "--db", db, "--format", "csv", "--out", d / "x"});
+  CHECK(e.code == 2);
+  CHECK_THAT(e.err, Catch::Contains("jsonl, sharegpt or openai-chat"));
+  CHECK(run_distill({"data", "export", "--db", db, "--status", "kept,bogus", "--out", d / "x"}).code == 2);
+  CHECK_FALSE(std::filesystem::exists(d / "x"));
+  CHECK(run_distill({"data", "filter", "--db", db, "--pass-rate", "0.5"}).code == 2);
+  CHECK(run_distill({"data", "filter", "--db", db}).code == 2);
+  CHECK(run_distill({"data", "undo", "--db", db, "99"}).code == 2);
+}
+
+TEST_CASE("export -> import -> export gives the same bytes in every format") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  make_store(db, {{"Start with 3. Add 5.", good("3+5=8")}, {"Start with 3. Add 5.", good("3+5 is 8")},
+                  {"Unicode \xCF\x80 problem", good("\xCF\x80 steps")}, {"dropped", good("x"), "incorrect"}});
+  REQUIRE(run_distill({"data", "review", "--db", db, "4", "--reject"}).code == 0);
+  REQUIRE(run_distill({"data", "review", "--db", db, "--all-pending", "--accept"}).code == 0);
+  for (const char* fmt : {"jsonl", "sharegpt", "openai-chat"}) {
+    INFO(fmt);
+    const auto a = d / (std::string(fmt) + ".a"), b = d / (std::string(fmt) + ".b"), db2 = d / (std::string(fmt) + ".db");
+    auto ex = run_distill({"data", "export", "--db", db, "--format", fmt, "--out", a, "--json"});
+    REQUIRE(ex.code == 0);
+    CHECK(nlohmann::json::parse(ex.out)["samples"] == 3);
+    CHECK(nlohmann::json::parse(test::read_text(a + ".stats.json"))["problems"] == 2);
+    auto im = run_distill({"data", "import", "--db", db2, "--format", fmt, a});
+    REQUIRE(im.code == 0);
+    REQUIRE(run_distill({"data", "review", "--db", db2, "--all-pending", "--accept"}).code == 0);
+    REQUIRE(run_distill({"data", "export", "--db", db2, "--format", fmt, "--out", b}).code == 0);
+    CHECK(test::read_text(a) == test::read_text(b));
+    CHECK(test::read_text(a).find("<think>\\n3+5=8\\n</think>\\n\\\\boxed{8}") != std::string::npos);
+  }
+  // A broken line names FILE:LINE, exits 2 and imports nothing.
+  auto text = test::read_text(d / "jsonl.a");
+  test::write_text(d / "broken.jsonl", text + "{\"problem\": 3}\n");
+  auto r = run_distill({"data", "import", "--db", d / "new.db", "--format", "jsonl", d / "broken.jsonl"});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("broken.jsonl:4"));
+  CHECK_FALSE(std::filesystem::exists(d / "new.db"));
+}
+
+TEST_CASE("store: a v1 store migrates to v2 with its curation log intact and the v2 schema exactly") {
+  test::TempDir d;
+  {
+    Db db(d / "old.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    db.exec(test::read_text(std::string(DISTILL_SOURCE_DIR) + "/tests/fixtures/store/schema_v1.sql").c_str());
+    db.exec(
+        "PRAGMA application_id = 1146311756; PRAGMA user_version = 1;"
+        "INSERT INTO runs VALUES (1, 'generate', '', 'now', 'now', 'ok', 'h', 'v');"
+        "INSERT INTO models VALUES (1, 'teacher', '/t', 'a', 1, 1, 'sha');"
+        "INSERT INTO problems VALUES (1, 'test', 'train', 'p', '8', NULL, 1, '{}', 'hash', 1);"
+        "INSERT INTO samples VALUES (1, 1, 1, 1, 0, 1, 0.6, 0.9, 64, 'carry on', '8', 'correct', 3, 'eos', 'now');"
+        "INSERT INTO samples VALUES (2, 1, 1, 1, 1, 2, 0.6, 0.9, 64, 'other', '8', 'correct', 3, 'eos', 'now');"
+        "INSERT INTO curation VALUES (1, 1, 'keep', 'fine', 'alice', 't1', NULL);"
+        "INSERT INTO curation VALUES (2, 1, 'reject', 'no', 'bob', 't2', 3);"
+        "INSERT INTO curation VALUES (3, 1, 'undo', 'undo of action 2', 'bob', 't3', NULL);"
+        "INSERT INTO curation VALUES (4, 2, 'reject', 'bad', 'bob', 't4', NULL);");
+  }
+  auto s = Store::open(d / "old.db", OpenMode::read);
+  CHECK(s->db().pragma_int("user_version") == 2);
+  CHECK(sample_status(*s, 1) == Status::kept);
+  CHECK(sample_status(*s, 2) == Status::rejected);
+  auto h = curation_history(*s, 1);
+  REQUIRE(h.size() == 3);
+  CHECK(h[2].kind == "undo");
+  CHECK(h[2].undoes == 2);
+  CHECK(h[1].undone_by == 3);
+  ListQuery q;
+  q.search = "carry";
+  CHECK(count_samples(*s, q) == 1);  // the full-text index was built from existing samples
+  undo_action(*s, 4, "t");
+  CHECK(sample_status(*s, 2) == Status::pending);
+  // Same tables, columns and indexes as a store created at v2.
+  auto fresh = Store::open(d / "new.db", OpenMode::create);
+  auto shape = [](Store& st) {
+    std::vector<std::string> out;
+    auto q = st.db().prepare("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name");
+    while (q.step()) out.push_back(q.col_text(0) + " " + q.col_text(1) + " " + q.col_text(2));
+    auto c = st.db().prepare(
+        "SELECT m.name, p.name, p.type, p.\"notnull\", p.pk FROM sqlite_master m, pragma_table_info(m.name) p "
+        "WHERE m.type = 'table' ORDER BY m.name, p.cid");
+    while (c.step()) out.push_back(c.col_text(0) + "." + c.col_text(1) + " " + c.col_text(2) + " " + c.col_text(3) + c.col_text(4));
+    return out;
+  };
+  CHECK(shape(*s) == shape(*fresh));
+}
+
+TEST_CASE("dedup killed with SIGKILL leaves the store as it was, the rerun matches an uninterrupted run") {
+  test::TempDir d;
+  std::vector<Spec> specs;
+  for (int i = 0; i < 6000; ++i) specs.push_back({"p" + std::to_string(i % 1500), good(long_text(150, i % 4000))});
+  make_store(d / "s.db", specs);
+  std::filesystem::copy_file(d / "s.db", d / "ref.db");
+  const std::vector<std::string> args = {"dedup", "--apply", "--num-perm", "256"};
+  auto with_db = [&](const std::string& db) {
+    std::vector<std::string> a = {"data"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back("--db");
+    a.push_back(db);
+    return a;
+  };
+  // Kill it once its progress bar shows it is hashing samples (DISTILL_PROGRESS draws the bar into a file).
+  const int pid = test::spawn_distill(with_db(d / "s.db"), d / "err.txt", {"DISTILL_PROGRESS=1"});
+  for (int i = 0; i < 600 && test::read_text(d / "err.txt").find("dedup") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int status = 0;
+  const bool still_running = waitpid(pid, &status, WNOHANG) == 0;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  REQUIRE(still_running);  // it was interrupted, not finished
+  CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_actions") == 0);
+  CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_effects") == 0);
+  CHECK(test::query_scalar(d / "s.db", "SELECT count(*) FROM samples") == 6000);
+  REQUIRE(run_distill(with_db(d / "s.db")).code == 0);
+  REQUIRE(run_distill(with_db(d / "ref.db")).code == 0);
+  const auto n = scalar(d / "ref.db", "SELECT count(*) FROM curation_effects");
+  CHECK(n == 2000);  // 4000 distinct texts of 6000
+  CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_effects") == n);
+  CHECK(scalar(d / "s.db", "SELECT sum(sample_id * 7 + length(reason)) FROM curation_effects") ==
+        scalar(d / "ref.db", "SELECT sum(sample_id * 7 + length(reason)) FROM curation_effects"));
+}
+
+TEST_CASE("a reader works while a writer holds an open transaction (WAL)") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  auto s = make_store(db, {{"p1", good("one")}, {"p2", good("two")}});
+  {
+    Transaction tx(s->db());  // a writer mid-transaction: one action written, not committed
+    s->db().exec("INSERT INTO curation_actions(kind, actor, at) VALUES ('review', 'w', 'now')");
+    s->db().exec("INSERT INTO curation_effects(sample_id, action_id, decision) VALUES (1, 1, 'reject')");
+    auto r = run_distill({"data", "stats", "--db", db, "--json"});
+    REQUIRE(r.code == 0);
+    CHECK(nlohmann::json::parse(r.out)["samples_by_status"]["pending"] == 2);  // sees the last committed state
+    auto l = run_distill({"data", "list", "--db", db, "--json"});
+    REQUIRE(l.code == 0);
+    CHECK(nlohmann::json::parse(l.out)["total"] == 2);
+    tx.commit();
+  }
+  auto r = run_distill({"data", "stats", "--db", db, "--json"});
+  CHECK(nlohmann::json::parse(r.out)["samples_by_status"]["rejected"] == 1);
+}
