@@ -26,6 +26,7 @@ demo: build
 bench: build
 	@$(BUILD)/bin/bench_synth
 	@$(BUILD)/bin/bench_generate
+	@$(BUILD)/bin/bench_curation
 
 clean:
 	rm -rf $(BUILD)

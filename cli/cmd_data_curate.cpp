@@ -23,7 +23,7 @@ std::string default_actor() {
 }
 
 struct Common {
-  std::string db, split, actor = default_actor();
+  std::string db, split, actor = default_actor(), reason;
   bool apply = false, json = false;
 };
 
@@ -32,6 +32,7 @@ void add_common(CLI::App* c, Common& a) {
   c->add_option("--split", a.split, "only samples of problems in this split (default: all)");
   c->add_flag("--apply", a.apply, "record the rejects as one curation action (default: dry run)");
   c->add_option("--actor", a.actor, "who (default: $USER)");
+  c->add_option("--reason", a.reason, "why (stored with the action)");
   c->add_flag("--json", a.json, "print JSON");
 }
 
@@ -152,7 +153,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     }
     auto store = dataset::Store::open(fa->db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;
-    auto rep = dataset::run_filter(*store, r, {fa->split}, fa->apply, fa->actor, bar_for(bar, "filter"));
+    auto rep = dataset::run_filter(*store, r, {fa->split}, fa->apply, {fa->actor, fa->reason}, bar_for(bar, "filter"));
     if (bar) bar->finish();
     print_report("filter", rep, *fa, r.to_json());
   });
@@ -176,7 +177,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     o.num_perm = da->num_perm;
     auto store = dataset::Store::open(da->db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;
-    auto rep = dataset::run_dedup(*store, o, {da->split}, da->apply, da->actor, bar_for(bar, "dedup"));
+    auto rep = dataset::run_dedup(*store, o, {da->split}, da->apply, {da->actor, da->reason}, bar_for(bar, "dedup"));
     if (bar) bar->finish();
     print_report("dedup", rep, *da, o.to_json());
   });
@@ -208,7 +209,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     }
     auto store = dataset::Store::open(ca->db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;
-    auto rep = dataset::run_decontaminate(*store, o, {ca->split}, ca->apply, ca->actor, bar_for(bar, "decontaminate"));
+    auto rep = dataset::run_decontaminate(*store, o, {ca->split}, ca->apply, {ca->actor, ca->reason}, bar_for(bar, "decontaminate"));
     if (bar) bar->finish();
     print_report("decontaminate", rep, *ca, o.to_json());
   });

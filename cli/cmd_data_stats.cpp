@@ -32,7 +32,9 @@ void print_curation(const dataset::CurationStats& c) {
     for (const auto& [verdict, n] : v) std::cout << "  " << verdict << " " << n;
     std::cout << "\n";
   }
-  std::cout << "\nsamples by curation status\n";
+  std::cout << "\ncuration funnel\n ";
+  for (const auto& [stage, n] : c.funnel) std::cout << " " << stage << " " << n;
+  std::cout << "\n\nsamples by curation status\n";
   for (const auto& [st, n] : c.by_status) std::cout << "  " << st << ": " << n << "\n";
   std::cout << "\npass rate by difficulty (correct / samples)\n";
   for (const auto& [d, pr] : c.by_difficulty) {
@@ -153,7 +155,8 @@ void register_data_stats(CLI::App& data, Registry& reg) {
                         {"samples_by_split_verdict", cur.by_split_verdict},
                         {"samples_by_status", cur.by_status},
                         {"length_histogram", hist},
-                        {"pass_rate_by_difficulty", pass}};
+                        {"pass_rate_by_difficulty", pass},
+                        {"funnel", cur.funnel}};
     std::cout << j.dump(2) << "\n";
   });
 }

@@ -1,7 +1,7 @@
 // cli/cmd_demo.cpp: `distill demo [--workdir DIR]`: the embedded end-to-end pipeline, run as the exact
 // commands a user would type (each is printed first). Today: synthesise -> train a tokenizer -> generate with
-// the shipped teacher -> stats.
-// Later issues append generate, curate, train, eval and compare.
+// the shipped teacher -> curate (R1 filters, dedup, decontaminate against eval, accept the rest) -> export ->
+// stats, then the curation funnel. Later issues append train, eval and compare.
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "dataset/browse.h"
 #include "distill_version.h"
 
 namespace distill::cli {
@@ -50,7 +51,12 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"generate", "--db", db, "--teacher", a->teacher, "--split", "train", "--samples", std::to_string(a->samples),
          "--limit", std::to_string(a->gen_limit), "--max-tokens", std::to_string(a->max_tokens), "--seed",
          std::to_string(a->seed)},
-        {"data", "stats", "--db", db},
+        {"data", "filter", "--db", db, "--r1", "--apply"},
+        {"data", "dedup", "--db", db, "--apply"},
+        {"data", "decontaminate", "--db", db, "--against", "eval", "--apply"},
+        {"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "survived the demo's curation"},
+        {"data", "export", "--db", db, "--format", "jsonl", "--out", a->workdir + "/curated.jsonl"},
+        {"data", "stats", "--db", db, "--svg", a->workdir + "/lengths.svg"},
     };
     const auto t0 = std::chrono::steady_clock::now();
     for (const auto& step : steps) {
@@ -61,6 +67,13 @@ void register_demo(CLI::App& root, Registry& reg) {
       argv.insert(argv.end(), step.begin(), step.end());
       if (int rc = run_cli(argv); rc != 0)
         throw RuntimeFailure("demo step `" + step[0] + " " + step[1] + "` failed with exit code " + std::to_string(rc));
+    }
+    {  // the curation funnel, from the log
+      auto store = dataset::Store::open(db, dataset::OpenMode::read);
+      std::cout << "\ncuration funnel:";
+      const char* sep = " ";
+      for (const auto& [stage, n] : dataset::curation_funnel(*store)) std::cout << sep << stage << " " << n, sep = " -> ";
+      std::cout << "\n";
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "\ndemo: done in " << fmt_fixed(s, 1) << " s; everything is in " << a->workdir << "/\n";

@@ -3,6 +3,7 @@
 #include "dataset/browse.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "common/errors.h"
 
@@ -85,54 +86,93 @@ std::int64_t count_samples(Store& s, const ListQuery& q) {
 }
 
 CurationStats curation_stats(Store& s, int buckets) {
+  // Three streaming passes, each over an index or a small table, so a million samples take about a second:
+  // samples (problem, verdict, length) from their covering index, problems, and the live curation decisions.
   CurationStats st;
-  {  // one pass over samples for split x verdict x difficulty
-    auto q = s.db().prepare(
-        "SELECT p.split, s.verdict, coalesce(CAST(p.difficulty AS TEXT), 'none'), count(*) "
-        "FROM samples s JOIN problems p ON p.id = s.problem_id GROUP BY 1, 2, 3");
-    while (q.step()) {
-      const auto n = q.col_int(3);
-      st.by_split_verdict[q.col_text(0)][q.col_text(1)] += n;
-      auto& pr = st.by_difficulty[q.col_text(2)];
-      pr.samples += n;
-      if (q.col_text(1) == "correct") pr.correct += n;
-    }
-  }
+  struct PerProblem {
+    std::int64_t correct = 0, total = 0;
+    std::map<std::string, std::int64_t> by_verdict;
+  };
+  std::unordered_map<std::int64_t, PerProblem> per_problem;
+  std::map<std::int64_t, std::int64_t> by_tokens;
   {
-    auto q = s.db().prepare(
-        "SELECT coalesce(CAST(difficulty AS TEXT), 'none'), count(*) FROM problems p "
-        "WHERE EXISTS (SELECT 1 FROM samples s WHERE s.problem_id = p.id) GROUP BY 1");
-    while (q.step()) st.by_difficulty[q.col_text(0)].problems = q.col_int(1);
+    auto q = s.db().prepare("SELECT problem_id, verdict, n_tokens FROM samples");
+    while (q.step()) {
+      auto& pp = per_problem[q.col_int(0)];
+      const auto v = q.col_text(1);
+      ++pp.total;
+      if (v == "correct") ++pp.correct;
+      ++pp.by_verdict[v];
+      ++by_tokens[q.col_int(2)];
+    }
   }
   std::int64_t total = 0;
-  for (const auto& [split, v] : st.by_split_verdict)
-    for (const auto& [verdict, n] : v) total += n;
-  st.by_status = {{"pending", total}, {"kept", 0}, {"rejected", 0}};
   {
-    auto q = s.db().prepare(std::string("SELECT decision, count(*) FROM (") + kLiveDecisionsSql + ") GROUP BY 1");
+    auto q = s.db().prepare("SELECT id, split, coalesce(CAST(difficulty AS TEXT), 'none') FROM problems");
     while (q.step()) {
-      const auto name = q.col_text(0) == "keep" ? "kept" : "rejected";
-      st.by_status[name] = q.col_int(1);
-      st.by_status["pending"] -= q.col_int(1);
+      auto it = per_problem.find(q.col_int(0));
+      if (it == per_problem.end()) continue;
+      auto& bs = st.by_split_verdict[q.col_text(1)];
+      for (const auto& [v, n] : it->second.by_verdict) bs[v] += n;
+      auto& pr = st.by_difficulty[q.col_text(2)];
+      pr.samples += it->second.total;
+      pr.correct += it->second.correct;
+      ++pr.problems;
+      total += it->second.total;
     }
   }
-  if (total > 0) {
-    auto q = s.db().prepare("SELECT max(n_tokens) FROM samples");
-    q.step();
-    const auto mx = q.col_int(0);
+  // Live decisions per sample, in (sample, action) order: the last one is the status; the earliest pass kind
+  // that rejected it is its funnel stage.
+  std::int64_t kept = 0, rejected = 0, by_stage[3] = {0, 0, 0};
+  {
+    auto q = s.db().prepare(
+        "SELECT e.sample_id, e.decision = 'keep', a.kind FROM curation_effects e JOIN curation_actions a "
+        "ON a.id = e.action_id WHERE a.undone_by IS NULL ORDER BY e.sample_id, e.action_id");
+    std::int64_t cur = -1;
+    bool last_keep = false;
+    int stage = 3;
+    auto flush = [&] {
+      if (cur < 0) return;
+      (last_keep ? kept : rejected) += 1;
+      if (stage < 3) ++by_stage[stage];
+    };
+    while (q.step()) {
+      const auto id = q.col_int(0);
+      if (id != cur) flush(), cur = id, stage = 3;
+      last_keep = q.col_int(1) != 0;
+      if (!last_keep) {
+        const auto kind = q.col_text(2);
+        const int k = kind == "filter" ? 0 : kind == "dedup" ? 1 : kind == "decontaminate" ? 2 : 3;
+        stage = std::min(stage, k);
+      }
+    }
+    flush();
+  }
+  st.by_status = {{"pending", total - kept - rejected}, {"kept", kept}, {"rejected", rejected}};
+  st.funnel = {{"generated", total},
+               {"filtered", total - by_stage[0]},
+               {"deduplicated", total - by_stage[0] - by_stage[1]},
+               {"decontaminated", total - by_stage[0] - by_stage[1] - by_stage[2]},
+               {"kept", kept}};
+  if (!by_tokens.empty()) {
+    const auto mx = by_tokens.rbegin()->first;
     // A round bucket width: 1, 2, 5 x 10^k, so the edges read well.
     std::int64_t w = 1;
     for (std::int64_t base = 1;; base *= 10) {
-      if ((mx + 1 + base - 1) / base <= buckets) { w = base; break; }
-      if ((mx + 1 + 2 * base - 1) / (2 * base) <= buckets) { w = 2 * base; break; }
-      if ((mx + 1 + 5 * base - 1) / (5 * base) <= buckets) { w = 5 * base; break; }
+      if ((mx + base) / base <= buckets) { w = base; break; }
+      if ((mx + 2 * base) / (2 * base) <= buckets) { w = 2 * base; break; }
+      if ((mx + 5 * base) / (5 * base) <= buckets) { w = 5 * base; break; }
     }
     st.length_bucket = w;
-    auto h = s.db().prepare("SELECT n_tokens / ?1, count(*) FROM samples GROUP BY 1 ORDER BY 1");
-    h.bind(1, w);
-    while (h.step()) st.length_histogram.emplace_back(h.col_int(0) * w, h.col_int(1));
+    for (const auto& [n, c] : by_tokens) {
+      const auto lo = (n / w) * w;
+      if (st.length_histogram.empty() || st.length_histogram.back().first != lo) st.length_histogram.emplace_back(lo, 0);
+      st.length_histogram.back().second += c;
+    }
   }
   return st;
 }
+
+std::vector<std::pair<std::string, std::int64_t>> curation_funnel(Store& s) { return curation_stats(s).funnel; }
 
 }  // namespace distill::dataset

@@ -40,7 +40,13 @@ struct CurationStats {
     std::int64_t samples = 0, correct = 0, problems = 0;
   };
   std::map<std::string, PassRate> by_difficulty;  // "1".."5" or "none"
+  std::vector<std::pair<std::string, std::int64_t>> funnel;  // curation_funnel()
 };
 CurationStats curation_stats(Store& s, int histogram_buckets = 16);
+
+// The R1 curation funnel: generated -> passed the filters -> deduplicated -> decontaminated -> kept. Each
+// stage counts the samples no live action of that kind (or an earlier stage's kind) rejected; kept counts
+// status kept. Holds across reruns, as it reads the log rather than the last run.
+std::vector<std::pair<std::string, std::int64_t>> curation_funnel(Store& s);
 
 }  // namespace distill::dataset

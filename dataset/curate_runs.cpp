@@ -58,11 +58,11 @@ void reject(PassReport& r, std::vector<Decision>& out, std::int64_t id, const st
   out.push_back({id, false, std::move(reason)});
 }
 
-void finish(Store& s, PassReport& r, const std::string& kind, const std::string& params, bool apply,
-            const std::string& actor, std::vector<Decision>& decisions) {
+void finish(Store& s, PassReport& r, const std::string& kind, const std::string& params, bool apply, const Who& who,
+            std::vector<Decision>& decisions) {
   if (!apply) return;
   std::sort(decisions.begin(), decisions.end(), [](const Decision& a, const Decision& b) { return a.sample_id < b.sample_id; });
-  r.action_id = record_action(s, {kind, params, "", actor}, decisions);
+  r.action_id = record_action(s, {kind, params, who.reason, who.actor}, decisions);
 }
 
 }  // namespace
@@ -93,7 +93,7 @@ std::string FilterRules::to_json() const {
   return j.dump();
 }
 
-PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const std::string& actor,
+PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const Who& who,
                       const ProgressFn& progress) {
   if (rules.to_json() == "{}") throw InputError("`distill data filter` needs at least one rule (see --help)");
   if (rules.min_tokens && rules.max_tokens && *rules.min_tokens > *rules.max_tokens)
@@ -172,7 +172,7 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
     }
   }
   if (progress) progress(total, total);
-  finish(s, r, "filter", rules.to_json(), apply, actor, decisions);
+  finish(s, r, "filter", rules.to_json(), apply, who, decisions);
   return r;
 }
 
@@ -183,7 +183,7 @@ std::string DedupOptions::to_json() const {
   return j.dump();
 }
 
-PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const std::string& actor,
+PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const Who& who,
                      const ProgressFn& progress) {
   if (!o.exact && !o.near) throw InputError("`distill data dedup` with neither exact nor near-duplicate matching does nothing");
   if (o.near && !(o.threshold > 0 && o.threshold <= 1)) throw InputError("--threshold must lie in (0, 1]");
@@ -216,7 +216,7 @@ PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool a
              "near duplicate of " + std::to_string(ids[d.survivor]) + " (J~" + fixed(d.jaccard, 2) + ")");
   }
   if (progress) progress(total, total);
-  finish(s, r, "dedup", o.to_json(), apply, actor, decisions);
+  finish(s, r, "dedup", o.to_json(), apply, who, decisions);
   return r;
 }
 
@@ -229,7 +229,7 @@ std::string DecontamOptions::to_json() const {
 }
 
 PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
-                             const std::string& actor, const ProgressFn& progress) {
+                             const Who& who, const ProgressFn& progress) {
   if (o.ngram < 3) throw InputError("--ngram must be at least 3 (shorter n-grams match ordinary phrases)");
   // Benchmark n-grams -> (text, which benchmark problem).
   struct Hit {
@@ -320,7 +320,7 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
   std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   for (std::size_t i = 0; i < top.size() && i < 20; ++i) r.matched.insert(top[i]);
   if (progress) progress(total, total);
-  finish(s, r, "decontaminate", o.to_json(), apply, actor, decisions);
+  finish(s, r, "decontaminate", o.to_json(), apply, who, decisions);
   return r;
 }
 

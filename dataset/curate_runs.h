@@ -50,7 +50,11 @@ struct PassReport {
 
 using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
 
-PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const std::string& actor,
+struct Who {
+  std::string actor, reason;  // stored with the action when applied
+};
+
+PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const Who& who,
                       const ProgressFn& progress = {});
 
 struct DedupOptions {
@@ -61,7 +65,7 @@ struct DedupOptions {
   std::string to_json() const;
 };
 // The survivor of a group is its lowest sample id.
-PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const std::string& actor,
+PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const Who& who,
                      const ProgressFn& progress = {});
 
 struct DecontamOptions {
@@ -74,6 +78,6 @@ struct DecontamOptions {
 };
 // Flags samples whose problem prompt or completion shares a word n-gram with a benchmark prompt or solution.
 PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
-                             const std::string& actor, const ProgressFn& progress = {});
+                             const Who& who, const ProgressFn& progress = {});
 
 }  // namespace distill::dataset

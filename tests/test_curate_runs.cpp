@@ -114,7 +114,7 @@ TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo 
   r.max_paragraph_chars = 2000;
   r.max_repetition = 0.5;
   r.repetition_n = 4;
-  auto dry = run_filter(*s, r, {}, false, "t");
+  auto dry = run_filter(*s, r, {}, false, {"t", ""});
   CHECK(dry.considered == 8);
   CHECK(dry.rejected == 7);
   for (const char* rule : {"verdict", "length", "format", "mixed-scripts", "long-paragraph", "code-block", "repetition"}) {
@@ -124,7 +124,7 @@ TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo 
   CHECK_FALSE(dry.action_id);
   CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_actions") == 0);
 
-  auto applied = run_filter(*s, r, {}, true, "t");
+  auto applied = run_filter(*s, r, {}, true, {"t", ""});
   REQUIRE(applied.action_id);
   CHECK(status_of(*s, 1) == "pending");
   for (std::int64_t id = 2; id <= 8; ++id) CHECK(status_of(*s, id) == "rejected");
@@ -134,7 +134,7 @@ TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo 
   CHECK(h[0].reason == "900 tokens > 512");
   CHECK(nlohmann::json::parse(h[0].params_json)["max_tokens"] == 512);
   // A second run sees only what is not rejected.
-  CHECK(run_filter(*s, r, {}, false, "t").considered == 1);
+  CHECK(run_filter(*s, r, {}, false, {"t", ""}).considered == 1);
   undo_action(*s, *applied.action_id, "t");
   for (std::int64_t id = 1; id <= 8; ++id) CHECK(status_of(*s, id) == "pending");
 }
@@ -147,7 +147,7 @@ TEST_CASE("filter: pass-rate window and per-problem cap, a later filter override
   });
   FilterRules pr;
   pr.pass_rate = std::make_pair(0.1, 0.9);
-  auto rep = run_filter(*s, pr, {}, true, "t");
+  auto rep = run_filter(*s, pr, {}, true, {"t", ""});
   CHECK(rep.by_rule["pass-rate"] == 4);  // "easy" is solved every time: nothing left to learn from it
   for (std::int64_t id = 1; id <= 4; ++id) CHECK(status_of(*s, id) == "rejected");
 
@@ -155,7 +155,7 @@ TEST_CASE("filter: pass-rate window and per-problem cap, a later filter override
   FilterRules cap;
   cap.correct_only = true;
   cap.max_per_problem = 1;
-  auto rc = run_filter(*s, cap, {}, true, "t");
+  auto rc = run_filter(*s, cap, {}, true, {"t", ""});
   CHECK(rc.considered == 4);
   CHECK(rc.by_rule["verdict"] == 2);
   CHECK(rc.by_rule["per-problem-cap"] == 1);  // sample 7: sample 5 (lower index) holds the one place
@@ -166,7 +166,7 @@ TEST_CASE("filter: pass-rate window and per-problem cap, a later filter override
   CHECK(status_of(*s, 5) == "kept");
   undo_action(*s, keep5, "t");
   CHECK(status_of(*s, 5) == "pending");
-  CHECK_THROWS_AS(run_filter(*s, FilterRules{}, {}, false, "t"), InputError);  // no rule at all
+  CHECK_THROWS_AS(run_filter(*s, FilterRules{}, {}, false, {"t", ""}), InputError);  // no rule at all
 }
 
 TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, the lowest id survives") {
@@ -181,7 +181,7 @@ TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, t
       {"c", good(near)},
       {"c", good(long_text(120, 3))},
   });
-  auto rep = run_dedup(*s, {}, {}, true, "t");
+  auto rep = run_dedup(*s, {}, {}, true, {"t", ""});
   CHECK(rep.considered == 5);
   CHECK(rep.by_rule["exact"] == 1);
   CHECK(rep.by_rule["near"] == 1);
@@ -195,10 +195,10 @@ TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, t
   test::TempDir d2;
   auto s2 = make_store(d2 / "s.db", {{"a", good(base)}, {"b", good(long_text(120, 2))}, {"a", "  " + good(base) + "\n"},
                                      {"c", good(near)}, {"c", good(long_text(120, 3))}});
-  CHECK(run_dedup(*s2, {}, {}, false, "t").examples == rep.examples);
+  CHECK(run_dedup(*s2, {}, {}, false, {"t", ""}).examples == rep.examples);
   DedupOptions exact_only;
   exact_only.near = false;
-  CHECK(run_dedup(*s2, exact_only, {}, false, "t").rejected == 1);
+  CHECK(run_dedup(*s2, exact_only, {}, false, {"t", ""}).rejected == 1);
 }
 
 TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and reported, template boilerplate is not") {
@@ -212,7 +212,7 @@ TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and repo
   specs.push_back({"Before lunch Jo buys seven red apples at the market on a sunny Monday", good("2")});  // a real overlap
   specs.push_back({"Something else entirely", good("jo buys seven red apples at the market on a sunny day")});
   auto s = make_store(d / "s.db", specs);
-  auto rep = run_decontaminate(*s, {}, {}, true, "t");
+  auto rep = run_decontaminate(*s, {}, {}, true, {"t", ""});
   CHECK(rep.considered == 3);  // the eval samples themselves are the benchmark
   CHECK(rep.rejected == 2);
   CHECK(rep.by_rule["prompt"] == 1);
