@@ -124,6 +124,11 @@ void register_data_curate(CLI::App& data, Registry& reg) {
               "--max-paragraph-chars 2000 --max-repetition 0.5 (explicit flags still apply)");
   reg.add(f, [f, fa] {
     require(*f, "--db");
+    for (const char* opt : {"--min-tokens", "--max-tokens", "--max-paragraph-chars", "--max-foreign-letters"})
+      if (f->count(opt) && f->get_option(opt)->as<double>() < 0) throw InputError(std::string(opt) + " must not be negative");
+    if (f->count("--max-per-problem") && fa->max_per_problem < 1) throw InputError("--max-per-problem must be at least 1");
+    if (f->count("--max-repetition") && (fa->max_repetition < 0 || fa->max_repetition > 1))
+      throw InputError("--max-repetition must lie in [0, 1]");
     dataset::FilterRules r;
     r.correct_only = fa->correct_only || fa->r1;
     r.format = fa->format || fa->r1;

@@ -129,6 +129,10 @@ void register_data_review(CLI::App& data, Registry& reg) {
     auto store = dataset::Store::open(ra->db, dataset::OpenMode::read);
     std::vector<std::int64_t> ids = ra->ids;
     if (ra->all_pending) ids = dataset::pending_samples(*store, ra->split);
+    if (ids.empty()) {
+      std::cout << (ra->json ? "{\"action_id\": null, \"n_samples\": 0}" : "nothing pending: no action recorded") << "\n";
+      return;
+    }
     std::vector<dataset::Decision> ds;
     for (auto id : ids) ds.push_back({id, ra->accept, ra->reason});
     nlohmann::json params = {{"decision", ra->accept ? "keep" : "reject"}};

@@ -3,6 +3,7 @@
 #include "dataset/browse.h"
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 
 #include "common/errors.h"
@@ -43,8 +44,11 @@ void run_query(const ListQuery& q, F&& f) {
   try {
     f();
   } catch (const RuntimeFailure& e) {
-    if (q.search.empty()) throw;
-    throw InputError("--search '" + q.search + "': not a valid full-text query (" + e.what() + ")");
+    const std::string what = e.what();
+    if (q.search.empty() || (what.find("fts5") == std::string::npos && what.find("syntax error") == std::string::npos &&
+                             what.find("no such column") == std::string::npos))
+      throw;
+    throw InputError("--search '" + q.search + "': not a valid full-text query (" + what + ")");
   }
 }
 
@@ -54,7 +58,10 @@ std::string answer_snippet(const std::string& completion) {
   std::replace(tail.begin(), tail.end(), '\n', ' ');
   const auto a = tail.find_first_not_of(' ');
   tail = a == std::string::npos ? "" : tail.substr(a);
-  return tail.size() > 80 ? tail.substr(0, 77) + "..." : tail;
+  if (tail.size() <= 80) return tail;
+  std::size_t cut = 77;  // back to a character boundary: never split a UTF-8 sequence
+  while (cut > 0 && (static_cast<unsigned char>(tail[cut]) & 0xC0) == 0x80) --cut;
+  return tail.substr(0, cut) + "...";
 }
 
 }  // namespace
@@ -83,6 +90,32 @@ std::int64_t count_samples(Store& s, const ListQuery& q) {
     n = st.col_int(0);
   });
   return n;
+}
+
+std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& statuses, const std::string& split) {
+  std::set<std::string> wanted;
+  for (auto st : statuses) wanted.insert(st == Status::kept ? "keep" : st == Status::rejected ? "reject" : "");
+  auto q = s.db().prepare(std::string(
+      "SELECT s.id, s.problem_id, s.model_id, p.prompt, p.answer, s.completion, s.finish_reason, m.path, p.difficulty, "
+      "coalesce(d.decision, '') FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "LEFT JOIN (") + kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
+  q.bind(1, split);
+  std::vector<CuratedSample> out;
+  while (q.step()) {
+    if (!wanted.count(q.col_text(9))) continue;
+    CuratedSample c;
+    c.id = q.col_int(0);
+    c.problem_id = q.col_int(1);
+    c.model_id = q.col_int(2);
+    c.prompt = q.col_text(3);
+    c.answer = q.col_text(4);
+    c.completion = q.col_text(5);
+    c.finish_reason = q.col_text(6);
+    c.model_path = q.col_text(7);
+    if (!q.col_null(8)) c.difficulty = int(q.col_int(8));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 CurationStats curation_stats(Store& s, int buckets) {
@@ -134,7 +167,7 @@ CurationStats curation_stats(Store& s, int buckets) {
     auto flush = [&] {
       if (cur < 0) return;
       (last_keep ? kept : rejected) += 1;
-      if (stage < 3) ++by_stage[stage];
+      if (!last_keep && stage < 3) ++by_stage[stage];  // a sample kept after all leaves no gap in the funnel
     };
     while (q.step()) {
       const auto id = q.col_int(0);

@@ -31,6 +31,14 @@ struct ListRow {
 std::vector<ListRow> list_samples(Store& s, const ListQuery& q);
 std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offset
 
+// Samples to train on: their problem and completion, in sample id order.
+struct CuratedSample {
+  std::int64_t id = 0, problem_id = 0, model_id = 0;
+  std::string prompt, answer, completion, finish_reason, model_path;
+  std::optional<int> difficulty;
+};
+std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& statuses, const std::string& split);
+
 struct CurationStats {
   std::map<std::string, std::map<std::string, std::int64_t>> by_split_verdict;  // split -> verdict -> samples
   std::map<std::string, std::int64_t> by_status;                               // pending / kept / rejected

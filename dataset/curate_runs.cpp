@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <set>
 #include <unordered_set>
 
 #include "common/errors.h"
@@ -24,23 +25,35 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// Samples in scope that are not rejected, in id order: fn(id, problem_id, sample_idx, n_tokens, verdict, text).
-// `text` is the completion when with_text, else empty.
-void for_each_candidate(Store& s, const Scope& scope, bool with_text,
-                        const std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                                                 const std::string&, const std::string&)>& fn) {
+// Samples in scope with the given live decision ("" = pending, "keep" = kept), in id order:
+// fn(id, problem_id, sample_idx, n_tokens, verdict, text); `text` is the completion when with_text, else empty.
+void for_each_sample(Store& s, const Scope& scope, const char* decision, bool with_text,
+                     const std::function<void(std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                                              const std::string&, const std::string&)>& fn) {
   const std::string sql = std::string("SELECT s.id, s.problem_id, s.sample_idx, s.n_tokens, s.verdict") +
                           (with_text ? ", s.completion" : "") +
                           " FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (" + kLiveDecisionsSql +
-                          ") d ON d.sample_id = s.id WHERE (d.decision IS NULL OR d.decision = 'keep') "
+                          ") d ON d.sample_id = s.id WHERE coalesce(d.decision, '') = ?2 "
                           "AND (?1 = '' OR p.split = ?1) ORDER BY s.id";
   auto q = s.db().prepare(sql);
-  q.bind(1, scope.split);
+  q.bind(1, scope.split).bind(2, decision);
   const std::string empty;
   while (q.step()) {
     const auto text = with_text ? q.col_text(5) : empty;
     fn(q.col_int(0), q.col_int(1), q.col_int(2), q.col_int(3), q.col_text(4), text);
   }
+}
+
+// Passes decide only on pending samples: a person's keep or reject stands.
+template <class F>
+void for_each_candidate(Store& s, const Scope& scope, bool with_text, F&& fn) {
+  for_each_sample(s, scope, "", with_text, fn);
+}
+
+std::int64_t last_action_id(Store& s) {
+  auto q = s.db().prepare("SELECT coalesce(max(id), 0) FROM curation_actions");
+  q.step();
+  return q.col_int(0);
 }
 
 std::int64_t count_in_scope(Store& s, const Scope& scope) {
@@ -58,10 +71,20 @@ void reject(PassReport& r, std::vector<Decision>& out, std::int64_t id, const st
   out.push_back({id, false, std::move(reason)});
 }
 
+// Records the rejects (when applying and there are any). Samples someone decided on while the pass was reading
+// (actions after `since`) are left to that decision.
 void finish(Store& s, PassReport& r, const std::string& kind, const std::string& params, bool apply, const Who& who,
-            std::vector<Decision>& decisions) {
-  if (!apply) return;
+            std::vector<Decision>& decisions, std::int64_t since) {
+  if (!apply || decisions.empty()) return;
   std::sort(decisions.begin(), decisions.end(), [](const Decision& a, const Decision& b) { return a.sample_id < b.sample_id; });
+  auto q = s.db().prepare("SELECT DISTINCT sample_id FROM curation_effects WHERE action_id > ?");
+  q.bind(1, since);
+  std::set<std::int64_t> touched;
+  while (q.step()) touched.insert(q.col_int(0));
+  if (!touched.empty()) {
+    std::erase_if(decisions, [&](const Decision& d) { return touched.count(d.sample_id) > 0; });
+    r.rejected = std::int64_t(decisions.size());
+  }
   r.action_id = record_action(s, {kind, params, who.reason, who.actor}, decisions);
 }
 
@@ -107,17 +130,22 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
   const bool text = rules.format || rules.single_script || rules.max_paragraph_chars || rules.no_code_blocks ||
                     rules.max_repetition;
   // Pass rate of every problem over all its samples (any status): read from the covering index.
-  std::unordered_map<std::int64_t, double> pass;
+  std::unordered_map<std::int64_t, std::pair<std::int64_t, std::int64_t>> pass;  // problem -> (correct, samples)
   if (rules.pass_rate) {
-    auto q = s.db().prepare("SELECT problem_id, avg(verdict = 'correct') FROM samples GROUP BY problem_id");
-    while (q.step()) pass[q.col_int(0)] = q.col_double(1);
+    auto q = s.db().prepare("SELECT problem_id, sum(verdict = 'correct'), count(*) FROM samples GROUP BY problem_id");
+    while (q.step()) pass[q.col_int(0)] = {q.col_int(1), q.col_int(2)};
   }
+  const auto since = last_action_id(s);
   PassReport r;
   std::vector<Decision> decisions;
   struct Survivor {
     std::int64_t problem, idx, id;
   };
   std::vector<Survivor> survivors;
+  std::unordered_map<std::int64_t, std::int64_t> held;  // per problem: kept samples, which count toward the cap
+  if (rules.max_per_problem)
+    for_each_sample(s, scope, "keep", false, [&](std::int64_t, std::int64_t problem, std::int64_t, std::int64_t,
+                                                 const std::string&, const std::string&) { ++held[problem]; });
   const auto total = progress ? count_in_scope(s, scope) : 0;
   for_each_candidate(s, scope, text, [&](std::int64_t id, std::int64_t problem, std::int64_t idx, std::int64_t n_tokens,
                                          const std::string& verdict, const std::string& completion) {
@@ -129,11 +157,12 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
     if (rules.max_tokens && n_tokens > *rules.max_tokens)
       return reject(r, decisions, id, "length", std::to_string(n_tokens) + " tokens > " + std::to_string(*rules.max_tokens));
     if (rules.pass_rate) {
-      const double pr = pass[problem];
+      const auto [correct, n] = pass[problem];
+      const double pr = n ? double(correct) / double(n) : 0.0;
       if (pr < rules.pass_rate->first || pr > rules.pass_rate->second)
         return reject(r, decisions, id, "pass-rate",
-                      "problem pass rate " + fixed(pr, 2) + " outside [" + fixed(rules.pass_rate->first, 2) + ", " +
-                          fixed(rules.pass_rate->second, 2) + "]");
+                      "problem pass rate " + std::to_string(correct) + "/" + std::to_string(n) + " outside [" +
+                          fixed(rules.pass_rate->first, 3) + ", " + fixed(rules.pass_rate->second, 3) + "]");
     }
     if (rules.format)
       if (auto bad = format_problem(completion); !bad.empty()) return reject(r, decisions, id, "format", "format: " + bad);
@@ -164,7 +193,7 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
     });
     std::int64_t run = 0;
     for (std::size_t i = 0; i < survivors.size(); ++i) {
-      run = (i > 0 && survivors[i].problem == survivors[i - 1].problem) ? run + 1 : 1;
+      run = (i > 0 && survivors[i].problem == survivors[i - 1].problem) ? run + 1 : held[survivors[i].problem] + 1;
       if (run > *rules.max_per_problem)
         reject(r, decisions, survivors[i].id, "per-problem-cap",
                "over the cap of " + std::to_string(*rules.max_per_problem) + " samples for problem " +
@@ -172,7 +201,7 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
     }
   }
   if (progress) progress(total, total);
-  finish(s, r, "filter", rules.to_json(), apply, who, decisions);
+  finish(s, r, "filter", rules.to_json(), apply, who, decisions, since);
   return r;
 }
 
@@ -188,35 +217,43 @@ PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool a
   if (!o.exact && !o.near) throw InputError("`distill data dedup` with neither exact nor near-duplicate matching does nothing");
   if (o.near && !(o.threshold > 0 && o.threshold <= 1)) throw InputError("--threshold must lie in (0, 1]");
   if (o.ngram < 1 || o.num_perm < 8 || o.num_perm > 1024) throw InputError("--ngram must be >= 1 and --num-perm in 8..1024");
+  const auto since = last_action_id(s);
   PassReport r;
   std::vector<Decision> decisions;
   std::unordered_map<std::string, std::int64_t> seen;  // sha256 of the normalised text -> first sample id
   std::vector<std::int64_t> ids;
   std::vector<Signature> sigs;
+  std::size_t n_kept = 0;  // the first n_kept entries of ids are kept samples: they survive, never go
   MinHasher mh(o.num_perm);
   const auto total = progress ? count_in_scope(s, scope) : 0;
-  for_each_candidate(s, scope, true, [&](std::int64_t id, std::int64_t, std::int64_t, std::int64_t, const std::string&,
-                                         const std::string& completion) {
-    ++r.considered;
+  auto visit = [&](bool kept, std::int64_t id, const std::string& completion) {
+    if (!kept) ++r.considered;
     if (progress && r.considered % 1024 == 0) progress(r.considered, total);
     const auto norm = normalize_text(completion);
     if (o.exact) {
       auto [it, fresh] = seen.emplace(sha256_hex(norm).substr(0, 32), id);
-      if (!fresh) return reject(r, decisions, id, "exact", "exact duplicate of " + std::to_string(it->second));
+      if (!fresh && !kept) return reject(r, decisions, id, "exact", "exact duplicate of " + std::to_string(it->second));
     }
     if (o.near) {
       ids.push_back(id);
       sigs.push_back(mh.signature(ngram_hashes(norm, o.ngram)));
+      n_kept += kept;
     }
-  });
+  };
+  // Kept samples first, so a pending duplicate of one goes and the kept one stays.
+  for_each_sample(s, scope, "keep", true, [&](std::int64_t id, std::int64_t, std::int64_t, std::int64_t,
+                                              const std::string&, const std::string& c) { visit(true, id, c); });
+  for_each_candidate(s, scope, true, [&](std::int64_t id, std::int64_t, std::int64_t, std::int64_t, const std::string&,
+                                         const std::string& c) { visit(false, id, c); });
   if (o.near) {
     const auto [bands, rows] = lsh_bands_for(o.threshold, o.num_perm);
     for (const auto& d : near_duplicates(sigs, bands, rows, o.threshold))
-      reject(r, decisions, ids[d.doc], "near",
-             "near duplicate of " + std::to_string(ids[d.survivor]) + " (J~" + fixed(d.jaccard, 2) + ")");
+      if (d.doc >= n_kept)
+        reject(r, decisions, ids[d.doc], "near",
+               "near duplicate of " + std::to_string(ids[d.survivor]) + " (J~" + fixed(d.jaccard, 2) + ")");
   }
   if (progress) progress(total, total);
-  finish(s, r, "dedup", o.to_json(), apply, who, decisions);
+  finish(s, r, "dedup", o.to_json(), apply, who, decisions, since);
   return r;
 }
 
@@ -298,6 +335,7 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
     while (q.step())
       if (!bench_problems.count(q.col_int(0))) prompt_hit[q.col_int(0)] = first_hit(q.col_text(1));
   }
+  const auto since = last_action_id(s);
   PassReport r;
   r.ignored_ngrams = boilerplate;
   std::vector<Decision> decisions;
@@ -320,7 +358,7 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
   std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   for (std::size_t i = 0; i < top.size() && i < 20; ++i) r.matched.insert(top[i]);
   if (progress) progress(total, total);
-  finish(s, r, "decontaminate", o.to_json(), apply, who, decisions);
+  finish(s, r, "decontaminate", o.to_json(), apply, who, decisions, since);
   return r;
 }
 

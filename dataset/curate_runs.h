@@ -1,8 +1,9 @@
 // dataset/curate_runs.h: the bulk curation passes over a store: rule filters, exact and near-duplicate removal,
-// and n-gram decontamination. Each pass looks at the samples that are not rejected (optionally one split),
-// decides per sample, and reports counts. Dry run by default; with `apply` the rejects are recorded as one
-// curation action (one transaction), so a killed run leaves the store as it was and undo reverses it whole.
-// Passes only reject: what survives stays pending (or kept) until someone accepts it (data review).
+// and n-gram decontamination. Each pass decides on the pending samples (optionally one split) and reports counts;
+// a person's keep or reject stands (kept samples still count toward a per-problem cap and win dedup ties).
+// Dry run by default; with `apply` the rejects are recorded as one curation action (one transaction), so a
+// killed run leaves the store as it was and undo reverses it whole. A sample someone reviews while a pass reads
+// keeps that review. Passes only reject: survivors stay pending until someone accepts them (data review).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,8 @@
 // dataset/curation.cpp: see curation.h.
 #include "dataset/curation.h"
 
+#include <set>
+
 #include "common/errors.h"
 
 namespace distill::dataset {
@@ -37,9 +39,13 @@ std::int64_t record_action(Store& s, const ActionSpec& a, const std::vector<Deci
   if (a.kind != "review" && a.kind != "filter" && a.kind != "dedup" && a.kind != "decontaminate")
     throw InputError("curation action kind '" + a.kind + "' is not valid (expected review, filter, dedup or decontaminate)");
   Transaction tx(s.db());
-  if (decisions.size() <= 64)  // small actions name the bad id; bulk ones come from queries and rely on the key
-    for (const auto& d : decisions)
+  if (a.kind == "review") {  // ids typed by a person: name a missing or repeated one (passes take theirs from queries)
+    std::set<std::int64_t> seen;
+    for (const auto& d : decisions) {
+      if (!seen.insert(d.sample_id).second) throw InputError("sample " + std::to_string(d.sample_id) + " is named twice");
       if (!sample_exists(s, d.sample_id)) throw InputError("no sample with id " + std::to_string(d.sample_id));
+    }
+  }
   std::int64_t kept = 0;
   for (const auto& d : decisions) kept += d.keep;
   auto ins = s.db().prepare(

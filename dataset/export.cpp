@@ -16,6 +16,7 @@
 #include "common/sha256.h"
 #include "common/utf8.h"
 #include "dataset/answer.h"
+#include "dataset/text_rules.h"
 
 namespace distill::dataset {
 
@@ -158,7 +159,6 @@ bool looks_like_sample_export(std::string_view bytes) {
 std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const std::string& filename, ExportFormat format,
                                                 std::string_view instruction, const std::string& split) {
   std::vector<ImportedSample> out;
-  std::map<std::string, std::int64_t> seen_per_problem;  // chat formats: sample_idx = occurrence within the file
   std::size_t pos = 0;
   std::int64_t line_no = 0;
   while (pos < bytes.size()) {
@@ -169,22 +169,23 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
     const std::string at = filename + ":" + std::to_string(line_no) + ": ";
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     if (auto bad = first_invalid_utf8(line)) throw InputError(at + "invalid UTF-8 at byte " + std::to_string(*bad + 1));
-    nlohmann::json j;
+    ojson j;  // ordered: `meta` keeps its key order through a round trip
     try {
-      j = nlohmann::json::parse(line);
+      j = ojson::parse(line);
     } catch (const nlohmann::json::exception& e) {
       throw InputError(at + "not valid JSON (" + e.what() + ")");
     }
-    auto str = [&](const nlohmann::json& obj, const char* key) -> std::string {
+    auto str = [&](const ojson& obj, const char* key) -> std::string {
       if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string())
         throw InputError(at + "expected a string field \"" + key + "\"");
       return obj[key].get<std::string>();
     };
-    auto num = [&](const nlohmann::json& obj, const char* key) -> const nlohmann::json& {
+    auto num = [&](const ojson& obj, const char* key) -> const ojson& {
       if (!obj.contains(key) || !obj[key].is_number()) throw InputError(at + "expected a number field \"" + key + "\"");
       return obj[key];
     };
     ImportedSample r;
+    r.where = filename + ":" + std::to_string(line_no);
     if (format == ExportFormat::jsonl) {
       if (!j.is_object() || !j.contains("problem") || !j["problem"].is_object())
         throw InputError(at + "expected a distill export record with a \"problem\" object");
@@ -228,21 +229,20 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       r.sample.completion = str(turns[1], text);
       r.problem.source = std::string("import:") + export_format_name(format);
       r.problem.split = split;
-      const auto v0 = verify_completion(r.sample.completion, "");
       if (sg) {
         r.problem.answer = str(j, "answer");
       } else {
-        // openai-chat carries no gold answer: the completion's own final answer stands in for it.
+        // openai-chat carries no gold answer: the first sample's final answer stands in for its problem's.
+        const auto v0 = verify_completion(r.sample.completion, "");
         if (!v0.extracted) throw InputError(at + "the assistant turn has no final \\boxed{} answer to import as the gold answer");
         r.problem.answer = *v0.extracted;
         r.problem.meta_json = R"({"answer_from":"completion"})";
       }
-      const auto v = verify_completion(r.sample.completion, r.problem.answer);
-      r.sample.extracted_answer = v.extracted;
-      r.sample.verdict = to_string(v.verdict);
+      r.reverify = true;
       r.sample.finish_reason = "eos";
-      r.sample.sample_idx = seen_per_problem[content_hash(r.problem.prompt)]++;
-      r.model = {"teacher", filename, "unknown", 0, 0, "import:" + sha256_hex(bytes)};
+      r.sample.sample_idx = 0;
+      r.sample.seed = std::int64_t(hash64(r.sample.completion) >> 1);
+      r.model = {"teacher", filename, "unknown", 0, 0, std::string("import:") + export_format_name(format) + ":" + filename};
     }
     out.push_back(std::move(r));
   }
@@ -257,7 +257,9 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
   auto ins_p = s.db().prepare(
       "INSERT OR IGNORE INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, content_hash, run_id) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  auto get_p = s.db().prepare("SELECT id FROM problems WHERE content_hash = ?");
+  auto get_p = s.db().prepare("SELECT id, answer FROM problems WHERE content_hash = ?");
+  auto get_s = s.db().prepare(
+      "SELECT completion FROM samples WHERE problem_id = ? AND model_id = ? AND sample_idx = ? AND seed = ?");
   auto ins_m = s.db().prepare(
       "INSERT OR IGNORE INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?)");
   auto get_m = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
@@ -276,6 +278,7 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
     get_p.bind(1, hash);
     get_p.step();
     const auto problem_id = get_p.col_int(0);
+    const auto gold = get_p.col_text(1);
     get_p.reset();
     const auto& m = r.model;
     ins_m.bind(1, m.role).bind(2, m.path).bind(3, m.arch).bind(4, m.n_params).bind(5, m.n_active_params).bind(6, m.sha256);
@@ -285,13 +288,30 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
     get_m.step();
     const auto model_id = get_m.col_int(0);
     get_m.reset();
-    const auto& x = r.sample;
+    auto x = r.sample;
+    if (r.reverify) {
+      const auto v = verify_completion(x.completion, gold);
+      x.extracted_answer = v.extracted;
+      x.verdict = to_string(v.verdict);
+    }
     ins_s.bind(1, problem_id).bind(2, model_id).bind(3, run_id).bind(4, x.sample_idx).bind(5, x.seed);
     ins_s.bind(6, x.temperature).bind(7, x.top_p).bind(8, x.max_tokens).bind(9, x.completion);
     ins_s.bind(10, x.extracted_answer).bind(11, x.verdict).bind(12, x.n_tokens).bind(13, x.finish_reason).bind(14, now);
     ins_s.run();
-    if (s.db().changes() > 0) ++res.samples_new; else ++res.samples_present;
+    const bool fresh = s.db().changes() > 0;
     ins_s.reset();
+    if (fresh) {
+      ++res.samples_new;
+      continue;
+    }
+    get_s.bind(1, problem_id).bind(2, model_id).bind(3, x.sample_idx).bind(4, x.seed);
+    get_s.step();
+    const bool same = get_s.col_text(0) == x.completion;
+    get_s.reset();
+    if (!same)
+      throw InputError(r.where + ": the store already holds a different completion for this problem, teacher, "
+                       "sample index and seed; nothing was imported");
+    ++res.samples_present;
   }
   tx.commit();
   return res;

@@ -46,7 +46,9 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
 struct ImportedSample {
   ProblemRow problem;
   ModelRow model;
-  SampleRow sample;  // problem_id, model_id, run_id are filled in when stored
+  SampleRow sample;       // problem_id, model_id, run_id are filled in when stored
+  bool reverify = false;  // chat formats: verdict against the stored gold answer, once the problem is resolved
+  std::string where;      // FILE:LINE, for messages
 };
 
 // True when the first non-blank line of `bytes` is a sample record (a distill jsonl export or a chat format)
@@ -60,7 +62,11 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
 struct SampleImportResult {
   std::int64_t problems_new = 0, samples_new = 0, samples_present = 0;
 };
-// One transaction: problems (deduplicated by content), teacher rows, samples and a 'data import' run.
+// One transaction: problems (deduplicated by content), teacher rows, samples and a 'data import' run. A sample
+// whose key (problem, teacher, index, seed) is already stored with a different completion is an InputError
+// naming its line, and nothing is imported. Chat-format samples are verified against the problem's stored gold
+// answer (the first one seen for that problem). Chat formats carry no lineage: the teacher is
+// "import:FORMAT:FILE", the seed a hash of the completion (so re-importing adds nothing), n_tokens 0.
 SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& rows, const std::string& config);
 
 }  // namespace distill::dataset

@@ -3,6 +3,7 @@
 // the result of applying all steps (tests/test_store.cpp checks that on tests/fixtures/store/schema_v1.sql).
 #include "dataset/migrations.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,14 @@ CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
 END;
 CREATE INDEX samples_problem ON samples(problem_id, sample_idx, verdict, n_tokens);
 )SQL"},
+      // 2 -> 3: validation loss beside the training loss; the full-text index follows completion edits too.
+      {2, R"SQL(
+ALTER TABLE train_steps ADD COLUMN val_loss REAL;
+CREATE TRIGGER samples_fts_update AFTER UPDATE OF completion ON samples BEGIN
+  INSERT INTO samples_fts(samples_fts, rowid, completion) VALUES ('delete', old.id, old.completion);
+  INSERT INTO samples_fts(rowid, completion) VALUES (new.id, new.completion);
+END;
+)SQL"},
   };
   return s;
 }
@@ -66,6 +75,8 @@ CREATE INDEX samples_problem ON samples(problem_id, sample_idx, verdict, n_token
 
 void migrate(Db& db, int from, int to) {
   Transaction tx(db);
+  // Another process may have migrated the store while this one waited for the write lock.
+  from = std::max(from, int(db.pragma_int("user_version")));
   for (int v = from; v < to; ++v) {
     const Step* step = nullptr;
     for (const auto& s : steps())

@@ -52,10 +52,11 @@ std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_key
 
 void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows) {
   Transaction tx(s.db());
-  auto ins = s.db().prepare("INSERT OR REPLACE INTO train_steps(run_id, step, loss, lr, tokens, at) VALUES (?, ?, ?, ?, ?, ?)");
+  auto ins = s.db().prepare(
+      "INSERT OR REPLACE INTO train_steps(run_id, step, loss, lr, tokens, at, val_loss) VALUES (?, ?, ?, ?, ?, ?, ?)");
   const auto now = now_iso8601();
   for (const auto& r : rows) {
-    ins.bind(1, run_id).bind(2, r.step).bind(3, r.loss).bind(4, r.lr).bind(5, r.tokens).bind(6, now);
+    ins.bind(1, run_id).bind(2, r.step).bind(3, r.loss).bind(4, r.lr).bind(5, r.tokens).bind(6, now).bind(7, r.val_loss);
     ins.run();
     ins.reset();
   }

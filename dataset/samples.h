@@ -61,6 +61,7 @@ struct TrainStepRow {
   std::int64_t step;
   double loss, lr;
   std::int64_t tokens;
+  std::optional<double> val_loss = std::nullopt;  // validation loss, when measured at this step
 };
 void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows);
 

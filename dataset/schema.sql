@@ -1,4 +1,4 @@
--- dataset/schema.sql: the distill store, schema version 2 (PRAGMA user_version = 2).
+-- dataset/schema.sql: the distill store, schema version 3 (PRAGMA user_version = 3).
 -- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
 -- a store from a newer distill is refused untouched. Every table is written only through dataset/.
 
@@ -99,6 +99,10 @@ END;
 CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
   INSERT INTO samples_fts(samples_fts, rowid, completion) VALUES ('delete', old.id, old.completion);
 END;
+CREATE TRIGGER samples_fts_update AFTER UPDATE OF completion ON samples BEGIN
+  INSERT INTO samples_fts(samples_fts, rowid, completion) VALUES ('delete', old.id, old.completion);
+  INSERT INTO samples_fts(rowid, completion) VALUES (new.id, new.completion);
+END;
 -- Covers the per-problem and length/verdict queries of curation, so they never read completions.
 CREATE INDEX samples_problem ON samples(problem_id, sample_idx, verdict, n_tokens);
 
@@ -109,6 +113,7 @@ CREATE TABLE train_steps (
   lr      REAL NOT NULL,
   tokens  INTEGER NOT NULL,
   at      TEXT NOT NULL,
+  val_loss REAL,                            -- validation loss, on the steps where it was measured (v3)
   PRIMARY KEY (run_id, step)
 );
 

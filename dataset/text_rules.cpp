@@ -40,10 +40,10 @@ const char* script_of(char32_t c) {
   if (c >= 0x0900 && c <= 0x097F) return "devanagari";
   if (c >= 0x0E00 && c <= 0x0E7F) return "thai";
   if ((c >= 0xAC00 && c <= 0xD7AF) || (c >= 0x1100 && c <= 0x11FF) || (c >= 0x3130 && c <= 0x318F)) return "hangul";
-  if (c >= 0x3040 && c <= 0x30FF) return "kana";
-  if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0xF900 && c <= 0xFAFF) ||
-      (c >= 0x20000 && c <= 0x2A6DF))
-    return "han";
+  // Han and kana count as one script: Japanese writes both in one sentence.
+  if ((c >= 0x3040 && c <= 0x30FF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+      (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2A6DF))
+    return "cjk";
   return nullptr;  // Greek, symbols, punctuation, everything without a letter script here
 }
 
@@ -137,23 +137,43 @@ bool has_code_block(std::string_view text) {
   return false;
 }
 
+namespace {
+enum class CharKind { word, single, separator };
+
+// ASCII letters/digits and letters of alphabetic scripts join into words; each CJK character is a word of its
+// own (those scripts put no spaces between words); spaces, punctuation and symbols, ASCII or not, separate.
+CharKind kind_of(char32_t c) {
+  if (c < 0x80) return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) ? CharKind::word : CharKind::separator;
+  if (c < 0xC0 || c == 0xD7 || c == 0xF7 || c == 0xFFFD) return CharKind::separator;  // Latin-1 punctuation, NBSP, ², ×, ÷
+  if ((c >= 0x2000 && c <= 0x2BFF) || (c >= 0x3000 && c <= 0x303F) || (c >= 0xFF00 && c <= 0xFF0F) ||
+      (c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65))
+    return CharKind::separator;  // general punctuation, super/subscripts, arrows, math operators, CJK punctuation
+  if ((c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+      (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2A6DF))
+    return CharKind::single;
+  return CharKind::word;
+}
+}  // namespace
+
 std::vector<std::string_view> words(std::string_view text, std::string& lowered) {
   lowered.assign(text.begin(), text.end());
   for (auto& ch : lowered)
     if (ch >= 'A' && ch <= 'Z') ch = char(ch - 'A' + 'a');
   std::vector<std::string_view> out;
   const std::string_view l(lowered);
-  auto word_byte = [](char ch) {
-    const auto u = static_cast<unsigned char>(ch);
-    return u >= 0x80 || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-  };
-  std::size_t i = 0;
+  std::size_t i = 0, start = 0;
+  bool in_word = false;
   while (i < l.size()) {
-    while (i < l.size() && !word_byte(l[i])) ++i;
-    const auto start = i;
-    while (i < l.size() && word_byte(l[i])) ++i;
-    if (i > start) out.push_back(l.substr(start, i - start));
+    const auto at = i;
+    const auto k = kind_of(next_cp(l, i));
+    if (k == CharKind::word) {
+      if (!in_word) start = at, in_word = true;
+      continue;
+    }
+    if (in_word) out.push_back(l.substr(start, at - start)), in_word = false;
+    if (k == CharKind::single) out.push_back(l.substr(at, i - at));
   }
+  if (in_word) out.push_back(l.substr(start));
   return out;
 }
 

@@ -20,9 +20,9 @@ std::string format_problem(std::string_view completion);
 // when there is no <think>.
 std::string_view reasoning_of(std::string_view completion);
 
-// Letters per writing system: "latin", "cyrillic", "han", "kana", "hangul", "arabic", "hebrew", "devanagari",
-// "thai", "other". Greek is left out on purpose: math reasoning uses it (pi, theta, sigma). Digits,
-// punctuation and symbols are not letters.
+// Letters per writing system: "latin", "cyrillic", "cjk" (Han and kana together: Japanese mixes them), "hangul",
+// "arabic", "hebrew", "devanagari", "thai". Greek is left out on purpose: math reasoning uses it (pi, theta,
+// sigma). Digits, punctuation and symbols are not letters.
 std::map<std::string, std::int64_t> script_letters(std::string_view text);
 
 // Letters outside the most used script: 0 for single-script text.
@@ -38,7 +38,8 @@ bool has_code_block(std::string_view text);
 // near 1 are degenerate loops.
 double repetition_ratio(std::string_view text, int n);
 
-// Lowercased (ASCII) words: maximal runs of ASCII letters/digits or of non-ASCII bytes; all else separates.
+// Lowercased (ASCII) words: runs of letters/digits (ASCII or alphabetic scripts); every CJK character is a word
+// by itself; spaces, punctuation and symbols (ASCII or not: NBSP, ×, ², CJK punctuation) separate.
 std::vector<std::string_view> words(std::string_view text, std::string& lowered);
 
 // Whitespace collapsed to one space, ends trimmed, ASCII lowercased: exact-duplicate identity.

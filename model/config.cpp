@@ -107,7 +107,25 @@ ModelConfig ModelConfig::from_hf_json(const std::string& text, const std::string
   must("hidden_act", "silu", "only SwiGLU with SiLU is implemented");
   must("attention_dropout", 0.0, "dropout in attention is not implemented");
   must("pretraining_tp", 1, "tensor-parallel slicing is not implemented");
-  must("rope_scaling", nullptr, "RoPE scaling (YaRN, linear, llama3) is not implemented yet");
+  used.insert("rope_scaling");
+  if (has("rope_scaling")) {
+    const auto& rs = j["rope_scaling"];
+    const std::string type = rs.is_object() ? rs.value("rope_type", rs.value("type", "")) : "";
+    if (type != "llama3")
+      throw InputError(src + ": key 'rope_scaling' = " + rs.dump() + " is not supported (only rope_type llama3 is implemented)");
+    for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+      if (!rs.contains(k) || !rs[k].is_number())
+        throw InputError(src + ": rope_scaling needs a number '" + std::string(k) + "' for rope_type llama3");
+    for (auto& [k, v] : rs.items())
+      if (k != "rope_type" && k != "type" && k != "factor" && k != "low_freq_factor" && k != "high_freq_factor" &&
+          k != "original_max_position_embeddings")
+        throw InputError(src + ": unknown rope_scaling key '" + k + "'");
+    c.rope_scaling_type = type;
+    c.rope_scaling_factor = rs["factor"].get<double>();
+    c.rope_low_freq_factor = rs["low_freq_factor"].get<double>();
+    c.rope_high_freq_factor = rs["high_freq_factor"].get<double>();
+    c.rope_original_max_position = rs["original_max_position_embeddings"].get<std::int64_t>();
+  }
   must("use_sliding_window", false, "sliding-window attention is not implemented");
   must("mlp_bias", false, "MLP biases are not implemented");
   must("quantization_config", nullptr, "quantised checkpoints are not supported");
@@ -190,7 +208,13 @@ std::string ModelConfig::to_hf_json() const {
             {"max_position_embeddings", max_position_embeddings},
             {"rms_norm_eps", rms_norm_eps},
             {"rope_theta", rope_theta},
-            {"rope_scaling", nullptr},
+            {"rope_scaling", rope_scaling_type.empty()
+                                 ? json(nullptr)
+                                 : json{{"rope_type", rope_scaling_type},
+                                        {"factor", rope_scaling_factor},
+                                        {"low_freq_factor", rope_low_freq_factor},
+                                        {"high_freq_factor", rope_high_freq_factor},
+                                        {"original_max_position_embeddings", rope_original_max_position}}},
             {"tie_word_embeddings", tie_word_embeddings},
             {"initializer_range", initializer_range},
             {"hidden_act", "silu"},

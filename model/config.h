@@ -1,8 +1,8 @@
 // model/config.h: the one transformer description for teacher and student, read from and written to HF
 // config.json. Per layer the FFN is dense or MoE; attention is MHA/GQA or MLA. Field names follow the HF
 // configs (DeepseekV3, Mixtral, Qwen2-MoE, Llama, Qwen2) so a checkpoint's config maps over one to one.
-// Keys we do not implement (rope_scaling, sliding windows, ...) are refused: silently ignoring them would
-// compute different logits.
+// Keys we do not implement (rope_scaling other than llama3, sliding windows, ...) are refused: silently
+// ignoring them would compute different logits.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,10 @@ struct ModelConfig {
   // --- norms, positions, biases
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  // RoPE scaling: "" (none) or "llama3" (Llama 3.1+: low frequencies slowed by `factor`, a smooth ramp between)
+  std::string rope_scaling_type;
+  double rope_scaling_factor = 1.0, rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
+  std::int64_t rope_original_max_position = 8192;
   bool tie_word_embeddings = false;
   bool qkv_bias = false;      // Qwen2 (always), Llama's attention_bias
   bool o_bias = false;        // Llama's attention_bias also biases o_proj

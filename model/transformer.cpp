@@ -562,6 +562,16 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     inv_freq_ = 1.0 / torch::pow(cfg_.rope_theta,
                                  torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(dev))
                                          .to(torch::kFloat32) / double(rd));
+    if (cfg_.rope_scaling_type == "llama3") {
+      // Llama 3.1: wavelengths beyond original/low_freq_factor slow down by `factor`, those under
+      // original/high_freq_factor stay, and in between the two blend by where the wavelength falls.
+      const double orig = double(cfg_.rope_original_max_position), lo = cfg_.rope_low_freq_factor,
+                   hi = cfg_.rope_high_freq_factor, factor = cfg_.rope_scaling_factor;
+      auto wavelen = 2 * M_PI / inv_freq_;
+      auto smooth = ((orig / wavelen) - lo) / (hi - lo);
+      auto blended = (1 - smooth) * inv_freq_ / factor + smooth * inv_freq_;
+      inv_freq_ = torch::where(wavelen > orig / lo, inv_freq_ / factor, torch::where(wavelen < orig / hi, inv_freq_, blended));
+    }
   }
   auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // [B,T,rd/2]
   auto h = embed_tokens(ids);
@@ -575,7 +585,8 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   }
   h = norm(h);
   ForwardOutput out;
-  out.logits = (lm_head ? lm_head(h) : F::linear(h, embed_tokens->weight)).to(torch::kFloat32);
+  if (in.hidden_only) out.hidden = h;
+  else out.logits = F::linear(h, output_weight()).to(torch::kFloat32);
   if (in.want_aux_loss && !router_logits.empty()) {
     // Switch/Mixtral load balancing over all MoE layers: E * sum_e (fraction routed to e) * (mean prob of e).
     auto all = torch::cat(router_logits, 0);
@@ -595,6 +606,8 @@ std::vector<std::pair<std::string, torch::Tensor>> TransformerImpl::state_dict()
   for (const auto& b : named_buffers()) out.emplace_back(b.key(), b.value());
   return out;
 }
+
+torch::Tensor TransformerImpl::output_weight() const { return lm_head ? lm_head->weight : embed_tokens->weight; }
 
 std::int64_t TransformerImpl::n_params() const {
   std::int64_t n = 0;

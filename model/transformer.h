@@ -39,10 +39,12 @@ struct ForwardInput {
   std::int64_t kv_len = 0;    // with a cache: keys read per row (0: max position + 1, a host sync)
   std::int64_t slot_begin = -1;   // >= 0: slots == slot_begin..slot_begin+B-1, read as a view of the cache (no gather)
   bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
+  bool hidden_only = false;   // return the final (normed) hidden states instead of logits (chunked losses)
 };
 
 struct ForwardOutput {
-  torch::Tensor logits;    // [B, T, V] float
+  torch::Tensor logits;    // [B, T, V] float (unless hidden_only)
+  torch::Tensor hidden;    // [B, T, D] after the final norm (hidden_only)
   torch::Tensor aux_loss;  // scalar, when requested and the model has MoE layers
 };
 
@@ -150,6 +152,7 @@ class TransformerImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> state_dict() const;
   std::int64_t n_params() const;          // unique parameters (tied embeddings counted once)
   std::int64_t n_active_params() const;   // per token: only top-k routed experts counted
+  torch::Tensor output_weight() const;    // [V, D]: lm_head, or the embedding when tied
 
  private:
   ModelConfig cfg_;

@@ -23,13 +23,6 @@ std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int6
   return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
 }
 
-std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem) {
-  std::vector<int> ids = {tok.bos_id()};
-  auto body = tok.encode(r1_prompt(problem));
-  ids.insert(ids.end(), body.begin(), body.end());
-  return ids;
-}
-
 std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens, const std::vector<std::string>& stop) {
   if (!tokens.empty() && tokens.back() == tok.eos_id()) tokens.pop_back();
   std::string text = tok.decode(tokens);

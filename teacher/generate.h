@@ -3,6 +3,8 @@
 // index, seed) are skipped, and writes are committed in batches, so a kill loses at most one batch.
 #pragma once
 
+#include "teacher/prompt_format.h"
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,9 +39,6 @@ struct GenerateSummary {
 // progress(done, total, tokens) is called as samples finish.
 GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress = {});
-
-// BOS + the tokens of r1_prompt(problem): what every teacher and student is prompted with.
-std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem);
 
 // The stored completion for generated `tokens`: a trailing EOS dropped, decoded, cut before the first of `stop`
 // that occurs, and prefixed with the "<think>\n" the prompt ended with (R1 distills keep the think block).

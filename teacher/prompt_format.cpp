@@ -24,4 +24,11 @@ std::string r1_response_from_solution(std::string_view solution) {
   return s;
 }
 
+std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem) {
+  std::vector<int> ids = {tok.bos_id()};
+  auto body = tok.encode(r1_prompt(problem));
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
 }  // namespace distill::teacher

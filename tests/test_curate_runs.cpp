@@ -44,6 +44,7 @@ std::unique_ptr<Store> make_store(const std::string& path, const std::vector<Spe
     p.prompt = sp.problem;
     p.answer = "8";
     p.difficulty = 1 + int(sp.problem.size() % 3);
+    p.meta_json = R"({"task":"chain","steps":2})";  // not in key order: a round trip must keep it as written
     probs.push_back(p);
   }
   s->insert_problems(probs, "test", "");
@@ -125,6 +126,7 @@ TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo 
   CHECK(scalar(d / "s.db", "SELECT count(*) FROM curation_actions") == 0);
 
   auto applied = run_filter(*s, r, {}, true, {"t", ""});
+  CHECK(run_filter(*s, r, {}, true, {"t", ""}).action_id == std::nullopt);  // nothing left to reject: no empty action
   REQUIRE(applied.action_id);
   CHECK(status_of(*s, 1) == "pending");
   for (std::int64_t id = 2; id <= 8; ++id) CHECK(status_of(*s, id) == "rejected");
@@ -139,7 +141,7 @@ TEST_CASE("filter: each rule rejects its sample, a dry run writes nothing, undo 
   for (std::int64_t id = 1; id <= 8; ++id) CHECK(status_of(*s, id) == "pending");
 }
 
-TEST_CASE("filter: pass-rate window and per-problem cap, a later filter overrides a keep and undo restores it") {
+TEST_CASE("filter: pass-rate window and per-problem cap, a kept sample stands and holds its place, undo restores") {
   test::TempDir d;
   auto s = make_store(d / "s.db", {
       {"easy", good("1")}, {"easy", good("2")}, {"easy", good("3")}, {"easy", good("4")},
@@ -156,7 +158,7 @@ TEST_CASE("filter: pass-rate window and per-problem cap, a later filter override
   cap.correct_only = true;
   cap.max_per_problem = 1;
   auto rc = run_filter(*s, cap, {}, true, {"t", ""});
-  CHECK(rc.considered == 4);
+  CHECK(rc.considered == 3);  // pending only: alice's keep of sample 5 stands
   CHECK(rc.by_rule["verdict"] == 2);
   CHECK(rc.by_rule["per-problem-cap"] == 1);  // sample 7: sample 5 (lower index) holds the one place
   CHECK(status_of(*s, 5) == "kept");
@@ -272,6 +274,9 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   CHECK(run_distill({"data", "filter", "--db", db, "--pass-rate", "0.5"}).code == 2);
   CHECK(run_distill({"data", "filter", "--db", db}).code == 2);
   CHECK(run_distill({"data", "undo", "--db", db, "99"}).code == 2);
+  CHECK(run_distill({"data", "review", "--db", db, "2", "2", "--accept"}).code == 2);  // named twice
+  CHECK(run_distill({"data", "filter", "--db", db, "--min-tokens", "-5"}).code == 2);
+  CHECK(run_distill({"data", "filter", "--db", db, "--max-per-problem", "0"}).code == 2);
 }
 
 TEST_CASE("export -> import -> export gives the same bytes in every format") {
@@ -294,6 +299,9 @@ TEST_CASE("export -> import -> export gives the same bytes in every format") {
     REQUIRE(run_distill({"data", "export", "--db", db2, "--format", fmt, "--out", b}).code == 0);
     CHECK(test::read_text(a) == test::read_text(b));
     CHECK(test::read_text(a).find("<think>\\n3+5=8\\n</think>\\n\\\\boxed{8}") != std::string::npos);
+    auto again = run_distill({"data", "import", "--db", db2, "--format", fmt, a});  // a second import adds nothing
+    REQUIRE(again.code == 0);
+    CHECK_THAT(again.out, Catch::Contains("0 new"));
   }
   // A broken line names FILE:LINE, exits 2 and imports nothing.
   auto text = test::read_text(d / "jsonl.a");
@@ -304,7 +312,7 @@ TEST_CASE("export -> import -> export gives the same bytes in every format") {
   CHECK_FALSE(std::filesystem::exists(d / "new.db"));
 }
 
-TEST_CASE("store: a v1 store migrates to v2 with its curation log intact and the v2 schema exactly") {
+TEST_CASE("store: a v1 store migrates to the current schema with its curation log intact and the schema exactly") {
   test::TempDir d;
   {
     Db db(d / "old.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -322,7 +330,7 @@ TEST_CASE("store: a v1 store migrates to v2 with its curation log intact and the
         "INSERT INTO curation VALUES (4, 2, 'reject', 'bad', 'bob', 't4', NULL);");
   }
   auto s = Store::open(d / "old.db", OpenMode::read);
-  CHECK(s->db().pragma_int("user_version") == 2);
+  CHECK(s->db().pragma_int("user_version") == kSchemaVersion);
   CHECK(sample_status(*s, 1) == Status::kept);
   CHECK(sample_status(*s, 2) == Status::rejected);
   auto h = curation_history(*s, 1);

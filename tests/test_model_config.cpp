@@ -17,7 +17,7 @@ namespace {
 }  // namespace
 
 TEST_CASE("model config: fixture configs parse, round-trip through to_hf_json, and count parameters exactly") {
-  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "qwen2"}) {
+  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "llama3_rope", "qwen2"}) {
     INFO(name);
     auto c = ModelConfig::from_hf_json(read_file(test::reference_fixture(std::string(name) + ".config.json")), name);
     auto again = ModelConfig::from_hf_json(c.to_hf_json(), "roundtrip");

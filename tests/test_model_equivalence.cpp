@@ -183,7 +183,7 @@ TEST_CASE("equivalence: prepared inference (fused weights, CPU kernels, decode p
   // Every architecture: fused q/k/v (with Qwen2's biases), MLA with and without q LoRA and interleaved RoPE
   // folded into the weights, router + shared expert in one matmul, fused gate|up, and the decode attention.
   torch::NoGradGuard g;
-  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "llama", "qwen2", "qwen2_moe", "mixtral"}) {
+  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "llama", "llama3_rope", "qwen2", "qwen2_moe", "mixtral"}) {
     INFO(name);
     auto m = test::reference_model(name);
     torch::manual_seed(9);

@@ -35,7 +35,7 @@ void check_close(const std::string& what, const torch::Tensor& got, const torch:
 }  // namespace
 
 TEST_CASE("model reference: logits, losses and every gradient match the PyTorch reference") {
-  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "qwen2"}) {
+  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "llama3_rope", "qwen2"}) {
     INFO("config " << name);
     const auto cfg = ModelConfig::from_hf_json(read_file(test::reference_fixture(std::string(name) + ".config.json")), name);
     auto file = SafetensorsFile::open(test::reference_fixture(std::string(name) + ".safetensors"));

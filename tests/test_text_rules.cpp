@@ -31,7 +31,7 @@ TEST_CASE("text rules: scripts are counted per letter, Greek and symbols are not
   CHECK(one.count("latin") == 1);
   CHECK(foreign_script_letters(one) == 0);
   auto mixed = script_letters("First add 3 \xE7\x84\xB6\xE5\x90\x8E then 4");  // 然后 (Han)
-  CHECK(mixed.at("han") == 2);
+  CHECK(mixed.at("cjk") == 2);
   CHECK(foreign_script_letters(mixed) == 2);
   auto cyr = script_letters("\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 ok");  // привет ok
   CHECK(cyr.at("cyrillic") == 6);
@@ -61,6 +61,10 @@ TEST_CASE("text rules: normalisation and word n-grams") {
   REQUIRE(w.size() == 6);
   CHECK(w[0] == "add");
   CHECK(w[5] == "5");
+  CHECK(words("3\xC3\x97" "4 x\xC2\xB2y caf\xC3\xA9", low).size() == 5);  // 3 × 4, x ² y, café
+  CHECK(words("\xE7\x84\xB6\xE5\x90\x8E\xEF\xBC\x8C\xE5\x8A\xA0", low).size() == 3);  // 然后，加: 3 characters
+  auto jp = script_letters("\xE8\xA8\x88\xE7\xAE\x97\xE3\x81\x99\xE3\x82\x8B");  // 計算する
+  CHECK(foreign_script_letters(jp) == 0);
   CHECK(ngram_hashes("a b c a b c", 3) == ngram_hashes("A  b, c; a b C", 3));
   CHECK(ngram_hashes("a b c a b c", 3).size() == 3);  // abc, bca, cab
   CHECK(ngram_hashes("a b", 3).size() == 1);          // short texts hash as one shingle

@@ -47,6 +47,12 @@ CONFIGS = {
     "llama": dict(BASE, model_type="llama", architectures=["LlamaForCausalLM"], num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=1, head_dim=16, intermediate_size=40,
                   attention_bias=True, mlp_bias=False, tie_word_embeddings=True),
+    # Llama 3.1 RoPE scaling; original context 32 so that the 16-dim rotary frequencies fall on all three ranges
+    "llama3_rope": dict(BASE, model_type="llama", architectures=["LlamaForCausalLM"], num_hidden_layers=2,
+                        num_attention_heads=2, num_key_value_heads=2, head_dim=16, intermediate_size=40,
+                        attention_bias=False, mlp_bias=False, tie_word_embeddings=False, rope_theta=500.0,
+                        rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                          original_max_position_embeddings=32)),
     "qwen2": dict(BASE, model_type="qwen2", architectures=["Qwen2ForCausalLM"], num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=40, use_sliding_window=False,
                   tie_word_embeddings=False),

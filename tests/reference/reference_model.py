@@ -17,9 +17,23 @@ def rms_norm(x, w, eps):
     return w * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
-def rope_tables(positions, dim, theta):
+def rope_tables(positions, dim, theta, scaling=None):
     # angle[b, t, i] = positions[b, t] * theta ** (-2i / dim), duplicated to the full dim (half-split layout)
     inv = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    if scaling:  # Llama 3.1 ("llama3"): per frequency, written out one element at a time from the definition
+        orig, lo, hi, factor = (scaling["original_max_position_embeddings"], scaling["low_freq_factor"],
+                                scaling["high_freq_factor"], scaling["factor"])
+        out = []
+        for f in inv.tolist():
+            wavelen = 2 * math.pi / f
+            if wavelen < orig / hi:
+                out.append(f)
+            elif wavelen > orig / lo:
+                out.append(f / factor)
+            else:
+                s = (orig / wavelen - lo) / (hi - lo)
+                out.append((1 - s) * f / factor + s * f)
+        inv = torch.tensor(out, dtype=torch.float32)
     ang = positions.float()[..., None] * inv
     ang = torch.cat([ang, ang], dim=-1)[:, None]  # [B, 1, T, dim]
     return ang.cos(), ang.sin()
@@ -151,7 +165,7 @@ def forward(W, cfg, ids, positions=None):
         positions = torch.arange(T)[None].expand(B, T)
     mla = cfg.get("kv_lora_rank", 0) > 0
     rd = cfg["qk_rope_head_dim"] if mla else (cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
-    cos, sin = rope_tables(positions, rd, cfg["rope_theta"])
+    cos, sin = rope_tables(positions, rd, cfg["rope_theta"], cfg.get("rope_scaling"))
     mask = causal_mask(positions)
     h = W["model.embed_tokens.weight"][ids]
     router_logits = []

@@ -1,0 +1,73 @@
+// distill/chunked_ce.cpp: see chunked_ce.h. A custom autograd function: forward saves only the hidden
+// states, the weight, the labels and one logsumexp per row.
+#include "distill/chunked_ce.h"
+
+#include <torch/torch.h>
+
+namespace distill::train {
+
+namespace {
+
+struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
+                               const torch::Tensor& labels, std::int64_t chunk) {
+    const auto N = h.size(0), V = w.size(0);
+    const auto C = (chunk <= 0 || chunk >= V) ? V : chunk;
+    auto f32 = h.options().dtype(torch::kFloat32);
+    auto m = torch::full({N}, -std::numeric_limits<float>::infinity(), f32);
+    auto s = torch::zeros({N}, f32);
+    auto target = torch::zeros({N}, f32);
+    auto valid = labels.ne(-100);
+    auto safe = labels.clamp_min(0);
+    for (std::int64_t c0 = 0; c0 < V; c0 += C) {
+      const auto n = std::min(C, V - c0);
+      auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
+      auto new_m = torch::maximum(m, std::get<0>(logits.max(1)));
+      s = s * (m - new_m).exp() + (logits - new_m.unsqueeze(1)).exp().sum(1);
+      m = new_m;
+      auto in = (safe >= c0) & (safe < c0 + n);
+      auto col = (safe - c0).clamp(0, n - 1).unsqueeze(1);
+      target = torch::where(in, logits.gather(1, col).squeeze(1), target);
+    }
+    auto lse = m + s.log();
+    ctx->save_for_backward({h, w, labels, lse});
+    ctx->saved_data["chunk"] = C;
+    return ((lse - target) * valid.to(torch::kFloat32)).sum();
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto saved = ctx->get_saved_variables();
+    auto h = saved[0], w = saved[1], labels = saved[2], lse = saved[3];
+    const auto C = ctx->saved_data["chunk"].toInt();
+    const auto N = h.size(0), V = w.size(0);
+    auto scale = (labels.ne(-100).to(torch::kFloat32) * grad_out[0].to(torch::kFloat32)).unsqueeze(1);  // [N,1]
+    auto safe = labels.clamp_min(0);
+    auto dh = torch::zeros({N, h.size(1)}, h.options().dtype(torch::kFloat32));
+    auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
+    for (std::int64_t c0 = 0; c0 < V; c0 += C) {
+      const auto n = std::min(C, V - c0);
+      auto wc = w.narrow(0, c0, n);
+      auto p = (torch::matmul(h, wc.t()).to(torch::kFloat32) - lse.unsqueeze(1)).exp();  // softmax slice [N, n]
+      auto in = ((safe >= c0) & (safe < c0 + n)).to(torch::kFloat32).unsqueeze(1);
+      auto col = (safe - c0).clamp(0, n - 1).unsqueeze(1);
+      p.scatter_add_(1, col, -in);  // minus the one-hot of the label where it falls in this slice
+      p.mul_(scale);
+      dh.add_(torch::matmul(p, wc.to(torch::kFloat32)));
+      dw.narrow(0, c0, n).add_(torch::matmul(p.t(), h.to(torch::kFloat32)));
+    }
+    return {dh.to(h.scalar_type()), dw.to(w.scalar_type()), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                        const torch::Tensor& labels, std::int64_t chunk) {
+  TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && labels.dim() == 1 && hidden.size(0) == labels.size(0) &&
+                  hidden.size(1) == weight.size(1),
+              "chunked_cross_entropy_sum: hidden [N, D], weight [V, D], labels [N]");
+  return ChunkedCE::apply(hidden, weight, labels, chunk);
+}
+
+}  // namespace distill::train

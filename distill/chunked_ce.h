@@ -1,0 +1,19 @@
+// distill/chunked_ce.h: next-token cross-entropy straight from the final hidden states, computed over slices
+// of the vocabulary so the [tokens, vocab] logits never exist at once (forward keeps a running logsumexp;
+// backward recomputes each slice). For a 150k vocabulary that is the difference between fitting and not.
+// Equals F::cross_entropy on h @ W^T, values and gradients, up to fp32 rounding (tests/test_train.cpp).
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace distill::train {
+
+// Sum over rows whose label is not -100 of -log softmax(hidden @ weight^T)[label].
+// hidden [N, D] (any float dtype; logits are formed in fp32), weight [V, D], labels [N] int64.
+// chunk <= 0 or >= V: one slice (the plain computation, still without keeping softmax for backward).
+torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                        const torch::Tensor& labels, std::int64_t chunk);
+
+}  // namespace distill::train

@@ -1,0 +1,336 @@
+// distill/sft.cpp: see sft.h. The data stream (shuffle per epoch, pack, cut into micro-batches) is a pure
+// function of the seed, so resuming replays it up to the checkpoint instead of saving it.
+#include "distill/sft.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/errors.h"
+#include "common/fs.h"
+#include "common/rng.h"
+#include "common/sha256.h"
+#include "dataset/browse.h"
+#include "dataset/samples.h"
+#include "distill/chunked_ce.h"
+#include "distill/packing.h"
+#include "distill/schedule.h"
+#include "model/hf_checkpoint.h"
+#include "model/tokenizer.h"
+#include "student/presets.h"
+#include "teacher/generate.h"
+
+namespace distill::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The micro-batch stream: epochs of shuffled examples packed into rows, `rows` rows at a time.
+class Stream {
+ public:
+  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed)
+      : ex_(ex), len_(len), rows_(rows), pad_(pad), rng_(seed) {}
+  std::vector<Row> next() {
+    std::vector<Row> out;
+    while (std::int64_t(out.size()) < rows_) {
+      if (cursor_ >= epoch_.size()) refill();
+      out.push_back(epoch_[cursor_++]);
+    }
+    return out;
+  }
+
+ private:
+  void refill() {
+    std::vector<std::size_t> order(ex_.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng_.uniform(0, std::int64_t(i) - 1))]);
+    std::vector<const Example*> ptrs;
+    for (auto i : order) ptrs.push_back(&ex_[i]);
+    epoch_ = pack_rows(ptrs, len_, pad_);
+    cursor_ = 0;
+  }
+  const std::vector<Example>& ex_;
+  std::int64_t len_, rows_;
+  int pad_;
+  Rng rng_;
+  std::vector<Row> epoch_;
+  std::size_t cursor_ = 0;
+};
+
+struct Batch {
+  torch::Tensor ids, labels, positions, segments;
+  std::int64_t targets = 0, tokens = 0;
+};
+
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
+  const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
+  std::vector<std::int64_t> ids, labels, pos, seg;
+  Batch b;
+  for (const auto& r : rows) {
+    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
+    labels.insert(labels.end(), r.labels.begin(), r.labels.end());
+    pos.insert(pos.end(), r.positions.begin(), r.positions.end());
+    seg.insert(seg.end(), r.segments.begin(), r.segments.end());
+    b.targets += r.targets;
+    b.tokens += r.used;
+  }
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  b.ids = torch::from_blob(ids.data(), {R, L}, i64).clone().to(dev);
+  b.labels = torch::from_blob(labels.data(), {R, L}, i64).clone().to(dev);
+  b.positions = torch::from_blob(pos.data(), {R, L}, i64).clone().to(dev);
+  b.segments = torch::from_blob(seg.data(), {R, L}, i64).clone().to(dev);
+  return b;
+}
+
+// Sum of next-token cross-entropy over the batch's targets.
+torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk) {
+  model::ForwardInput in;
+  in.input_ids = b.ids;
+  in.positions = b.positions;
+  in.segment_ids = b.segments;
+  in.hidden_only = true;
+  auto h = m->forward(in).hidden;  // [R, L, D]
+  const auto D = h.size(2);
+  auto hs = h.narrow(1, 0, h.size(1) - 1).reshape({-1, D});
+  auto ys = b.labels.narrow(1, 1, b.labels.size(1) - 1).reshape({-1});
+  return chunked_cross_entropy_sum(hs, m->output_weight(), ys, vocab_chunk);
+}
+
+double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int64_t len, std::int64_t rows, int pad,
+                std::int64_t chunk, const torch::Device& dev) {
+  if (val.empty()) return -1;
+  torch::NoGradGuard g;
+  const bool was = m->is_training();
+  m->eval();
+  std::vector<const Example*> ptrs;
+  for (const auto& e : val) ptrs.push_back(&e);
+  auto all = pack_rows(ptrs, len, pad);
+  double sum = 0;
+  std::int64_t n = 0;
+  for (std::size_t i = 0; i < all.size(); i += std::size_t(rows)) {
+    std::vector<Row> part(all.begin() + std::ptrdiff_t(i), all.begin() + std::ptrdiff_t(std::min(all.size(), i + std::size_t(rows))));
+    auto b = to_batch(part, dev);
+    sum += batch_loss_sum(m, b, chunk).item<double>();
+    n += b.targets;
+  }
+  m->train(was);
+  return n ? sum / double(n) : -1;
+}
+
+// Optimizer state <-> safetensors: per parameter (HF name) its two moments; the step count goes in the JSON.
+void save_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> t;
+  for (auto& p : m->named_parameters()) {
+    auto it = opt.state().find(p.value().unsafeGetTensorImpl());
+    if (it == opt.state().end()) continue;
+    auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    t.emplace_back(p.key() + ".exp_avg", st.exp_avg());
+    t.emplace_back(p.key() + ".exp_avg_sq", st.exp_avg_sq());
+  }
+  model::save_safetensors(path, t);
+}
+
+void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path, std::int64_t step) {
+  auto f = model::SafetensorsFile::open(path);
+  for (auto& p : m->named_parameters()) {
+    if (!f->contains(p.key() + ".exp_avg")) continue;
+    auto st = std::make_unique<torch::optim::AdamWParamState>();
+    st->step(step);
+    st->exp_avg(f->get(p.key() + ".exp_avg").to(p.value().device()).clone());
+    st->exp_avg_sq(f->get(p.key() + ".exp_avg_sq").to(p.value().device()).clone());
+    opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
+  }
+}
+
+std::int64_t newest_checkpoint(const std::string& out) {
+  std::int64_t best = 0;
+  if (!fs::is_directory(out)) return 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("checkpoint-", 0) == 0 && fs::exists(e.path() / "trainer_state.json")) {
+      try {
+        best = std::max<std::int64_t>(best, std::stoll(name.substr(11)));
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,
+                  const std::function<void(const SftStep&)>& on_step, const std::function<void(const std::string&)>& log) {
+  if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
+  if (cfg.steps < 1 || cfg.grad_accum < 1 || cfg.max_seq_len < 8 || cfg.batch_tokens < cfg.max_seq_len)
+    throw InputError("--steps and --grad-accum must be >= 1, --max-seq-len >= 8 and --batch-tokens >= --max-seq-len");
+  if (cfg.out.empty()) throw InputError("`distill train` needs --out DIR");
+  const torch::Device device(cfg.device);
+  auto samples = dataset::curated_samples(store, cfg.statuses, cfg.split);
+  if (samples.empty())
+    throw InputError("no samples to train on (statuses asked for: none match); curate first, e.g. "
+                     "`distill data review --all-pending --accept`");
+  std::string tok_dir = cfg.tokenizer_dir;
+  if (tok_dir.empty()) {
+    tok_dir = samples.front().model_path;
+    for (const auto& s : samples)
+      if (s.model_path != tok_dir)
+        throw InputError("the samples come from several teachers (" + tok_dir + ", " + s.model_path +
+                         "); name the tokenizer with --tokenizer DIR");
+  }
+  auto tok = model::load_tokenizer(tok_dir);
+
+  // Examples: BOS + R1 prompt (ending in "<think>\n"), then the completion after its "<think>\n", then EOS
+  // when the teacher stopped by itself. Validation: problems whose content hash falls in the held-out share.
+  std::vector<Example> train_ex, val_ex;
+  for (const auto& s : samples) {
+    Example e;
+    e.ids = teacher::r1_prompt_ids(*tok, s.prompt);
+    e.loss_from = std::int64_t(e.ids.size());
+    std::string_view body = s.completion;
+    if (body.rfind("<think>\n", 0) == 0) body.remove_prefix(8);
+    auto c = tok->encode(body);
+    e.ids.insert(e.ids.end(), c.begin(), c.end());
+    if (s.finish_reason == "eos") e.ids.push_back(tok->eos_id());
+    const auto h = dataset::content_hash(s.prompt);
+    const bool val = cfg.val_fraction > 0 && double(std::stoul(h.substr(0, 8), nullptr, 16) % 10000) < cfg.val_fraction * 10000;
+    (val ? val_ex : train_ex).push_back(std::move(e));
+  }
+  if (train_ex.empty()) throw InputError("every sample fell into the validation share; lower --val-fraction");
+
+  // The student: a preset (fresh weights from the seed) or an HF directory.
+  torch::manual_seed(std::int64_t(cfg.seed));
+  model::Transformer m{nullptr};
+  if (const auto* preset = student::find_preset(cfg.student)) {
+    auto mc = preset->config;
+    mc.vocab_size = tok->vocab_size();
+    mc.bos_token_id = tok->bos_id();
+    mc.eos_token_id = tok->eos_id();
+    mc.pad_token_id = tok->pad_id();
+    m = model::Transformer(mc);
+  } else if (fs::is_directory(cfg.student)) {
+    m = model::load_hf_dir(cfg.student, torch::kCPU);
+    if (m->config().vocab_size != tok->vocab_size())
+      throw InputError("student " + cfg.student + " has vocab_size " + std::to_string(m->config().vocab_size) +
+                       " but the tokenizer in " + tok_dir + " has " + std::to_string(tok->vocab_size()));
+  } else {
+    throw InputError("--student '" + cfg.student + "' is neither a preset (" + student::preset_names() +
+                     ") nor a model directory");
+  }
+  m->to(device);
+  m->train();
+
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : m->named_parameters()) {
+    const bool nd = p.value().dim() < 2 || p.key().find("norm") != std::string::npos;
+    (nd ? no_decay : decay).push_back(p.value());
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                 torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(cfg.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
+                                    torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
+  torch::optim::AdamW opt(std::move(groups));
+
+  const std::int64_t rows = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len);
+  Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL);
+  std::int64_t start = 0, tokens = 0;
+  if (cfg.resume) {
+    start = newest_checkpoint(cfg.out);
+    if (start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
+    const auto dir = cfg.out + "/checkpoint-" + std::to_string(start);
+    auto state = nlohmann::json::parse(read_file(dir + "/trainer_state.json"));
+    if (state["steps"].get<std::int64_t>() != cfg.steps || state["seed"].get<std::uint64_t>() != cfg.seed)
+      throw InputError(dir + "/trainer_state.json: the checkpoint was made with --steps " + state["steps"].dump() +
+                       " --seed " + state["seed"].dump() + "; resume with the same schedule");
+    model::load_state(*m, *model::SafetensorsFile::open(dir + "/model.safetensors"));
+    load_optimizer(opt, m, dir + "/optimizer.safetensors", start);
+    tokens = state["tokens"].get<std::int64_t>();
+    for (std::int64_t i = 0; i < start * cfg.grad_accum; ++i) stream.next();  // replay the data stream
+    if (log) log("resuming from " + dir);
+  }
+
+  SftReport rep;
+  rep.n_params = m->n_params();
+  rep.train_examples = std::int64_t(train_ex.size());
+  rep.val_examples = std::int64_t(val_ex.size());
+  rep.first_step = start + 1;
+  if (log) {
+    std::ostringstream os;
+    os << "train: " << m->config().architecture() << ", " << rep.n_params << " params; " << train_ex.size()
+       << " training examples, " << val_ex.size() << " held out; " << rows << " rows of " << cfg.max_seq_len
+       << " tokens x " << cfg.grad_accum << " per step";
+    log(os.str());
+  }
+  rep.run_id = store.begin_run("train", config_toml);
+  std::vector<dataset::TrainStepRow> step_rows;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t run_tokens = 0;
+  const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
+  auto checkpoint = [&](std::int64_t step) {
+    const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    m->to(torch::kCPU);
+    model::save_hf_dir(*m, tmp, tok_dir);
+    save_optimizer(opt, m, tmp + "/optimizer.safetensors");
+    m->to(device);
+    nlohmann::json state = {{"step", step}, {"steps", cfg.steps}, {"seed", cfg.seed}, {"tokens", tokens},
+                            {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
+    write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
+    fs::remove_all(dir);
+    fs::rename(tmp, dir);  // a checkpoint directory is complete or absent
+  };
+  double last = 0;
+  for (std::int64_t step = start; step < end; ++step) {
+    const double lr = lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    std::vector<Batch> micro;
+    std::int64_t targets = 0;
+    for (std::int64_t k = 0; k < cfg.grad_accum; ++k) {
+      micro.push_back(to_batch(stream.next(), device));
+      targets += micro.back().targets;
+    }
+    opt.zero_grad();
+    double loss_sum = 0;
+    for (auto& b : micro) {
+      auto l = batch_loss_sum(m, b, cfg.vocab_chunk);
+      (l / double(std::max<std::int64_t>(1, targets))).backward();  // gradients sum to the step's token mean
+      loss_sum += l.item<double>();
+      tokens += b.tokens;
+      run_tokens += b.tokens;
+    }
+    if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
+    opt.step();
+    last = loss_sum / double(std::max<std::int64_t>(1, targets));
+    double vl = -1;
+    if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)
+      vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
+    if (vl >= 0) rep.val_loss = vl;
+    step_rows.push_back({step + 1, last, lr, tokens, vl >= 0 ? std::optional<double>(vl) : std::nullopt});
+    if (step_rows.size() >= 50) dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (on_step) on_step({step + 1, cfg.steps, last, lr, double(run_tokens) / std::max(el, 1e-9), vl});
+    if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) checkpoint(step + 1);
+  }
+  dataset::insert_train_steps(store, rep.run_id, step_rows);
+  rep.last_step = end;
+  rep.final_loss = last;
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);
+  rep.finished = end == cfg.steps;
+  if (rep.finished) {
+    m->to(torch::kCPU);
+    model::save_hf_dir(*m, cfg.out, tok_dir);
+  } else if (cfg.save_every <= 0 || end % cfg.save_every != 0) {
+    checkpoint(end);  // stopped early: leave a checkpoint to resume from
+  }
+  store.finish_run(rep.run_id, true);
+  return rep;
+}
+
+}  // namespace distill::train

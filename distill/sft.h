@@ -1,0 +1,58 @@
+// distill/sft.h: `distill train`: supervised fine-tuning of a student on curated teacher samples, the R1
+// distillation recipe. Examples are the R1 prompt plus the teacher's completion; the loss is on completion tokens
+// only; examples are packed into fixed-length rows with documents kept apart; AdamW with decoupled weight decay,
+// warmup + cosine to a floor, gradient clipping and accumulation; cross-entropy over vocabulary slices.
+// Checkpoints (HF directory + optimizer state + trainer state) are written atomically every N steps, and
+// --resume continues with the loss curve an uninterrupted run would have had.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "dataset/curation.h"
+#include "dataset/store.h"
+
+namespace distill::train {
+
+struct SftConfig {
+  std::string out;            // output directory: final HF model, checkpoint-N/ subdirectories
+  std::string student = "tiny";  // a preset name (student/presets.h) or an HF directory to start from
+  std::string tokenizer_dir;  // default: the directory of the teacher that generated the samples
+  std::string split;          // "" = samples of every split
+  std::vector<dataset::Status> statuses = {dataset::Status::kept};
+  std::int64_t steps = 200;
+  std::int64_t max_seq_len = 256;   // packed row length
+  std::int64_t batch_tokens = 4096; // tokens per micro-batch (rows = batch_tokens / max_seq_len)
+  std::int64_t grad_accum = 1;      // micro-batches per optimizer step
+  std::int64_t warmup = 20;
+  double lr = 1e-3, min_lr_ratio = 0.1, weight_decay = 0.1, grad_clip = 1.0;
+  double val_fraction = 0.05;       // problems held out (by content) for validation loss
+  std::int64_t eval_every = 50;     // validation loss every N steps (and at the end)
+  std::int64_t save_every = 0;      // checkpoint every N steps (0: only the final model)
+  std::int64_t stop_after = 0;      // end this invocation after N steps of the schedule (checkpointed)
+  std::int64_t vocab_chunk = 0;     // cross-entropy over slices of this many vocabulary rows (0: all at once)
+  bool resume = false;              // continue from the newest checkpoint in `out`
+  std::uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 0;
+};
+
+struct SftStep {
+  std::int64_t step, steps;
+  double loss, lr, tokens_per_s;
+  double val_loss;  // < 0 when not measured at this step
+};
+
+struct SftReport {
+  std::int64_t run_id = 0, n_params = 0, train_examples = 0, val_examples = 0, first_step = 0, last_step = 0;
+  double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
+  bool finished = false;  // reached `steps` (else stopped by stop_after)
+};
+
+SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,
+                  const std::function<void(const SftStep&)>& on_step = {},
+                  const std::function<void(const std::string&)>& log = {});
+
+}  // namespace distill::train
