@@ -32,6 +32,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_tokenizer(app, reg);
   register_generate(app, reg);
   register_pretrain(app, reg);
+  register_train(app, reg);
   register_demo(app, reg);
 
   try {

@@ -1,0 +1,100 @@
+// cli/cmd_train.cpp: `distill train --db F --student PRESET|DIR --out DIR`: SFT of a student on curated samples
+// (flags -> train::SftConfig), with a progress bar (loss, tok/s, ETA) and a JSON summary on request.
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "common/errors.h"
+#include "common/progress.h"
+#include "distill/sft.h"
+#include "student/presets.h"
+
+namespace distill::cli {
+
+namespace {
+struct Args {
+  train::SftConfig cfg;
+  std::string db, status = "kept";
+  bool json = false;
+};
+}  // namespace
+
+void register_train(CLI::App& root, Registry& reg) {
+  auto a = std::make_shared<Args>();
+  auto& c = a->cfg;
+  CLI::App* t = root.add_subcommand("train", "fine-tune a student on curated teacher samples (SFT, loss on completions)");
+  t->add_option("--db", a->db, "store file");
+  t->add_option("--student", c.student, "a preset (" + student::preset_names() + ") or an HF model directory");
+  t->add_option("--out", c.out, "output directory (final HF model; checkpoint-N/ beside it)");
+  t->add_option("--tokenizer", c.tokenizer_dir, "tokenizer directory (default: the teacher's that made the samples)");
+  t->add_option("--status", a->status, "statuses to train on, comma-separated (default: kept)");
+  t->add_option("--split", c.split, "only samples of problems in this split");
+  t->add_option("--steps", c.steps, "optimizer steps");
+  t->add_option("--max-seq-len", c.max_seq_len, "packed row length in tokens");
+  t->add_option("--batch-tokens", c.batch_tokens, "tokens per micro-batch (rows = batch-tokens / max-seq-len)");
+  t->add_option("--grad-accum", c.grad_accum, "micro-batches per optimizer step");
+  t->add_option("--lr", c.lr, "peak learning rate");
+  t->add_option("--min-lr-ratio", c.min_lr_ratio, "final lr as a fraction of the peak (cosine floor)");
+  t->add_option("--warmup", c.warmup, "linear warmup steps");
+  t->add_option("--weight-decay", c.weight_decay, "AdamW decoupled weight decay (not on norms and biases)");
+  t->add_option("--grad-clip", c.grad_clip, "global gradient-norm clip (0: off)");
+  t->add_option("--val-fraction", c.val_fraction, "share of problems held out for validation loss");
+  t->add_option("--eval-every", c.eval_every, "validation loss every N steps (and at the end)");
+  t->add_option("--save-every", c.save_every, "checkpoint every N steps (0: only the final model)");
+  t->add_option("--stop-after", c.stop_after, "end this run after N steps, checkpointed; continue with --resume");
+  t->add_flag("--resume", c.resume, "continue from the newest checkpoint in --out");
+  t->add_option("--vocab-chunk", c.vocab_chunk, "cross-entropy over vocabulary slices of this size (0: whole)");
+  t->add_option("--seed", c.seed, "seed for init and data order");
+  t->add_option("--device", c.device, "cpu or cuda");
+  t->add_option("--threads", c.threads, "intra-op threads (0: default)");
+  t->add_flag("--json", a->json, "print the summary as JSON");
+  reg.add(t, [t, a] {
+    require(*t, "--db");
+    require(*t, "--out");
+    auto& c = a->cfg;
+    c.statuses.clear();
+    std::stringstream ss(a->status);
+    for (std::string item; std::getline(ss, item, ',');) {
+      auto st = dataset::parse_status(item);
+      if (!st) throw InputError("--status '" + item + "' is not pending, kept or rejected");
+      c.statuses.push_back(*st);
+    }
+    const std::string config = resolved_config_toml(*t);
+    print_config(config);
+    auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
+    std::unique_ptr<Progress> bar;
+    std::int64_t last = 0;
+    auto rep = train::run_sft(
+        *store, c, config,
+        [&](const train::SftStep& s) {
+          if (!bar) bar = std::make_unique<Progress>("train", std::uint64_t(s.steps), "steps");
+          if (last == 0) bar->add(std::uint64_t(s.step - 1)), last = s.step - 1;  // resumed: start where it was
+          bar->add(std::uint64_t(s.step - last));
+          last = s.step;
+          bar->set_suffix("loss " + fmt_fixed(s.loss, 4) + (s.val_loss >= 0 ? "  val " + fmt_fixed(s.val_loss, 4) : "") +
+                          "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s");
+        },
+        [&](const std::string& line) { std::cerr << line << std::endl; });
+    if (bar) bar->finish();
+    if (a->json) {
+      std::cout << nlohmann::json{{"run_id", rep.run_id},       {"n_params", rep.n_params},
+                                  {"train_examples", rep.train_examples}, {"val_examples", rep.val_examples},
+                                  {"first_step", rep.first_step}, {"last_step", rep.last_step},
+                                  {"final_loss", rep.final_loss}, {"val_loss", rep.val_loss},
+                                  {"seconds", rep.seconds},     {"tokens_per_s", rep.tokens_per_s},
+                                  {"finished", rep.finished},   {"out", c.out}}
+                       .dump(2)
+                << "\n";
+      return;
+    }
+    std::cout << "train: steps " << rep.first_step << ".." << rep.last_step << ", loss " << fmt_fixed(rep.final_loss, 4)
+              << (rep.val_loss >= 0 ? ", val loss " + fmt_fixed(rep.val_loss, 4) : "") << ", " << fmt_fixed(rep.seconds, 1)
+              << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> "
+              << (rep.finished ? c.out : c.out + "/checkpoint-" + std::to_string(rep.last_step) + " (resume with --resume)")
+              << "\n";
+  });
+}
+
+}  // namespace distill::cli

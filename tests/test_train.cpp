@@ -1,0 +1,231 @@
+// tests/test_train.cpp: student training: chunked cross-entropy == the plain one (values and gradients); packed
+// rows == the documents alone; the presets' parameter counts against their published figures; and `distill
+// train` end to end on a real store: the loss falls, checkpoints are complete, and stopping + --resume gives the
+// loss curve and weights of an uninterrupted run.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "common/fs.h"
+#include "dataset/curation.h"
+#include "dataset/samples.h"
+#include "distill/chunked_ce.h"
+#include "distill/packing.h"
+#include "model/hf_checkpoint.h"
+#include "student/presets.h"
+#include "test_paths.h"
+#include "tests/helpers.h"
+#include "tests/model_fixtures.h"
+#include "tests/tolerances.h"
+
+using namespace distill;
+using test::run_distill;
+
+namespace {
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+}  // namespace
+
+TEST_CASE("train: cross-entropy over vocabulary slices equals the plain loss, values and gradients") {
+  torch::manual_seed(21);
+  const std::int64_t N = 37, D = 16, V = 50;
+  auto h0 = torch::randn({N, D}), w0 = 0.5 * torch::randn({V, D});
+  auto labels = torch::randint(V, {N}, torch::kInt64);
+  labels.index_put_({torch::tensor({0, 5, 36})}, -100);
+  auto h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+  auto want = torch::nn::functional::cross_entropy(
+      torch::matmul(h, w.t()), labels, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+  want.backward();
+  for (std::int64_t chunk : {0LL, 7LL, 16LL, 50LL}) {
+    INFO("chunk " << chunk);
+    auto hc = h0.clone().requires_grad_(true), wc = w0.clone().requires_grad_(true);
+    auto got = train::chunked_cross_entropy_sum(hc, wc, labels, chunk);
+    got.backward();
+    CHECK(std::abs(got.item<double>() - want.item<double>()) < 1e-4);
+    CHECK(max_diff(hc.grad(), h.grad()) < test::tol::kEquivAtol);
+    CHECK(max_diff(wc.grad(), w.grad()) < test::tol::kEquivAtol);
+  }
+}
+
+TEST_CASE("train: packed rows give the loss and gradients of the documents run one by one") {
+  auto m = test::reference_model("llama");
+  torch::manual_seed(22);
+  const auto V = m->config().vocab_size;
+  std::vector<train::Example> ex;
+  for (int n : {9, 5, 12, 7}) {
+    train::Example e;
+    for (int t = 0; t < n; ++t) e.ids.push_back(int(torch::randint(4, V, {1}).item<std::int64_t>()));
+    e.loss_from = 3;
+    ex.push_back(e);
+  }
+  std::vector<const train::Example*> ptrs;
+  for (const auto& e : ex) ptrs.push_back(&e);
+  auto rows = train::pack_rows(ptrs, 16, 3);
+  REQUIRE(rows.size() == 3);  // 9+5 | 12 | 7
+  std::int64_t targets = 0;
+  for (const auto& r : rows) targets += r.targets;
+  CHECK(targets == (9 - 3) + (5 - 3) + (12 - 3) + (7 - 3));
+
+  auto loss_of = [&](const std::vector<train::Row>& rs) {
+    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+    torch::Tensor total = torch::zeros({});
+    for (const auto& r : rs) {
+      const auto L = std::int64_t(r.ids.size());
+      model::ForwardInput in;
+      in.input_ids = torch::tensor(r.ids, i64).view({1, L});
+      in.positions = torch::tensor(r.positions, i64).view({1, L});
+      in.segment_ids = torch::tensor(r.segments, i64).view({1, L});
+      in.hidden_only = true;
+      auto hid = m->forward(in).hidden.view({L, -1});
+      auto lab = torch::tensor(r.labels, i64);
+      total = total + train::chunked_cross_entropy_sum(hid.narrow(0, 0, L - 1), m->output_weight(), lab.narrow(0, 1, L - 1), 0);
+    }
+    return total;
+  };
+  m->zero_grad();
+  auto packed = loss_of(rows);
+  packed.backward();
+  std::vector<torch::Tensor> g_packed;
+  for (auto& p : m->parameters()) g_packed.push_back(p.grad().clone());
+  std::vector<train::Row> alone;
+  for (const auto* e : ptrs) {
+    auto r = train::pack_rows({e}, std::int64_t(e->ids.size()), 3);
+    alone.push_back(r[0]);
+  }
+  m->zero_grad();
+  auto separate = loss_of(alone);
+  separate.backward();
+  CHECK(std::abs(packed.item<double>() - separate.item<double>()) < 1e-4);
+  std::size_t i = 0;
+  for (auto& p : m->parameters()) {  // gradients of a summed loss: the gradient table's tolerance, not kEquivAtol
+    auto& g = g_packed[i++];
+    CHECK(max_diff(p.grad(), g) <= test::tol::kGradAtol + test::tol::kGradRtol * g.abs().max().item<double>());
+  }
+}
+
+TEST_CASE("train: preset parameter counts match the published ones, and the analytic count matches the model") {
+  for (const auto& p : student::presets()) {
+    INFO(p.name << " (" << p.source << ")");
+    auto again = model::ModelConfig::from_hf_json(p.config.to_hf_json(), p.name);
+    CHECK(again.to_hf_json() == p.config.to_hf_json());
+    const auto n = student::analytic_param_count(p.config);
+    if (p.published_params > 0) CHECK(std::abs(double(n) / double(p.published_params) - 1.0) < 0.005);
+  }
+  for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "qwen2_moe", "mixtral", "llama", "llama3_rope", "qwen2"}) {
+    INFO(name);
+    auto m = test::reference_model(name);
+    CHECK(student::analytic_param_count(m->config()) == m->n_params());
+  }
+  const auto* tiny = student::find_preset("tiny");
+  REQUIRE(tiny);
+  model::Transformer t(tiny->config);
+  CHECK(student::analytic_param_count(tiny->config) == t->n_params());
+  auto teacher = model::load_hf_dir(std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher", torch::kCPU);
+  CHECK(t->n_params() * 4 <= teacher->n_params());
+  CHECK(student::find_preset("gpt-5") == nullptr);
+}
+
+namespace {
+// A store with kept teacher samples (the demo teacher's tokenizer is the default one: its path is the samples').
+std::string kept_store(const test::TempDir& d) {
+  const auto db = d / "s.db";
+  REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "120", "--difficulty", "1-2"}).code == 0);
+  auto s = dataset::Store::open(db, dataset::OpenMode::read);
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  const auto model = dataset::upsert_model(*s, {"teacher", teacher, "DeepseekV3ForCausalLM", 1, 1, std::string(64, 'd')});
+  const auto run = s->begin_run("generate", "");
+  std::vector<dataset::SampleRow> rows;
+  auto q = s->db().prepare("SELECT id, solution FROM problems ORDER BY id");
+  while (q.step()) {
+    dataset::SampleRow r;
+    r.problem_id = q.col_int(0);
+    r.model_id = model;
+    r.run_id = run;
+    r.seed = r.problem_id;
+    r.max_tokens = 96;
+    auto sol = q.col_text(1);
+    const auto nl = sol.rfind('\n');
+    r.completion = "<think>\n" + sol.substr(0, nl) + "\n</think>\n" + sol.substr(nl + 1);
+    r.verdict = "correct";
+    r.n_tokens = 30;
+    r.finish_reason = "eos";
+    rows.push_back(r);
+  }
+  dataset::insert_samples(*s, rows);
+  REQUIRE(run_distill({"data", "review", "--db", db, "--all-pending", "--accept"}).code == 0);
+  return db;
+}
+
+std::vector<double> losses(const std::string& db, std::int64_t run_id) {
+  std::vector<double> out;
+  for (std::int64_t step = 1;; ++step) {
+    auto v = test::query_scalar(db, "SELECT loss FROM train_steps WHERE run_id = " + std::to_string(run_id) +
+                                        " AND step = " + std::to_string(step));
+    if (!v) break;
+    out.push_back(*v);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume equals an uninterrupted run") {
+  test::TempDir d;
+  const auto db = kept_store(d);
+  const std::vector<std::string> common = {"train", "--db", db, "--student", "tiny", "--steps", "16", "--max-seq-len", "96",
+                                           "--batch-tokens", "384", "--grad-accum", "2", "--warmup", "3", "--lr", "3e-3",
+                                           "--save-every", "4", "--eval-every", "8", "--vocab-chunk", "100", "--seed", "5",
+                                           "--json", "--threads", "1"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto full = run_distill(with({"--out", d / "full"}));
+  REQUIRE(full.code == 0);
+  auto fj = nlohmann::json::parse(full.out);
+  CHECK(fj["finished"] == true);
+  auto curve = losses(db, fj["run_id"].get<std::int64_t>());
+  REQUIRE(curve.size() == 16);
+  CHECK(curve.back() < 0.7 * curve.front());
+  CHECK(fj["val_loss"].get<double>() > 0);
+  CHECK(std::filesystem::exists(d / "full/checkpoint-12/trainer_state.json"));
+  CHECK(std::filesystem::exists(d / "full/checkpoint-12/optimizer.safetensors"));
+  CHECK_FALSE(std::filesystem::exists(d / "full/checkpoint-12.tmp"));
+  model::load_hf_dir(d / "full", torch::kCPU);  // the final model loads
+
+  auto first = run_distill(with({"--out", d / "split", "--stop-after", "6"}));
+  REQUIRE(first.code == 0);
+  auto j1 = nlohmann::json::parse(first.out);
+  CHECK(j1["finished"] == false);
+  CHECK(std::filesystem::exists(d / "split/checkpoint-6/model.safetensors"));
+  auto second = run_distill(with({"--out", d / "split", "--resume"}));
+  REQUIRE(second.code == 0);
+  auto j2 = nlohmann::json::parse(second.out);
+  CHECK(j2["first_step"] == 7);
+  auto a = losses(db, j1["run_id"].get<std::int64_t>());
+  auto b = losses(db, j2["run_id"].get<std::int64_t>());
+  // the resumed run numbers its steps 7..16
+  std::vector<double> resumed = a;
+  for (std::int64_t step = 7; step <= 16; ++step)
+    resumed.push_back(*test::query_scalar(db, "SELECT loss FROM train_steps WHERE run_id = " + j2["run_id"].dump() +
+                                                  " AND step = " + std::to_string(step)));
+  REQUIRE(resumed.size() == curve.size());
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    INFO("step " << i + 1);
+    CHECK(std::abs(resumed[i] - curve[i]) <= 1e-6);
+  }
+  auto wa = model::SafetensorsFile::open(d / "full/model.safetensors");
+  auto wb = model::SafetensorsFile::open(d / "split/model.safetensors");
+  for (const auto& t : wa->header().tensors) CHECK(max_diff(wa->get(t.name), wb->get(t.name)) <= 1e-6);
+  (void)b;
+
+  // bad input: exit 2 with the reason
+  auto nores = run_distill(with({"--out", d / "empty", "--resume"}));
+  CHECK(nores.code == 2);
+  CHECK_THAT(nores.err, Catch::Contains("no checkpoint"));
+  auto other = run_distill({"train", "--db", db, "--student", "tiny", "--steps", "20", "--out", d / "split", "--resume", "--seed", "5"});
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Catch::Contains("same schedule"));
+  CHECK(run_distill({"train", "--db", db, "--student", "nope", "--out", d / "x"}).code == 2);
+  CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
