@@ -33,6 +33,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_generate(app, reg);
   register_pretrain(app, reg);
   register_train(app, reg);
+  register_eval(app, reg);
   register_demo(app, reg);
 
   try {

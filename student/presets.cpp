@@ -64,10 +64,10 @@ std::vector<Preset> make() {
   v.push_back({"tiny", "distill (demo student: under a quarter of models/demo-teacher)", tiny, 0});
   auto q15 = qwen2(1536, 8960, 28, 12, 2, true, 131072, 1000000.0);
   q15.vocab_size = 151936;
-  v.push_back({"qwen2.5-1.5b", "huggingface.co/Qwen/Qwen2.5-Math-1.5B config.json (base of DeepSeek-R1-Distill-Qwen-1.5B)", q15, 1543714304});
+  v.push_back({"qwen2.5-1.5b", "huggingface.co/Qwen/Qwen2.5-1.5B config.json (R1-Distill-Qwen-1.5B starts from the Math variant: same shapes, rope_theta 1e4, 4k context)", q15, 1543714304});
   auto q7 = qwen2(3584, 18944, 28, 28, 4, false, 131072, 1000000.0);
   q7.vocab_size = 152064;
-  v.push_back({"qwen2.5-7b", "huggingface.co/Qwen/Qwen2.5-Math-7B config.json (base of DeepSeek-R1-Distill-Qwen-7B)", q7, 7615616512});
+  v.push_back({"qwen2.5-7b", "huggingface.co/Qwen/Qwen2.5-7B config.json (R1-Distill-Qwen-7B starts from the Math variant: same shapes, rope_theta 1e4, 4k context)", q7, 7615616512});
   auto q14 = qwen2(5120, 13824, 48, 40, 8, false, 131072, 1000000.0);
   q14.vocab_size = 152064;
   v.push_back({"qwen2.5-14b", "huggingface.co/Qwen/Qwen2.5-14B config.json (base of DeepSeek-R1-Distill-Qwen-14B)", q14, 14770033664});

@@ -57,6 +57,7 @@ bool Engine::finished(Active& a, const SamplingParams& p, const std::function<bo
 void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) {
   // Right-padded batch of the joiners' prompts; each row's logits are read at its last real token. Padding
   // writes cache entries past the prompt, which later decode steps overwrite before anything attends to them.
+  const auto admitted = std::chrono::steady_clock::now();
   const auto B = std::int64_t(joiners.size());
   std::int64_t T = 0;
   for (auto& r : joiners) {
@@ -87,7 +88,8 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
   std::vector<at::Generator> gens;
   for (std::int64_t b = 0; b < B; ++b) {
     gens.push_back(make_generator(joiners[std::size_t(b)].seed, device_));
-    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens.back(), {}};
+    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens.back(), {},
+             admitted};
     a.res.id = a.req.id;
     joined.push_back(std::move(a));
   }
@@ -134,6 +136,8 @@ void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const st
     for (std::size_t i = 0; i < active_.size();) {
       if (finished(active_[i], p, stop)) {
         free_slots_.push_back(active_[i].slot);
+        active_[i].res.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - active_[i].start).count();
         on_done(std::move(active_[i].res));
         active_.erase(active_.begin() + std::ptrdiff_t(i));
       } else {

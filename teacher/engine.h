@@ -4,6 +4,8 @@
 // Split as gpt-fast does: prefill() admits sequences, decode_step() advances every active one by a token.
 #pragma once
 
+#include <chrono>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -28,6 +30,7 @@ struct GenResult {
   std::string finish_reason;     // "eos" | "stop" | "length"
   std::vector<std::vector<std::pair<int, float>>> topk;  // per generated token, when topk_logprobs > 0
   std::vector<float> token_logprobs;                      // logprob of each generated token (unfiltered)
+  double seconds = 0;            // from admission (prefill) to the last token
 };
 
 struct EngineOptions {
@@ -56,6 +59,7 @@ class Engine {
     int pending;                  // last sampled token, not yet fed to the model
     at::Generator gen;
     GenResult res;
+    std::chrono::steady_clock::time_point start;
   };
   void prefill(std::vector<GenRequest>& joiners, const SamplingParams& p);
   void decode_step(const SamplingParams& p);

@@ -1,0 +1,115 @@
+// eval/run_eval.cpp: see run_eval.h.
+#include "eval/run_eval.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <deque>
+
+#include "common/errors.h"
+#include "common/sha256.h"
+#include "dataset/answer.h"
+#include "dataset/samples.h"
+#include "model/hf_checkpoint.h"
+#include "model/tokenizer.h"
+#include "teacher/engine.h"
+#include "teacher/generate.h"
+
+namespace distill::eval {
+
+EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg, const std::string& config_toml,
+                    const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  if (cfg.samples < 1) throw InputError("--samples must be at least 1");
+  if (cfg.k < 0 || cfg.k > cfg.samples) throw InputError("--k must lie in 0..--samples");
+  if (cfg.role != "teacher" && cfg.role != "student" && cfg.role != "baseline")
+    throw InputError("--role must be teacher, student or baseline");
+  const auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
+  if (problems.empty()) throw InputError("no problems in split '" + cfg.split + "'");
+  const torch::Device device(cfg.device);
+  auto model = model::load_hf_dir(cfg.model_dir, device);
+  auto tok = model::load_tokenizer(cfg.model_dir);
+  EvalReport rep;
+  rep.n_params = model->n_params();
+  rep.n_active_params = model->n_active_params();
+  rep.model_id = dataset::upsert_model(store, {cfg.role, cfg.model_dir, model->config().architecture(), rep.n_params,
+                                               rep.n_active_params, sha256_file_hex(cfg.model_dir + "/model.safetensors")});
+  rep.run_id = store.begin_run("eval", config_toml);
+
+  struct Work {
+    std::size_t problem;
+    std::int64_t idx;
+  };
+  std::vector<Work> work;
+  std::deque<teacher::GenRequest> queue;
+  std::vector<std::vector<int>> prompts;
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    auto prompt = teacher::r1_prompt_ids(*tok, problems[i].prompt);
+    for (std::int64_t k = 0; k < cfg.samples; ++k) {
+      queue.push_back({std::int64_t(work.size()), prompt, teacher::sample_seed(cfg.seed, problems[i].id, k)});
+      work.push_back({i, k});
+    }
+  }
+  teacher::EngineOptions eo;
+  eo.max_batch = cfg.batch;
+  std::int64_t longest = 0;
+  for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
+  eo.max_seq_len = longest + cfg.max_tokens + 1;
+  eo.eos_id = tok->eos_id();
+  teacher::SamplingParams sp;
+  sp.temperature = cfg.greedy ? 0.0 : cfg.temperature;
+  sp.top_p = cfg.top_p;
+  sp.max_tokens = cfg.max_tokens;
+
+  std::vector<ProblemOutcome> outcomes(problems.size());
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    outcomes[i].problem_id = problems[i].id;
+    outcomes[i].difficulty = problems[i].difficulty;
+    outcomes[i].gold = problems[i].answer;
+    outcomes[i].correct.assign(std::size_t(cfg.samples), false);
+    outcomes[i].answers.assign(std::size_t(cfg.samples), std::nullopt);
+    outcomes[i].tokens.assign(std::size_t(cfg.samples), 0);
+    outcomes[i].seconds.assign(std::size_t(cfg.samples), 0.0);
+  }
+  // Results are written in transactions of a batch's worth; the run is one eval, stored whole at the end.
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::string, std::string, std::int64_t, double>> rows;
+  const auto total = std::int64_t(work.size());
+  std::int64_t done = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    teacher::Engine engine(model, eo);
+    engine.run(std::move(queue), sp, [&](teacher::GenResult&& r) {
+      const auto& w = work[std::size_t(r.id)];
+      const auto& p = problems[w.problem];
+      const auto text = teacher::completion_text(*tok, r.tokens);
+      const auto v = dataset::verify_completion(text, p.answer);
+      auto& o = outcomes[w.problem];
+      o.correct[std::size_t(w.idx)] = v.verdict == dataset::Verdict::correct;
+      o.answers[std::size_t(w.idx)] = v.extracted;
+      o.tokens[std::size_t(w.idx)] = std::int64_t(r.tokens.size());
+      o.seconds[std::size_t(w.idx)] = r.seconds;
+      rows.emplace_back(p.id, w.idx, text, dataset::to_string(v.verdict), std::int64_t(r.tokens.size()), r.seconds * 1e3);
+      if (progress) progress(++done, total);
+    });
+  }
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::int64_t generated = 0;
+  for (const auto& row : rows) generated += std::get<4>(row);
+  rep.tokens_per_s = double(generated) / std::max(rep.seconds, 1e-9);
+  {
+    dataset::Transaction tx(store.db());
+    auto ins = store.db().prepare(
+        "INSERT INTO eval_results(run_id, model_id, problem_id, sample_idx, completion, verdict, n_tokens, latency_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& [pid, idx, text, verdict, n, ms] : rows) {
+      ins.bind(1, rep.run_id).bind(2, rep.model_id).bind(3, pid).bind(4, idx).bind(5, text).bind(6, verdict).bind(7, n).bind(8, ms);
+      ins.run();
+      ins.reset();
+    }
+    tx.commit();
+  }
+  store.finish_run(rep.run_id, true);
+  rep.by_difficulty = summarize_by_difficulty(outcomes, cfg.k, cfg.seed ^ 0xb007ULL);
+  return rep;
+}
+
+}  // namespace distill::eval

@@ -1,0 +1,99 @@
+// tests/test_eval.cpp: evaluation metrics against direct definitions (pass@k by enumerating subsets, maj@k by
+// counting votes, bootstrap intervals), and `distill eval` on a real store with the shipped teacher.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "eval/metrics.h"
+#include "test_paths.h"
+#include "tests/helpers.h"
+
+using namespace distill;
+using namespace distill::eval;
+
+namespace {
+// pass@k by its definition: the share of k-subsets of the n samples that hold a correct one.
+double pass_at_k_enumerated(int n, int c, int k) {
+  int hit = 0, all = 0;
+  for (unsigned mask = 0; mask < (1u << n); ++mask) {
+    if (__builtin_popcount(mask) != k) continue;
+    ++all;
+    hit += (mask & ((1u << c) - 1)) != 0;  // samples 0..c-1 are the correct ones
+  }
+  return double(hit) / double(all);
+}
+}  // namespace
+
+TEST_CASE("eval metrics: unbiased pass@k equals the share of k-subsets with a correct sample") {
+  for (int n = 1; n <= 8; ++n)
+    for (int c = 0; c <= n; ++c)
+      for (int k = 1; k <= n; ++k) {
+        INFO("n " << n << " c " << c << " k " << k);
+        CHECK(pass_at_k(n, c, k) == Approx(pass_at_k_enumerated(n, c, k)).epsilon(1e-12));
+      }
+  CHECK(pass_at_k(200, 13, 1) == Approx(13.0 / 200.0));
+  CHECK_THROWS(pass_at_k(4, 1, 5));
+}
+
+TEST_CASE("eval metrics: maj@k votes over equivalent answers, missing answers never win, ties go to the first") {
+  using A = std::vector<std::optional<std::string>>;
+  CHECK(majority_correct(A{"7", "8", "8", std::nullopt, std::nullopt, std::nullopt}, "8"));
+  CHECK_FALSE(majority_correct(A{"7", "8"}, "8"));
+  CHECK(majority_correct(A{"8", "7"}, "8"));
+  CHECK(majority_correct(A{"1,000", "1000", "5"}, "1000"));  // equivalent spellings pool their votes
+  CHECK_FALSE(majority_correct(A{std::nullopt, std::nullopt}, "8"));
+}
+
+TEST_CASE("eval metrics: summaries by difficulty with bootstrap intervals around the estimate") {
+  std::vector<ProblemOutcome> v;
+  for (int i = 0; i < 40; ++i) {
+    ProblemOutcome o;
+    o.problem_id = i;
+    o.difficulty = 1 + i % 2;
+    o.gold = "8";
+    const int c = i % 2 == 0 ? 3 : (i % 4 == 1 ? 1 : 0);  // d1: 3 of 4 right; d2: half the problems 1 of 4
+    for (int s = 0; s < 4; ++s) {
+      o.correct.push_back(s < c);
+      o.answers.push_back(s < c ? std::optional<std::string>("8") : std::optional<std::string>("9"));
+      o.tokens.push_back(10 + s);
+      o.seconds.push_back(0.5);
+    }
+    v.push_back(o);
+  }
+  auto by = summarize_by_difficulty(v, 2, 7);
+  REQUIRE(by.count("1"));
+  REQUIRE(by.count("all"));
+  CHECK(by["1"].pass1.value == Approx(0.75));
+  CHECK(by["1"].pass_k.value == Approx(1.0));  // 1 - C(1,2)/C(4,2)
+  CHECK(by["1"].maj_k.value == Approx(1.0));   // the first two samples agree on 8
+  CHECK(by["2"].pass1.value == Approx(0.125));
+  CHECK(by["2"].pass_k.value == Approx(0.25));  // half the problems: 1 - C(3,2)/C(4,2) = 0.5
+  CHECK(by["all"].k == 2);
+  CHECK(by["all"].mean_tokens == Approx(11.5));
+  CHECK(by["all"].tokens_per_s == Approx(23.0));
+  const auto& a = by["all"].pass1;
+  CHECK(a.lo <= a.value);
+  CHECK(a.value <= a.hi);
+  CHECK(a.hi - a.lo > 0.05);
+  CHECK(a.hi - a.lo < 0.5);
+  auto again = summarize(v, 2, 7);
+  CHECK(again.pass1.lo == a.lo);  // deterministic by seed
+}
+
+TEST_CASE("eval: the shipped teacher answers eval problems, every completion is stored, bad options exit 2") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "60", "--split", "eval", "--difficulty", "1-3"}).code == 0);
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  auto r = test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "2", "--limit", "6", "--role", "teacher", "--json"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  const auto& all = j["by_difficulty"]["all"];
+  CHECK(all["problems"] == 6);
+  CHECK(all["samples"] == 12);
+  CHECK(all["pass@1"]["value"].get<double>() >= 0.8);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM eval_results") == 12);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM models WHERE role = 'teacher'") == 1);
+  CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--role", "oracle"}).code == 2);
+  CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "2", "--k", "5"}).code == 2);
+  CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--split", "nope"}).code == 2);
+}
