@@ -46,6 +46,8 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--stop-after", c.stop_after, "end this run after N steps, checkpointed; continue with --resume");
   t->add_flag("--resume", c.resume, "continue from the newest checkpoint in --out");
   t->add_option("--vocab-chunk", c.vocab_chunk, "cross-entropy over vocabulary slices of this size (0: whole)");
+  t->add_option("--kd", c.kd, "logit distillation from the stored teacher top-k: fkl | rkl | jsd (default: off)");
+  t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");
   t->add_option("--seed", c.seed, "seed for init and data order");
   t->add_option("--device", c.device, "cpu or cuda");
   t->add_option("--threads", c.threads, "intra-op threads (0: default)");
@@ -84,7 +86,8 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"first_step", rep.first_step}, {"last_step", rep.last_step},
                                   {"final_loss", rep.final_loss}, {"val_loss", rep.val_loss},
                                   {"seconds", rep.seconds},     {"tokens_per_s", rep.tokens_per_s},
-                                  {"finished", rep.finished},   {"out", c.out}}
+                                  {"finished", rep.finished},   {"out", c.out},
+                                  {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd}}
                        .dump(2)
                 << "\n";
       return;

@@ -34,6 +34,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_pretrain(app, reg);
   register_train(app, reg);
   register_eval(app, reg);
+  register_compare(app, reg);
   register_demo(app, reg);
 
   try {

@@ -33,7 +33,7 @@ std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offs
 
 // Samples to train on: their problem and completion, in sample id order.
 struct CuratedSample {
-  std::int64_t id = 0, problem_id = 0, model_id = 0;
+  std::int64_t id = 0, problem_id = 0, model_id = 0, n_tokens = 0;
   std::string prompt, answer, completion, finish_reason, model_path;
   std::optional<int> difficulty;
 };

@@ -63,6 +63,15 @@ void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainSt
   tx.commit();
 }
 
+std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, std::int64_t sample_id) {
+  auto q = s.db().prepare("SELECT k, blob FROM sample_logprobs WHERE sample_id = ?");
+  q.bind(1, sample_id);
+  if (!q.step()) return std::nullopt;
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(q.raw(), 1));
+  const auto n = std::size_t(sqlite3_column_bytes(q.raw(), 1));
+  return std::make_pair(q.col_int(0), std::string(p ? p : "", n));
+}
+
 std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
   std::int64_t n = 0;
   Transaction tx(s.db());

@@ -65,6 +65,10 @@ struct TrainStepRow {
 };
 void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows);
 
+// The teacher top-k stored with a sample: (k, blob of k (int32 id, float32 logprob) pairs per generated token,
+// little-endian), or nullopt when it was generated without --topk-logprobs.
+std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, std::int64_t sample_id);
+
 // One transaction; rows whose key exists are skipped. Returns the number inserted.
 std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows);
 

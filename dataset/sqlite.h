@@ -61,6 +61,7 @@ class Stmt {
   double col_double(int i) const { return sqlite3_column_double(st_, i); }
   std::string col_text(int i) const;
   bool col_null(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
+  sqlite3_stmt* raw() const { return st_; }
 
  private:
   sqlite3_stmt* st_ = nullptr;

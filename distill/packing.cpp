@@ -5,7 +5,7 @@
 
 namespace distill::train {
 
-std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id) {
+std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id, std::int64_t k) {
   std::vector<Row> rows;
   Row cur;
   std::int64_t seg = 0;
@@ -18,7 +18,14 @@ std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int
       cur.labels.push_back(-100);
       cur.positions.push_back(0);
       cur.segments.push_back(seg + 1 + j);  // every pad token alone: it attends to nothing else
+      if (k > 0) {
+        cur.kd_mask.push_back(0);
+        cur.kd_ids.insert(cur.kd_ids.end(), std::size_t(k), 0);
+        cur.kd_logp.insert(cur.kd_logp.end(), std::size_t(k), 0.0f);
+      }
     }
+    cur.kd_targets = 0;
+    for (std::size_t j = 1; j < cur.kd_mask.size(); ++j) cur.kd_targets += cur.kd_mask[j];
     // causal_lm_loss compares logits[t] with labels[t + 1]: count what it will count.
     cur.targets = 0;
     for (std::size_t j = 1; j < cur.labels.size(); ++j) cur.targets += cur.labels[j] != -100;
@@ -34,6 +41,15 @@ std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int
       cur.labels.push_back(t >= e->loss_from && t > 0 ? e->ids[std::size_t(t)] : -100);
       cur.positions.push_back(t);
       cur.segments.push_back(seg);
+      if (k > 0) {
+        const auto target = t - e->loss_from;
+        const bool has = t > 0 && target >= 0 && std::size_t((target + 1) * k) <= e->kd_ids.size();
+        cur.kd_mask.push_back(has);
+        for (std::int64_t i = 0; i < k; ++i) {
+          cur.kd_ids.push_back(has ? e->kd_ids[std::size_t(target * k + i)] : 0);
+          cur.kd_logp.push_back(has ? e->kd_logp[std::size_t(target * k + i)] : 0.0f);
+        }
+      }
     }
     ++seg;
   }

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstring>
+#include <optional>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "dataset/browse.h"
 #include "dataset/samples.h"
 #include "distill/chunked_ce.h"
+#include "distill/kd.h"
 #include "distill/packing.h"
 #include "distill/schedule.h"
 #include "model/hf_checkpoint.h"
@@ -32,8 +35,8 @@ namespace {
 // The micro-batch stream: epochs of shuffled examples packed into rows, `rows` rows at a time.
 class Stream {
  public:
-  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed)
-      : ex_(ex), len_(len), rows_(rows), pad_(pad), rng_(seed) {}
+  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed, std::int64_t k)
+      : ex_(ex), len_(len), rows_(rows), pad_(pad), k_(k), rng_(seed) {}
   std::vector<Row> next() {
     std::vector<Row> out;
     while (std::int64_t(out.size()) < rows_) {
@@ -50,12 +53,13 @@ class Stream {
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng_.uniform(0, std::int64_t(i) - 1))]);
     std::vector<const Example*> ptrs;
     for (auto i : order) ptrs.push_back(&ex_[i]);
-    epoch_ = pack_rows(ptrs, len_, pad_);
+    epoch_ = pack_rows(ptrs, len_, pad_, k_);
     cursor_ = 0;
   }
   const std::vector<Example>& ex_;
   std::int64_t len_, rows_;
   int pad_;
+  std::int64_t k_;
   Rng rng_;
   std::vector<Row> epoch_;
   std::size_t cursor_ = 0;
@@ -63,13 +67,30 @@ class Stream {
 
 struct Batch {
   torch::Tensor ids, labels, positions, segments;
-  std::int64_t targets = 0, tokens = 0;
+  torch::Tensor kd_rows, kd_ids, kd_logp;  // KD: flat hidden rows predicting a label with teacher top-k; its k pairs
+  std::int64_t targets = 0, tokens = 0, kd_targets = 0;
 };
 
 Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
   const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
   std::vector<std::int64_t> ids, labels, pos, seg;
   Batch b;
+  std::vector<std::int64_t> kd_rows;
+  std::vector<std::int64_t> kd_ids;
+  std::vector<float> kd_logp;
+  const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
+  for (std::size_t ri = 0; ri < rows.size(); ++ri) {
+    const auto& r = rows[ri];
+    for (std::int64_t j = 1; k > 0 && j < L; ++j) {
+      if (!r.kd_mask[std::size_t(j)]) continue;
+      kd_rows.push_back(std::int64_t(ri) * L + j - 1);  // the hidden state that predicts label j
+      for (std::int64_t i = 0; i < k; ++i) {
+        kd_ids.push_back(r.kd_ids[std::size_t(j * k + i)]);
+        kd_logp.push_back(r.kd_logp[std::size_t(j * k + i)]);
+      }
+    }
+    b.kd_targets += r.kd_targets;
+  }
   for (const auto& r : rows) {
     ids.insert(ids.end(), r.ids.begin(), r.ids.end());
     labels.insert(labels.end(), r.labels.begin(), r.labels.end());
@@ -83,11 +104,19 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
   b.labels = torch::from_blob(labels.data(), {R, L}, i64).clone().to(dev);
   b.positions = torch::from_blob(pos.data(), {R, L}, i64).clone().to(dev);
   b.segments = torch::from_blob(seg.data(), {R, L}, i64).clone().to(dev);
+  if (!kd_rows.empty()) {
+    const auto n = std::int64_t(kd_rows.size());
+    b.kd_rows = torch::from_blob(kd_rows.data(), {n}, i64).clone().to(dev);
+    b.kd_ids = torch::from_blob(kd_ids.data(), {n, k}, i64).clone().to(dev);
+    b.kd_logp = torch::from_blob(kd_logp.data(), {n, k}, torch::kFloat32).clone().to(dev);
+  }
   return b;
 }
 
-// Sum of next-token cross-entropy over the batch's targets.
-torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk) {
+// Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
+// targets that have teacher top-k.
+std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk,
+                                                        const std::optional<KdKind>& kd) {
   model::ForwardInput in;
   in.input_ids = b.ids;
   in.positions = b.positions;
@@ -97,7 +126,17 @@ torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t
   const auto D = h.size(2);
   auto hs = h.narrow(1, 0, h.size(1) - 1).reshape({-1, D});
   auto ys = b.labels.narrow(1, 1, b.labels.size(1) - 1).reshape({-1});
-  return chunked_cross_entropy_sum(hs, m->output_weight(), ys, vocab_chunk);
+  auto ce = chunked_cross_entropy_sum(hs, m->output_weight(), ys, vocab_chunk);
+  torch::Tensor kd_sum;
+  if (kd && b.kd_rows.defined()) {
+    auto logits = torch::matmul(h.reshape({-1, D}).index_select(0, b.kd_rows), m->output_weight().t());
+    kd_sum = kd_loss_sum(logits, b.kd_ids, b.kd_logp, *kd);
+  }
+  return {ce, kd_sum};
+}
+
+torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk) {
+  return batch_loss_sums(m, b, vocab_chunk, std::nullopt).first;
 }
 
 double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int64_t len, std::int64_t rows, int pad,
@@ -183,10 +222,21 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                          "); name the tokenizer with --tokenizer DIR");
   }
   auto tok = model::load_tokenizer(tok_dir);
+  const auto tok_sha = sha256_file_hex(tok_dir + "/tokenizer.model");
+  std::optional<KdKind> kd;
+  if (!cfg.kd.empty()) {
+    kd = parse_kd_kind(cfg.kd);
+    if (!(cfg.kd_weight > 0)) throw InputError("--kd-weight must be positive");
+    for (const auto& s : samples)  // the teacher's top-k ids mean something only in the student's vocabulary
+      if (fs::exists(s.model_path + "/tokenizer.model") && sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
+        throw InputError("--kd needs the teacher's tokenizer: " + s.model_path + "/tokenizer.model differs from " +
+                         tok_dir + "/tokenizer.model (sha256)");
+  }
 
   // Examples: BOS + R1 prompt (ending in "<think>\n"), then the completion after its "<think>\n", then EOS
   // when the teacher stopped by itself. Validation: problems whose content hash falls in the held-out share.
   std::vector<Example> train_ex, val_ex;
+  std::int64_t kd_k = 0;
   for (const auto& s : samples) {
     Example e;
     e.ids = teacher::r1_prompt_ids(*tok, s.prompt);
@@ -196,11 +246,35 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     auto c = tok->encode(body);
     e.ids.insert(e.ids.end(), c.begin(), c.end());
     if (s.finish_reason == "eos") e.ids.push_back(tok->eos_id());
+    if (kd) {
+      // The teacher's positions line up with ours only if re-encoding its text gives back its token count.
+      auto lp = dataset::sample_logprobs(store, s.id);
+      const auto n_gen = std::int64_t(e.ids.size()) - e.loss_from;
+      if (lp && lp->first > 0 && (kd_k == 0 || lp->first == kd_k) &&
+          std::int64_t(lp->second.size()) == s.n_tokens * lp->first * 8 && s.n_tokens == n_gen) {
+        kd_k = lp->first;
+        e.kd_ids.resize(std::size_t(n_gen * kd_k));
+        e.kd_logp.resize(std::size_t(n_gen * kd_k));
+        for (std::int64_t i = 0; i < n_gen * kd_k; ++i) {
+          std::int32_t id;
+          float v;
+          std::memcpy(&id, lp->second.data() + i * 8, 4);
+          std::memcpy(&v, lp->second.data() + i * 8 + 4, 4);
+          e.kd_ids[std::size_t(i)] = id;
+          e.kd_logp[std::size_t(i)] = v;
+        }
+      }
+    }
     const auto h = dataset::content_hash(s.prompt);
     const bool val = cfg.val_fraction > 0 && double(std::stoul(h.substr(0, 8), nullptr, 16) % 10000) < cfg.val_fraction * 10000;
     (val ? val_ex : train_ex).push_back(std::move(e));
   }
   if (train_ex.empty()) throw InputError("every sample fell into the validation share; lower --val-fraction");
+  std::int64_t kd_examples = 0;
+  for (const auto& e : train_ex) kd_examples += !e.kd_ids.empty();
+  if (kd && kd_examples == 0)
+    throw InputError("--kd: no training sample has teacher top-k logprobs that line up with its tokens; generate with "
+                     "`distill generate --topk-logprobs K`");
 
   // The student: a preset (fresh weights from the seed) or an HF directory.
   torch::manual_seed(std::int64_t(cfg.seed));
@@ -214,6 +288,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     m = model::Transformer(mc);
   } else if (fs::is_directory(cfg.student)) {
     m = model::load_hf_dir(cfg.student, torch::kCPU);
+    if (fs::exists(cfg.student + "/tokenizer.model") && sha256_file_hex(cfg.student + "/tokenizer.model") != tok_sha)
+      throw InputError("student " + cfg.student + " has its own tokenizer.model, different from " + tok_dir +
+                       "/tokenizer.model: train with --tokenizer " + cfg.student);
     if (m->config().vocab_size != tok->vocab_size())
       throw InputError("student " + cfg.student + " has vocab_size " + std::to_string(m->config().vocab_size) +
                        " but the tokenizer in " + tok_dir + " has " + std::to_string(tok->vocab_size()));
@@ -237,7 +314,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   torch::optim::AdamW opt(std::move(groups));
 
   const std::int64_t rows = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len);
-  Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL);
+  Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
     start = newest_checkpoint(cfg.out);
@@ -258,6 +335,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   rep.n_params = m->n_params();
   rep.train_examples = std::int64_t(train_ex.size());
   rep.val_examples = std::int64_t(val_ex.size());
+  rep.kd_examples = kd_examples;
   rep.first_step = start + 1;
   if (log) {
     std::ostringstream os;
@@ -290,20 +368,27 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     const double lr = lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     std::vector<Batch> micro;
-    std::int64_t targets = 0;
+    std::int64_t targets = 0, kd_targets = 0;
     for (std::int64_t k = 0; k < cfg.grad_accum; ++k) {
       micro.push_back(to_batch(stream.next(), device));
       targets += micro.back().targets;
+      kd_targets += micro.back().kd_targets;
     }
     opt.zero_grad();
-    double loss_sum = 0;
+    double loss_sum = 0, kd_total = 0;
     for (auto& b : micro) {
-      auto l = batch_loss_sum(m, b, cfg.vocab_chunk);
-      (l / double(std::max<std::int64_t>(1, targets))).backward();  // gradients sum to the step's token mean
+      auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd);
+      auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
+      if (kl.defined()) {
+        obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
+        kd_total += kl.item<double>();
+      }
+      obj.backward();
       loss_sum += l.item<double>();
       tokens += b.tokens;
       run_tokens += b.tokens;
     }
+    if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
     if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
     opt.step();
     last = loss_sum / double(std::max<std::int64_t>(1, targets));

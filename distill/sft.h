@@ -33,6 +33,8 @@ struct SftConfig {
   std::int64_t save_every = 0;      // checkpoint every N steps (0: only the final model)
   std::int64_t stop_after = 0;      // end this invocation after N steps of the schedule (checkpointed)
   std::int64_t vocab_chunk = 0;     // cross-entropy over slices of this many vocabulary rows (0: all at once)
+  std::string kd;                   // "" | fkl | rkl | jsd: logit distillation from the stored teacher top-k
+  double kd_weight = 0.5;           // loss = CE + kd_weight * KD (both means over their positions)
   bool resume = false;              // continue from the newest checkpoint in `out`
   std::uint64_t seed = 0;
   std::string device = "cpu";
@@ -47,6 +49,8 @@ struct SftStep {
 
 struct SftReport {
   std::int64_t run_id = 0, n_params = 0, train_examples = 0, val_examples = 0, first_step = 0, last_step = 0;
+  std::int64_t kd_examples = 0;   // training examples that carry aligned teacher top-k
+  double final_kd = -1;           // KD loss (mean per position) of the last step, when --kd
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
   bool finished = false;  // reached `steps` (else stopped by stop_after)
 };

@@ -9,6 +9,7 @@
 #include "common/errors.h"
 #include "common/sha256.h"
 #include "dataset/answer.h"
+#include "dataset/evals.h"
 #include "dataset/samples.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
@@ -95,18 +96,9 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg, const std::str
   std::int64_t generated = 0;
   for (const auto& row : rows) generated += std::get<4>(row);
   rep.tokens_per_s = double(generated) / std::max(rep.seconds, 1e-9);
-  {
-    dataset::Transaction tx(store.db());
-    auto ins = store.db().prepare(
-        "INSERT INTO eval_results(run_id, model_id, problem_id, sample_idx, completion, verdict, n_tokens, latency_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    for (const auto& [pid, idx, text, verdict, n, ms] : rows) {
-      ins.bind(1, rep.run_id).bind(2, rep.model_id).bind(3, pid).bind(4, idx).bind(5, text).bind(6, verdict).bind(7, n).bind(8, ms);
-      ins.run();
-      ins.reset();
-    }
-    tx.commit();
-  }
+  std::vector<dataset::EvalRow> out;
+  for (const auto& [pid, idx, text, verdict, n, ms] : rows) out.push_back({pid, idx, n, text, verdict, ms});
+  dataset::insert_eval_results(store, rep.run_id, rep.model_id, out);
   store.finish_run(rep.run_id, true);
   rep.by_difficulty = summarize_by_difficulty(outcomes, cfg.k, cfg.seed ^ 0xb007ULL);
   return rep;

@@ -97,3 +97,40 @@ TEST_CASE("eval: the shipped teacher answers eval problems, every completion is 
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "2", "--k", "5"}).code == 2);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--split", "nope"}).code == 2);
 }
+
+TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON and an HTML report with charts") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "80", "--difficulty", "1-2"}).code == 0);
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "40", "--split", "eval", "--difficulty", "1-3"}).code == 0);
+  CHECK(test::run_distill({"compare", "--db", db}).code == 2);  // nothing evaluated yet
+  REQUIRE(test::run_distill({"generate", "--db", db, "--teacher", teacher, "--samples", "1", "--limit", "30", "--max-tokens", "64"}).code == 0);
+  REQUIRE(test::run_distill({"data", "review", "--db", db, "--all-pending", "--accept"}).code == 0);
+  REQUIRE(test::run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "stu", "--steps", "4", "--max-seq-len", "128",
+                             "--batch-tokens", "256", "--val-fraction", "0"}).code == 0);
+  for (auto [model, role] : {std::pair{teacher, "teacher"}, std::pair{d / "stu", "student"}})
+    REQUIRE(test::run_distill({"eval", "--db", db, "--model", model, "--role", role, "--samples", "2", "--limit", "10",
+                               "--max-tokens", "48", "--seed", "3"}).code == 0);
+  auto r = test::run_distill({"compare", "--db", db, "--json", "--html", d / "report.html"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["models"].size() == 2);
+  CHECK(j["problems"] == 10);
+  CHECK(j["models"][0]["role"] == "teacher");
+  CHECK(j["models"][1]["role"] == "student");
+  CHECK(j["models"][0]["relative_cost"].get<double>() == Approx(1.0));
+  const double tp = j["models"][0]["by_difficulty"]["all"]["pass@1"]["value"], sp = j["models"][1]["by_difficulty"]["all"]["pass@1"]["value"];
+  CHECK(tp >= 0.8);
+  CHECK(sp < tp);  // four steps of training is not enough to learn this
+  CHECK(j["disagreements"].size() >= 1);
+  const auto html = test::read_text(d / "report.html");
+  for (const char* id : {"id=\"summary\"", "id=\"chart-accuracy\"", "id=\"chart-lengths\"", "id=\"chart-size\"", "id=\"disagreements\""})
+    CHECK(html.find(id) != std::string::npos);
+  std::size_t bars = 0;
+  for (auto p = html.find("class=\"bar\""); p != std::string::npos; p = html.find("class=\"bar\"", p + 1)) ++bars;
+  CHECK(bars >= 2 * 2);  // two models x at least two difficulties
+  auto t = test::run_distill({"compare", "--db", db});
+  REQUIRE(t.code == 0);
+  CHECK_THAT(t.out, Catch::Contains("teacher: demo-teacher") && Catch::Contains("student: stu") && Catch::Contains("disagree"));
+}

@@ -10,7 +10,9 @@
 #include "common/fs.h"
 #include "dataset/curation.h"
 #include "dataset/samples.h"
+#include "common/errors.h"
 #include "distill/chunked_ce.h"
+#include "distill/kd.h"
 #include "distill/packing.h"
 #include "model/hf_checkpoint.h"
 #include "student/presets.h"
@@ -228,4 +230,41 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
   CHECK_THAT(other.err, Catch::Contains("same schedule"));
   CHECK(run_distill({"train", "--db", db, "--student", "nope", "--out", d / "x"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: KD losses (fkl, rkl, jsd) over the teacher's top-k and tail equal the PyTorch reference") {
+  auto f = model::SafetensorsFile::open(test::reference_fixture("kd.safetensors"));
+  auto logits = f->get("student_logits"), ids = f->get("top_ids"), logp = f->get("top_logp");
+  for (const char* kind : {"fkl", "rkl", "jsd"}) {
+    INFO(kind);
+    auto x = logits.clone().requires_grad_(true);
+    auto loss = train::kd_loss_sum(x, ids, logp, train::parse_kd_kind(kind));
+    loss.backward();
+    const double want = f->get(std::string(kind) + ".loss").item<double>();
+    CHECK(std::abs(loss.item<double>() - want) <= test::tol::kLossRtol * std::abs(want) + 1e-6);
+    CHECK(max_diff(x.grad(), f->get(std::string(kind) + ".grad")) < test::tol::kGradAtol);
+  }
+  CHECK_THROWS_AS(train::parse_kd_kind("kl"), InputError);
+}
+
+TEST_CASE("train: --kd distils from the top-k that generate stored, and refuses a different tokenizer") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "80", "--difficulty", "1-2"}).code == 0);
+  REQUIRE(run_distill({"generate", "--db", db, "--teacher", teacher, "--samples", "1", "--limit", "24", "--max-tokens", "64",
+                       "--topk-logprobs", "8"}).code == 0);
+  REQUIRE(run_distill({"data", "review", "--db", db, "--all-pending", "--accept"}).code == 0);
+  auto r = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "kd", "--steps", "6", "--max-seq-len", "128",
+                        "--batch-tokens", "512", "--kd", "jsd", "--kd-weight", "1", "--val-fraction", "0", "--json"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["kd_examples"].get<int>() >= 20);  // re-encoding the teacher's text gives back its tokens
+  CHECK(j["final_kd"].get<double>() > 0);
+  REQUIRE(run_distill({"tokenizer", "train", "--db", db, "--out", d / "tok2", "--vocab-size", "400"}).code == 0);
+  auto bad = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "kd2", "--steps", "2", "--kd", "fkl",
+                          "--tokenizer", d / "tok2"});
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("needs the teacher's tokenizer"));
+  CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "kd3", "--kd", "kl"}).code == 2);
 }

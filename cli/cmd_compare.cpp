@@ -1,0 +1,37 @@
+// cli/cmd_compare.cpp: `distill compare --db F [--html report.html] [--json]`: teacher vs student(s) vs baselines
+// from their newest eval runs (eval/compare).
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "common/fs.h"
+#include "eval/compare.h"
+
+namespace distill::cli {
+
+namespace {
+struct Args {
+  std::string db, html;
+  std::uint64_t seed = 0;
+  bool json = false;
+};
+}  // namespace
+
+void register_compare(CLI::App& root, Registry& reg) {
+  auto a = std::make_shared<Args>();
+  CLI::App* c = root.add_subcommand("compare", "teacher vs student(s) vs baselines on the same problems: table, JSON, HTML");
+  c->add_option("--db", a->db, "store file (with eval runs)");
+  c->add_option("--html", a->html, "also write a self-contained HTML report with SVG charts");
+  c->add_option("--seed", a->seed, "seed of the bootstrap intervals");
+  c->add_flag("--json", a->json, "print JSON");
+  reg.add(c, [c, a] {
+    require(*c, "--db");
+    auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
+    auto cmp = eval::compare_models(*store, a->seed);
+    if (!a->html.empty()) write_file_atomic(a->html, eval::comparison_html(cmp));
+    std::cout << (a->json ? eval::comparison_json(cmp) : eval::comparison_table(cmp));
+    if (!a->html.empty() && !a->json) std::cout << "report: " << a->html << "\n";
+  });
+}
+
+}  // namespace distill::cli

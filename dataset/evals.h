@@ -1,0 +1,39 @@
+// dataset/evals.h: evaluation results in the store: what `distill eval` writes (one row per completion, with its
+// run and model) and what `distill compare` reads back (the newest eval run of every model, and its rows).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataset/store.h"
+
+namespace distill::dataset {
+
+struct EvalRow {
+  std::int64_t problem_id = 0, sample_idx = 0, n_tokens = 0;
+  std::string completion, verdict;
+  double latency_ms = 0;
+};
+
+// One transaction.
+void insert_eval_results(Store& s, std::int64_t run_id, std::int64_t model_id, const std::vector<EvalRow>& rows);
+
+struct EvalRunInfo {
+  std::int64_t run_id = 0, model_id = 0, n_params = 0, n_active_params = 0;
+  std::string role, path, arch, sha256, started_at;
+};
+
+// Per model, its newest finished eval run; teachers first, then students, then baselines, then by model id.
+std::vector<EvalRunInfo> latest_eval_runs(Store& s);
+
+struct EvalResult {
+  std::int64_t problem_id = 0, sample_idx = 0, n_tokens = 0;
+  std::string completion, verdict, gold, prompt;
+  std::optional<int> difficulty;
+  double latency_ms = 0;
+};
+std::vector<EvalResult> eval_results_of(Store& s, std::int64_t run_id);  // by problem, then sample index
+
+}  // namespace distill::dataset

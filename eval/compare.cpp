@@ -1,0 +1,285 @@
+// eval/compare.cpp: see compare.h.
+#include "eval/compare.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/errors.h"
+#include "dataset/answer.h"
+
+namespace distill::eval {
+
+namespace {
+std::string fmt(double v, int digits) {
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+std::string esc(const std::string& s) {  // HTML text
+  std::string o;
+  for (char ch : s) {
+    if (ch == '<') o += "&lt;";
+    else if (ch == '>') o += "&gt;";
+    else if (ch == '&') o += "&amp;";
+    else if (ch == '"') o += "&quot;";
+    else o += ch;
+  }
+  return o;
+}
+
+std::string short_name(const ModelReport& m) {
+  auto p = m.run.path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  const auto slash = p.rfind('/');
+  return m.run.role + ": " + (slash == std::string::npos ? p : p.substr(slash + 1));
+}
+
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+}  // namespace
+
+Comparison compare_models(dataset::Store& s, std::uint64_t seed) {
+  Comparison c;
+  auto runs = dataset::latest_eval_runs(s);
+  if (runs.empty()) throw InputError("the store has no eval runs: run `distill eval --model DIR` for each model first");
+  std::vector<std::map<std::int64_t, ProblemOutcome>> per_model;
+  std::map<std::int64_t, std::string> prompts;
+  for (const auto& r : runs) {
+    std::map<std::int64_t, ProblemOutcome> m;
+    for (const auto& e : dataset::eval_results_of(s, r.run_id)) {
+      auto& o = m[e.problem_id];
+      o.problem_id = e.problem_id;
+      o.difficulty = e.difficulty;
+      o.gold = e.gold;
+      const auto v = dataset::verify_completion(e.completion, e.gold);
+      o.correct.push_back(v.verdict == dataset::Verdict::correct);
+      o.answers.push_back(v.extracted);
+      o.tokens.push_back(e.n_tokens);
+      o.seconds.push_back(e.latency_ms / 1e3);
+      prompts[e.problem_id] = e.prompt;
+    }
+    per_model.push_back(std::move(m));
+  }
+  std::set<std::int64_t> common;
+  for (const auto& [pid, o] : per_model[0]) common.insert(pid);
+  for (const auto& m : per_model)
+    for (auto it = common.begin(); it != common.end();) it = m.count(*it) ? std::next(it) : common.erase(it);
+  c.problems = std::int64_t(common.size());
+  if (common.empty()) throw InputError("the models' newest eval runs share no problem; evaluate them on the same split");
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    ModelReport mr;
+    mr.run = runs[i];
+    std::vector<ProblemOutcome> v;
+    for (auto pid : common) {
+      v.push_back(per_model[i].at(pid));
+      for (auto t : v.back().tokens) mr.tokens.push_back(t);
+    }
+    mr.by_difficulty = summarize_by_difficulty(v, 0, seed);
+    c.models.push_back(std::move(mr));
+  }
+  const auto cost = [](const ModelReport& m) { return double(m.run.n_active_params) * m.by_difficulty.at("all").mean_tokens; };
+  for (auto& m : c.models) m.relative_cost = cost(c.models[0]) > 0 ? cost(m) / cost(c.models[0]) : 0;
+  // Disagreements: problems where the models' majority answers are not all equally right.
+  for (auto pid : common) {
+    Disagreement d;
+    d.problem_id = pid;
+    d.prompt = prompts[pid];
+    for (const auto& m : per_model) {
+      const auto& o = m.at(pid);
+      d.gold = o.gold;
+      const bool ok = majority_correct(o.answers, o.gold);
+      // the majority answer itself: the most common extracted answer (first seen on ties)
+      std::vector<std::pair<std::string, int>> votes;
+      for (const auto& a : o.answers) {
+        if (!a) continue;
+        auto it = std::find_if(votes.begin(), votes.end(), [&](auto& v) { return dataset::answers_equivalent(*a, v.first); });
+        if (it == votes.end()) votes.emplace_back(*a, 1);
+        else ++it->second;
+      }
+      std::string maj;
+      int best = 0;
+      for (const auto& [a, n] : votes)
+        if (n > best) best = n, maj = a;
+      d.majority.push_back(maj);
+      d.correct.push_back(ok);
+    }
+    if (std::count(d.correct.begin(), d.correct.end(), true) % std::int64_t(d.correct.size()) != 0)
+      c.disagreements.push_back(std::move(d));
+  }
+  return c;
+}
+
+std::string comparison_table(const Comparison& c) {
+  std::ostringstream os;
+  char line[256];
+  os << "compare: " << c.models.size() << " models on the " << c.problems << " problems all of them answered\n";
+  std::snprintf(line, sizeof line, "  %-34s %12s %12s %16s %16s %9s %9s %8s\n", "model", "params", "active",
+                "pass@1 %", "maj@k %", "tokens", "seq tok/s", "cost");
+  os << line;
+  for (const auto& m : c.models) {
+    const auto& a = m.by_difficulty.at("all");
+    std::snprintf(line, sizeof line, "  %-34s %12lld %12lld %6.1f ±%-8.1f %6.1f (k=%-3lld) %9.1f %9.0f %7.2fx\n",
+                  short_name(m).substr(0, 34).c_str(), (long long)m.run.n_params, (long long)m.run.n_active_params,
+                  100 * a.pass1.value, 100 * (a.pass1.hi - a.pass1.lo) / 2, 100 * a.maj_k.value, (long long)a.k,
+                  a.mean_tokens, a.tokens_per_s, m.relative_cost);
+    os << line;
+  }
+  os << "\npass@1 % by difficulty\n  " << std::string(8, ' ');
+  std::set<std::string> diffs;
+  for (const auto& m : c.models)
+    for (const auto& [d, s] : m.by_difficulty) diffs.insert(d);
+  for (const auto& m : c.models) {
+    std::snprintf(line, sizeof line, "%-22s", short_name(m).substr(0, 21).c_str());
+    os << line;
+  }
+  os << "\n";
+  for (const auto& d : diffs) {
+    std::snprintf(line, sizeof line, "  %-8s", d.c_str());
+    os << line;
+    for (const auto& m : c.models) {
+      auto it = m.by_difficulty.find(d);
+      std::snprintf(line, sizeof line, "%-22s", it == m.by_difficulty.end() ? "-" : fmt(100 * it->second.pass1.value, 1).c_str());
+      os << line;
+    }
+    os << "\n";
+  }
+  os << "\n" << c.disagreements.size() << " problems where the models' majority answers disagree";
+  os << (c.disagreements.empty() ? "\n" : " (first 10):\n");
+  for (std::size_t i = 0; i < c.disagreements.size() && i < 10; ++i) {
+    const auto& d = c.disagreements[i];
+    os << "  problem " << d.problem_id << " (gold " << d.gold << "):";
+    for (std::size_t k = 0; k < d.majority.size(); ++k)
+      os << "  " << short_name(c.models[k]) << " " << (d.majority[k].empty() ? "(none)" : d.majority[k])
+         << (d.correct[k] ? " ok" : " x");
+    os << "\n";
+  }
+  return os.str();
+}
+
+std::string comparison_json(const Comparison& c) {
+  nlohmann::ordered_json models = nlohmann::ordered_json::array();
+  for (const auto& m : c.models) {
+    nlohmann::ordered_json by = nlohmann::ordered_json::object();
+    for (const auto& [d, s] : m.by_difficulty)
+      by[d] = {{"problems", s.problems}, {"samples", s.samples}, {"k", s.k},
+               {"pass@1", {{"value", s.pass1.value}, {"lo", s.pass1.lo}, {"hi", s.pass1.hi}}},
+               {"pass@k", {{"value", s.pass_k.value}, {"lo", s.pass_k.lo}, {"hi", s.pass_k.hi}}},
+               {"maj@k", {{"value", s.maj_k.value}, {"lo", s.maj_k.lo}, {"hi", s.maj_k.hi}}},
+               {"mean_tokens", s.mean_tokens}, {"sequence_tokens_per_s", s.tokens_per_s}};
+    models.push_back({{"role", m.run.role}, {"path", m.run.path}, {"arch", m.run.arch}, {"run_id", m.run.run_id},
+                      {"n_params", m.run.n_params}, {"n_active_params", m.run.n_active_params},
+                      {"relative_cost", m.relative_cost}, {"by_difficulty", by}});
+  }
+  nlohmann::ordered_json dis = nlohmann::ordered_json::array();
+  for (const auto& d : c.disagreements)
+    dis.push_back({{"problem_id", d.problem_id}, {"gold", d.gold}, {"majority", d.majority}, {"correct", d.correct}});
+  return nlohmann::ordered_json{{"problems", c.problems}, {"models", models}, {"disagreements", dis}}.dump(2) + "\n";
+}
+
+std::string comparison_html(const Comparison& c) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>distill: teacher vs student</title>\n"
+       "<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
+       "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
+       "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}</style></head><body>\n";
+  h << "<h1>Teacher vs student</h1>\n<p>" << c.problems << " problems answered by every model.</p>\n";
+  h << "<table id=\"summary\"><tr><th>model</th><th>params</th><th>active</th><th>pass@1 %</th><th>maj@k %</th>"
+       "<th>tokens/answer</th><th>relative cost</th></tr>\n";
+  for (const auto& m : c.models) {
+    const auto& a = m.by_difficulty.at("all");
+    h << "<tr><td>" << esc(short_name(m)) << "</td><td>" << m.run.n_params << "</td><td>" << m.run.n_active_params
+      << "</td><td>" << fmt(100 * a.pass1.value, 1) << " [" << fmt(100 * a.pass1.lo, 1) << ", " << fmt(100 * a.pass1.hi, 1)
+      << "]</td><td>" << fmt(100 * a.maj_k.value, 1) << "</td><td>" << fmt(a.mean_tokens, 1) << "</td><td>"
+      << fmt(m.relative_cost, 2) << "x</td></tr>\n";
+  }
+  h << "</table>\n";
+  // Chart 1: accuracy by difficulty, grouped bars with 95% interval whiskers.
+  std::vector<std::string> diffs;
+  for (const auto& [d, s] : c.models[0].by_difficulty)
+    if (d != "all") diffs.push_back(d);
+  const int W = 720, H = 300, L = 50, B = 40, T = 30;
+  const double gw = double(W - L - 20) / std::max<std::size_t>(1, diffs.size());
+  const double bw = gw * 0.8 / double(c.models.size());
+  h << "<h2>Accuracy by difficulty</h2>\n<svg id=\"chart-accuracy\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
+    << "\" height=\"" << H << "\" font-size=\"11\">\n";
+  for (int pct = 0; pct <= 100; pct += 25) {
+    const double y = H - B - (H - B - T) * pct / 100.0;
+    h << "<line x1=\"" << L << "\" x2=\"" << W - 20 << "\" y1=\"" << fmt(y, 1) << "\" y2=\"" << fmt(y, 1)
+      << "\" stroke=\"#eee\"/><text x=\"" << L - 6 << "\" y=\"" << fmt(y + 4, 1) << "\" text-anchor=\"end\">" << pct << "%</text>\n";
+  }
+  for (std::size_t di = 0; di < diffs.size(); ++di) {
+    for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+      auto it = c.models[mi].by_difficulty.find(diffs[di]);
+      if (it == c.models[mi].by_difficulty.end()) continue;
+      const auto& p = it->second.pass1;
+      const double x = L + di * gw + gw * 0.1 + mi * bw, y = H - B - (H - B - T) * p.value;
+      h << "<rect class=\"bar\" x=\"" << fmt(x, 1) << "\" y=\"" << fmt(y, 1) << "\" width=\"" << fmt(bw - 2, 1)
+        << "\" height=\"" << fmt(H - B - y, 1) << "\" fill=\"" << kColors[mi % 6] << "\"><title>" << esc(short_name(c.models[mi]))
+        << ", difficulty " << diffs[di] << ": " << fmt(100 * p.value, 1) << "%</title></rect>\n";
+      const double ylo = H - B - (H - B - T) * p.lo, yhi = H - B - (H - B - T) * p.hi, xm = x + (bw - 2) / 2;
+      h << "<line x1=\"" << fmt(xm, 1) << "\" x2=\"" << fmt(xm, 1) << "\" y1=\"" << fmt(ylo, 1) << "\" y2=\"" << fmt(yhi, 1)
+        << "\" stroke=\"#333\"/>\n";
+    }
+    h << "<text x=\"" << fmt(L + di * gw + gw / 2, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">d" << diffs[di] << "</text>\n";
+  }
+  for (std::size_t mi = 0; mi < c.models.size(); ++mi)
+    h << "<rect x=\"" << L + 10 + 170 * mi << "\" y=\"" << H - 14 << "\" width=\"10\" height=\"10\" fill=\"" << kColors[mi % 6]
+      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(short_name(c.models[mi]).substr(0, 24)) << "</text>\n";
+  h << "</svg>\n";
+  // Chart 2: completion-length distributions (one histogram outline per model).
+  std::int64_t mx = 1;
+  for (const auto& m : c.models)
+    for (auto t : m.tokens) mx = std::max(mx, t);
+  const int nb = 20;
+  const double bucket = double(mx + 1) / nb;
+  h << "<h2>Chain-of-thought length</h2>\n<svg id=\"chart-lengths\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
+    << "\" height=\"" << H << "\" font-size=\"11\">\n";
+  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+    std::vector<double> hist(nb, 0);
+    for (auto t : c.models[mi].tokens) hist[std::min<std::size_t>(nb - 1, std::size_t(double(t) / bucket))] += 1;
+    const double top = std::max(1.0, *std::max_element(hist.begin(), hist.end()));
+    std::string pts;
+    for (int b = 0; b < nb; ++b) {
+      const double x = L + (W - L - 20) * (b + 0.5) / nb, y = H - B - (H - B - T) * hist[std::size_t(b)] / top;
+      pts += fmt(x, 1) + "," + fmt(y, 1) + " ";
+    }
+    h << "<polyline class=\"dist\" fill=\"none\" stroke-width=\"2\" stroke=\"" << kColors[mi % 6] << "\" points=\"" << pts
+      << "\"><title>" << esc(short_name(c.models[mi])) << "</title></polyline>\n";
+  }
+  for (int b = 0; b <= nb; b += 5)
+    h << "<text x=\"" << fmt(L + (W - L - 20) * double(b) / nb, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
+      << std::int64_t(b * bucket) << "</text>\n";
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (share of each model's answers)</text>\n</svg>\n";
+  // Chart 3: accuracy against size (active parameters, log scale).
+  double pmin = 1e30, pmax = 1;
+  for (const auto& m : c.models) pmin = std::min(pmin, double(m.run.n_active_params)), pmax = std::max(pmax, double(m.run.n_active_params));
+  const double lmin = std::log10(std::max(1.0, pmin)) - 0.3, lmax = std::log10(pmax) + 0.3;
+  h << "<h2>Accuracy vs size</h2>\n<svg id=\"chart-size\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\""
+    << H << "\" font-size=\"11\">\n";
+  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+    const auto& m = c.models[mi];
+    const double x = L + (W - L - 20) * (std::log10(double(std::max<std::int64_t>(1, m.run.n_active_params))) - lmin) / (lmax - lmin);
+    const double y = H - B - (H - B - T) * m.by_difficulty.at("all").pass1.value;
+    h << "<circle class=\"point\" cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"6\" fill=\"" << kColors[mi % 6]
+      << "\"><title>" << esc(short_name(m)) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
+      << "\">" << esc(short_name(m).substr(0, 24)) << "</text>\n";
+  }
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">active parameters (log scale) vs pass@1</text>\n</svg>\n";
+  h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right.</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";
+  for (const auto& m : c.models) h << "<th>" << esc(short_name(m)) << "</th>";
+  h << "</tr>\n";
+  for (std::size_t i = 0; i < c.disagreements.size() && i < 50; ++i) {
+    const auto& d = c.disagreements[i];
+    h << "<tr><td title=\"" << esc(d.prompt) << "\">" << d.problem_id << "</td><td>" << esc(d.gold) << "</td>";
+    for (std::size_t k = 0; k < d.majority.size(); ++k)
+      h << "<td>" << esc(d.majority[k].empty() ? "(none)" : d.majority[k]) << (d.correct[k] ? " &#10003;" : " &#10007;") << "</td>";
+    h << "</tr>\n";
+  }
+  h << "</table>\n</body></html>\n";
+  return h.str();
+}
+
+}  // namespace distill::eval
