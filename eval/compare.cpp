@@ -259,6 +259,11 @@ std::string comparison_html(const Comparison& c) {
   const double lmin = std::log10(std::max(1.0, pmin)) - 0.3, lmax = std::log10(pmax) + 0.3;
   h << "<h2>Accuracy vs size</h2>\n<svg id=\"chart-size\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\""
     << H << "\" font-size=\"11\">\n";
+  for (int pct = 0; pct <= 100; pct += 25) {
+    const double y = H - B - (H - B - T) * pct / 100.0;
+    h << "<line x1=\"" << L << "\" x2=\"" << W - 20 << "\" y1=\"" << fmt(y, 1) << "\" y2=\"" << fmt(y, 1)
+      << "\" stroke=\"#eee\"/><text x=\"" << L - 6 << "\" y=\"" << fmt(y + 4, 1) << "\" text-anchor=\"end\">" << pct << "%</text>\n";
+  }
   for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
     const auto& m = c.models[mi];
     const double x = L + (W - L - 20) * (std::log10(double(std::max<std::int64_t>(1, m.run.n_active_params))) - lmin) / (lmax - lmin);

@@ -1,6 +1,8 @@
 // tests/test_eval.cpp: evaluation metrics against direct definitions (pass@k by enumerating subsets, maj@k by
 // counting votes, bootstrap intervals), and `distill eval` on a real store with the shipped teacher.
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "eval/metrics.h"
@@ -98,7 +100,7 @@ TEST_CASE("eval: the shipped teacher answers eval problems, every completion is 
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--split", "nope"}).code == 2);
 }
 
-TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON and an HTML report with charts") {
+TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON and an HTML report that Chromium renders") {
   test::TempDir d;
   const auto db = d / "s.db";
   const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
@@ -130,6 +132,25 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   std::size_t bars = 0;
   for (auto p = html.find("class=\"bar\""); p != std::string::npos; p = html.find("class=\"bar\"", p + 1)) ++bars;
   CHECK(bars >= 2 * 2);  // two models x at least two difficulties
+  // Rendered by a real browser: headless Chromium parses the page into a DOM with the three charts and their
+  // bars, and its screenshot holds far more than a blank page's.
+  auto chromium = [&](const std::string& flags, const std::string& page, const std::string& out) {
+    const std::string cmd = "chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1000,1600 " +
+                            flags + " file://" + page + " > " + out + " 2> " + d / "chromium.err";
+    return std::system(cmd.c_str());
+  };
+  REQUIRE(chromium("--dump-dom", d / "report.html", d / "dom.html") == 0);
+  const auto dom = test::read_text(d / "dom.html");
+  for (const char* id : {"<svg id=\"chart-accuracy\"", "<svg id=\"chart-lengths\"", "<svg id=\"chart-size\""})
+    CHECK(dom.find(id) != std::string::npos);
+  std::size_t dom_bars = 0;
+  for (auto p = dom.find("<rect class=\"bar\""); p != std::string::npos; p = dom.find("<rect class=\"bar\"", p + 1)) ++dom_bars;
+  CHECK(dom_bars == bars);
+  test::write_text(d / "blank.html", "<!DOCTYPE html><html><body></body></html>");
+  REQUIRE(chromium("--screenshot=" + d / "report.png", d / "report.html", "/dev/null") == 0);
+  REQUIRE(chromium("--screenshot=" + d / "blank.png", d / "blank.html", "/dev/null") == 0);
+  CHECK(std::filesystem::file_size(d / "report.png") > 4 * std::filesystem::file_size(d / "blank.png"));
+
   auto t = test::run_distill({"compare", "--db", db});
   REQUIRE(t.code == 0);
   CHECK_THAT(t.out, Catch::Contains("teacher: demo-teacher") && Catch::Contains("student: stu") && Catch::Contains("disagree"));
