@@ -208,6 +208,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   if (cfg.steps < 1 || cfg.grad_accum < 1 || cfg.max_seq_len < 8 || cfg.batch_tokens < cfg.max_seq_len)
     throw InputError("--steps and --grad-accum must be >= 1, --max-seq-len >= 8 and --batch-tokens >= --max-seq-len");
   if (cfg.out.empty()) throw InputError("`distill train` needs --out DIR");
+  if (cfg.target != "cot" && cfg.target != "answer") throw InputError("--target must be cot or answer");
+  if (cfg.target == "answer" && !cfg.kd.empty()) throw InputError("--kd needs --target cot (the teacher's top-k follow its reasoning)");
   const torch::Device device(cfg.device);
   auto samples = dataset::curated_samples(store, cfg.statuses, cfg.split);
   if (samples.empty())
@@ -243,6 +245,11 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     e.loss_from = std::int64_t(e.ids.size());
     std::string_view body = s.completion;
     if (body.rfind("<think>\n", 0) == 0) body.remove_prefix(8);
+    if (cfg.target == "answer") {  // keep "</think>" and what follows it: the answer without the reasoning
+      const auto close = body.rfind("</think>");
+      if (close == std::string_view::npos) continue;
+      body.remove_prefix(close);
+    }
     auto c = tok->encode(body);
     e.ids.insert(e.ids.end(), c.begin(), c.end());
     if (s.finish_reason == "eos") e.ids.push_back(tok->eos_id());

@@ -229,6 +229,13 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
   CHECK(other.code == 2);
   CHECK_THAT(other.err, Catch::Contains("same schedule"));
   CHECK(run_distill({"train", "--db", db, "--student", "nope", "--out", d / "x"}).code == 2);
+  // the answer-only baseline trains on far fewer target tokens per example: same steps, lower token count
+  auto base = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "base", "--steps", "2", "--target", "answer",
+                           "--max-seq-len", "96", "--batch-tokens", "384", "--json"});
+  REQUIRE(base.code == 0);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM train_steps WHERE run_id = " +
+                                   nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
+  CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
 }
 
