@@ -27,6 +27,7 @@ bench: build
 	@$(BUILD)/bin/bench_synth
 	@$(BUILD)/bin/bench_generate
 	@$(BUILD)/bin/bench_curation
+	@$(BUILD)/bin/bench_train
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,54 @@
+"""bench/reference_train.py: the PyTorch-Python eager reference for bench_train.
+
+Loads an HF directory written by distill (config.json + model.safetensors) as plain tensors, and trains it with
+the same model maths as tests/reference/reference_model.py, the same batches (read from the given safetensors
+file) and torch.optim.AdamW with the same hyperparameters: forward, next-token cross-entropy, backward, clip,
+step. Prints one JSON line: {"tokens": N, "seconds": S, "final_loss": L}.
+Usage: reference_train.py MODEL_DIR BATCHES.safetensors --steps N --lr LR --threads K
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "reference"))
+import reference_model as ref  # noqa: E402
+from gen_fixtures import reference_view  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model_dir")
+    ap.add_argument("batches")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=0)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cfg = reference_view(json.load(open(os.path.join(a.model_dir, "config.json"))))
+    W = {k: v.clone().requires_grad_(True) for k, v in load_file(os.path.join(a.model_dir, "model.safetensors")).items()}
+    decay = [t for n, t in W.items() if t.dim() >= 2 and "norm" not in n]
+    no_decay = [t for n, t in W.items() if not (t.dim() >= 2 and "norm" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95))
+    ids = load_file(a.batches)["ids"]
+    tokens, t0, loss = 0, time.perf_counter(), None
+    for step in range(a.steps):
+        batch = ids[step % ids.shape[0]]
+        logits, _ = ref.forward(W, cfg, batch)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(W.values()), 1.0)
+        opt.step()
+        tokens += batch.numel()
+    print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}))
+
+
+if __name__ == "__main__":
+    main()
