@@ -99,10 +99,12 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
     k = k.unsqueeze(2).expand({B, Hk, rep, S, k.size(3)}).reshape({B, H, S, k.size(3)});
     v = v.unsqueeze(2).expand({B, Hk, rep, S, v.size(3)}).reshape({B, H, S, v.size(3)});
   }
-  if (T == 1 && ctx.mask_bias.defined()) {
+  if (T == 1 && !torch::GradMode::is_enabled()) {
     // Decode: one query per row. baddbmm(mask bias, q, k^T) then bmm beats the fused CPU kernel's 32x512 tiles.
     const auto S = k.size(2);
-    auto scores = at::baddbmm(ctx.mask_bias, q.reshape({B * H, 1, q.size(3)}),
+    if (!ctx.bias_heads.defined())
+      ctx.bias_heads = ctx.additive_mask(q.scalar_type()).expand({B, H, 1, S}).reshape({B * H, 1, S});
+    auto scores = at::baddbmm(ctx.bias_heads, q.reshape({B * H, 1, q.size(3)}),
                               k.reshape({B * H, S, k.size(3)}).transpose(1, 2), 1.0, scale);  // [B*H,1,S]
     return at::bmm(scores.softmax(-1), v.reshape({B * H, S, v.size(3)})).view({B, H, 1, v.size(3)});
   }
@@ -117,14 +119,23 @@ KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t
                           const torch::TensorOptions& opts) {
   KVCache kv;
   kv.max_len = max_len;
-  const auto heads = c.use_mla() ? c.num_attention_heads : c.num_key_value_heads;
-  const auto dk = c.use_mla() ? c.qk_head_dim() : c.attn_head_dim();
-  const auto dv = c.use_mla() ? c.v_head_dim : c.attn_head_dim();
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    kv.k.push_back(torch::zeros({slots, heads, max_len, dk}, opts));
-    kv.v.push_back(torch::zeros({slots, heads, max_len, dv}, opts));
+    if (c.use_mla()) {  // one latent per token, shared by the heads (MlaAttentionImpl::forward_latent)
+      kv.k.push_back(torch::zeros({slots, 1, max_len, c.kv_lora_rank + c.qk_rope_head_dim}, opts));
+      continue;
+    }
+    kv.k.push_back(torch::zeros({slots, c.num_key_value_heads, max_len, c.attn_head_dim()}, opts));
+    kv.v.push_back(torch::zeros({slots, c.num_key_value_heads, max_len, c.attn_head_dim()}, opts));
   }
   return kv;
+}
+
+const torch::Tensor& LayerContext::additive_mask(torch::ScalarType dtype) {
+  if (!bias_.defined())
+    bias_ = torch::zeros(mask.sizes(), mask.options().dtype(dtype))
+                .masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity())
+                .transpose(1, 2);  // [B,1,T,S] -> [B,T,1,S]
+  return bias_;
 }
 
 // ---- RMSNorm, MLP ---------------------------------------------------------------------------------------
@@ -235,49 +246,100 @@ class MlaAttentionImpl : public AttentionBase {
     o_proj = register_module("o_proj", linear(H * vd, c.hidden_size, false));
   }
   torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
+    if (ctx.cache || (w_in.defined() && !torch::GradMode::is_enabled())) return forward_latent(x, ctx);
     const auto B = x.size(0), T = x.size(1);
-    torch::Tensor q, ckv;
-    bool il = interleave;
-    if (w_in.defined() && !torch::GradMode::is_enabled()) {
-      // Prepared: the projections of x in one matmul, rotary rows already in half-split order.
-      auto parts = F::linear(x, w_in).split({w_in.size(0) - rank - rope, rank + rope}, -1);
-      q = q_proj ? parts[0] : F::linear(q_a_layernorm(parts[0]), w_q_b);
-      ckv = parts[1];
-      il = false;
-    } else {
-      q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));
-      ckv = kv_a_proj_with_mqa(x);                         // [B,T,rank+rope]
-    }
+    auto q = q_proj ? q_proj(x) : q_b_proj(q_a_layernorm(q_a_proj(x)));
+    auto ckv = kv_a_proj_with_mqa(x);                    // [B,T,rank+rope]
     q = q.view({B, T, H, nope + rope}).transpose(1, 2);  // [B,H,T,nope+rope]
     auto q_parts = q.split({nope, rope}, -1);
     auto kv_parts = ckv.split({rank, rope}, -1);
     auto kv = kv_b_proj(kv_a_layernorm(kv_parts[0])).view({B, T, H, nope + vd}).transpose(1, 2);
     auto kv_split = kv.split({nope, vd}, -1);              // k_pass [B,H,T,nope], v [B,H,T,vd]
     auto k_rot = kv_parts[1].view({B, 1, T, rope});
-    auto q_rot = apply_rope(q_parts[1], ctx.cos, ctx.sin_rot, il);
-    k_rot = apply_rope(k_rot, ctx.cos, ctx.sin_rot, il).expand({B, H, T, rope});
+    auto q_rot = apply_rope(q_parts[1], ctx.cos, ctx.sin_rot, interleave);
+    k_rot = apply_rope(k_rot, ctx.cos, ctx.sin_rot, interleave).expand({B, H, T, rope});
     auto qs = torch::cat({q_parts[0], q_rot}, -1);
     auto ks = torch::cat({kv_split[0], k_rot}, -1);
     auto o = attend(qs, ks, kv_split[1].contiguous(), ctx, 1.0 / std::sqrt(double(nope + rope)));
     return o_proj(o.transpose(1, 2).reshape({B, T, H * vd}));
   }
-  void prepare_inference() override {
-    torch::NoGradGuard g;
+
+  // Attention over latents (DeepSeek's "absorb" inference): with L = rank + rope, every token keeps one latent
+  // [norm(c_kv) | rope(k_rot)] of L values shared by all heads, which is all the cache holds (H*(nope+rope+vd)
+  // per token without it). kv_b is absorbed into the weights: head h's query against a latent is
+  // [W_kb_h^T q_nope_h | rope(q_rot_h)], and its output W_vb_h (attention-weighted latents) folds into o_proj.
+  // Equal to forward() up to fp32 reassociation (tests/test_model_equivalence.cpp).
+  torch::Tensor forward_latent(const torch::Tensor& x, LayerContext& ctx) {
+    const auto B = x.size(0), T = x.size(1), L = rank + rope;
+    Absorbed made;
+    if (!w_in.defined()) made = absorbed();  // unprepared: the same weights, made for this call
+    const auto& win = w_in.defined() ? w_in : made.w_in;
+    const auto& wqb = w_in.defined() ? w_q_b : made.w_q_b;
+    const auto& wo = w_in.defined() ? w_o : made.w_o;
+    auto parts = F::linear(x, win).split({win.size(0) - L, L}, -1);
+    auto q = q_proj ? parts[0] : F::linear(q_a_layernorm(parts[0]), wqb);  // [B,T,H*L]
+    torch::Tensor qs, latent;  // [B,T,H,L] queries with rotated rope parts; [B,T,L] latents
+    if (cpu::applies(q) && kv_a_layernorm->weight.scalar_type() == torch::kFloat32) {
+      std::tie(qs, latent) = cpu::mla_rope_latent(q, parts[1], kv_a_layernorm->weight, kv_a_layernorm->eps, ctx.cos,
+                                                  ctx.sin_rot, H, rank);
+    } else {
+      auto q4 = q.view({B, T, H, L});
+      latent = torch::cat({kv_a_layernorm(parts[1].narrow(-1, 0, rank)),
+                           apply_rope(parts[1].narrow(-1, rank, rope).unsqueeze(1), ctx.cos, ctx.sin_rot, false).squeeze(1)},
+                          -1);
+      auto q_rot = apply_rope(q4.narrow(-1, rank, rope).transpose(1, 2), ctx.cos, ctx.sin_rot, false).transpose(1, 2);
+      qs = torch::cat({q4.narrow(-1, 0, rank), q_rot}, -1);
+    }
+    qs = qs.view({B, T * H, L});
+    torch::Tensor keys = latent;  // [B,S,L]
+    if (ctx.cache) {
+      auto& kc = ctx.cache->k[std::size_t(ctx.layer)];  // [slots, 1, max_len, L]
+      kc.view({-1, L}).index_copy_(0, ctx.flat_index, latent.reshape({-1, L}));
+      keys = ctx.slot_begin >= 0 ? kc.narrow(0, ctx.slot_begin, B) : kc.index_select(0, ctx.slots);
+      keys = keys.narrow(2, 0, ctx.kv_len).squeeze(1);
+    }
+    const auto S = keys.size(1);
+    const double scale = 1.0 / std::sqrt(double(nope + rope));
+    auto bias = ctx.additive_mask(x.scalar_type());  // [B,T,1,S]
+    bias = T == 1 ? bias.view({B, 1, S}) : bias.expand({B, T, H, S}).reshape({B, T * H, S});
+    auto scores = at::baddbmm(bias, qs, keys.transpose(1, 2), 1.0, scale);
+    auto o = at::bmm(scores.softmax(-1), keys.narrow(-1, 0, rank));  // [B, T*H, rank]
+    return F::linear(o.view({B, T, H * rank}), wo);
+  }
+
+  struct Absorbed {
+    torch::Tensor w_in;   // [H*L + L, D] (no q LoRA) or [q_lora + L, D]: query rows, then kv_a_proj_with_mqa's
+    torch::Tensor w_q_b;  // with q LoRA: [H*L, q_lora]
+    torch::Tensor w_o;    // [D, H*rank]
+  };
+  // Rotary rows in half-split order throughout; per head h the query rows are [W_kb_h^T W_nope_h ; W_rot_h].
+  Absorbed absorbed() const {
+    const auto L = rank + rope;
+    auto wq = q_proj ? q_proj->weight : q_b_proj->weight;  // [H*(nope+rope), in]
+    if (interleave) wq = permute_rope_rows(wq, H, nope + rope, nope, rope);
+    const auto in = wq.size(1);
+    auto wq3 = wq.reshape({H, nope + rope, in});
+    auto kvb = kv_b_proj->weight.view({H, nope + vd, rank});
+    auto q_abs = torch::bmm(kvb.narrow(1, 0, nope).transpose(1, 2), wq3.narrow(1, 0, nope));  // [H, rank, in]
+    auto wq_abs = torch::cat({q_abs, wq3.narrow(1, nope, rope)}, 1).reshape({H * L, in});
     auto kva = kv_a_proj_with_mqa->weight;
     if (interleave) kva = permute_rope_rows(kva, 1, 0, rank, rope);
-    if (q_proj) {
-      auto wq = q_proj->weight;
-      if (interleave) wq = permute_rope_rows(wq, H, nope + rope, nope, rope);
-      w_in = torch::cat({wq, kva}, 0);
-    } else {
-      w_in = torch::cat({q_a_proj->weight, kva}, 0);
-      w_q_b = interleave ? permute_rope_rows(q_b_proj->weight, H, nope + rope, nope, rope) : q_b_proj->weight;
-    }
+    Absorbed a;
+    a.w_in = q_proj ? torch::cat({wq_abs, kva}, 0) : torch::cat({q_a_proj->weight, kva}, 0);
+    if (!q_proj) a.w_q_b = wq_abs;
+    auto wo = o_proj->weight.view({-1, H, vd}).transpose(0, 1);                             // [H, D, vd]
+    a.w_o = torch::bmm(wo, kvb.narrow(1, nope, vd)).transpose(0, 1).reshape({-1, H * rank});  // [D, H*rank]
+    return a;
   }
-  void release_inference() override { w_in = w_q_b = torch::Tensor(); }
+  void prepare_inference() override {
+    torch::NoGradGuard g;
+    auto a = absorbed();
+    w_in = a.w_in, w_q_b = a.w_q_b, w_o = a.w_o;
+  }
+  void release_inference() override { w_in = w_q_b = w_o = torch::Tensor(); }
   std::int64_t H, nope, rope, vd, rank;
   bool interleave;
-  torch::Tensor w_in, w_q_b;  // prepared: [q_proj or q_a_proj; kv_a_proj_with_mqa], q_b_proj; rotary rows de-interleaved
+  torch::Tensor w_in, w_q_b, w_o;  // prepared: absorbed() (used while gradients are off)
   torch::nn::Linear q_proj{nullptr}, q_a_proj{nullptr}, q_b_proj{nullptr}, kv_a_proj_with_mqa{nullptr},
       kv_b_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_a_layernorm{nullptr}, kv_a_layernorm{nullptr};
@@ -331,6 +393,16 @@ MoEImpl::MoEImpl(const ModelConfig& c) : cfg(c) {
 
 std::pair<torch::Tensor, torch::Tensor> MoEImpl::route(const torch::Tensor& logits) const {
   const auto k = cfg.num_experts_per_tok;
+  if (cpu::applies(logits) && logits.dim() == 2 && logits.stride(1) == 1) {  // the same choice in plain loops
+    cpu::RouteOptions o;
+    o.sigmoid = cfg.scoring_func != "softmax";
+    o.k = k;
+    o.n_group = o.sigmoid ? cfg.n_group : 1;
+    o.topk_group = cfg.topk_group;
+    o.norm_topk_prob = cfg.norm_topk_prob;
+    o.scaling = cfg.routed_scaling_factor;
+    return cpu::route(logits, o.sigmoid ? e_score_correction_bias : torch::Tensor(), o);
+  }
   torch::Tensor idx, w;
   if (cfg.scoring_func == "softmax") {
     // routing_weights = softmax(router_logits); topk; renormalise if norm_topk_prob (Mixtral always does)
@@ -373,6 +445,8 @@ torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, con
     }
     return torch::cat(rows, 0);
   }
+  if (dispatch == MoeDispatch::grouped && !expert_gate_up_t.empty() && cpu::applies(x))
+    return cpu::moe_grouped(x, idx, w, expert_gate_up_t, expert_down_t);
   auto flat = idx.reshape({-1});
   const auto D = x.size(1);
   if (dispatch == MoeDispatch::stacked && w_down_t.defined() && !torch::GradMode::is_enabled()) {
@@ -453,6 +527,12 @@ void MoEImpl::prepare_inference() {
   }
   w_gate_up_t = torch::stack(gu).contiguous();
   w_down_t = torch::stack(d).contiguous();
+  expert_gate_up_t.clear();
+  expert_down_t.clear();
+  for (std::int64_t e = 0; e < w_gate_up_t.size(0); ++e) {
+    expert_gate_up_t.push_back(w_gate_up_t[e]);
+    expert_down_t.push_back(w_down_t[e]);
+  }
   // On the CPU, grouped dispatch over the stacked copies measured faster than the padded bmm at every batch
   // size (bench_generate); elsewhere the two bmm save kernel launches.
   dispatch = router_weight.device().is_cpu() ? MoeDispatch::grouped : MoeDispatch::stacked;
@@ -466,6 +546,8 @@ void MoEImpl::prepare_inference() {
 
 void MoEImpl::release_inference() {
   w_gate_up_t = w_down_t = w_router_shared = torch::Tensor();
+  expert_gate_up_t.clear();
+  expert_down_t.clear();
   if (shared) shared->w_gate_up = torch::Tensor();
   if (dispatch == MoeDispatch::stacked) dispatch = MoeDispatch::grouped;
 }
@@ -544,13 +626,6 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.flat_index = (sh * in.cache->max_len + pos.unsqueeze(1)).reshape({-1});
     auto key_pos = torch::arange(ctx.kv_len, ids.options());
     ctx.mask = (key_pos.view({1, 1, -1}) <= pos.unsqueeze(-1)).unsqueeze(1);  // [B,1,T,S]
-    if (T == 1 && !torch::GradMode::is_enabled()) {
-      const auto H = cfg_.num_attention_heads;
-      ctx.mask_bias = torch::zeros({B, 1, 1, ctx.kv_len}, embed_tokens->weight.options())
-                          .masked_fill_(ctx.mask.logical_not(), -std::numeric_limits<float>::infinity())
-                          .expand({B, H, 1, ctx.kv_len})
-                          .reshape({B * H, 1, ctx.kv_len});
-    }
   } else {
     auto allowed = pos.unsqueeze(1) <= pos.unsqueeze(2);  // [B,T(query),T(key)]
     if (in.segment_ids.defined()) allowed = allowed & (in.segment_ids.unsqueeze(1) == in.segment_ids.unsqueeze(2));
@@ -583,6 +658,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.layer = std::int64_t(i);
     h = layers[i]->as<DecoderLayerImpl>()->forward(h, ctx);
   }
+  if (in.logits_at.defined()) h = h.gather(1, in.logits_at.view({B, 1, 1}).expand({B, 1, h.size(2)}));
   h = norm(h);
   ForwardOutput out;
   if (in.hidden_only) out.hidden = h;

@@ -24,7 +24,9 @@ namespace distill::model {
 
 // Preallocated K/V for every layer; row `slot` holds one sequence, index `position` its token.
 struct KVCache {
-  std::vector<torch::Tensor> k, v;  // per layer: [slots, K or H, max_len, dk], [slots, K or H, max_len, dv]
+  // per layer: [slots, K, max_len, head_dim] each; MLA: k only, [slots, 1, max_len, kv_lora_rank + qk_rope_head_dim]
+  // (the normed latent and the rotated shared key; see MlaAttentionImpl::forward_latent)
+  std::vector<torch::Tensor> k, v;
   std::int64_t max_len = 0;
   static KVCache allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
                           const torch::TensorOptions& opts);
@@ -40,6 +42,7 @@ struct ForwardInput {
   std::int64_t slot_begin = -1;   // >= 0: slots == slot_begin..slot_begin+B-1, read as a view of the cache (no gather)
   bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
   bool hidden_only = false;   // return the final (normed) hidden states instead of logits (chunked losses)
+  torch::Tensor logits_at;    // [B] int64, optional: logits only at this time index of each row -> [B, 1, V]
 };
 
 struct ForwardOutput {
@@ -53,7 +56,7 @@ struct LayerContext {
   torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend
   torch::Tensor cos, sin_rot;             // [B, 1, T, rope_dim]; sin_rot = [-sin, sin] halves (see apply_rope)
   bool causal = false;                    // mask is plain causal over T == S (attention may skip it)
-  torch::Tensor mask_bias;                // decode without grad: [B*H, 1, S], 0 or -inf (the mask, additive)
+  torch::Tensor bias_heads;               // GQA decode without grad: [B*H, 1, S], made by the first layer
   KVCache* cache = nullptr;
   torch::Tensor slots;                    // [B]
   torch::Tensor flat_index;               // [B*heads*T] (slot*heads + head)*max_len + position, for cache writes
@@ -61,6 +64,11 @@ struct LayerContext {
   std::int64_t slot_begin = -1;
   std::int64_t layer = 0;
   std::vector<torch::Tensor>* router_logits = nullptr;  // MoE layers append [N, E]
+  // The mask as an additive bias [B, T, 1, S] (0 or -inf), made on first use and shared by the layers.
+  const torch::Tensor& additive_mask(torch::ScalarType dtype);
+
+ private:
+  torch::Tensor bias_;
 };
 
 class RMSNormImpl : public torch::nn::Module {
@@ -126,6 +134,7 @@ class MoEImpl : public FfnBase {
   torch::Tensor w_gate_up_t;  // [E, D, 2I] stacked (gate | up)^T, inference only
   torch::Tensor w_router_shared;  // fp32 with shared experts: [router; shared gate; shared up; (Qwen shared gate)]
   torch::Tensor w_down_t;     // [E, I, D]
+  std::vector<torch::Tensor> expert_gate_up_t, expert_down_t;  // per-expert views of the two stacks
 
   ModelConfig cfg;
   torch::Tensor router_weight;          // [E, D]  "gate.weight"

@@ -81,9 +81,8 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
   in.slots = torch::from_blob(slots.data(), {B}, opts).to(device_);
   in.cache = &cache_;
   in.kv_len = T;
-  auto logits = model_->forward(in).logits;  // [B,T,V]
-  auto last_t = torch::from_blob(last.data(), {B, 1, 1}, opts).to(device_).expand({B, 1, logits.size(2)});
-  auto next = logits.gather(1, last_t).squeeze(1);  // [B,V]
+  in.logits_at = torch::from_blob(last.data(), {B}, opts).to(device_);
+  auto next = model_->forward(in).logits.squeeze(1);  // [B,V] at each row's last prompt token
   std::vector<Active> joined;
   std::vector<at::Generator> gens;
   for (std::int64_t b = 0; b < B; ++b) {
