@@ -65,7 +65,7 @@ void print_report(const std::string& what, const dataset::PassReport& r, const C
     std::cout << line;
   }
   if (what == "decontaminate")
-    std::cout << "  (" << r.ignored_ngrams << " boilerplate n-grams shared by many benchmark problems were ignored)\n";
+    std::cout << "  (" << r.ignored_ngrams << " template n-grams, shared by many benchmark problems, were masked out)\n";
   if (!r.matched.empty()) {
     std::cout << "n-grams that matched (samples flagged):\n";
     for (const auto& [g, n] : r.matched) std::cout << "  " << n << "  \"" << g << "\"\n";
@@ -197,7 +197,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
   c->add_option("--answer-field", ca->answer_field, "jsonl benchmark: field holding the answer");
   c->add_option("--ngram", ca->ngram, "words per n-gram (8, as open-r1 and s1 use)");
   c->add_option("--max-df", ca->max_df,
-                "ignore n-grams found in more than this share of benchmark problems (template boilerplate)");
+                "mask words of n-grams found in more than this share of benchmark problems (template text)");
   reg.add(c, [c, ca] {
     require(*c, "--db");
     dataset::DecontamOptions o;

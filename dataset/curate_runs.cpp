@@ -268,64 +268,89 @@ std::string DecontamOptions::to_json() const {
 PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
                              const Who& who, const ProgressFn& progress) {
   if (o.ngram < 3) throw InputError("--ngram must be at least 3 (shorter n-grams match ordinary phrases)");
-  // Benchmark n-grams -> (text, which benchmark problem).
-  struct Hit {
+  const auto n = std::size_t(o.ngram);
+  // The benchmark texts, each with the problem it belongs to.
+  struct BenchText {
     std::string text, where;
-    std::int64_t df = 0;       // benchmark problems containing it
-    std::int64_t last = -1;    // the last problem counted into df
+    std::int64_t problem;
   };
-  std::unordered_map<std::uint64_t, Hit> bench;
-  std::int64_t n_bench = 0;
-  auto add_bench = [&](const std::string& text, const std::string& where, std::int64_t problem) {
-    std::string lowered;
-    auto w = words(text, lowered);
-    if (w.size() < std::size_t(o.ngram)) return;
-    auto h = positional_ngram_hashes(w, o.ngram);
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      auto it = bench.find(h[i]);
-      if (it == bench.end()) {
-        std::string t;
-        for (std::size_t k = i; k < i + std::size_t(o.ngram); ++k) t += (k > i ? " " : "") + std::string(w[k]);
-        it = bench.emplace(h[i], Hit{std::move(t), where}).first;
-      }
-      if (it->second.last != problem) ++it->second.df, it->second.last = problem;
-    }
-  };
+  std::vector<BenchText> texts;
   std::unordered_set<std::int64_t> bench_problems;
+  std::int64_t n_bench = 0;
   if (o.benchmark_name.empty()) {
     auto q = s.db().prepare("SELECT id, prompt, coalesce(solution, '') FROM problems WHERE split = ? ORDER BY id");
     q.bind(1, o.against_split);
     while (q.step()) {
       const auto where = o.against_split + " problem " + std::to_string(q.col_int(0));
       bench_problems.insert(q.col_int(0));
-      add_bench(q.col_text(1), where, n_bench);
-      add_bench(q.col_text(2), where, n_bench++);
+      texts.push_back({q.col_text(1), where, n_bench});
+      texts.push_back({q.col_text(2), where, n_bench++});
     }
     if (bench_problems.empty())
       throw InputError("no problems in split '" + o.against_split + "' to decontaminate against");
   } else {
     for (std::size_t i = 0; i < o.benchmark.size(); ++i) {
       const auto where = o.benchmark_name + " #" + std::to_string(i + 1);
-      add_bench(o.benchmark[i].prompt, where, n_bench);
-      if (o.benchmark[i].solution) add_bench(*o.benchmark[i].solution, where, n_bench);
+      texts.push_back({o.benchmark[i].prompt, where, n_bench});
+      if (o.benchmark[i].solution) texts.push_back({*o.benchmark[i].solution, where, n_bench});
       ++n_bench;
     }
   }
-  // Boilerplate: n-grams shared by many benchmark problems (a template's fixed wording) say nothing about
-  // contamination, and would flag every problem built from the same template. They are dropped.
-  const auto max_df = std::max<std::int64_t>(1, std::int64_t(o.max_df * double(n_bench)));
-  std::int64_t boilerplate = 0;
-  for (auto it = bench.begin(); it != bench.end();) {
-    if (it->second.df > max_df) it = bench.erase(it), ++boilerplate;
-    else ++it;
+  // Template wording: n-grams found in more than max_df of the benchmark problems (a template's fixed text, or
+  // a phrase every problem uses) say nothing about contamination. Every word such an n-gram covers is masked,
+  // in benchmark and training text alike, and only n-grams of unmasked words are compared. Else a templated
+  // family matches on "<one operation> + the template's tail", which two different problems share by chance.
+  std::unordered_map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> df;  // hash -> (problems, last counted)
+  for (const auto& t : texts) {
+    std::string lowered;
+    for (auto h : positional_ngram_hashes(words(t.text, lowered), o.ngram)) {
+      auto& [count, last] = df.try_emplace(h, 0, -1).first->second;
+      if (last != t.problem) ++count, last = t.problem;
+    }
   }
+  const auto max_df = std::max<std::int64_t>(2, std::int64_t(o.max_df * double(n_bench)));  // a pair is no template
+  std::unordered_set<std::uint64_t> boilerplate;
+  for (const auto& [h, c] : df)
+    if (c.first > max_df) boilerplate.insert(h);
+  df.clear();
+  // Calls f(i, hash) for each n-gram of w whose words no template n-gram covers.
+  auto content_ngrams = [&](const std::vector<std::string_view>& w, auto&& f) {
+    if (w.size() < n) return;
+    const auto h = positional_ngram_hashes(w, o.ngram);
+    std::vector<char> masked(w.size(), 0);
+    for (std::size_t i = 0; i < h.size(); ++i)
+      if (boilerplate.count(h[i])) std::fill(masked.begin() + std::ptrdiff_t(i), masked.begin() + std::ptrdiff_t(i + n), 1);
+    std::size_t run = 0;  // unmasked words ending at i
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      run = masked[i] ? 0 : run + 1;
+      if (run >= n && f(i + 1 - n, h[i + 1 - n])) return;
+    }
+  };
+  struct Hit {
+    std::string text, where;
+  };
+  std::unordered_map<std::uint64_t, Hit> bench;  // content n-gram -> its text and first benchmark problem
+  for (const auto& t : texts) {
+    std::string lowered;
+    auto w = words(t.text, lowered);
+    content_ngrams(w, [&](std::size_t i, std::uint64_t h) {
+      if (!bench.count(h)) {
+        std::string g;
+        for (std::size_t k = i; k < i + n; ++k) g += (k > i ? " " : "") + std::string(w[k]);
+        bench.emplace(h, Hit{std::move(g), t.where});
+      }
+      return false;
+    });
+  }
+  const auto ignored = std::int64_t(boilerplate.size());
   auto first_hit = [&](const std::string& text) -> const Hit* {
     std::string lowered;
-    auto w = words(text, lowered);
-    if (w.size() < std::size_t(o.ngram)) return nullptr;
-    for (auto h : positional_ngram_hashes(w, o.ngram))
-      if (auto it = bench.find(h); it != bench.end()) return &it->second;
-    return nullptr;
+    const Hit* found = nullptr;
+    content_ngrams(words(text, lowered), [&](std::size_t, std::uint64_t h) {
+      if (auto it = bench.find(h); it != bench.end()) found = &it->second;
+      return found != nullptr;
+    });
+    return found;
   };
   // Prompts of the problems in scope, checked once each.
   std::unordered_map<std::int64_t, const Hit*> prompt_hit;
@@ -337,7 +362,7 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
   }
   const auto since = last_action_id(s);
   PassReport r;
-  r.ignored_ngrams = boilerplate;
+  r.ignored_ngrams = ignored;
   std::vector<Decision> decisions;
   std::map<std::string, std::int64_t> matched;
   const auto total = progress ? count_in_scope(s, scope) : 0;

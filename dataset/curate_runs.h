@@ -71,7 +71,7 @@ PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool a
 
 struct DecontamOptions {
   int ngram = 8;
-  double max_df = 0.01;  // n-grams in more than this share of benchmark problems (at least 1) are boilerplate
+  double max_df = 0.01;  // n-grams in more than this share of benchmark problems (and more than 2) are template text
   std::string against_split = "eval";      // problems of this split are the benchmark (when no file is given)
   std::vector<ProblemRow> benchmark;        // or these (an imported benchmark file)
   std::string benchmark_name;               // for the report and the action's parameters

@@ -236,6 +236,45 @@ TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and repo
   CHECK(run_distill({"data", "decontaminate", "--db", d / "s.db", "--against", "nope"}).code == 2);
 }
 
+TEST_CASE("decontaminate: a templated family matches on content runs, not on one operation plus the template") {
+  // 300 eval problems of one template (as the synthetic chain family writes them). A training problem that
+  // shares only its last operation and the template's tail with some of them is not contamination; one that
+  // holds an eval problem's run of operations is.
+  test::TempDir d;
+  const std::string tail = " keeping only the last digit after each step (work mod 10). What is the result?";
+  std::mt19937 rng(5);
+  auto digit = [&] { return std::to_string(rng() % 10); };
+  auto op = [&](bool first) { return std::string(rng() % 2 ? (first ? "Add " : "add ") : (first ? "Subtract " : "subtract ")) + digit(); };
+  std::vector<Spec> specs;
+  std::vector<std::vector<std::string>> ops;  // each eval problem's start value and operations
+  for (int i = 0; i < 300; ++i) {
+    ops.push_back({digit(), op(true), op(false), op(false), op(false), op(false)});
+    const auto& o = ops.back();
+    specs.push_back({"Start with " + o[0] + ". " + o[1] + ", then " + o[2] + ", then " + o[3] + ", then " + o[4] +
+                         ", then " + o[5] + tail,
+                     good("e"), "correct", 20, "eval"});
+  }
+  const auto& x = ops[57];
+  // the last two operations of eval problem 57, then the tail
+  specs.push_back({"Start with 9. Subtract 9, then " + x[4] + ", then " + x[5] + tail, good("1")});
+  // opens as eval problem 57 does, then goes elsewhere
+  specs.push_back({"Start with " + x[0] + ". " + x[1] + ", then " + x[2] + ", then subtract 2" + tail, good("2")});
+  const std::string opening = "start with " + x[0] + " " + x[1] + " then " + x[2];
+  auto s = make_store(d / "s.db", specs);
+  auto rep = run_decontaminate(*s, {}, {}, false, {"t", ""});
+  CHECK(rep.considered == 2);
+  CHECK(rep.rejected == 1);
+  CHECK(rep.ignored_ngrams > 0);
+  REQUIRE(rep.matched.size() == 1);
+  std::string lowered_opening;
+  for (char ch : opening) lowered_opening += char(std::tolower(static_cast<unsigned char>(ch)));
+  CHECK(rep.matched.begin()->first == lowered_opening);
+  // With no template masking (max-df 1: every n-gram counts) the tail match is flagged too.
+  DecontamOptions all;
+  all.max_df = 1.0;
+  CHECK(run_decontaminate(*s, all, {}, false, {"t", ""}).rejected == 2);
+}
+
 TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the problem") {
   test::TempDir d;
   const auto db = d / "s.db";
