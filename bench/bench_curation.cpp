@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
                                 : fs::path(keep);
   fs::create_directories(dir);
   const std::string big = (dir / "big.db").string(), small = (dir / "dedup.db").string();
-  const std::string bin = std::string(DISTILL_SOURCE_TREE) + "/build/bin/distill";
+  const std::string bin = (fs::read_symlink("/proc/self/exe").parent_path() / "distill").string();  // this build's
   std::printf("curation bench: %lld samples (stats, filter, list), %lld for dedup; the real CLI, 2 cores budgets\n",
               (long long)n, (long long)n_dedup);
   double t0 = now_s();

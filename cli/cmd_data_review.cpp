@@ -134,7 +134,7 @@ void register_data_review(CLI::App& data, Registry& reg) {
       return;
     }
     std::vector<dataset::Decision> ds;
-    for (auto id : ids) ds.push_back({id, ra->accept, ra->reason});
+    for (auto id : ids) ds.push_back({id, ra->accept, ra->reason, ""});
     nlohmann::json params = {{"decision", ra->accept ? "keep" : "reject"}};
     if (ra->all_pending) params["all_pending"] = true, params["split"] = ra->split;
     const auto action = dataset::record_action(*store, {"review", params.dump(), ra->reason, ra->actor}, ds);

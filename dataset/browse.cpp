@@ -3,6 +3,7 @@
 #include "dataset/browse.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <unordered_map>
 
@@ -157,37 +158,40 @@ CurationStats curation_stats(Store& s, int buckets) {
   }
   // Live decisions per sample, in (sample, action) order: the last one is the status; the earliest pass kind
   // that rejected it is its funnel stage.
-  std::int64_t kept = 0, rejected = 0, by_stage[3] = {0, 0, 0};
+  std::int64_t kept = 0, rejected = 0, by_stage[4] = {0, 0, 0, 0};  // verdict, other filters, dedup, decontaminate
   {
     auto q = s.db().prepare(
-        "SELECT e.sample_id, e.decision = 'keep', a.kind FROM curation_effects e JOIN curation_actions a "
-        "ON a.id = e.action_id WHERE a.undone_by IS NULL ORDER BY e.sample_id, e.action_id");
+        "SELECT e.sample_id, e.decision = 'keep', a.kind, coalesce(e.rule, '') FROM curation_effects e "
+        "JOIN curation_actions a ON a.id = e.action_id WHERE a.undone_by IS NULL ORDER BY e.sample_id, e.action_id");
     std::int64_t cur = -1;
     bool last_keep = false;
-    int stage = 3;
+    int stage = 4;
     auto flush = [&] {
       if (cur < 0) return;
       (last_keep ? kept : rejected) += 1;
-      if (!last_keep && stage < 3) ++by_stage[stage];  // a sample kept after all leaves no gap in the funnel
+      if (!last_keep && stage < 4) ++by_stage[stage];  // a sample kept after all leaves no gap in the funnel
     };
     while (q.step()) {
       const auto id = q.col_int(0);
-      if (id != cur) flush(), cur = id, stage = 3;
+      if (id != cur) flush(), cur = id, stage = 4;
       last_keep = q.col_int(1) != 0;
       if (!last_keep) {
         const auto kind = q.col_text(2);
-        const int k = kind == "filter" ? 0 : kind == "dedup" ? 1 : kind == "decontaminate" ? 2 : 3;
+        const int k = kind == "filter" ? (q.col_text(3) == "verdict" ? 0 : 1)
+                      : kind == "dedup" ? 2 : kind == "decontaminate" ? 3 : 4;
         stage = std::min(stage, k);
       }
     }
     flush();
   }
   st.by_status = {{"pending", total - kept - rejected}, {"kept", kept}, {"rejected", rejected}};
-  st.funnel = {{"generated", total},
-               {"filtered", total - by_stage[0]},
-               {"deduplicated", total - by_stage[0] - by_stage[1]},
-               {"decontaminated", total - by_stage[0] - by_stage[1] - by_stage[2]},
-               {"kept", kept}};
+  std::int64_t left = total;
+  st.funnel = {{"generated", left}};
+  for (int k = 0; k < 4; ++k) {
+    left -= by_stage[k];
+    st.funnel.emplace_back(std::array{"correct", "filtered", "deduplicated", "decontaminated"}[std::size_t(k)], left);
+  }
+  st.funnel.emplace_back("kept", kept);
   if (!by_tokens.empty()) {
     const auto mx = by_tokens.rbegin()->first;
     // A round bucket width: 1, 2, 5 x 10^k, so the edges read well.

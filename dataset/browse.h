@@ -52,9 +52,10 @@ struct CurationStats {
 };
 CurationStats curation_stats(Store& s, int histogram_buckets = 16);
 
-// The R1 curation funnel: generated -> passed the filters -> deduplicated -> decontaminated -> kept. Each
-// stage counts the samples no live action of that kind (or an earlier stage's kind) rejected; kept counts
-// status kept. Holds across reruns, as it reads the log rather than the last run.
+// The R1 curation funnel: generated -> correct -> passed the other filters -> deduplicated -> decontaminated ->
+// kept. Each stage counts the samples no live action of that stage (or an earlier one) rejected: a filter's
+// 'verdict' rule is the correct stage, its other rules the filtered stage; kept counts status kept. Holds across
+// reruns, as it reads the log rather than the last run.
 std::vector<std::pair<std::string, std::int64_t>> curation_funnel(Store& s);
 
 }  // namespace distill::dataset

@@ -68,24 +68,25 @@ void reject(PassReport& r, std::vector<Decision>& out, std::int64_t id, const st
   ++r.rejected;
   ++r.by_rule[rule];
   if (r.examples.size() < 10) r.examples.emplace_back(id, reason);
-  out.push_back({id, false, std::move(reason)});
+  out.push_back({id, false, std::move(reason), rule});
 }
 
 // Records the rejects (when applying and there are any). Samples someone decided on while the pass was reading
-// (actions after `since`) are left to that decision.
+// (actions after `since`) are left to that decision, checked in the writing transaction; the report's counts
+// then describe what was recorded.
 void finish(Store& s, PassReport& r, const std::string& kind, const std::string& params, bool apply, const Who& who,
             std::vector<Decision>& decisions, std::int64_t since) {
   if (!apply || decisions.empty()) return;
   std::sort(decisions.begin(), decisions.end(), [](const Decision& a, const Decision& b) { return a.sample_id < b.sample_id; });
-  auto q = s.db().prepare("SELECT DISTINCT sample_id FROM curation_effects WHERE action_id > ?");
-  q.bind(1, since);
-  std::set<std::int64_t> touched;
-  while (q.step()) touched.insert(q.col_int(0));
-  if (!touched.empty()) {
-    std::erase_if(decisions, [&](const Decision& d) { return touched.count(d.sample_id) > 0; });
-    r.rejected = std::int64_t(decisions.size());
-  }
-  r.action_id = record_action(s, {kind, params, who.reason, who.actor}, decisions);
+  const auto before = decisions.size();
+  r.action_id = record_action(s, {kind, params, who.reason, who.actor}, decisions, since);
+  if (decisions.size() == before) return;
+  r.rejected = std::int64_t(decisions.size());
+  r.by_rule.clear();
+  for (const auto& d : decisions) ++r.by_rule[d.rule];
+  std::set<std::int64_t> recorded;
+  for (const auto& d : decisions) recorded.insert(d.sample_id);
+  std::erase_if(r.examples, [&](const auto& e) { return recorded.count(e.first) == 0; });
 }
 
 }  // namespace

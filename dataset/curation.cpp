@@ -35,10 +35,18 @@ bool sample_exists(Store& s, std::int64_t id) {
 }
 }  // namespace
 
-std::int64_t record_action(Store& s, const ActionSpec& a, const std::vector<Decision>& decisions) {
+std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after) {
   if (a.kind != "review" && a.kind != "filter" && a.kind != "dedup" && a.kind != "decontaminate")
     throw InputError("curation action kind '" + a.kind + "' is not valid (expected review, filter, dedup or decontaminate)");
   Transaction tx(s.db());
+  if (decided_after >= 0) {
+    auto q = s.db().prepare("SELECT DISTINCT sample_id FROM curation_effects WHERE action_id > ?");
+    q.bind(1, decided_after);
+    std::set<std::int64_t> touched;
+    while (q.step()) touched.insert(q.col_int(0));
+    std::erase_if(decisions, [&](const Decision& d) { return touched.count(d.sample_id) > 0; });
+    if (decisions.empty()) return 0;  // nothing left to record: no empty action in the log
+  }
   if (a.kind == "review") {  // ids typed by a person: name a missing or repeated one (passes take theirs from queries)
     std::set<std::int64_t> seen;
     for (const auto& d : decisions) {
@@ -54,9 +62,10 @@ std::int64_t record_action(Store& s, const ActionSpec& a, const std::vector<Deci
   ins.bind(6, kept).bind(7, std::int64_t(decisions.size()) - kept);
   ins.run();
   const auto id = s.db().last_insert_rowid();
-  auto eff = s.db().prepare("INSERT INTO curation_effects(sample_id, action_id, decision, reason) VALUES (?, ?, ?, ?)");
+  auto eff = s.db().prepare(
+      "INSERT INTO curation_effects(sample_id, action_id, decision, reason, rule) VALUES (?, ?, ?, ?, nullif(?, ''))");
   for (const auto& d : decisions) {
-    eff.bind(1, d.sample_id).bind(2, id).bind(3, d.keep ? "keep" : "reject").bind(4, d.reason);
+    eff.bind(1, d.sample_id).bind(2, id).bind(3, d.keep ? "keep" : "reject").bind(4, d.reason).bind(5, d.rule);
     eff.run();
     eff.reset();
   }
@@ -68,7 +77,8 @@ std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action,
                     const std::string& actor) {
   if (action != "keep" && action != "reject")
     throw InputError("curation action '" + action + "' is not valid (expected keep or reject)");
-  return record_action(s, {"review", "{}", reason, actor}, {{sample_id, action == "keep", reason}});
+  std::vector<Decision> one{{sample_id, action == "keep", reason, ""}};
+  return record_action(s, {"review", "{}", reason, actor}, one);
 }
 
 std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& actor) {

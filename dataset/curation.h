@@ -24,6 +24,7 @@ struct Decision {
   std::int64_t sample_id = 0;
   bool keep = false;
   std::string reason;
+  std::string rule;  // a pass's rule that decided (counts per rule in reports); empty for reviews
 };
 
 struct ActionSpec {
@@ -33,8 +34,12 @@ struct ActionSpec {
 };
 
 // Appends one action and its decisions in one transaction; returns the action id. InputError for an unknown
-// kind or a sample id that does not exist (nothing is written then).
-std::int64_t record_action(Store& s, const ActionSpec& a, const std::vector<Decision>& decisions);
+// kind or a sample id that does not exist (nothing is written then). With `decided_after` >= 0, decisions on
+// samples that some action after that id decided on are dropped first, inside the same transaction (a pass
+// leaves alone what a person reviewed while it was reading); `decisions` is left holding what was recorded,
+// and when nothing is left no action is written and 0 returned.
+std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions,
+                           std::int64_t decided_after = -1);
 
 // One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,

@@ -95,6 +95,13 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
   q.bind(1, o.split);
   const auto tmp = path + ".tmp-" + std::to_string(::getpid());
   ExportStats st;
+  struct RemoveUnlessRenamed {  // any throw below (bad meta_json, bad UTF-8, a full disk) leaves no temp file
+    std::string path;
+    ~RemoveUnlessRenamed() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+  } cleanup{tmp};
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw InputError(path + ": cannot write the export (" + std::strerror(errno) + ")");
@@ -129,12 +136,10 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
     }
     st.problems = std::int64_t(problems.size());
     out.close();
-    if (!out) {
-      std::filesystem::remove(tmp);
-      throw RuntimeFailure(path + ": writing the export failed");
-    }
+    if (!out) throw RuntimeFailure(path + ": writing the export failed");
   }
   std::filesystem::rename(tmp, path);
+  cleanup.path.clear();
   st.sha256 = sha256_file_hex(path);
   return st;
 }

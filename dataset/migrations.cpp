@@ -68,6 +68,10 @@ CREATE TRIGGER samples_fts_update AFTER UPDATE OF completion ON samples BEGIN
   INSERT INTO samples_fts(rowid, completion) VALUES (new.id, new.completion);
 END;
 )SQL"},
+      // 3 -> 4: which rule of a pass decided (the funnel tells "incorrect" from the other filters).
+      {3, R"SQL(
+ALTER TABLE curation_effects ADD COLUMN rule TEXT;
+)SQL"},
   };
   return s;
 }

@@ -76,20 +76,26 @@ double estimated_jaccard(const Signature& a, const Signature& b) {
 }
 
 std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold) {
+  // A document joins the first earlier member of a shared bucket it is similar enough to; at most kProbe members
+  // of a bucket are compared, which bounds the work where thousands of documents collide.
+  constexpr std::size_t kProbe = 16;
   UnionFind uf(sigs.size());
-  std::unordered_map<std::uint64_t, std::size_t> first;  // band key -> first document with it
+  std::unordered_map<std::uint64_t, std::vector<std::size_t>> bucket;  // band key -> first kProbe documents
   for (int b = 0; b < bands; ++b) {
-    first.clear();
-    first.reserve(sigs.size());
+    bucket.clear();
+    bucket.reserve(sigs.size());
     for (std::size_t d = 0; d < sigs.size(); ++d) {
       std::uint64_t key = mix(std::uint64_t(b) + 1);
       for (int r = 0; r < rows; ++r) key = mix(key ^ sigs[d][std::size_t(b * rows + r)]);
-      auto [it, fresh] = first.emplace(key, d);
-      if (fresh) continue;
-      const auto head = it->second;
-      if (uf.find(head) == uf.find(d)) continue;
-      const double j = estimated_jaccard(sigs[head], sigs[d]);
-      if (j >= threshold) uf.join(head, d);
+      auto& members = bucket[key];
+      for (auto m : members) {
+        if (uf.find(m) == uf.find(d)) break;
+        if (estimated_jaccard(sigs[m], sigs[d]) >= threshold) {
+          uf.join(m, d);
+          break;
+        }
+      }
+      if (members.size() < kProbe) members.push_back(d);
     }
   }
   std::vector<NearDuplicate> out;

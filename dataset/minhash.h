@@ -34,9 +34,10 @@ struct NearDuplicate {
   double jaccard;         // estimated similarity to the survivor (a chain can leave it below the threshold)
 };
 
-// Clusters documents whose signatures collide in some LSH band and whose estimated Jaccard to the colliding
-// bucket's first member reaches `threshold` (union-find, so similarity chains join one cluster). Returns every
-// document that is not its cluster's survivor, in index order.
+// Clusters documents whose signatures collide in some LSH band and whose estimated Jaccard to one of the
+// bucket's earlier members (the first 16) reaches `threshold` (union-find, so similarity chains join one cluster,
+// as text-dedup and datasketch pipelines do). Returns every document that is not its cluster's survivor, in
+// index order.
 std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold);
 
 }  // namespace distill::dataset

@@ -87,6 +87,7 @@ CREATE TABLE curation_effects (
   action_id  INTEGER NOT NULL REFERENCES curation_actions(id),
   decision   TEXT NOT NULL CHECK (decision IN ('keep', 'reject')),
   reason     TEXT,                            -- e.g. 'verdict incorrect', 'near-duplicate of 12 (J=0.91)'
+  rule       TEXT,                            -- the pass's rule that decided, e.g. 'verdict', 'near' (v4)
   PRIMARY KEY (sample_id, action_id)
 ) WITHOUT ROWID;
 CREATE INDEX curation_effects_action ON curation_effects(action_id);

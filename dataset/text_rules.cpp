@@ -73,7 +73,20 @@ std::string format_problem(std::string_view c) {
   int depth = 0;
   for (std::size_t i = box + 6; i < after.size(); ++i) {
     if (after[i] == '{') ++depth;
-    else if (after[i] == '}' && --depth == 0) return "";
+    else if (after[i] == '}' && --depth == 0) {
+      // The box ends the answer: after it only space, closing math delimiters and a full stop ($, \], \), ., **).
+      for (auto rest = after.substr(i + 1); !rest.empty();) {
+        bool trailer = false;
+        for (std::string_view tok : {"\\]", "\\)", "$", ".", "**", " ", "\t", "\n", "\r"})
+          if (rest.starts_with(tok)) {
+            rest.remove_prefix(tok.size());
+            trailer = true;
+            break;
+          }
+        if (!trailer) return "text after the final \\boxed{}";
+      }
+      return "";
+    }
   }
   return "unbalanced \\boxed{";
 }

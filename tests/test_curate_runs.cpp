@@ -203,6 +203,76 @@ TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, t
   CHECK(run_dedup(*s2, exact_only, {}, false, {"t", ""}).rejected == 1);
 }
 
+TEST_CASE("dedup: a kept sample wins over its pending duplicate, the threshold decides, undo restores") {
+  test::TempDir d;
+  const auto base = long_text(120, 1);
+  auto change = [&](int words, int first) {  // `words` words, 20 apart from word `first` on, replaced
+    auto t = base;
+    for (int i = 0; i < words; ++i) {
+      std::size_t at = 0;
+      for (int k = 0; k < 20 * i + first; ++k) at = t.find(' ', at + 1);
+      t.replace(t.find('w', at), 1, "v");
+    }
+    return t;
+  };
+  auto s = make_store(d / "s.db", {
+      {"a", good(base)},        // 1
+      {"b", good(base)},        // 2: the same text, kept by a person below
+      {"c", good(change(1, 5))},   // 3: J ~ 0.92 to the base
+      {"d", good(change(5, 15))},  // 4: J ~ 0.65 to the base, ~0.6 to 3
+  });
+  curate(*s, 2, "keep", "the better problem", "alice");
+  DedupOptions strict;
+  strict.threshold = 0.95;
+  auto r95 = run_dedup(*s, strict, {}, false, {"t", ""});
+  CHECK(r95.by_rule["exact"] == 1);
+  CHECK(r95.by_rule["near"] == 0);
+  REQUIRE(r95.examples.size() == 1);
+  CHECK(r95.examples[0] == std::make_pair(std::int64_t(1), std::string("exact duplicate of 2")));  // kept one wins
+  CHECK(run_dedup(*s, {}, {}, false, {"t", ""}).rejected == 2);  // 0.8: sample 3 too
+  DedupOptions loose;
+  loose.threshold = 0.5;
+  auto applied = run_dedup(*s, loose, {}, true, {"t", ""});
+  CHECK(applied.rejected == 3);  // 1, 3 and 4; the kept sample 2 stays
+  CHECK(status_of(*s, 2) == "kept");
+  for (std::int64_t id : {1, 3, 4}) CHECK(status_of(*s, id) == "rejected");
+  REQUIRE(applied.action_id);
+  undo_action(*s, *applied.action_id, "t");
+  for (std::int64_t id : {1, 3, 4}) CHECK(status_of(*s, id) == "pending");
+  CHECK(status_of(*s, 2) == "kept");
+}
+
+TEST_CASE("decontaminate: undo restores what a run rejected, and the funnel counts each stage") {
+  test::TempDir d;
+  auto s = make_store(d / "s.db", {
+      {"Jo buys seven red apples at the market on a sunny Monday morning, how many?", good("e"), "correct", 20, "eval"},
+      {"Before lunch Jo buys seven red apples at the market on a sunny Monday", good("1")},  // 2: contaminated
+      {"Something else", good("2")},                                                         // 3
+      {"Something else", good("2")},                                                         // 4: duplicate of 3
+      {"A third one", good("3"), "incorrect"},                                               // 5
+      {"A fourth one", good("4")},                                                           // 6
+  });
+  FilterRules correct;
+  correct.correct_only = true;
+  run_filter(*s, correct, {"train"}, true, {"t", ""});
+  run_dedup(*s, {}, {"train"}, true, {"t", ""});
+  auto dc = run_decontaminate(*s, {}, {"train"}, true, {"t", ""});
+  REQUIRE(dc.action_id);
+  CHECK(status_of(*s, 2) == "rejected");
+  std::vector<Decision> accept;
+  for (auto id : pending_samples(*s, "train")) accept.push_back({id, true, "fine", ""});
+  REQUIRE(accept.size() == 2);  // 3 and 6
+  record_action(*s, {"review", "{}", "fine", "t"}, accept);
+  // 6 samples (the eval problem's own stays pending through every stage) -> 5 correct -> 4 after dedup -> 3
+  // after decontamination -> 2 kept
+  std::vector<std::pair<std::string, std::int64_t>> want = {{"generated", 6},    {"correct", 5},        {"filtered", 5},
+                                                            {"deduplicated", 4}, {"decontaminated", 3}, {"kept", 2}};
+  CHECK(curation_funnel(*s) == want);
+  undo_action(*s, *dc.action_id, "t");
+  CHECK(status_of(*s, 2) == "pending");
+  CHECK(status_of(*s, 4) == "rejected");  // the dedup run stands
+}
+
 TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and reported, template boilerplate is not") {
   test::TempDir d;
   const std::string tail = " keeping only the last digit after each step (work mod 10). What is the result?";
@@ -291,6 +361,19 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   REQUIRE(fj["total"] == 1);
   CHECK(fj["samples"][0]["snippet"].get<std::string>().find("[carry]") != std::string::npos);
   CHECK(nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--min-tokens", "30", "--json"}).out)["total"] == 1);
+  auto total = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"data", "list", "--db", db, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run_distill(args);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out)["total"].get<int>();
+  };
+  CHECK(total({"--max-tokens", "30"}) == 2);
+  CHECK(total({"--verdict", "incorrect"}) == 1);
+  CHECK(total({"--verdict", "correct", "--status", "pending"}) == 1);
+  CHECK(total({"--problem", "1"}) == 2);
+  CHECK(total({"--split", "train"}) == 3);
+  CHECK(total({"--split", "eval"}) == 0);
   auto bad = run_distill({"data", "list", "--db", db, "--search", "AND AND"});
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("not a valid full-text query"));
@@ -316,6 +399,21 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   CHECK(run_distill({"data", "review", "--db", db, "2", "2", "--accept"}).code == 2);  // named twice
   CHECK(run_distill({"data", "filter", "--db", db, "--min-tokens", "-5"}).code == 2);
   CHECK(run_distill({"data", "filter", "--db", db, "--max-per-problem", "0"}).code == 2);
+  auto dc = run_distill({"data", "decontaminate", "--db", db, "--benchmark", d / "none.jsonl", "--format", "csv"});
+  CHECK(dc.code == 2);
+  CHECK_THAT(dc.err, Catch::Contains("csv"));
+  test::write_text(d / "one.jsonl", "{\"problem\": \"x\", \"answer\": \"1\"}\n");
+  auto im = run_distill({"data", "import", "--db", db, "--format", "yaml", d / "one.jsonl"});
+  CHECK(im.code == 2);
+  CHECK_THAT(im.err, Catch::Contains("yaml"));
+  // stats reports the pass rate by difficulty (make_store sets difficulty 1 + prompt length % 3: "p1", "p2" -> 3)
+  sj = nlohmann::json::parse(run_distill({"data", "stats", "--db", db, "--json"}).out);
+  REQUIRE(sj.contains("pass_rate_by_difficulty"));
+  INFO(sj["pass_rate_by_difficulty"].dump());
+  CHECK(sj["pass_rate_by_difficulty"].size() == 1);
+  CHECK(sj["pass_rate_by_difficulty"]["3"]["samples"] == 3);
+  CHECK(sj["pass_rate_by_difficulty"]["3"]["correct"] == 2);
+  CHECK(sj["pass_rate_by_difficulty"]["3"]["problems"] == 2);
 }
 
 TEST_CASE("export -> import -> export gives the same bytes in every format") {

@@ -20,6 +20,12 @@ TEST_CASE("text rules: the R1 format check names what is wrong") {
   CHECK(format_problem("hi <think>a</think>\\boxed{1}") == "text before <think>");
   CHECK(format_problem("<think>\\boxed{1}</think> 1") == "no \\boxed{} after </think>");
   CHECK(format_problem("<think>a</think>\\boxed{1") == "unbalanced \\boxed{");
+  // The box is the final answer: closing delimiters and a full stop may follow it, more text may not.
+  CHECK(format_problem("<think>a</think>\n$\\boxed{7}$.\n") == "");
+  CHECK(format_problem("<think>a</think>\\[\\boxed{7}\\]") == "");
+  CHECK(format_problem("<think>a</think>**\\boxed{7}**") == "");
+  CHECK(format_problem("<think>a</think>\\boxed{7} Wait, let me check that again.") == "text after the final \\boxed{}");
+  CHECK(format_problem("<think>a</think>\\boxed{7}\n\n```python\nprint(7)\n```") == "text after the final \\boxed{}");
   CHECK(reasoning_of("<think>\nabc\n</think>\n\\boxed{1}") == "\nabc\n");
   CHECK(reasoning_of("<think>open") == "open");
   CHECK(reasoning_of("plain") == "plain");
