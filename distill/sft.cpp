@@ -17,6 +17,7 @@
 #include "common/sha256.h"
 #include "dataset/browse.h"
 #include "dataset/samples.h"
+#include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/kd.h"
 #include "distill/packing.h"
@@ -64,80 +65,6 @@ class Stream {
   std::vector<Row> epoch_;
   std::size_t cursor_ = 0;
 };
-
-struct Batch {
-  torch::Tensor ids, labels, positions, segments;
-  torch::Tensor kd_rows, kd_ids, kd_logp;  // KD: flat hidden rows predicting a label with teacher top-k; its k pairs
-  std::int64_t targets = 0, tokens = 0, kd_targets = 0;
-};
-
-Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
-  const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
-  std::vector<std::int64_t> ids, labels, pos, seg;
-  Batch b;
-  std::vector<std::int64_t> kd_rows;
-  std::vector<std::int64_t> kd_ids;
-  std::vector<float> kd_logp;
-  const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
-  for (std::size_t ri = 0; ri < rows.size(); ++ri) {
-    const auto& r = rows[ri];
-    for (std::int64_t j = 1; k > 0 && j < L; ++j) {
-      if (!r.kd_mask[std::size_t(j)]) continue;
-      kd_rows.push_back(std::int64_t(ri) * L + j - 1);  // the hidden state that predicts label j
-      for (std::int64_t i = 0; i < k; ++i) {
-        kd_ids.push_back(r.kd_ids[std::size_t(j * k + i)]);
-        kd_logp.push_back(r.kd_logp[std::size_t(j * k + i)]);
-      }
-    }
-    b.kd_targets += r.kd_targets;
-  }
-  for (const auto& r : rows) {
-    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
-    labels.insert(labels.end(), r.labels.begin(), r.labels.end());
-    pos.insert(pos.end(), r.positions.begin(), r.positions.end());
-    seg.insert(seg.end(), r.segments.begin(), r.segments.end());
-    b.targets += r.targets;
-    b.tokens += r.used;
-  }
-  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  b.ids = torch::from_blob(ids.data(), {R, L}, i64).clone().to(dev);
-  b.labels = torch::from_blob(labels.data(), {R, L}, i64).clone().to(dev);
-  b.positions = torch::from_blob(pos.data(), {R, L}, i64).clone().to(dev);
-  b.segments = torch::from_blob(seg.data(), {R, L}, i64).clone().to(dev);
-  if (!kd_rows.empty()) {
-    const auto n = std::int64_t(kd_rows.size());
-    b.kd_rows = torch::from_blob(kd_rows.data(), {n}, i64).clone().to(dev);
-    b.kd_ids = torch::from_blob(kd_ids.data(), {n, k}, i64).clone().to(dev);
-    b.kd_logp = torch::from_blob(kd_logp.data(), {n, k}, torch::kFloat32).clone().to(dev);
-  }
-  return b;
-}
-
-// Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
-// targets that have teacher top-k.
-std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk,
-                                                        const std::optional<KdKind>& kd) {
-  model::ForwardInput in;
-  in.input_ids = b.ids;
-  in.positions = b.positions;
-  in.segment_ids = b.segments;
-  in.hidden_only = true;
-  auto h = m->forward(in).hidden;  // [R, L, D]
-  const auto D = h.size(2);
-  auto hs = h.narrow(1, 0, h.size(1) - 1).reshape({-1, D});
-  auto ys = b.labels.narrow(1, 1, b.labels.size(1) - 1).reshape({-1});
-  auto ce = chunked_cross_entropy_sum(hs, m->output_weight(), ys, vocab_chunk);
-  torch::Tensor kd_sum;
-  if (kd && b.kd_rows.defined()) {
-    auto logits = torch::matmul(h.reshape({-1, D}).index_select(0, b.kd_rows), m->output_weight().t());
-    kd_sum = kd_loss_sum(logits, b.kd_ids, b.kd_logp, *kd);
-  }
-  return {ce, kd_sum};
-}
-
-torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk) {
-  return batch_loss_sums(m, b, vocab_chunk, std::nullopt).first;
-}
 
 double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int64_t len, std::int64_t rows, int pad,
                 std::int64_t chunk, const torch::Device& dev) {

@@ -11,6 +11,7 @@
 #include "dataset/curation.h"
 #include "dataset/samples.h"
 #include "common/errors.h"
+#include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/kd.h"
 #include "distill/packing.h"
@@ -103,6 +104,41 @@ TEST_CASE("train: packed rows give the loss and gradients of the documents run o
     auto& g = g_packed[i++];
     CHECK(max_diff(p.grad(), g) <= test::tol::kGradAtol + test::tol::kGradRtol * g.abs().max().item<double>());
   }
+}
+
+TEST_CASE("train: the trainer's batches give one loss whether documents share rows or each has its own") {
+  // Rows of 16 hold 9+5 | 12 | 7 (segment masks); rows of 12 hold one document each, which the trainer runs
+  // with the plain causal mask. Both sum the cross-entropy of the completion targets only.
+  auto m = test::reference_model("llama");
+  torch::manual_seed(23);
+  const auto V = m->config().vocab_size;
+  std::vector<train::Example> ex;
+  for (int n : {9, 5, 12, 7}) {
+    train::Example e;
+    for (int t = 0; t < n; ++t) e.ids.push_back(int(torch::randint(4, V, {1}).item<std::int64_t>()));
+    e.loss_from = 4;
+    ex.push_back(e);
+  }
+  std::vector<const train::Example*> ptrs;
+  for (const auto& e : ex) ptrs.push_back(&e);
+  auto run = [&](std::int64_t len) {
+    auto b = train::to_batch(train::pack_rows(ptrs, len, 3), torch::kCPU);
+    m->zero_grad();
+    auto loss = train::batch_loss_sum(m, b, 0);
+    loss.backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone());
+    return std::make_tuple(b.one_document_per_row, b.targets, loss.item<double>(), g);
+  };
+  auto [shared_rows, t16, l16, g16] = run(16);
+  auto [own_rows, t12, l12, g12] = run(12);
+  CHECK_FALSE(shared_rows);
+  CHECK(own_rows);
+  CHECK(t16 == (9 - 4) + (5 - 4) + (12 - 4) + (7 - 4));
+  CHECK(t12 == t16);
+  CHECK(std::abs(l16 - l12) < 1e-4);
+  for (std::size_t i = 0; i < g16.size(); ++i)
+    CHECK(max_diff(g16[i], g12[i]) <= test::tol::kGradAtol + test::tol::kGradRtol * g16[i].abs().max().item<double>());
 }
 
 TEST_CASE("train: preset parameter counts match the published ones, and the analytic count matches the model") {

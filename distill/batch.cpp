@@ -1,0 +1,97 @@
+// distill/batch.cpp: see batch.h.
+#include "distill/batch.h"
+
+#include <torch/torch.h>
+
+#include "distill/chunked_ce.h"
+
+namespace distill::train {
+
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
+  const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
+  std::vector<std::int64_t> ids, labels, pos, seg;
+  Batch b;
+  std::vector<std::int64_t> kd_rows;
+  std::vector<std::int64_t> kd_ids;
+  std::vector<float> kd_logp;
+  const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
+  for (std::size_t ri = 0; ri < rows.size(); ++ri) {
+    const auto& r = rows[ri];
+    for (std::int64_t j = 1; k > 0 && j < L; ++j) {
+      if (!r.kd_mask[std::size_t(j)]) continue;
+      kd_rows.push_back(std::int64_t(ri) * L + j - 1);  // the hidden state that predicts label j
+      for (std::int64_t i = 0; i < k; ++i) {
+        kd_ids.push_back(r.kd_ids[std::size_t(j * k + i)]);
+        kd_logp.push_back(r.kd_logp[std::size_t(j * k + i)]);
+      }
+    }
+    b.kd_targets += r.kd_targets;
+  }
+  std::vector<std::int64_t> target_rows, target_labels;
+  b.one_document_per_row = true;
+  for (std::size_t ri = 0; ri < rows.size(); ++ri) {
+    const auto& r = rows[ri];
+    for (std::int64_t j = 1; j < L; ++j)
+      if (r.labels[std::size_t(j)] != -100) {
+        target_rows.push_back(std::int64_t(ri) * L + j - 1);
+        target_labels.push_back(r.labels[std::size_t(j)]);
+      }
+    // One document from position 0, then padding: a causal mask gives the document what its segment mask gives
+    // it (padding comes after it, and nothing learns from the padding).
+    for (std::int64_t j = 0; j < r.used; ++j) b.one_document_per_row &= r.segments[std::size_t(j)] == 0;
+  }
+  for (const auto& r : rows) {
+    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
+    labels.insert(labels.end(), r.labels.begin(), r.labels.end());
+    pos.insert(pos.end(), r.positions.begin(), r.positions.end());
+    seg.insert(seg.end(), r.segments.begin(), r.segments.end());
+    b.targets += r.targets;
+    b.tokens += r.used;
+  }
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  b.ids = torch::from_blob(ids.data(), {R, L}, i64).clone().to(dev);
+  b.labels = torch::from_blob(labels.data(), {R, L}, i64).clone().to(dev);
+  b.positions = torch::from_blob(pos.data(), {R, L}, i64).clone().to(dev);
+  b.segments = torch::from_blob(seg.data(), {R, L}, i64).clone().to(dev);
+  const auto n_targets = std::int64_t(target_rows.size());
+  b.target_rows = torch::from_blob(target_rows.data(), {n_targets}, i64).clone().to(dev);
+  b.target_labels = torch::from_blob(target_labels.data(), {n_targets}, i64).clone().to(dev);
+  if (!kd_rows.empty()) {
+    const auto n = std::int64_t(kd_rows.size());
+    b.kd_rows = torch::from_blob(kd_rows.data(), {n}, i64).clone().to(dev);
+    b.kd_ids = torch::from_blob(kd_ids.data(), {n, k}, i64).clone().to(dev);
+    b.kd_logp = torch::from_blob(kd_logp.data(), {n, k}, torch::kFloat32).clone().to(dev);
+  }
+  return b;
+}
+
+// Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
+// targets that have teacher top-k.
+std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk,
+                                                        const std::optional<KdKind>& kd) {
+  model::ForwardInput in;
+  in.input_ids = b.ids;
+  if (!b.one_document_per_row) {
+    in.positions = b.positions;
+    in.segment_ids = b.segments;
+  }
+  in.hidden_only = true;
+  auto h = m->forward(in).hidden;  // [R, L, D]
+  const auto D = h.size(2);
+  // Only the positions that predict a completion token reach the output layer: the prompt's hidden states
+  // (most of every row here) would only be multiplied by the vocabulary to be ignored.
+  auto ce = chunked_cross_entropy_sum(h.reshape({-1, D}).index_select(0, b.target_rows), m->output_weight(),
+                                      b.target_labels, vocab_chunk);
+  torch::Tensor kd_sum;
+  if (kd && b.kd_rows.defined()) {
+    auto logits = torch::matmul(h.reshape({-1, D}).index_select(0, b.kd_rows), m->output_weight().t());
+    kd_sum = kd_loss_sum(logits, b.kd_ids, b.kd_logp, *kd);
+  }
+  return {ce, kd_sum};
+}
+
+torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk) {
+  return batch_loss_sums(m, b, vocab_chunk, std::nullopt).first;
+}
+
+}  // namespace distill::train
