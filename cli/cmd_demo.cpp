@@ -1,9 +1,12 @@
-// cli/cmd_demo.cpp: `distill demo [--workdir DIR]`: the embedded end-to-end pipeline, run as the exact
-// commands a user would type (each is printed first). Today: synthesise -> train a tokenizer -> generate with
-// the shipped teacher -> curate (R1 filters, dedup, decontaminate against eval, accept the rest) -> export ->
-// stats, then the curation funnel. Later issues append train, eval and compare.
+// cli/cmd_demo.cpp: `distill demo [--workdir DIR]`: the embedded end-to-end pipeline, run as the exact commands a
+// user would type (each is printed first): synthesise train and eval problems -> generate with the shipped
+// teacher -> curate (R1 filters, dedup, decontaminate against eval, accept the rest) -> export -> train the tiny
+// student on the teacher's CoT and an answer-only baseline of the same size and steps -> evaluate all three,
+// eval including one difficulty above anything trained on -> compare, with the HTML report. It holds no logic of
+// its own beyond choosing the defaults and summing up.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/command.h"
@@ -11,72 +14,140 @@
 #include "common/errors.h"
 #include "dataset/browse.h"
 #include "distill_version.h"
+#include "eval/compare.h"
 
 namespace distill::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 struct Args {
   std::string workdir = "distill-demo";
   std::string teacher = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
-  std::int64_t train_n = 2000, eval_n = 400, gen_limit = 200, samples = 4, max_tokens = 96;
+  // Measured here: the student's loss drops from the plateau once it has seen a few thousand distinct problems
+  // (~700 steps with 7,900 of them, not within 1,400 with 2,000), so the teacher answers many problems once.
+  std::int64_t train_n = 12000, eval_n = 500, gen_limit = 8000, samples = 1, max_tokens = 96;
+  std::int64_t train_max_difficulty = 4;  // the student sees 1..this; eval goes one further
+  std::int64_t steps = 1400, eval_samples = 2, eval_limit = 0;
   std::uint64_t seed = 1;
-  int vocab_size = 512;
 };
+
+// The work directory holds only what a demo wrote (a marker says so); a rerun starts it afresh.
+void fresh_workdir(const std::string& dir) {
+  const auto marker = fs::path(dir) / ".distill-demo";
+  if (fs::exists(dir) && !fs::is_empty(dir)) {
+    if (!fs::exists(marker))
+      throw InputError("--workdir " + dir + " exists and was not made by `distill demo`; name a new or empty directory");
+    for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
+  }
+  fs::create_directories(dir);
+  std::ofstream(marker) << "made by distill demo; the next demo run here empties this directory\n";
+}
+
+// Problem-weighted pass@1 over the difficulty levels lo..hi of one model's report.
+double pass1_over(const eval::ModelReport& m, std::int64_t lo, std::int64_t hi) {
+  double hit = 0, n = 0;
+  for (std::int64_t d = lo; d <= hi; ++d)
+    if (auto it = m.by_difficulty.find(std::to_string(d)); it != m.by_difficulty.end()) {
+      hit += it->second.pass1.value * double(it->second.problems);
+      n += double(it->second.problems);
+    }
+  return n > 0 ? hit / n : 0;
+}
 }  // namespace
 
 void register_demo(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<Args>();
   CLI::App* c = root.add_subcommand("demo", "run the embedded end-to-end pipeline in a work directory");
-  c->add_option("--workdir", a->workdir, "directory for the store, tokenizer and reports");
+  c->add_option("--workdir", a->workdir, "directory for the store, models and report (emptied when a demo made it)");
+  c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
+  c->add_option("--seed", a->seed, "base seed of every step");
   c->add_option("--train-n", a->train_n, "training problems to synthesise");
   c->add_option("--eval-n", a->eval_n, "held-out problems to synthesise");
-  c->add_option("--seed", a->seed, "base seed");
-  c->add_option("--vocab-size", a->vocab_size, "tokenizer vocabulary size");
-  c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
+  c->add_option("--train-max-difficulty", a->train_max_difficulty, "hardest training level; eval goes one further");
   c->add_option("--gen-limit", a->gen_limit, "training problems the teacher samples");
-  c->add_option("--samples", a->samples, "completions per problem");
+  c->add_option("--samples", a->samples, "teacher completions per training problem");
   c->add_option("--max-tokens", a->max_tokens, "completion length cap");
+  c->add_option("--steps", a->steps, "optimizer steps of the student and of the baseline");
+  c->add_option("--eval-samples", a->eval_samples, "samples per eval problem (R1 protocol: T 0.6, top-p 0.95)");
+  c->add_option("--eval-limit", a->eval_limit, "evaluate on the first N eval problems (0: all)");
   reg.add(c, [a] {
-    std::filesystem::create_directories(a->workdir);
-    const std::string db = a->workdir + "/store.db", tok = a->workdir + "/tokenizer";
-    const std::vector<std::vector<std::string>> steps = {
-        {"data", "synth", "--db", db, "--task", "chain", "--split", "train", "--difficulty", "1-3", "--n",
-         std::to_string(a->train_n), "--seed", std::to_string(a->seed)},
-        {"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--difficulty", "1-4", "--n",
+    if (a->train_max_difficulty < 1 || a->train_max_difficulty > 4)
+      throw InputError("--train-max-difficulty must be 1..4 (the synthetic tasks go to difficulty 5)");
+    fresh_workdir(a->workdir);
+    const std::string w = a->workdir, db = w + "/store.db", seed = std::to_string(a->seed);
+    const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);
+    const std::string eval_d = "1-" + std::to_string(a->train_max_difficulty + 1);
+    const std::string steps = std::to_string(a->steps), max_tokens = std::to_string(a->max_tokens);
+    auto eval_step = [&](const std::string& model, const std::string& role) {
+      return std::vector<std::string>{"eval", "--db", db, "--model", model, "--role", role, "--split", "eval",
+                                      "--samples", std::to_string(a->eval_samples), "--limit",
+                                      std::to_string(a->eval_limit), "--max-tokens", max_tokens, "--batch", "128",
+                                      "--seed", seed};
+    };
+    const std::vector<std::vector<std::string>> steps_run = {
+        {"data", "synth", "--db", db, "--task", "chain", "--split", "train", "--difficulty", train_d, "--n",
+         std::to_string(a->train_n), "--seed", seed},
+        {"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--difficulty", eval_d, "--n",
          std::to_string(a->eval_n), "--seed", std::to_string(a->seed + 1)},
-        {"data", "synth", "--db", db, "--task", "all", "--split", "train", "--difficulty", "1-5", "--n", "500",
-         "--seed", std::to_string(a->seed + 2)},
-        {"tokenizer", "train", "--db", db, "--out", tok, "--vocab-size", std::to_string(a->vocab_size)},
-        {"tokenizer", "encode", "--dir", tok, "3+5=8\n8-2=6\n</think>\n\\boxed{6}"},
         {"generate", "--db", db, "--teacher", a->teacher, "--split", "train", "--samples", std::to_string(a->samples),
-         "--limit", std::to_string(a->gen_limit), "--max-tokens", std::to_string(a->max_tokens), "--seed",
-         std::to_string(a->seed)},
+         "--limit", std::to_string(a->gen_limit), "--max-tokens", max_tokens, "--batch", "128", "--seed", seed},
         {"data", "filter", "--db", db, "--r1", "--apply"},
         {"data", "dedup", "--db", db, "--apply"},
         {"data", "decontaminate", "--db", db, "--against", "eval", "--apply"},
         {"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "survived the demo's curation"},
-        {"data", "export", "--db", db, "--format", "jsonl", "--out", a->workdir + "/curated.jsonl"},
-        {"data", "stats", "--db", db, "--svg", a->workdir + "/lengths.svg"},
+        {"data", "export", "--db", db, "--format", "jsonl", "--out", w + "/curated.jsonl"},
+        {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
+        // The student: the teacher's reasoning. Rows of 128 hold one example each (the causal fast path).
+        {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
+         "--max-seq-len", "128", "--batch-tokens", "4096", "--seed", seed},
+        // The baseline: the same size, steps and 32 examples a step, on answers alone.
+        {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
+         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--seed", seed},
+        eval_step(a->teacher, "teacher"),
+        eval_step(w + "/student", "student"),
+        eval_step(w + "/baseline", "baseline"),
+        {"compare", "--db", db, "--html", w + "/report.html"},
     };
     const auto t0 = std::chrono::steady_clock::now();
-    for (const auto& step : steps) {
+    for (const auto& step : steps_run) {
       std::cout << "\n$ distill";
-      for (const auto& s : step) std::cout << " " << (s.find_first_of(" \n") == std::string::npos ? s : "'...'");
+      for (const auto& s : step) std::cout << " " << (s.find_first_of(" \n") == std::string::npos ? s : "'" + s + "'");
       std::cout << std::endl;
       std::vector<std::string> argv = {"distill"};
       argv.insert(argv.end(), step.begin(), step.end());
       if (int rc = run_cli(argv); rc != 0)
         throw RuntimeFailure("demo step `" + step[0] + " " + step[1] + "` failed with exit code " + std::to_string(rc));
+      if (step[0] == "data" && step[1] == "stats") {  // the curation funnel, from the log
+        auto store = dataset::Store::open(db, dataset::OpenMode::read);
+        std::cout << "\ncuration funnel:";
+        const char* sep = " ";
+        for (const auto& [stage, n] : dataset::curation_funnel(*store)) std::cout << sep << stage << " " << n, sep = " -> ";
+        std::cout << "\n";
+      }
     }
-    {  // the curation funnel, from the log
-      auto store = dataset::Store::open(db, dataset::OpenMode::read);
-      std::cout << "\ncuration funnel:";
-      const char* sep = " ";
-      for (const auto& [stage, n] : dataset::curation_funnel(*store)) std::cout << sep << stage << " " << n, sep = " -> ";
-      std::cout << "\n";
+    // The headline: what carried over, on the levels trained on and one above.
+    auto store = dataset::Store::open(db, dataset::OpenMode::read);
+    const auto cmp = eval::compare_models(*store, a->seed);
+    const eval::ModelReport *teacher = nullptr, *student = nullptr, *baseline = nullptr;
+    for (const auto& m : cmp.models)
+      (m.run.role == "teacher" ? teacher : m.run.role == "student" ? student : baseline) = &m;
+    const auto hi = a->train_max_difficulty;
+    if (teacher && student && baseline) {
+      auto row = [&](const char* what, std::int64_t lo, std::int64_t up) {
+        const double t = pass1_over(*teacher, lo, up), s = pass1_over(*student, lo, up), b = pass1_over(*baseline, lo, up);
+        std::cout << "  " << what << ": teacher " << fmt_fixed(100 * t, 1) << "%, student " << fmt_fixed(100 * s, 1)
+                  << "% (" << (t > 0 ? fmt_fixed(100 * s / t, 1) : std::string("-")) << "% of the teacher), baseline "
+                  << fmt_fixed(100 * b, 1) << "% (student - baseline: " << fmt_fixed(100 * (s - b), 1) << " points)\n";
+      };
+      std::cout << "\ndemo summary (pass@1, R1 sampling):\n";
+      row(("difficulty 1-" + std::to_string(hi) + ", as trained").c_str(), 1, hi);
+      row(("difficulty " + std::to_string(hi + 1) + ", one step beyond training").c_str(), hi + 1, hi + 1);
+      row("all eval problems", 1, hi + 1);
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "\ndemo: done in " << fmt_fixed(s, 1) << " s; everything is in " << a->workdir << "/\n";
+    std::cout << "\ndemo: done in " << fmt_fixed(s, 1) << " s; everything is in " << w << "/ (report: " << w
+              << "/report.html)\n";
   });
 }
 

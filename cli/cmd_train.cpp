@@ -46,6 +46,7 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--stop-after", c.stop_after, "end this run after N steps, checkpointed; continue with --resume");
   t->add_flag("--resume", c.resume, "continue from the newest checkpoint in --out");
   t->add_option("--vocab-chunk", c.vocab_chunk, "cross-entropy over vocabulary slices of this size (0: whole)");
+  t->add_flag("--checkpoint-activations", c.checkpoint_activations, "recompute each layer in backward (less memory, ~1/3 more compute)");
   t->add_option("--target", c.target, "cot (the teacher's reasoning and answer) | answer (answer-only baseline)");
   t->add_option("--kd", c.kd, "logit distillation from the stored teacher top-k: fkl | rkl | jsd (default: off)");
   t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");

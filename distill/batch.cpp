@@ -9,50 +9,47 @@ namespace distill::train {
 
 Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
   const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
-  std::vector<std::int64_t> ids, labels, pos, seg;
-  Batch b;
-  std::vector<std::int64_t> kd_rows;
-  std::vector<std::int64_t> kd_ids;
-  std::vector<float> kd_logp;
   const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
+  // Columns past every row's last real token are padding in all rows: the batch is cut to the longest row
+  // (rounded up to 8), which spares their compute when rows are short of the packing length.
+  std::int64_t W = 1;
+  for (const auto& r : rows) W = std::max(W, r.used);
+  W = std::min(L, (W + 7) / 8 * 8);
+  Batch b;
+  std::vector<std::int64_t> ids, labels, pos, seg, target_rows, target_labels, kd_rows, kd_ids;
+  std::vector<float> kd_logp;
+  b.one_document_per_row = true;
   for (std::size_t ri = 0; ri < rows.size(); ++ri) {
     const auto& r = rows[ri];
-    for (std::int64_t j = 1; k > 0 && j < L; ++j) {
-      if (!r.kd_mask[std::size_t(j)]) continue;
-      kd_rows.push_back(std::int64_t(ri) * L + j - 1);  // the hidden state that predicts label j
+    const auto row0 = std::int64_t(ri) * W;
+    for (std::int64_t j = 1; j < W; ++j) {
+      if (r.labels[std::size_t(j)] != -100) {
+        target_rows.push_back(row0 + j - 1);  // the hidden state that predicts label j
+        target_labels.push_back(r.labels[std::size_t(j)]);
+      }
+      if (k == 0 || !r.kd_mask[std::size_t(j)]) continue;
+      kd_rows.push_back(row0 + j - 1);
       for (std::int64_t i = 0; i < k; ++i) {
         kd_ids.push_back(r.kd_ids[std::size_t(j * k + i)]);
         kd_logp.push_back(r.kd_logp[std::size_t(j * k + i)]);
       }
     }
-    b.kd_targets += r.kd_targets;
-  }
-  std::vector<std::int64_t> target_rows, target_labels;
-  b.one_document_per_row = true;
-  for (std::size_t ri = 0; ri < rows.size(); ++ri) {
-    const auto& r = rows[ri];
-    for (std::int64_t j = 1; j < L; ++j)
-      if (r.labels[std::size_t(j)] != -100) {
-        target_rows.push_back(std::int64_t(ri) * L + j - 1);
-        target_labels.push_back(r.labels[std::size_t(j)]);
-      }
     // One document from position 0, then padding: a causal mask gives the document what its segment mask gives
     // it (padding comes after it, and nothing learns from the padding).
     for (std::int64_t j = 0; j < r.used; ++j) b.one_document_per_row &= r.segments[std::size_t(j)] == 0;
-  }
-  for (const auto& r : rows) {
-    ids.insert(ids.end(), r.ids.begin(), r.ids.end());
-    labels.insert(labels.end(), r.labels.begin(), r.labels.end());
-    pos.insert(pos.end(), r.positions.begin(), r.positions.end());
-    seg.insert(seg.end(), r.segments.begin(), r.segments.end());
+    ids.insert(ids.end(), r.ids.begin(), r.ids.begin() + W);
+    labels.insert(labels.end(), r.labels.begin(), r.labels.begin() + W);
+    pos.insert(pos.end(), r.positions.begin(), r.positions.begin() + W);
+    seg.insert(seg.end(), r.segments.begin(), r.segments.begin() + W);
     b.targets += r.targets;
     b.tokens += r.used;
+    b.kd_targets += r.kd_targets;
   }
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  b.ids = torch::from_blob(ids.data(), {R, L}, i64).clone().to(dev);
-  b.labels = torch::from_blob(labels.data(), {R, L}, i64).clone().to(dev);
-  b.positions = torch::from_blob(pos.data(), {R, L}, i64).clone().to(dev);
-  b.segments = torch::from_blob(seg.data(), {R, L}, i64).clone().to(dev);
+  b.ids = torch::from_blob(ids.data(), {R, W}, i64).clone().to(dev);
+  b.labels = torch::from_blob(labels.data(), {R, W}, i64).clone().to(dev);
+  b.positions = torch::from_blob(pos.data(), {R, W}, i64).clone().to(dev);
+  b.segments = torch::from_blob(seg.data(), {R, W}, i64).clone().to(dev);
   const auto n_targets = std::int64_t(target_rows.size());
   b.target_rows = torch::from_blob(target_rows.data(), {n_targets}, i64).clone().to(dev);
   b.target_labels = torch::from_blob(target_labels.data(), {n_targets}, i64).clone().to(dev);
@@ -68,7 +65,7 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
 // Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
 // targets that have teacher top-k.
 std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk,
-                                                        const std::optional<KdKind>& kd) {
+                                                        const std::optional<KdKind>& kd, bool checkpoint) {
   model::ForwardInput in;
   in.input_ids = b.ids;
   if (!b.one_document_per_row) {
@@ -76,6 +73,7 @@ std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, c
     in.segment_ids = b.segments;
   }
   in.hidden_only = true;
+  in.checkpoint_layers = checkpoint;
   auto h = m->forward(in).hidden;  // [R, L, D]
   const auto D = h.size(2);
   // Only the positions that predict a completion token reach the output layer: the prompt's hidden states

@@ -16,10 +16,11 @@
 
 namespace distill::train {
 
-// Shapes: R rows of L tokens; n targets (labels that are not -100); n_kd of them with teacher top-k (k each).
+// Shapes: R rows of W tokens (the packing length L cut to the longest row, rounded up to 8); n targets (labels
+// that are not -100); n_kd of them with teacher top-k (k each).
 struct Batch {
-  torch::Tensor ids, labels, positions, segments;  // [R, L] int64
-  torch::Tensor target_rows, target_labels;        // [n]: flat hidden rows (r*L + j-1) predicting label j; label j
+  torch::Tensor ids, labels, positions, segments;  // [R, W] int64
+  torch::Tensor target_rows, target_labels;        // [n]: flat hidden rows (r*W + j-1) predicting label j; label j
   bool one_document_per_row = false;  // every row one document from position 0: the causal mask is its mask
   torch::Tensor kd_rows, kd_ids, kd_logp;          // [n_kd], [n_kd, k], [n_kd, k]
   std::int64_t targets = 0, tokens = 0, kd_targets = 0;
@@ -29,8 +30,9 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev);
 
 // Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
 // targets that have teacher top-k (undefined without).
+// `checkpoint`: recompute each layer in backward instead of keeping its activations (ForwardInput).
 std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk,
-                                                        const std::optional<KdKind>& kd);
+                                                        const std::optional<KdKind>& kd, bool checkpoint = false);
 torch::Tensor batch_loss_sum(model::Transformer& m, const Batch& b, std::int64_t vocab_chunk);
 
 }  // namespace distill::train

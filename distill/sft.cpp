@@ -2,6 +2,7 @@
 // function of the seed, so resuming replays it up to the checkpoint instead of saving it.
 #include "distill/sft.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/kd.h"
+#include "distill/optimizer.h"
 #include "distill/packing.h"
 #include "distill/schedule.h"
 #include "model/hf_checkpoint.h"
@@ -111,6 +113,28 @@ void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
     opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
   }
 }
+
+// bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
+// fp32, as torch.autocast does); nothing on the CPU, where training stays fp32.
+class BF16Autocast {
+ public:
+  explicit BF16Autocast(const torch::Device& d) : on_(d.is_cuda()) {
+    if (!on_) return;
+    was_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+  }
+  ~BF16Autocast() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, was_);
+    at::autocast::clear_cache();
+  }
+  BF16Autocast(const BF16Autocast&) = delete;
+  BF16Autocast& operator=(const BF16Autocast&) = delete;
+
+ private:
+  bool on_, was_ = false;
+};
 
 std::int64_t newest_checkpoint(const std::string& out) {
   std::int64_t best = 0;
@@ -235,19 +259,16 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   m->to(device);
   m->train();
 
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : m->named_parameters()) {
-    const bool nd = p.value().dim() < 2 || p.key().find("norm") != std::string::npos;
-    (nd ? no_decay : decay).push_back(p.value());
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(cfg.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
-  torch::optim::AdamW opt(std::move(groups));
+  auto opt_ptr = make_adamw(*m, cfg.lr, cfg.weight_decay);
+  auto& opt = *opt_ptr;
 
   const std::int64_t rows = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len);
+  // What a resumed run must share with the run that made the checkpoint, else its curve is another one.
+  const nlohmann::json schedule = {{"steps", cfg.steps},       {"seed", cfg.seed},          {"lr", cfg.lr},
+                                   {"min_lr_ratio", cfg.min_lr_ratio}, {"warmup", cfg.warmup}, {"weight_decay", cfg.weight_decay},
+                                   {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
+                                   {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
+                                   {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
@@ -255,9 +276,14 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     if (start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
     const auto dir = cfg.out + "/checkpoint-" + std::to_string(start);
     auto state = nlohmann::json::parse(read_file(dir + "/trainer_state.json"));
-    if (state["steps"].get<std::int64_t>() != cfg.steps || state["seed"].get<std::uint64_t>() != cfg.seed)
-      throw InputError(dir + "/trainer_state.json: the checkpoint was made with --steps " + state["steps"].dump() +
-                       " --seed " + state["seed"].dump() + "; resume with the same schedule");
+    for (const auto& [key, want] : schedule.items()) {
+      const auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
+      if (have.is_null())
+        throw InputError(dir + "/trainer_state.json does not record " + key + " (an older checkpoint); start afresh");
+      if (have != want)
+        throw InputError(dir + "/trainer_state.json: the checkpoint was made with " + key + " = " + have.dump() +
+                         ", this run has " + want.dump() + "; resume with the same settings and samples");
+    }
     model::load_state(*m, *model::SafetensorsFile::open(dir + "/model.safetensors"));
     load_optimizer(opt, m, dir + "/optimizer.safetensors", start);
     tokens = state["tokens"].get<std::int64_t>();
@@ -291,16 +317,20 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     model::save_hf_dir(*m, tmp, tok_dir);
     save_optimizer(opt, m, tmp + "/optimizer.safetensors");
     m->to(device);
-    nlohmann::json state = {{"step", step}, {"steps", cfg.steps}, {"seed", cfg.seed}, {"tokens", tokens},
+    nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
                             {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
     write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
-    fs::remove_all(dir);
-    fs::rename(tmp, dir);  // a checkpoint directory is complete or absent
+    // A checkpoint directory is complete or absent: a rerun's older copy of it goes aside first, and only
+    // once the new one is in place is it removed.
+    const auto old = dir + ".old";
+    fs::remove_all(old);
+    if (fs::exists(dir)) fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old);
   };
   double last = 0;
   for (std::int64_t step = start; step < end; ++step) {
     const double lr = lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     std::vector<Batch> micro;
     std::int64_t targets = 0, kd_targets = 0;
     for (std::int64_t k = 0; k < cfg.grad_accum; ++k) {
@@ -310,8 +340,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     }
     opt.zero_grad();
     double loss_sum = 0, kd_total = 0;
+    BF16Autocast autocast(device);
     for (auto& b : micro) {
-      auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd);
+      auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
       auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
       if (kl.defined()) {
         obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
@@ -323,8 +354,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       run_tokens += b.tokens;
     }
     if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
-    if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
-    opt.step();
+    adamw_step(opt, *m, lr, cfg.grad_clip);
     last = loss_sum / double(std::max<std::int64_t>(1, targets));
     double vl = -1;
     if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)

@@ -372,6 +372,39 @@ class DecoderLayerImpl : public torch::nn::Module {
 
 }  // namespace
 
+// ---- activation checkpointing ---------------------------------------------------------------------------
+// y = layer(x) run with gradients off; backward reruns it with them on and backpropagates through the rerun,
+// which accumulates the layer's parameter gradients as it goes (the reentrant scheme of torch.utils.checkpoint).
+// The layer context is copied (tensors are shared): the forward that made it has returned by then.
+struct LayerCall : torch::CustomClassHolder {
+  DecoderLayerImpl* layer;
+  LayerContext ctx;
+  LayerCall(DecoderLayerImpl* l, LayerContext c) : layer(l), ctx(std::move(c)) {}
+};
+
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ac, const torch::Tensor& x,
+                               c10::intrusive_ptr<LayerCall> call) {
+    ac->save_for_backward({x});
+    torch::NoGradGuard g;
+    auto y = call->layer->forward(x, call->ctx);
+    ac->saved_data["call"] = c10::IValue::make_capsule(std::move(call));
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ac,
+                                                 torch::autograd::variable_list grad_out) {
+    auto x = ac->get_saved_variables()[0].detach().requires_grad_(true);
+    auto call = c10::static_intrusive_pointer_cast<LayerCall>(ac->saved_data["call"].toCapsule());
+    torch::Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = call->layer->forward(x, call->ctx);
+    }
+    torch::autograd::backward({y}, {grad_out[0]});
+    return {x.grad(), torch::Tensor()};
+  }
+};
+
 // ---- MoE ------------------------------------------------------------------------------------------------
 MoEImpl::MoEImpl(const ModelConfig& c) : cfg(c) {
   const Names n = names_for(c);
@@ -654,9 +687,13 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   ctx.cos = torch::cat({cos, cos}, -1).unsqueeze(1).to(h.scalar_type());      // [B,1,T,rd]
   ctx.sin_rot = torch::cat({-sin, sin}, -1).unsqueeze(1).to(h.scalar_type());  // [B,1,T,rd], see apply_rope
 
+  const bool checkpoint = in.checkpoint_layers && torch::GradMode::is_enabled();
+  TORCH_CHECK(!(checkpoint && in.want_aux_loss), "activation checkpointing with the aux loss is not supported: the "
+              "router logits would be kept from the no-grad forward");
   for (std::size_t i = 0; i < layers->size(); ++i) {
     ctx.layer = std::int64_t(i);
-    h = layers[i]->as<DecoderLayerImpl>()->forward(h, ctx);
+    auto* layer = layers[i]->as<DecoderLayerImpl>();
+    h = checkpoint ? CheckpointedLayer::apply(h, c10::make_intrusive<LayerCall>(layer, ctx)) : layer->forward(h, ctx);
   }
   if (in.logits_at.defined()) h = h.gather(1, in.logits_at.view({B, 1, 1}).expand({B, 1, h.size(2)}));
   h = norm(h);

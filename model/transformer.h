@@ -43,6 +43,9 @@ struct ForwardInput {
   bool want_aux_loss = false; // compute the load-balancing loss over all MoE layers
   bool hidden_only = false;   // return the final (normed) hidden states instead of logits (chunked losses)
   torch::Tensor logits_at;    // [B] int64, optional: logits only at this time index of each row -> [B, 1, V]
+  // Training: keep only each layer's input; backward recomputes the layer (activation checkpointing, as
+  // torch.utils.checkpoint does): memory for one layer's activations instead of all, one more forward of compute.
+  bool checkpoint_layers = false;
 };
 
 struct ForwardOutput {

@@ -144,8 +144,11 @@ void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const st
       }
     }
   };
+  const auto min_join = opt_.min_join > 0 ? opt_.min_join : std::max<std::int64_t>(1, opt_.max_batch / 8);
   while (!queue.empty() || !active_.empty()) {
-    if (!queue.empty() && !free_slots_.empty()) {
+    const auto free = std::int64_t(free_slots_.size());
+    if (!queue.empty() && free > 0 &&
+        (free >= min_join || active_.empty() || std::int64_t(queue.size()) <= free)) {
       std::vector<GenRequest> joiners;
       while (!queue.empty() && std::int64_t(joiners.size()) < std::int64_t(free_slots_.size())) {
         joiners.push_back(std::move(queue.front()));

@@ -178,17 +178,41 @@ TEST_CASE("cli: tokenizer train and encode --json, a runtime failure exits 1") {
 }
 
 TEST_CASE("cli: demo runs the embedded pipeline end to end in a work directory") {
+  // A small instance of the real thing: every stage runs, as the commands a user would type.
   TempDir d;
-  auto r = run_distill({"demo", "--workdir", d / "demo", "--train-n", "300", "--eval-n", "60", "--vocab-size", "400",
-                        "--gen-limit", "6", "--samples", "2", "--max-tokens", "48"});
+  const std::vector<std::string> small = {"demo", "--workdir", d / "demo", "--train-n", "300", "--eval-n", "40",
+                                          "--gen-limit", "40", "--samples", "2", "--max-tokens", "48", "--steps", "4",
+                                          "--eval-samples", "1"};
+  auto r = run_distill(small);
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("$ distill data synth") && Catch::Contains("$ distill tokenizer train") &&
-                        Catch::Contains("demo: done"));
+  for (const char* step : {"$ distill data synth", "$ distill generate", "$ distill data filter", "$ distill data dedup",
+                           "$ distill data decontaminate", "$ distill data review", "$ distill data export",
+                           "$ distill train", "--target answer", "$ distill eval", "--role baseline", "$ distill compare"})
+    CHECK_THAT(r.out, Catch::Contains(step));
+  CHECK_THAT(r.out, Catch::Contains("curation funnel: generated 80 -> correct ") && Catch::Contains("demo summary") &&
+                        Catch::Contains("one step beyond training") && Catch::Contains("demo: done"));
   auto j = stats_json(d / "demo/store.db");
-  CHECK(j["problems_by_split"]["eval"] == 60);
-  CHECK(std::filesystem::exists(d / "demo/tokenizer/tokenizer.model"));
-  CHECK(j["samples"] == 12);
+  CHECK(j["problems_by_split"]["eval"] > 30);
+  CHECK(j["samples"] == 80);
+  const auto kept = j["samples_by_status"]["kept"].get<std::int64_t>();
+  CHECK(kept > 0);
+  const auto curated = test::read_text(d / "demo/curated.jsonl");
+  CHECK(std::int64_t(std::count(curated.begin(), curated.end(), '\n')) == kept);
+  for (const char* f : {"student/model.safetensors", "baseline/model.safetensors", "student/tokenizer.model", "lengths.svg"})
+    CHECK(std::filesystem::exists(d / (std::string("demo/") + f)));
+  CHECK_THAT(test::read_text(d / "demo/report.html"), Catch::Contains("<svg"));
+  CHECK(test::query_scalar(d / "demo/store.db", "SELECT count(DISTINCT m.role) FROM eval_results e JOIN models m ON m.id = e.model_id") == 3);
+  // Again in the same directory: it starts afresh. A directory the demo did not make is refused.
+  auto again = run_distill(small);
+  CHECK(again.code == 0);
+  CHECK(stats_json(d / "demo/store.db")["samples"] == 80);
+  std::filesystem::create_directories(d / "mine");
+  test::write_text(d / "mine/notes.txt", "keep me");
+  auto refused = run_distill({"demo", "--workdir", d / "mine"});
+  CHECK(refused.code == 2);
+  CHECK_THAT(refused.err, Catch::Contains("was not made by `distill demo`"));
+  CHECK(test::read_text(d / "mine/notes.txt") == "keep me");
 }
 
 TEST_CASE("cli: every shipped config in configs/ is accepted by the command its first line names") {

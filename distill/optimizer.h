@@ -1,0 +1,19 @@
+// distill/optimizer.h: the student's optimizer, built one way for the trainer and its reference test: AdamW
+// (decoupled weight decay, betas 0.9/0.95, eps 1e-8) with two groups, decay on matrices and none on norms,
+// biases and other vectors; one step = global-norm clip, then the update at the schedule's lr
+// (distill/schedule.h). Checked against torch.optim.AdamW by tests/reference/gen_adamw.py.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <memory>
+
+namespace distill::train {
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, double lr, double weight_decay);
+
+// Sets every group's lr, clips the gradients' global norm to `clip` (0: no clip), steps.
+void adamw_step(torch::optim::AdamW& opt, const torch::nn::Module& m, double lr, double clip);
+
+}  // namespace distill::train
