@@ -1,7 +1,10 @@
 // bench/bench_train.cpp: student training throughput (tokens/s) on the CPU for the tiny preset and a ~20M-param
 // dense model, side by side in one run with the PyTorch-Python eager reference (bench/reference_train.py) of the
 // same weights, batches and optimizer (AdamW, clip 1.0). Also prints effective GFLOP/s (6 x params x tokens / s)
-// against a plain fp32 matmul measured in the same run. Asserts nothing.
+// against a plain fp32 matmul measured in the same run. Rows "tiny" and "dense-20m" are language modelling on
+// random tokens (the model, loss and optimizer alone); "tiny-sft" is the trainer's own step on what `distill
+// train` sees in the demo (R1 prompt + CoT, loss on the completion, one example per 128-token row) against the
+// eager loop an HF-style script would run on the same rows. Asserts nothing.
 // Usage: bench_train [--steps N] [--threads K]
 #include <torch/torch.h>
 
@@ -11,7 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "dataset/synth.h"
+#include "distill/batch.h"
 #include "distill/chunked_ce.h"
+#include "distill/optimizer.h"
+#include "model/tokenizer.h"
+#include "teacher/prompt_format.h"
 #include "distill_version.h"
 #include "model/hf_checkpoint.h"
 #include "model/weights_io.h"
@@ -31,6 +39,26 @@ double matmul_gflops() {
   for (int i = 0; i < reps; ++i) torch::mm(a, b);
   return 2.0 * 1024 * 1024 * 1024 * reps / (now_s() - t0) / 1e9;
 }
+// Tokens/s of bench/reference_train.py on the same model directory and batches (0 when it fails).
+double reference_tokens_per_s(const std::string& mdir, const std::string& batches, std::int64_t steps) {
+  const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +
+                          "/bench/reference_train.py " + mdir + " " + batches + " --steps " + std::to_string(steps) +
+                          " --threads " + std::to_string(torch::get_num_threads());
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return 0;
+  char buf[512] = {};
+  std::string out;
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  try {
+    auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
+    return j["tokens"].get<double>() / j["seconds"].get<double>();
+  } catch (...) {
+    std::fprintf(stderr, "reference failed: %s\n", out.c_str());
+    return 0;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,25 +117,77 @@ int main(int argc, char** argv) {
       tokens += B * T;
     }
     const double ours = double(tokens) / (now_s() - t0);
-    const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +
-                            "/bench/reference_train.py " + mdir + " " + (dir / (std::string(name) + ".batches.safetensors")).string() +
-                            " --steps " + std::to_string(steps) + " --threads " + std::to_string(torch::get_num_threads());
-    double theirs = 0;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[512] = {};
-      std::string out;
-      while (fgets(buf, sizeof buf, p)) out += buf;
-      pclose(p);
-      try {
-        auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
-        theirs = j["tokens"].get<double>() / j["seconds"].get<double>();
-      } catch (...) {
-        std::fprintf(stderr, "reference failed: %s\n", out.c_str());
-      }
-    }
+    const double theirs = reference_tokens_per_s(mdir, (dir / (std::string(name) + ".batches.safetensors")).string(), steps);
     const double gflops = 6.0 * double(m->n_params()) * ours / 1e9;
     std::printf("%-10s %10lld %5dx%-4d %12.0f %14.0f %7.2fx %12.1f %7.0f%%\n", name, (long long)m->n_params(), B, T, ours,
                 theirs, theirs > 0 ? ours / theirs : 0.0, gflops, 100 * gflops / peak);
+  }
+  {  // tiny-sft: the trainer's step on demo-like rows
+    auto cfg = student::find_preset("tiny")->config;
+    const auto teacher_dir = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
+    auto tok = model::load_tokenizer(teacher_dir);
+    cfg.vocab_size = tok->vocab_size();
+    dataset::SynthOptions so;
+    so.task = "chain";
+    so.n = 4 * 32;
+    so.difficulty_min = 1;
+    so.difficulty_max = 4;
+    so.seed = 7;
+    std::vector<train::Example> ex;
+    for (const auto& p : dataset::synthesize(so)) {
+      train::Example e;
+      e.ids = teacher::r1_prompt_ids(*tok, p.prompt);
+      e.loss_from = std::int64_t(e.ids.size());
+      const auto sol = p.solution.value_or("");
+      const auto nl = sol.rfind('\n');
+      auto c = tok->encode(sol.substr(0, nl) + "\n</think>\n" + sol.substr(nl + 1));
+      e.ids.insert(e.ids.end(), c.begin(), c.end());
+      e.ids.push_back(tok->eos_id());
+      ex.push_back(std::move(e));
+    }
+    std::vector<const train::Example*> ptrs;
+    for (const auto& e : ex) ptrs.push_back(&e);
+    auto rows = train::pack_rows(ptrs, 128, tok->pad_id());
+    const std::int64_t B = 32, S = std::int64_t(rows.size()) / B;
+    std::vector<torch::Tensor> ids, labels;
+    std::vector<std::int64_t> counted;
+    std::vector<train::Batch> batches;
+    for (std::int64_t i = 0; i < S; ++i) {
+      std::vector<train::Row> part(rows.begin() + i * B, rows.begin() + (i + 1) * B);
+      std::vector<std::int64_t> flat_ids, flat_labels;
+      std::int64_t used = 0;
+      for (const auto& r : part) {
+        flat_ids.insert(flat_ids.end(), r.ids.begin(), r.ids.end());
+        flat_labels.insert(flat_labels.end(), r.labels.begin(), r.labels.end());
+        used += r.used;
+      }
+      ids.push_back(torch::tensor(flat_ids, torch::kInt64).view({B, 128}));
+      labels.push_back(torch::tensor(flat_labels, torch::kInt64).view({B, 128}));
+      counted.push_back(used);
+      batches.push_back(train::to_batch(part, torch::kCPU));
+    }
+    torch::manual_seed(0);
+    model::Transformer m(cfg);
+    m->train();
+    const auto mdir = (dir / "tiny-sft").string();
+    model::save_hf_dir(*m, mdir);
+    const auto data = (dir / "tiny-sft.batches.safetensors").string();
+    model::save_safetensors(data, {{"ids", torch::stack(ids)}, {"labels", torch::stack(labels)},
+                                   {"tokens", torch::tensor(counted, torch::kInt64)}});
+    auto opt = train::make_adamw(*m, 1e-3, 0.1);
+    const double t0 = now_s();
+    std::int64_t tokens = 0;
+    for (std::int64_t s = 0; s < steps; ++s) {
+      const auto& b = batches[std::size_t(s % S)];
+      opt->zero_grad();
+      (train::batch_loss_sum(m, b, 0) / double(b.targets)).backward();
+      train::adamw_step(*opt, *m, 1e-3, 1.0);
+      tokens += b.tokens;
+    }
+    const double ours = double(tokens) / (now_s() - t0);
+    const double theirs = reference_tokens_per_s(mdir, data, steps);
+    std::printf("%-10s %10lld %5lldx%-4d %12.0f %14.0f %7.2fx %12s %8s\n", "tiny-sft", (long long)m->n_params(),
+                (long long)B, 128, ours, theirs, theirs > 0 ? ours / theirs : 0.0, "-", "-");
   }
   fs::remove_all(dir);
 }

@@ -3,7 +3,10 @@
 Loads an HF directory written by distill (config.json + model.safetensors) as plain tensors, and trains it with
 the same model maths as tests/reference/reference_model.py, the same batches (read from the given safetensors
 file) and torch.optim.AdamW with the same hyperparameters: forward, next-token cross-entropy, backward, clip,
-step. Prints one JSON line: {"tokens": N, "seconds": S, "final_loss": L}.
+step. With "labels" in the batches file (SFT rows: -100 on the prompt and padding) the loss is the mean over the
+labelled targets, computed as an eager loop would (full logits, cross_entropy with ignore_index), and "tokens"
+there gives each batch's real (non-padding) token count. Prints one JSON line: {"tokens": N, "seconds": S,
+"final_loss": L}.
 Usage: reference_train.py MODEL_DIR BATCHES.safetensors --steps N --lr LR --threads K
 """
 import argparse
@@ -36,17 +39,24 @@ def main():
     no_decay = [t for n, t in W.items() if not (t.dim() >= 2 and "norm" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95))
-    ids = load_file(a.batches)["ids"]
+    data = load_file(a.batches)
+    ids, labels, counted = data["ids"], data.get("labels"), data.get("tokens")
     tokens, t0, loss = 0, time.perf_counter(), None
     for step in range(a.steps):
-        batch = ids[step % ids.shape[0]]
+        i = step % ids.shape[0]
+        batch = ids[i]
         logits, _ = ref.forward(W, cfg, batch)
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+        flat = logits[:, :-1].reshape(-1, logits.shape[-1])
+        if labels is None:
+            loss = torch.nn.functional.cross_entropy(flat, batch[:, 1:].reshape(-1))
+        else:
+            target = labels[i][:, 1:].reshape(-1)
+            loss = torch.nn.functional.cross_entropy(flat, target, ignore_index=-100, reduction="sum") / (target != -100).sum()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(W.values()), 1.0)
         opt.step()
-        tokens += batch.numel()
+        tokens += batch.numel() if counted is None else int(counted[i])
     print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}))
 
 

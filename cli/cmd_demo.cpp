@@ -28,7 +28,7 @@ struct Args {
   // (~700 steps with 7,900 of them, not within 1,400 with 2,000), so the teacher answers many problems once.
   std::int64_t train_n = 12000, eval_n = 500, gen_limit = 8000, samples = 1, max_tokens = 96;
   std::int64_t train_max_difficulty = 4;  // the student sees 1..this; eval goes one further
-  std::int64_t steps = 1400, eval_samples = 2, eval_limit = 0;
+  std::int64_t steps = 1200, eval_samples = 2, eval_limit = 0;
   std::uint64_t seed = 1;
 };
 

@@ -51,19 +51,22 @@ model::ModelConfig llama3(std::int64_t hidden, std::int64_t inter, std::int64_t 
 
 std::vector<Preset> make() {
   std::vector<Preset> v;
-  // Dense Llama-style, tied embeddings; vocab from the tokenizer. 435,072 parameters with the demo's 512 pieces,
-  // a quarter of the teacher's 1,741,056. Of the shapes tried at that size on the demo's data, wide and shallow
-  // learned fastest (validation loss after 600 steps: d128 x 3 layers 0.27, d128 x 2 0.39, d96 x 4 0.60).
+  // Dense Llama-style; vocab from the tokenizer. 426,624 parameters with the demo's 512 pieces, under a quarter of
+  // the teacher's 1,741,056. The shape is measured, on the demo's own curated data (6,072 examples, 1,000 steps,
+  // lr 3e-3): the student copies the operations out of the prompt early and then sits on a plateau (validation
+  // loss ~0.27) until it learns the mod-10 table. Untied output embeddings and more, narrower heads got it there
+  // every time (seeds 1-3: loss 0.018, 0.0003, 0.0 with 8 heads of 16); tied ones rarely did (d128 x 3 layers:
+  // 0.27; 2 layers of 4 heads untied: 0.0002, 0.24, 0.04).
   model::ModelConfig tiny;
   tiny.model_type = "llama";
   tiny.vocab_size = 512;
   tiny.hidden_size = 128;
-  tiny.intermediate_size = 192;
-  tiny.num_hidden_layers = 3;
-  tiny.num_attention_heads = 4;
-  tiny.num_key_value_heads = 2;
+  tiny.intermediate_size = 256;
+  tiny.num_hidden_layers = 2;
+  tiny.num_attention_heads = 8;
+  tiny.num_key_value_heads = 4;
   tiny.max_position_embeddings = 1024;
-  tiny.tie_word_embeddings = true;
+  tiny.tie_word_embeddings = false;
   v.push_back({"tiny", "distill (demo student: under a quarter of models/demo-teacher)", tiny, 0});
   auto q15 = qwen2(1536, 8960, 28, 12, 2, true, 131072, 1000000.0);
   q15.vocab_size = 151936;
