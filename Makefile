@@ -21,6 +21,7 @@ test: build
 	@cd $(BUILD) && ctest -j $(JOBS) --output-on-failure
 
 demo: build
+	@rm -rf $(BUILD)/demo
 	@$(BUILD)/bin/distill demo --workdir $(BUILD)/demo
 
 bench: build

@@ -18,10 +18,12 @@
 
 namespace distill::eval {
 
-EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg, const std::string& config_toml,
+EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::string& config_toml,
                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  if (cfg.samples < 1) throw InputError("--samples must be at least 1");
-  if (cfg.k < 0 || cfg.k > cfg.samples) throw InputError("--k must lie in 0..--samples");
+  if (cfg_in.samples < 1) throw InputError("--samples must be at least 1");
+  if (cfg_in.k < 0 || cfg_in.k > cfg_in.samples) throw InputError("--k must lie in 0..--samples");
+  EvalConfig cfg = cfg_in;
+  if (cfg.greedy) cfg.samples = 1, cfg.k = 0;  // greedy draws are all the same: one per problem says it all
   if (cfg.role != "teacher" && cfg.role != "student" && cfg.role != "baseline")
     throw InputError("--role must be teacher, student or baseline");
   const auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);

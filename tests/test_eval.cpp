@@ -95,6 +95,13 @@ TEST_CASE("eval: the shipped teacher answers eval problems, every completion is 
   CHECK(all["pass@1"]["value"].get<double>() >= 0.8);
   CHECK(test::query_scalar(db, "SELECT count(*) FROM eval_results") == 12);
   CHECK(test::query_scalar(db, "SELECT count(*) FROM models WHERE role = 'teacher'") == 1);
+  // greedy: one answer per problem (every draw would be the same), at temperature 0
+  auto g = test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "4", "--limit", "6", "--greedy", "--json"});
+  REQUIRE(g.code == 0);
+  auto gj = nlohmann::json::parse(g.out)["by_difficulty"]["all"];
+  CHECK(gj["samples"] == 6);
+  CHECK(gj["pass@1"]["value"].get<double>() >= 0.8);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM eval_results") == 12 + 6);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--role", "oracle"}).code == 2);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "2", "--k", "5"}).code == 2);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--split", "nope"}).code == 2);
