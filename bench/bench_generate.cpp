@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "bench/reference_run.h"
 #include "dataset/synth.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
@@ -83,22 +84,10 @@ int main(int argc, char** argv) {
       ours = std::max(ours, double(toks) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     std::ofstream(tmp) << nlohmann::json(use).dump();
-    const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +
-                            "/bench/reference_generate.py " + dir + " " + tmp.string() + " --batch " + std::to_string(batch) +
-                            " --max-tokens " + std::to_string(max_tokens) + " --threads " + std::to_string(torch::get_num_threads()) + " --repeat " + std::to_string(repeat);
-    double theirs = 0;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[512] = {};
-      std::string out;
-      while (fgets(buf, sizeof buf, p)) out += buf;
-      pclose(p);
-      try {
-        auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
-        theirs = j["tokens"].get<double>() / j["seconds"].get<double>();
-      } catch (...) {
-        std::fprintf(stderr, "reference failed: %s\n", out.c_str());
-      }
-    }
+    const double theirs = bench::reference_tokens_per_s(
+        "reference_generate.py " + dir + " " + tmp.string() + " --batch " + std::to_string(batch) + " --max-tokens " +
+        std::to_string(max_tokens) + " --threads " + std::to_string(torch::get_num_threads()) + " --repeat " +
+        std::to_string(repeat));
     std::printf("%-8lld %10zu %14.0f %14.0f %7.2fx\n", (long long)batch, use.size(), ours, theirs, theirs > 0 ? ours / theirs : 0.0);
   }
   std::filesystem::remove(tmp);

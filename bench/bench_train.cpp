@@ -20,6 +20,7 @@
 #include "distill/optimizer.h"
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
+#include "bench/reference_run.h"
 #include "distill_version.h"
 #include "model/hf_checkpoint.h"
 #include "model/weights_io.h"
@@ -41,22 +42,8 @@ double matmul_gflops() {
 }
 // Tokens/s of bench/reference_train.py on the same model directory and batches (0 when it fails).
 double reference_tokens_per_s(const std::string& mdir, const std::string& batches, std::int64_t steps) {
-  const std::string cmd = std::string(DISTILL_SOURCE_TREE) + "/.venv/bin/python " + DISTILL_SOURCE_TREE +
-                          "/bench/reference_train.py " + mdir + " " + batches + " --steps " + std::to_string(steps) +
-                          " --threads " + std::to_string(torch::get_num_threads());
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return 0;
-  char buf[512] = {};
-  std::string out;
-  while (fgets(buf, sizeof buf, p)) out += buf;
-  pclose(p);
-  try {
-    auto j = nlohmann::json::parse(out.substr(out.rfind('{')));
-    return j["tokens"].get<double>() / j["seconds"].get<double>();
-  } catch (...) {
-    std::fprintf(stderr, "reference failed: %s\n", out.c_str());
-    return 0;
-  }
+  return bench::reference_tokens_per_s("reference_train.py " + mdir + " " + batches + " --steps " + std::to_string(steps) +
+                                       " --threads " + std::to_string(torch::get_num_threads()));
 }
 
 }  // namespace
