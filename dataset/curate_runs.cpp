@@ -79,7 +79,7 @@ void finish(Store& s, PassReport& r, const std::string& kind, const std::string&
   if (!apply || decisions.empty()) return;
   std::sort(decisions.begin(), decisions.end(), [](const Decision& a, const Decision& b) { return a.sample_id < b.sample_id; });
   const auto before = decisions.size();
-  r.action_id = record_action(s, {kind, params, who.reason, who.actor}, decisions, since);
+  if (auto id = record_action(s, {kind, params, who.reason, who.actor}, decisions, since)) r.action_id = id;
   if (decisions.size() == before) return;
   r.rejected = std::int64_t(decisions.size());
   r.by_rule.clear();
@@ -343,6 +343,12 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
       return false;
     });
   }
+  // A whole benchmark problem copied into training is contamination even when template masking leaves it no
+  // n-gram of its own (a short templated problem): normalised prompts are also matched whole.
+  std::unordered_map<std::string, Hit> whole;
+  for (std::size_t i = 0; i < texts.size(); i += 1)
+    if (i == 0 || texts[i].problem != texts[i - 1].problem)  // the first text of each problem is its prompt
+      whole.try_emplace(normalize_text(texts[i].text), Hit{"(the whole problem)", texts[i].where});
   const auto ignored = std::int64_t(boilerplate.size());
   auto first_hit = [&](const std::string& text) -> const Hit* {
     std::string lowered;
@@ -359,7 +365,12 @@ PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& sc
     auto q = s.db().prepare("SELECT id, prompt FROM problems WHERE ?1 = '' OR split = ?1");
     q.bind(1, scope.split);
     while (q.step())
-      if (!bench_problems.count(q.col_int(0))) prompt_hit[q.col_int(0)] = first_hit(q.col_text(1));
+      if (!bench_problems.count(q.col_int(0))) {
+        const Hit* hit = first_hit(q.col_text(1));
+        if (!hit)
+          if (auto it = whole.find(normalize_text(q.col_text(1))); it != whole.end()) hit = &it->second;
+        prompt_hit[q.col_int(0)] = hit;
+      }
   }
   const auto since = last_action_id(s);
   PassReport r;

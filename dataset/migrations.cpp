@@ -71,6 +71,9 @@ END;
       // 3 -> 4: which rule of a pass decided (the funnel tells "incorrect" from the other filters).
       {3, R"SQL(
 ALTER TABLE curation_effects ADD COLUMN rule TEXT;
+UPDATE curation_effects SET rule = 'verdict'
+  WHERE decision = 'reject' AND reason LIKE 'verdict %'
+    AND action_id IN (SELECT id FROM curation_actions WHERE kind = 'filter');
 )SQL"},
   };
   return s;

@@ -115,25 +115,30 @@ void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
 }
 
 // bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
-// fp32, as torch.autocast does); nothing on the CPU, where training stays fp32.
+// fp32, as torch.autocast does); nothing on the CPU, where training stays fp32. With activation checkpointing
+// the cast cache is off: the no-grad forward would otherwise cache weight casts without a gradient history,
+// and the recomputation in backward would reuse them and lose the weights' gradients (pytorch#112583).
 class BF16Autocast {
  public:
-  explicit BF16Autocast(const torch::Device& d) : on_(d.is_cuda()) {
+  BF16Autocast(const torch::Device& d, bool checkpointing) : on_(d.is_cuda()) {
     if (!on_) return;
     was_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    cache_was_ = at::autocast::is_autocast_cache_enabled();
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
+    if (checkpointing) at::autocast::set_autocast_cache_enabled(false);
   }
   ~BF16Autocast() {
     if (!on_) return;
     at::autocast::set_autocast_enabled(at::kCUDA, was_);
+    at::autocast::set_autocast_cache_enabled(cache_was_);
     at::autocast::clear_cache();
   }
   BF16Autocast(const BF16Autocast&) = delete;
   BF16Autocast& operator=(const BF16Autocast&) = delete;
 
  private:
-  bool on_, was_ = false;
+  bool on_, was_ = false, cache_was_ = true;
 };
 
 std::int64_t newest_checkpoint(const std::string& out) {
@@ -141,7 +146,8 @@ std::int64_t newest_checkpoint(const std::string& out) {
   if (!fs::is_directory(out)) return 0;
   for (const auto& e : fs::directory_iterator(out)) {
     const auto name = e.path().filename().string();
-    if (name.rfind("checkpoint-", 0) == 0 && fs::exists(e.path() / "trainer_state.json")) {
+    const auto digits = name.size() > 11 && name.find_first_not_of("0123456789", 11) == std::string::npos;
+    if (name.rfind("checkpoint-", 0) == 0 && digits && fs::exists(e.path() / "trainer_state.json")) {  // not .tmp/.old
       try {
         best = std::max<std::int64_t>(best, std::stoll(name.substr(11)));
       } catch (const std::exception&) {
@@ -340,18 +346,20 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     }
     opt.zero_grad();
     double loss_sum = 0, kd_total = 0;
-    BF16Autocast autocast(device);
-    for (auto& b : micro) {
-      auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
-      auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
-      if (kl.defined()) {
-        obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
-        kd_total += kl.item<double>();
+    {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
+      BF16Autocast autocast(device, cfg.checkpoint_activations);
+      for (auto& b : micro) {
+        auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
+        auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
+        if (kl.defined()) {
+          obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
+          kd_total += kl.item<double>();
+        }
+        obj.backward();
+        loss_sum += l.item<double>();
+        tokens += b.tokens;
+        run_tokens += b.tokens;
       }
-      obj.backward();
-      loss_sum += l.item<double>();
-      tokens += b.tokens;
-      run_tokens += b.tokens;
     }
     if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
     adamw_step(opt, *m, lr, cfg.grad_clip);

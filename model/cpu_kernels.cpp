@@ -43,6 +43,24 @@ bool row_view(const at::Tensor& x, std::int64_t* rows, std::int64_t* row_stride)
 
 std::int64_t grain_rows(std::int64_t d) { return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(d, 1)); }
 
+// The grouped GEMM is used only after it has computed two small products exactly as at::mm does: a build whose
+// symbol takes 64-bit ints (ILP64) or lays its arguments out otherwise fails this once, and is never called again.
+bool grouped_gemm_usable() {
+  static const bool ok = [] {
+    if (cblas_sgemm_batch == nullptr) return false;
+    auto a = at::arange(6, at::kFloat).view({2, 3}), b = at::arange(12, at::kFloat).view({3, 4}) - 5;
+    auto c = at::full({2, 4}, -1.0f), c2 = at::full({1, 4}, -1.0f);
+    const int m[2] = {2, 1}, n[2] = {4, 4}, k[2] = {3, 3}, one[2] = {1, 1}, trans[2] = {111, 111};
+    const float alpha[2] = {1, 1}, beta[2] = {0, 0};
+    const float* pa[2] = {a.data_ptr<float>(), a.data_ptr<float>() + 3};
+    const float* pb[2] = {b.data_ptr<float>(), b.data_ptr<float>()};
+    float* pc[2] = {c.data_ptr<float>(), c2.data_ptr<float>()};
+    cblas_sgemm_batch(101, trans, trans, m, n, k, alpha, pa, k, pb, n, beta, pc, n, 2, one);
+    return at::equal(c, at::mm(a, b)) && at::equal(c2, at::mm(a.narrow(0, 1, 1), b));
+  }();
+  return ok;
+}
+
 }  // namespace
 
 bool applies(const at::Tensor& x) {
@@ -232,7 +250,7 @@ at::Tensor moe_grouped(const at::Tensor& x_in, const at::Tensor& idx_in, const a
   // (prefill) the per-expert calls are as fast and thread better.
   std::int64_t active = 0;
   for (std::int64_t e = 0; e < E; ++e) active += start[std::size_t(e + 1)] > start[std::size_t(e)];
-  const bool batch_api = cblas_sgemm_batch != nullptr && P <= 32 * active;
+  const bool batch_api = grouped_gemm_usable() && P <= 32 * active;
   auto grouped = [&](const float* A, std::int64_t ka, const std::vector<at::Tensor>& W, float* C, std::int64_t nc) {
     std::vector<int> m, n, kk, one;
     std::vector<const float*> pa, pb;
@@ -258,7 +276,7 @@ at::Tensor moe_grouped(const at::Tensor& x_in, const at::Tensor& idx_in, const a
                       kk.data(), pb.data(), n.data(), beta.data(), pc.data(), n.data(), groups, one.data());
   };
   grouped(xs, D, gate_up_t, gu, I2);
-  auto h = silu_mul(at::from_blob(gu, {P, I2}, opts));  // [P, I], all experts at once
+  auto h = silu_mul(at::from_blob(gu, {P, I2}, opts)).contiguous();  // [P, I], all experts at once
   grouped(h.data_ptr<float>(), I, down_t, ys, D);
   auto out = at::empty({N, D}, opts);
   float* po = out.data_ptr<float>();

@@ -271,11 +271,13 @@ class MlaAttentionImpl : public AttentionBase {
   // Equal to forward() up to fp32 reassociation (tests/test_model_equivalence.cpp).
   torch::Tensor forward_latent(const torch::Tensor& x, LayerContext& ctx) {
     const auto B = x.size(0), T = x.size(1), L = rank + rope;
+    // The prepared copies carry no gradient history: with gradients on, the same weights are made for this call.
+    const bool prepared = w_in.defined() && !torch::GradMode::is_enabled();
     Absorbed made;
-    if (!w_in.defined()) made = absorbed();  // unprepared: the same weights, made for this call
-    const auto& win = w_in.defined() ? w_in : made.w_in;
-    const auto& wqb = w_in.defined() ? w_q_b : made.w_q_b;
-    const auto& wo = w_in.defined() ? w_o : made.w_o;
+    if (!prepared) made = absorbed();
+    const auto& win = prepared ? w_in : made.w_in;
+    const auto& wqb = prepared ? w_q_b : made.w_q_b;
+    const auto& wo = prepared ? w_o : made.w_o;
     auto parts = F::linear(x, win).split({win.size(0) - L, L}, -1);
     auto q = q_proj ? parts[0] : F::linear(q_a_layernorm(parts[0]), wqb);  // [B,T,H*L]
     torch::Tensor qs, latent;  // [B,T,H,L] queries with rotated rope parts; [B,T,L] latents
@@ -295,14 +297,18 @@ class MlaAttentionImpl : public AttentionBase {
     if (ctx.cache) {
       auto& kc = ctx.cache->k[std::size_t(ctx.layer)];  // [slots, 1, max_len, L]
       kc.view({-1, L}).index_copy_(0, ctx.flat_index, latent.reshape({-1, L}));
-      keys = ctx.slot_begin >= 0 ? kc.narrow(0, ctx.slot_begin, B) : kc.index_select(0, ctx.slots);
-      keys = keys.narrow(2, 0, ctx.kv_len).squeeze(1);
+      auto live = kc.narrow(2, 0, ctx.kv_len);  // [slots, 1, S, L]
+      keys = (ctx.slot_begin >= 0 ? live.narrow(0, ctx.slot_begin, B) : live.index_select(0, ctx.slots)).squeeze(1);
     }
     const auto S = keys.size(1);
     const double scale = 1.0 / std::sqrt(double(nope + rope));
-    auto bias = ctx.additive_mask(x.scalar_type());  // [B,T,1,S]
-    bias = T == 1 ? bias.view({B, 1, S}) : bias.expand({B, T, H, S}).reshape({B, T * H, S});
-    auto scores = at::baddbmm(bias, qs, keys.transpose(1, 2), 1.0, scale);
+    const auto& bias = ctx.additive_mask(x.scalar_type());  // [B,T,1,S]
+    torch::Tensor scores;  // [B, T*H, S]
+    if (T == 1) {
+      scores = at::baddbmm(bias.view({B, 1, S}), qs, keys.transpose(1, 2), 1.0, scale);
+    } else {  // the bias broadcast over the heads in place, not copied per head
+      scores = at::bmm(qs, keys.transpose(1, 2)).mul_(scale).view({B, T, H, S}).add_(bias).view({B, T * H, S});
+    }
     auto o = at::bmm(scores.softmax(-1), keys.narrow(-1, 0, rank));  // [B, T*H, rank]
     return F::linear(o.view({B, T, H * rank}), wo);
   }
@@ -313,22 +319,24 @@ class MlaAttentionImpl : public AttentionBase {
     torch::Tensor w_o;    // [D, H*rank]
   };
   // Rotary rows in half-split order throughout; per head h the query rows are [W_kb_h^T W_nope_h ; W_rot_h].
+  // The products are formed in fp32 and cast back once, so a bf16 model rounds them once, not per factor.
   Absorbed absorbed() const {
     const auto L = rank + rope;
-    auto wq = q_proj ? q_proj->weight : q_b_proj->weight;  // [H*(nope+rope), in]
+    const auto dtype = o_proj->weight.scalar_type();
+    auto wq = (q_proj ? q_proj->weight : q_b_proj->weight).to(torch::kFloat32);  // [H*(nope+rope), in]
     if (interleave) wq = permute_rope_rows(wq, H, nope + rope, nope, rope);
     const auto in = wq.size(1);
     auto wq3 = wq.reshape({H, nope + rope, in});
-    auto kvb = kv_b_proj->weight.view({H, nope + vd, rank});
+    auto kvb = kv_b_proj->weight.to(torch::kFloat32).view({H, nope + vd, rank});
     auto q_abs = torch::bmm(kvb.narrow(1, 0, nope).transpose(1, 2), wq3.narrow(1, 0, nope));  // [H, rank, in]
     auto wq_abs = torch::cat({q_abs, wq3.narrow(1, nope, rope)}, 1).reshape({H * L, in});
     auto kva = kv_a_proj_with_mqa->weight;
     if (interleave) kva = permute_rope_rows(kva, 1, 0, rank, rope);
     Absorbed a;
-    a.w_in = q_proj ? torch::cat({wq_abs, kva}, 0) : torch::cat({q_a_proj->weight, kva}, 0);
-    if (!q_proj) a.w_q_b = wq_abs;
-    auto wo = o_proj->weight.view({-1, H, vd}).transpose(0, 1);                             // [H, D, vd]
-    a.w_o = torch::bmm(wo, kvb.narrow(1, nope, vd)).transpose(0, 1).reshape({-1, H * rank});  // [D, H*rank]
+    a.w_in = q_proj ? torch::cat({wq_abs.to(dtype), kva}, 0) : torch::cat({q_a_proj->weight, kva}, 0);
+    if (!q_proj) a.w_q_b = wq_abs.to(dtype);
+    auto wo = o_proj->weight.to(torch::kFloat32).view({-1, H, vd}).transpose(0, 1);        // [H, D, vd]
+    a.w_o = torch::bmm(wo, kvb.narrow(1, nope, vd)).transpose(0, 1).reshape({-1, H * rank}).to(dtype);  // [D, H*rank]
     return a;
   }
   void prepare_inference() override {
@@ -375,7 +383,8 @@ class DecoderLayerImpl : public torch::nn::Module {
 // ---- activation checkpointing ---------------------------------------------------------------------------
 // y = layer(x) run with gradients off; backward reruns it with them on and backpropagates through the rerun,
 // which accumulates the layer's parameter gradients as it goes (the reentrant scheme of torch.utils.checkpoint).
-// The layer context is copied (tensors are shared): the forward that made it has returned by then.
+// The layer context is copied (tensors are shared): the forward that made it has returned by then. The no-grad
+// forward may take the CPU inference kernels and the rerun the LibTorch formulas: equal up to fp32 rounding.
 struct LayerCall : torch::CustomClassHolder {
   DecoderLayerImpl* layer;
   LayerContext ctx;
@@ -693,6 +702,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   for (std::size_t i = 0; i < layers->size(); ++i) {
     ctx.layer = std::int64_t(i);
     auto* layer = layers[i]->as<DecoderLayerImpl>();
+    if (checkpoint && !h.requires_grad()) h = h.detach().requires_grad_(true);  // frozen embeddings: still a graph
     h = checkpoint ? CheckpointedLayer::apply(h, c10::make_intrusive<LayerCall>(layer, ctx)) : layer->forward(h, ctx);
   }
   if (in.logits_at.defined()) h = h.gather(1, in.logits_at.view({B, 1, 1}).expand({B, 1, h.size(2)}));

@@ -144,7 +144,8 @@ void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const st
       }
     }
   };
-  const auto min_join = opt_.min_join > 0 ? opt_.min_join : std::max<std::int64_t>(1, opt_.max_batch / 8);
+  const auto min_join =
+      std::min(opt_.max_batch, opt_.min_join > 0 ? opt_.min_join : std::max<std::int64_t>(1, opt_.max_batch / 8));
   while (!queue.empty() || !active_.empty()) {
     const auto free = std::int64_t(free_slots_.size());
     if (!queue.empty() && free > 0 &&

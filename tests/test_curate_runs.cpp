@@ -339,6 +339,23 @@ TEST_CASE("decontaminate: a templated family matches on content runs, not on one
   std::string lowered_opening;
   for (char ch : opening) lowered_opening += char(std::tolower(static_cast<unsigned char>(ch)));
   CHECK(rep.matched.begin()->first == lowered_opening);
+  // Short templated problems leave no unmasked n-gram at all: a copy (other case, other spacing) is still caught
+  // as the whole problem.
+  std::vector<ProblemRow> bench;
+  for (int i = 0; i < 300; ++i) {
+    ProblemRow p;
+    p.prompt = "Start with " + std::to_string(i % 10) + ". Add " + std::to_string(i / 10 % 10) + tail;
+    p.answer = "0";
+    bench.push_back(p);
+  }
+  auto s2 = make_store(d / "s2.db", {{"START  with 3.   add 4" + tail, good("x")}, {"Start with 3. Add 44" + tail, good("y")}});
+  DecontamOptions file;
+  file.benchmark = bench;
+  file.benchmark_name = "short.jsonl";
+  auto whole = run_decontaminate(*s2, file, {}, false, {"t", ""});
+  CHECK(whole.considered == 2);
+  CHECK(whole.rejected == 1);
+  CHECK(whole.matched.count("(the whole problem)"));
   // With no template masking (max-df 1: every n-gram counts) the tail match is flagged too.
   DecontamOptions all;
   all.max_df = 1.0;
