@@ -16,7 +16,7 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
   for (const auto& r : rows) W = std::max(W, r.used);
   W = std::min(L, (W + 7) / 8 * 8);
   Batch b;
-  std::vector<std::int64_t> ids, labels, pos, seg, target_rows, target_labels, kd_rows, kd_ids;
+  std::vector<std::int64_t> ids, pos, seg, target_rows, target_labels, kd_rows, kd_ids;
   std::vector<float> kd_logp;
   b.one_document_per_row = true;
   for (std::size_t ri = 0; ri < rows.size(); ++ri) {
@@ -38,7 +38,6 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
     // it (padding comes after it, and nothing learns from the padding).
     for (std::int64_t j = 0; j < r.used; ++j) b.one_document_per_row &= r.segments[std::size_t(j)] == 0;
     ids.insert(ids.end(), r.ids.begin(), r.ids.begin() + W);
-    labels.insert(labels.end(), r.labels.begin(), r.labels.begin() + W);
     pos.insert(pos.end(), r.positions.begin(), r.positions.begin() + W);
     seg.insert(seg.end(), r.segments.begin(), r.segments.begin() + W);
     b.targets += r.targets;
@@ -47,7 +46,6 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
   }
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   b.ids = torch::from_blob(ids.data(), {R, W}, i64).clone().to(dev);
-  b.labels = torch::from_blob(labels.data(), {R, W}, i64).clone().to(dev);
   b.positions = torch::from_blob(pos.data(), {R, W}, i64).clone().to(dev);
   b.segments = torch::from_blob(seg.data(), {R, W}, i64).clone().to(dev);
   const auto n_targets = std::int64_t(target_rows.size());

@@ -19,7 +19,7 @@ namespace distill::train {
 // Shapes: R rows of W tokens (the packing length L cut to the longest row, rounded up to 8); n targets (labels
 // that are not -100); n_kd of them with teacher top-k (k each).
 struct Batch {
-  torch::Tensor ids, labels, positions, segments;  // [R, W] int64
+  torch::Tensor ids, positions, segments;          // [R, W] int64 (labels live on as the targets below)
   torch::Tensor target_rows, target_labels;        // [n]: flat hidden rows (r*W + j-1) predicting label j; label j
   bool one_document_per_row = false;  // every row one document from position 0: the causal mask is its mask
   torch::Tensor kd_rows, kd_ids, kd_logp;          // [n_kd], [n_kd, k], [n_kd, k]

@@ -52,17 +52,25 @@ TEST_CASE("train: cross-entropy over vocabulary slices equals the plain loss, va
   }
 }
 
+namespace {
+// Examples of the given lengths with random token ids (from torch's global generator), targets from `loss_from`.
+std::vector<train::Example> random_examples(std::int64_t V, const std::vector<int>& lengths, std::int64_t loss_from) {
+  std::vector<train::Example> ex;
+  for (int n : lengths) {
+    train::Example e;
+    for (int t = 0; t < n; ++t) e.ids.push_back(int(torch::randint(4, V, {1}).item<std::int64_t>()));
+    e.loss_from = loss_from;
+    ex.push_back(e);
+  }
+  return ex;
+}
+}  // namespace
+
 TEST_CASE("train: packed rows give the loss and gradients of the documents run one by one") {
   auto m = test::reference_model("llama");
   torch::manual_seed(22);
   const auto V = m->config().vocab_size;
-  std::vector<train::Example> ex;
-  for (int n : {9, 5, 12, 7}) {
-    train::Example e;
-    for (int t = 0; t < n; ++t) e.ids.push_back(int(torch::randint(4, V, {1}).item<std::int64_t>()));
-    e.loss_from = 3;
-    ex.push_back(e);
-  }
+  auto ex = random_examples(V, {9, 5, 12, 7}, 3);
   std::vector<const train::Example*> ptrs;
   for (const auto& e : ex) ptrs.push_back(&e);
   auto rows = train::pack_rows(ptrs, 16, 3);
@@ -114,13 +122,7 @@ TEST_CASE("train: the trainer's batches give one loss whether documents share ro
   auto m = test::reference_model("llama");
   torch::manual_seed(23);
   const auto V = m->config().vocab_size;
-  std::vector<train::Example> ex;
-  for (int n : {9, 5, 12, 7}) {
-    train::Example e;
-    for (int t = 0; t < n; ++t) e.ids.push_back(int(torch::randint(4, V, {1}).item<std::int64_t>()));
-    e.loss_from = 4;
-    ex.push_back(e);
-  }
+  auto ex = random_examples(V, {9, 5, 12, 7}, 4);
   std::vector<const train::Example*> ptrs;
   for (const auto& e : ex) ptrs.push_back(&e);
   auto run = [&](std::int64_t len) {
