@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "model/cpu_kernels.h"
+#include "model/train_kernels.h"
 
 namespace distill::model {
 
@@ -71,6 +72,10 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, torch
     if (cpu::applies(gu)) return down(cpu::silu_mul(gu));
     auto parts = gu.chunk(2, -1);
     return down(F::silu(parts[0]) * parts[1]);
+  }
+  if (torch::GradMode::is_enabled() && fused::applies(x) && fused::applies(gate->weight)) {
+    // Training on the CPU: one projection for gate and up, then silu * up forward and backward in one pass each.
+    return down(fused::swiglu(F::linear(x, torch::cat({gate->weight, up->weight}, 0))));
   }
   return down(F::silu(gate(x)) * up(x));
 }
@@ -145,6 +150,7 @@ RMSNormImpl::RMSNormImpl(std::int64_t dim, double eps_) : eps(eps_) {
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   if (cpu::applies(x) && weight.scalar_type() == torch::kFloat32) return cpu::rms_norm(x, weight, eps);
+  if (fused::applies(x) && fused::applies(weight)) return fused::rms_norm(x, weight, eps);
   // Normalise in fp32, then scale in the input dtype (as the HF Llama/DeepSeek norms do). at::rms_norm was
   // measured here: no faster on CPU in torch 2.11, so the explicit formula stays.
   auto xf = x.to(torch::kFloat32);
@@ -199,6 +205,16 @@ class GqaAttentionImpl : public AttentionBase {
   torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
     const auto B = x.size(0), T = x.size(1);
     torch::Tensor q, k, v;
+    if (torch::GradMode::is_enabled() && fused::applies(x) && fused::applies(q_proj->weight) &&
+        ctx.cos.size(-1) == hd) {
+      // Training on the CPU: one projection for q, k and v, then the rotation and the [B, heads, T, d] layouts in
+      // one pass, forward and backward.
+      auto w = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
+      auto b = q_proj->bias.defined() ? torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0) : torch::Tensor();
+      std::tie(q, k, v) = fused::rope_split_qkv(F::linear(x, w, b), ctx.cos, ctx.sin_rot, H, K);
+      auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
+      return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
+    }
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
       auto parts = F::linear(x, w_qkv, b_qkv).split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];

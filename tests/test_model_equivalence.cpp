@@ -1,12 +1,14 @@
 // tests/test_model_equivalence.cpp: design equivalences of the transformer: KV-cache decode == full
 // forward; batched rows in arbitrary cache slots == one at a time; grouped MoE dispatch == naive per-token
-// dispatch (values and gradients); one expert with top-1 == the dense FFN; packed documents == separate.
+// dispatch (values and gradients); one expert with top-1 == the dense FFN; packed documents == separate; the
+// CPU inference kernels and the fused training ops == their LibTorch formulas.
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
 #include "common/fs.h"
 #include "model/cpu_kernels.h"
 #include "model/hf_checkpoint.h"
+#include "model/train_kernels.h"
 #include "tests/model_fixtures.h"
 #include "tests/tolerances.h"
 
@@ -286,4 +288,81 @@ TEST_CASE("equivalence: the CPU RMSNorm and SwiGLU kernels equal the LibTorch fo
   auto gu = torch::randn({4, 3, 48}).narrow(1, 1, 2);
   auto parts = gu.chunk(2, -1);
   CHECK(max_diff(cpu::silu_mul(gu), torch::silu(parts[0]) * parts[1]) < test::tol::kEquivAtol);
+}
+
+namespace {
+// Gradients of sum(out * up) for each input, the upstream `up` random: what backward hands each op in a model.
+std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& outs, const std::vector<torch::Tensor>& ups,
+                                    const std::vector<torch::Tensor>& inputs) {
+  auto loss = torch::zeros({});
+  for (std::size_t i = 0; i < outs.size(); ++i)
+    if (ups[i].defined()) loss = loss + (outs[i] * ups[i]).sum();
+  return torch::autograd::grad({loss}, inputs, {}, /*retain_graph=*/true);
+}
+}  // namespace
+
+TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, values and gradients") {
+  torch::manual_seed(11);
+  SECTION("RMSNorm, odd widths and strided input") {
+    for (std::int64_t D : {37, 64}) {
+      auto x = torch::randn({3, 7, D + 5}).narrow(2, 2, D).requires_grad_(false).clone().requires_grad_(true);
+      auto xs = torch::randn({3, 7, D + 5}).narrow(2, 2, D);  // strided rows, no grad
+      auto w = (torch::randn({D}) * 0.5 + 1).requires_grad_(true);
+      auto up = torch::randn({3, 7, D});
+      auto formula = [](const torch::Tensor& a, const torch::Tensor& w) { return w * (a * torch::rsqrt(a.pow(2).mean(-1, true) + 1e-6)); };
+      auto got = fused::rms_norm(x, w, 1e-6);
+      auto want = formula(x, w);
+      CHECK(max_diff(got, want) < test::tol::kEquivAtol);
+      auto g1 = grads_of({got}, {up}, {x, w});
+      auto g2 = grads_of({want}, {up}, {x, w});
+      CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
+      CHECK(max_diff(g1[1], g2[1]) < 1e-4);  // a sum over 21 rows
+      torch::NoGradGuard ng;
+      CHECK(max_diff(fused::rms_norm(xs, w, 1e-6), formula(xs, w)) < test::tol::kEquivAtol);
+    }
+  }
+  SECTION("SwiGLU, across the whole range of the exponential") {
+    auto gu = torch::randn({5, 3, 2 * 19}) * 3;
+    gu.select(2, 0).fill_(0);
+    gu.select(2, 1).fill_(-95);  // past the clamp of exp: e^-80
+    gu.select(2, 2).fill_(95);
+    gu.select(2, 3).fill_(-20);
+    gu.requires_grad_(true);
+    auto up = torch::randn({5, 3, 19});
+    auto got = fused::swiglu(gu);
+    auto parts = gu.chunk(2, -1);
+    auto want = torch::silu(parts[0]) * parts[1];
+    CHECK(max_diff(got, want) < test::tol::kEquivAtol);
+    // Relative error, the tiny values too, where e^g is a normal float; below that both are 0 to within 1e-30.
+    auto rel = (got - want).abs() / (want.abs() + 1e-38);
+    CHECK(rel.masked_select(parts[0].abs() <= 80).max().item<double>() < 1e-5);
+    CHECK((got - want).abs().masked_select(parts[0].abs() > 80).max().item<double>() < 1e-30);
+    auto g1 = grads_of({got}, {up}, {gu});
+    auto g2 = grads_of({want}, {up}, {gu});
+    CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
+  }
+  SECTION("RoPE with the q|k|v split, GQA, a gradient missing for v") {
+    const std::int64_t B = 2, T = 5, H = 4, K = 2, d = 6;
+    auto qkv = torch::randn({B, T, (H + 2 * K) * d}).requires_grad_(true);
+    auto ang = torch::randn({B, 1, T, d / 2}) * 3;
+    auto cos = torch::cat({ang.cos(), ang.cos()}, -1), sin_rot = torch::cat({-ang.sin(), ang.sin()}, -1);
+    auto rot = [&](const torch::Tensor& x) { return x * cos + torch::roll(x, d / 2, -1) * sin_rot; };
+    auto [q, k, v] = fused::rope_split_qkv(qkv, cos, sin_rot, H, K);
+    auto parts = qkv.split({H * d, K * d, K * d}, -1);
+    auto wq = rot(parts[0].view({B, T, H, d}).transpose(1, 2));
+    auto wk = rot(parts[1].view({B, T, K, d}).transpose(1, 2));
+    auto wv = parts[2].view({B, T, K, d}).transpose(1, 2);
+    CHECK(max_diff(q, wq) < test::tol::kEquivAtol);
+    CHECK(max_diff(k, wk) < test::tol::kEquivAtol);
+    CHECK(torch::equal(v, wv.contiguous()));
+    CHECK((q.is_contiguous() && k.is_contiguous() && v.is_contiguous()));
+    std::vector<torch::Tensor> ups = {torch::randn_like(wq), torch::randn_like(wk), torch::randn_like(wv)};
+    auto g1 = grads_of({q, k, v}, ups, {qkv});
+    auto g2 = grads_of({wq, wk, wv}, ups, {qkv});
+    CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
+    ups[2] = torch::Tensor();  // v unused: its gradient arrives undefined and counts as zero
+    auto g3 = grads_of({q, k}, {ups[0], ups[1]}, {qkv});
+    auto g4 = grads_of({wq, wk}, {ups[0], ups[1]}, {qkv});
+    CHECK(max_diff(g3[0], g4[0]) < test::tol::kEquivAtol);
+  }
 }

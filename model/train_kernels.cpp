@@ -1,0 +1,300 @@
+// model/train_kernels.cpp: see train_kernels.h. The loops are plain C++ written so the compiler vectorises them;
+// on x86-64 each loop function is also built for x86-64-v4 (AVX-512) and v3 (AVX2, FMA), the best picked at load
+// time, since the build itself targets the baseline ISA. exp is computed inline (exp_neg) because a call to libm's
+// scalar exp stops vectorisation. Built with -fno-trapping-math, without which GCC keeps the compares as branches
+// and vectorises nothing (model/CMakeLists.txt). Measured here: the SwiGLU backward loop at 0.26 ns per element
+// with AVX-512, 0.52 with AVX2 (ATen's silu_backward alone: 0.27-0.38).
+#include "model/train_kernels.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define DISTILL_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DISTILL_VEC
+#endif
+
+namespace distill::model::fused {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// e^-t for t >= 0 (t clamped to 80, where e^-t is ~1.8e-35, still a normal float), to about 2 ulp: -t = n ln2 + f
+// with |f| <= ln2/2, e^f by its Taylor series to degree 7 (truncation < 1e-8 relative), 2^n put straight into the
+// exponent bits. Branch-free, so loops over it vectorise.
+inline float exp_neg(float t) {
+  const float x = -std::min(t, 80.0f);
+  const float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
+  const float n = (x * 1.44269504088896341f + shift) - shift;
+  const float f = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-6f;  // ln2 split in two for exactness
+  float p = 1.0f / 5040.0f;
+  p = p * f + 1.0f / 720.0f;
+  p = p * f + 1.0f / 120.0f;
+  p = p * f + 1.0f / 24.0f;
+  p = p * f + 1.0f / 6.0f;
+  p = p * f + 0.5f;
+  p = p * f + 1.0f;
+  p = p * f + 1.0f;
+  return p * std::bit_cast<float>((static_cast<std::int32_t>(n) + 127) << 23);
+}
+
+// 1 / (1 + e^-g) from e = e^-|g|, which never overflows: 1/(1+e) for g >= 0, e/(1+e) below.
+inline float sigmoid(float g) {
+  const float e = exp_neg(std::fabs(g));
+  const float r = 1.0f / (1.0f + e);
+  return g >= 0.0f ? r : e * r;
+}
+
+std::int64_t grain(std::int64_t width) { return std::max<std::int64_t>(1, 32768 / std::max<std::int64_t>(width, 1)); }
+
+// ---- loops ------------------------------------------------------------------------------------------------
+
+DISTILL_VEC void swiglu_rows(const float* gu, float* h, std::int64_t rows, std::int64_t I) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* g = gu + r * 2 * I;
+    const float* u = g + I;
+    float* o = h + r * I;
+    for (std::int64_t i = 0; i < I; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
+  }
+}
+
+// d silu(g)/dg = s * (1 + g * (1 - s)), s = sigmoid(g).
+DISTILL_VEC void swiglu_back_rows(const float* gu, const float* dh, float* dgu, std::int64_t rows, std::int64_t I) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* g = gu + r * 2 * I;
+    const float* u = g + I;
+    const float* d = dh + r * I;
+    float* dg = dgu + r * 2 * I;
+    float* du = dg + I;
+    for (std::int64_t i = 0; i < I; ++i) {
+      const float s = sigmoid(g[i]);
+      const float gs = g[i] * s;
+      du[i] = d[i] * gs;
+      dg[i] = d[i] * u[i] * (s + gs * (1.0f - s));
+    }
+  }
+}
+
+DISTILL_VEC float sum_sq(const float* x, std::int64_t n) {
+  float acc[16] = {};
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += x[i + j] * x[i + j];
+  float s = 0;
+  for (; i < n; ++i) s += x[i] * x[i];
+  for (float a : acc) s += a;
+  return s;
+}
+
+DISTILL_VEC void rms_rows(const float* x, const float* w, float* y, float* rstd, std::int64_t rows, std::int64_t D,
+                          float eps) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * D;
+    float* yr = y + r * D;
+    const float inv = 1.0f / std::sqrt(sum_sq(xr, D) / float(D) + eps);
+    rstd[r] = inv;
+    for (std::int64_t i = 0; i < D; ++i) yr[i] = w[i] * (xr[i] * inv);
+  }
+}
+
+// y = w x r with r = (mean(x^2) + eps)^-1/2: dx = r (w dy - x r^2 mean(w dy x)); dw += dy x r (into dw_acc).
+DISTILL_VEC void rms_back_rows(const float* x, const float* w, const float* rstd, const float* dy, float* dx,
+                               float* dw_acc, std::int64_t rows, std::int64_t D) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * D;
+    const float* dr = dy + r * D;
+    float* o = dx + r * D;
+    const float inv = rstd[r];
+    float acc[16] = {};
+    std::int64_t i = 0;
+    for (; i + 16 <= D; i += 16)
+      for (int j = 0; j < 16; ++j) acc[j] += w[i + j] * dr[i + j] * xr[i + j];
+    float a = 0;
+    for (; i < D; ++i) a += w[i] * dr[i] * xr[i];
+    for (float v : acc) a += v;
+    const float c = inv * inv * a / float(D);
+    for (std::int64_t k = 0; k < D; ++k) {
+      o[k] = inv * (w[k] * dr[k] - xr[k] * c);
+      dw_acc[k] += dr[k] * xr[k] * inv;
+    }
+  }
+}
+
+// One head of d values: y = x * c + roll(x, d/2) * s (forward, s = sin_rot) or the transpose, dx = dy * c +
+// roll(dy * s, d/2) (backward). c, s: the position's tables.
+DISTILL_VEC void rotate_head(const float* x, const float* c, const float* s, float* y, std::int64_t d, bool back) {
+  const auto half = d / 2;
+  if (!back) {
+    for (std::int64_t i = 0; i < half; ++i) y[i] = x[i] * c[i] + x[i + half] * s[i];
+    for (std::int64_t i = 0; i < half; ++i) y[i + half] = x[i + half] * c[i + half] + x[i] * s[i + half];
+  } else {
+    for (std::int64_t i = 0; i < half; ++i) y[i] = x[i] * c[i] + x[i + half] * s[i + half];
+    for (std::int64_t i = 0; i < half; ++i) y[i + half] = x[i + half] * c[i + half] + x[i] * s[i];
+  }
+}
+
+at::Tensor contiguous_or_zeros(const at::Tensor& g, const at::Tensor& like) {
+  return g.defined() ? g.contiguous() : at::zeros_like(like, at::MemoryFormat::Contiguous);
+}
+
+// ---- autograd functions ----------------------------------------------------------------------------------
+
+struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x_in, const at::Tensor& w_in, double eps) {
+    auto x = x_in.contiguous();
+    auto w = w_in.contiguous();
+    const auto D = x.size(-1), rows = x.numel() / std::max<std::int64_t>(D, 1);
+    auto y = at::empty_like(x);
+    auto rstd = at::empty({rows}, x.options());
+    const float *px = x.data_ptr<float>(), *pw = w.data_ptr<float>();
+    float *py = y.data_ptr<float>(), *pr = rstd.data_ptr<float>();
+    at::parallel_for(0, rows, grain(D), [&](std::int64_t b, std::int64_t e) {
+      rms_rows(px + b * D, pw, py + b * D, pr + b, e - b, D, float(eps));
+    });
+    ctx->save_for_backward({x, w, rstd});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &w = saved[1], &rstd = saved[2];
+    auto dy = grads[0].contiguous();
+    const auto D = x.size(-1), rows = x.numel() / std::max<std::int64_t>(D, 1);
+    auto dx = at::empty_like(x);
+    // dw: per-thread partial sums over rows, added up at the end.
+    const int threads = at::get_num_threads();
+    std::vector<float> partial(std::size_t(threads) * std::size_t(D), 0.0f);
+    const float *px = x.data_ptr<float>(), *pw = w.data_ptr<float>(), *pr = rstd.data_ptr<float>(),
+                *pd = dy.data_ptr<float>();
+    float* pdx = dx.data_ptr<float>();
+    at::parallel_for(0, rows, grain(D), [&](std::int64_t b, std::int64_t e) {
+      float* acc = partial.data() + std::size_t(at::get_thread_num()) * std::size_t(D);
+      rms_back_rows(px + b * D, pw, pr + b, pd + b * D, pdx + b * D, acc, e - b, D);
+    });
+    auto dw = at::zeros({D}, w.options());
+    float* pdw = dw.data_ptr<float>();
+    for (int t = 0; t < threads; ++t)
+      for (std::int64_t k = 0; k < D; ++k) pdw[k] += partial[std::size_t(t) * std::size_t(D) + std::size_t(k)];
+    return {dx, dw, at::Tensor()};
+  }
+};
+
+struct SwigluFn : torch::autograd::Function<SwigluFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gu_in) {
+    auto gu = gu_in.contiguous();
+    const auto I = gu.size(-1) / 2, rows = gu.numel() / std::max<std::int64_t>(2 * I, 1);
+    auto sizes = gu.sizes().vec();
+    sizes.back() = I;
+    auto h = at::empty(sizes, gu.options());
+    const float* pg = gu.data_ptr<float>();
+    float* ph = h.data_ptr<float>();
+    at::parallel_for(0, rows, grain(2 * I), [&](std::int64_t b, std::int64_t e) {
+      swiglu_rows(pg + b * 2 * I, ph + b * I, e - b, I);
+    });
+    ctx->save_for_backward({gu});
+    return h;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto gu = ctx->get_saved_variables()[0];
+    auto dh = grads[0].contiguous();
+    const auto I = gu.size(-1) / 2, rows = gu.numel() / std::max<std::int64_t>(2 * I, 1);
+    auto dgu = at::empty_like(gu);
+    const float *pg = gu.data_ptr<float>(), *pd = dh.data_ptr<float>();
+    float* po = dgu.data_ptr<float>();
+    at::parallel_for(0, rows, grain(2 * I), [&](std::int64_t b, std::int64_t e) {
+      swiglu_back_rows(pg + b * 2 * I, pd + b * I, po + b * 2 * I, e - b, I);
+    });
+    return {dgu};
+  }
+};
+
+// Row (b, t) of qkv holds H + 2K heads of d values: q heads, k heads, v heads. Forward scatters them to the
+// [B, heads, T, d] layouts (rotating q and k); backward gathers the three gradients back.
+void rope_qkv_pass(float* qkv, float* q, float* k, float* v, const float* cos, const float* sin, std::int64_t B,
+                   std::int64_t T, std::int64_t H, std::int64_t K, std::int64_t d, bool back) {
+  const auto width = (H + 2 * K) * d;
+  at::parallel_for(0, B * T, grain(width), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const auto b = r / T, t = r % T;
+      float* row = qkv + r * width;
+      const float* c = cos + r * d;
+      const float* s = sin + r * d;
+      for (std::int64_t h = 0; h < H + 2 * K; ++h) {
+        float* other = h < H ? q + ((b * H + h) * T + t) * d
+                             : (h < H + K ? k + ((b * K + h - H) * T + t) * d : v + ((b * K + h - H - K) * T + t) * d);
+        float* src = back ? other : row + h * d;
+        float* dst = back ? row + h * d : other;
+        if (h < H + K) rotate_head(src, c, s, dst, d, back);
+        else std::memcpy(dst, src, std::size_t(d) * sizeof(float));
+      }
+    }
+  });
+}
+
+struct RopeQkvFn : torch::autograd::Function<RopeQkvFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& qkv_in, const at::Tensor& cos_in,
+                               const at::Tensor& sin_in, std::int64_t H, std::int64_t K) {
+    auto qkv = qkv_in.contiguous();
+    auto cos = cos_in.contiguous(), sin = sin_in.contiguous();
+    const auto B = qkv.size(0), T = qkv.size(1), d = qkv.size(2) / (H + 2 * K);
+    auto q = at::empty({B, H, T, d}, qkv.options()), k = at::empty({B, K, T, d}, qkv.options()),
+         v = at::empty({B, K, T, d}, qkv.options());
+    rope_qkv_pass(qkv.data_ptr<float>(), q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
+                  cos.data_ptr<float>(), sin.data_ptr<float>(), B, T, H, K, d, false);
+    ctx->save_for_backward({cos, sin});
+    ctx->saved_data["H"] = H;
+    ctx->saved_data["K"] = K;
+    ctx->saved_data["sizes"] = qkv.sizes().vec();
+    return {q, k, v};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto H = ctx->saved_data["H"].toInt(), K = ctx->saved_data["K"].toInt();
+    const auto sizes = ctx->saved_data["sizes"].toIntVector();
+    const auto B = sizes[0], T = sizes[1], d = sizes[2] / (H + 2 * K);
+    auto opts = saved[0].options();
+    auto dq = contiguous_or_zeros(grads[0], at::empty({B, H, T, d}, opts));
+    auto dk = contiguous_or_zeros(grads[1], at::empty({B, K, T, d}, opts));
+    auto dv = contiguous_or_zeros(grads[2], at::empty({B, K, T, d}, opts));
+    auto dqkv = at::empty(sizes, opts);
+    rope_qkv_pass(dqkv.data_ptr<float>(), dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
+                  saved[0].data_ptr<float>(), saved[1].data_ptr<float>(), B, T, H, K, d, true);
+    return {dqkv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool applies(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat; }
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  TORCH_CHECK(applies(x) && applies(w) && w.numel() == x.size(-1), "fused::rms_norm: CPU float32, weight [D]");
+  return RmsNormFn::apply(x, w, eps);
+}
+
+at::Tensor swiglu(const at::Tensor& gate_up) {
+  TORCH_CHECK(applies(gate_up) && gate_up.size(-1) % 2 == 0, "fused::swiglu: CPU float32 [..., 2I]");
+  return SwigluFn::apply(gate_up);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_split_qkv(const at::Tensor& qkv, const at::Tensor& cos,
+                                                              const at::Tensor& sin_rot, std::int64_t H,
+                                                              std::int64_t K) {
+  TORCH_CHECK(applies(qkv) && qkv.dim() == 3 && qkv.size(2) % (H + 2 * K) == 0, "fused::rope_split_qkv: qkv");
+  const auto B = qkv.size(0), T = qkv.size(1), d = qkv.size(2) / (H + 2 * K);
+  TORCH_CHECK(d % 2 == 0 && cos.numel() == B * T * d && sin_rot.numel() == B * T * d && applies(cos) &&
+                  applies(sin_rot),
+              "fused::rope_split_qkv: rotary tables must be [B, 1, T, head_dim] float32");
+  auto out = RopeQkvFn::apply(qkv, cos, sin_rot, H, K);
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace distill::model::fused
