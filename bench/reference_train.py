@@ -6,7 +6,8 @@ file) and torch.optim.AdamW with the same hyperparameters: forward, next-token c
 step. With "labels" in the batches file (SFT rows: -100 on the prompt and padding) the loss is the mean over the
 labelled targets, computed as an eager loop would (full logits, cross_entropy with ignore_index), and "tokens"
 there gives each batch's real (non-padding) token count. Prints one JSON line: {"tokens": N, "seconds": S,
-"final_loss": L}.
+"final_loss": L}. The first --warmup steps (default 1: allocations, first-touch, kernel set-up) are run but not
+timed or counted, as bench_train does on its side.
 Usage: reference_train.py MODEL_DIR BATCHES.safetensors --steps N --lr LR --threads K
 """
 import argparse
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=1)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -42,7 +44,9 @@ def main():
     data = load_file(a.batches)
     ids, labels, counted = data["ids"], data.get("labels"), data.get("tokens")
     tokens, t0, loss = 0, time.perf_counter(), None
-    for step in range(a.steps):
+    for step in range(-a.warmup, a.steps):
+        if step == 0:
+            tokens, t0 = 0, time.perf_counter()
         i = step % ids.shape[0]
         batch = ids[i]
         logits, _ = ref.forward(W, cfg, batch)

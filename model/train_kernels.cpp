@@ -11,11 +11,13 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// target_clones with arch= levels needs GCC 12 and glibc's ifunc; elsewhere the loops are built once, plainly.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__GLIBC__)
 #define DISTILL_VEC __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DISTILL_VEC
@@ -58,29 +60,17 @@ std::int64_t grain(std::int64_t width) { return std::max<std::int64_t>(1, 32768 
 
 // ---- loops ------------------------------------------------------------------------------------------------
 
-DISTILL_VEC void swiglu_rows(const float* gu, float* h, std::int64_t rows, std::int64_t I) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* g = gu + r * 2 * I;
-    const float* u = g + I;
-    float* o = h + r * I;
-    for (std::int64_t i = 0; i < I; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
-  }
+DISTILL_VEC void swiglu_loop(const float* g, const float* u, float* h, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) h[i] = g[i] * sigmoid(g[i]) * u[i];
 }
 
 // d silu(g)/dg = s * (1 + g * (1 - s)), s = sigmoid(g).
-DISTILL_VEC void swiglu_back_rows(const float* gu, const float* dh, float* dgu, std::int64_t rows, std::int64_t I) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* g = gu + r * 2 * I;
-    const float* u = g + I;
-    const float* d = dh + r * I;
-    float* dg = dgu + r * 2 * I;
-    float* du = dg + I;
-    for (std::int64_t i = 0; i < I; ++i) {
-      const float s = sigmoid(g[i]);
-      const float gs = g[i] * s;
-      du[i] = d[i] * gs;
-      dg[i] = d[i] * u[i] * (s + gs * (1.0f - s));
-    }
+DISTILL_VEC void swiglu_back_loop(const float* g, const float* u, const float* d, float* dg, float* du, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float s = sigmoid(g[i]);
+    const float gs = g[i] * s;
+    du[i] = d[i] * gs;
+    dg[i] = d[i] * u[i] * (s + gs * (1.0f - s));
   }
 }
 
@@ -187,51 +177,48 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
   }
 };
 
+// Elementwise over n = numel values, split into chunks for the threads.
 struct SwigluFn : torch::autograd::Function<SwigluFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gu_in) {
-    auto gu = gu_in.contiguous();
-    const auto I = gu.size(-1) / 2, rows = gu.numel() / std::max<std::int64_t>(2 * I, 1);
-    auto sizes = gu.sizes().vec();
-    sizes.back() = I;
-    auto h = at::empty(sizes, gu.options());
-    const float* pg = gu.data_ptr<float>();
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& g_in, const at::Tensor& u_in) {
+    auto g = g_in.contiguous(), u = u_in.contiguous();
+    auto h = at::empty_like(g);
+    const float *pg = g.data_ptr<float>(), *pu = u.data_ptr<float>();
     float* ph = h.data_ptr<float>();
-    at::parallel_for(0, rows, grain(2 * I), [&](std::int64_t b, std::int64_t e) {
-      swiglu_rows(pg + b * 2 * I, ph + b * I, e - b, I);
-    });
-    ctx->save_for_backward({gu});
+    at::parallel_for(0, g.numel(), 32768, [&](std::int64_t b, std::int64_t e) { swiglu_loop(pg + b, pu + b, ph + b, e - b); });
+    ctx->save_for_backward({g, u});
     return h;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto gu = ctx->get_saved_variables()[0];
+    auto saved = ctx->get_saved_variables();
+    const auto &g = saved[0], &u = saved[1];
     auto dh = grads[0].contiguous();
-    const auto I = gu.size(-1) / 2, rows = gu.numel() / std::max<std::int64_t>(2 * I, 1);
-    auto dgu = at::empty_like(gu);
-    const float *pg = gu.data_ptr<float>(), *pd = dh.data_ptr<float>();
-    float* po = dgu.data_ptr<float>();
-    at::parallel_for(0, rows, grain(2 * I), [&](std::int64_t b, std::int64_t e) {
-      swiglu_back_rows(pg + b * 2 * I, pd + b * I, po + b * 2 * I, e - b, I);
+    auto dg = at::empty_like(g), du = at::empty_like(u);
+    const float *pg = g.data_ptr<float>(), *pu = u.data_ptr<float>(), *pd = dh.data_ptr<float>();
+    float *pdg = dg.data_ptr<float>(), *pdu = du.data_ptr<float>();
+    at::parallel_for(0, g.numel(), 32768, [&](std::int64_t b, std::int64_t e) {
+      swiglu_back_loop(pg + b, pu + b, pd + b, pdg + b, pdu + b, e - b);
     });
-    return {dgu};
+    return {dg, du};
   }
 };
 
-// Row (b, t) of qkv holds H + 2K heads of d values: q heads, k heads, v heads. Forward scatters them to the
-// [B, heads, T, d] layouts (rotating q and k); backward gathers the three gradients back.
-void rope_qkv_pass(float* qkv, float* q, float* k, float* v, const float* cos, const float* sin, std::int64_t B,
-                   std::int64_t T, std::int64_t H, std::int64_t K, std::int64_t d, bool back) {
-  const auto width = (H + 2 * K) * d;
-  at::parallel_for(0, B * T, grain(width), [&](std::int64_t begin, std::int64_t end) {
+// Row (b, t) of q holds H heads of d values, of k and v K heads each. Forward scatters them to the [B, heads, T, d]
+// layouts (rotating q and k); backward gathers the three gradients back.
+void rope_pass(float* q, float* k, float* v, float* hq, float* hk, float* hv, const float* cos, const float* sin,
+               std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t K, std::int64_t d, bool back) {
+  at::parallel_for(0, B * T, grain((H + 2 * K) * d), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end; ++r) {
       const auto b = r / T, t = r % T;
-      float* row = qkv + r * width;
       const float* c = cos + r * d;
       const float* s = sin + r * d;
       for (std::int64_t h = 0; h < H + 2 * K; ++h) {
-        float* other = h < H ? q + ((b * H + h) * T + t) * d
-                             : (h < H + K ? k + ((b * K + h - H) * T + t) * d : v + ((b * K + h - H - K) * T + t) * d);
-        float* src = back ? other : row + h * d;
-        float* dst = back ? row + h * d : other;
+        const bool is_q = h < H, is_k = !is_q && h < H + K;
+        const auto head = is_q ? h : (is_k ? h - H : h - H - K);
+        const auto width = is_q ? H : K;
+        float* row = (is_q ? q : (is_k ? k : v)) + (r * width + head) * d;
+        float* split = (is_q ? hq : (is_k ? hk : hv)) + ((b * width + head) * T + t) * d;
+        float* src = back ? split : row;
+        float* dst = back ? row : split;
         if (h < H + K) rotate_head(src, c, s, dst, d, back);
         else std::memcpy(dst, src, std::size_t(d) * sizeof(float));
       }
@@ -239,35 +226,39 @@ void rope_qkv_pass(float* qkv, float* q, float* k, float* v, const float* cos, c
   });
 }
 
-struct RopeQkvFn : torch::autograd::Function<RopeQkvFn> {
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& qkv_in, const at::Tensor& cos_in,
-                               const at::Tensor& sin_in, std::int64_t H, std::int64_t K) {
-    auto qkv = qkv_in.contiguous();
+struct RopeHeadsFn : torch::autograd::Function<RopeHeadsFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
+                               const at::Tensor& v_in, const at::Tensor& cos_in, const at::Tensor& sin_in,
+                               std::int64_t H, std::int64_t K) {
+    auto q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
     auto cos = cos_in.contiguous(), sin = sin_in.contiguous();
-    const auto B = qkv.size(0), T = qkv.size(1), d = qkv.size(2) / (H + 2 * K);
-    auto q = at::empty({B, H, T, d}, qkv.options()), k = at::empty({B, K, T, d}, qkv.options()),
-         v = at::empty({B, K, T, d}, qkv.options());
-    rope_qkv_pass(qkv.data_ptr<float>(), q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(),
-                  cos.data_ptr<float>(), sin.data_ptr<float>(), B, T, H, K, d, false);
+    const auto B = q.size(0), T = q.size(1), d = q.size(2) / H;
+    auto hq = at::empty({B, H, T, d}, q.options()), hk = at::empty({B, K, T, d}, q.options()),
+         hv = at::empty({B, K, T, d}, q.options());
+    rope_pass(q.data_ptr<float>(), k.data_ptr<float>(), v.data_ptr<float>(), hq.data_ptr<float>(),
+              hk.data_ptr<float>(), hv.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), B, T, H, K,
+              d, false);
     ctx->save_for_backward({cos, sin});
     ctx->saved_data["H"] = H;
     ctx->saved_data["K"] = K;
-    ctx->saved_data["sizes"] = qkv.sizes().vec();
-    return {q, k, v};
+    ctx->saved_data["B"] = B;
+    ctx->saved_data["T"] = T;
+    return {hq, hk, hv};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const auto H = ctx->saved_data["H"].toInt(), K = ctx->saved_data["K"].toInt();
-    const auto sizes = ctx->saved_data["sizes"].toIntVector();
-    const auto B = sizes[0], T = sizes[1], d = sizes[2] / (H + 2 * K);
+    const auto B = ctx->saved_data["B"].toInt(), T = ctx->saved_data["T"].toInt();
+    const auto d = saved[0].size(-1);
     auto opts = saved[0].options();
-    auto dq = contiguous_or_zeros(grads[0], at::empty({B, H, T, d}, opts));
-    auto dk = contiguous_or_zeros(grads[1], at::empty({B, K, T, d}, opts));
-    auto dv = contiguous_or_zeros(grads[2], at::empty({B, K, T, d}, opts));
-    auto dqkv = at::empty(sizes, opts);
-    rope_qkv_pass(dqkv.data_ptr<float>(), dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
-                  saved[0].data_ptr<float>(), saved[1].data_ptr<float>(), B, T, H, K, d, true);
-    return {dqkv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    auto dhq = contiguous_or_zeros(grads[0], at::empty({B, H, T, d}, opts));
+    auto dhk = contiguous_or_zeros(grads[1], at::empty({B, K, T, d}, opts));
+    auto dhv = contiguous_or_zeros(grads[2], at::empty({B, K, T, d}, opts));
+    auto dq = at::empty({B, T, H * d}, opts), dk = at::empty({B, T, K * d}, opts), dv = at::empty({B, T, K * d}, opts);
+    rope_pass(dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(), dhq.data_ptr<float>(),
+              dhk.data_ptr<float>(), dhv.data_ptr<float>(), saved[0].data_ptr<float>(), saved[1].data_ptr<float>(), B,
+              T, H, K, d, true);
+    return {dq, dk, dv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -280,20 +271,21 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return RmsNormFn::apply(x, w, eps);
 }
 
-at::Tensor swiglu(const at::Tensor& gate_up) {
-  TORCH_CHECK(applies(gate_up) && gate_up.size(-1) % 2 == 0, "fused::swiglu: CPU float32 [..., 2I]");
-  return SwigluFn::apply(gate_up);
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up) {
+  TORCH_CHECK(applies(gate) && applies(up) && gate.sizes() == up.sizes(), "fused::swiglu: CPU float32 gate and up of one shape");
+  return SwigluFn::apply(gate, up);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_split_qkv(const at::Tensor& qkv, const at::Tensor& cos,
-                                                              const at::Tensor& sin_rot, std::int64_t H,
-                                                              std::int64_t K) {
-  TORCH_CHECK(applies(qkv) && qkv.dim() == 3 && qkv.size(2) % (H + 2 * K) == 0, "fused::rope_split_qkv: qkv");
-  const auto B = qkv.size(0), T = qkv.size(1), d = qkv.size(2) / (H + 2 * K);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                          const at::Tensor& cos, const at::Tensor& sin_rot,
+                                                          std::int64_t H, std::int64_t K) {
+  TORCH_CHECK(applies(q) && applies(k) && applies(v) && q.dim() == 3 && q.size(2) % H == 0, "fused::rope_heads: q, k, v");
+  const auto B = q.size(0), T = q.size(1), d = q.size(2) / H;
+  TORCH_CHECK(k.sizes() == at::IntArrayRef({B, T, K * d}) && v.sizes() == k.sizes(), "fused::rope_heads: k, v must be [B, T, K*d]");
   TORCH_CHECK(d % 2 == 0 && cos.numel() == B * T * d && sin_rot.numel() == B * T * d && applies(cos) &&
                   applies(sin_rot),
-              "fused::rope_split_qkv: rotary tables must be [B, 1, T, head_dim] float32");
-  auto out = RopeQkvFn::apply(qkv, cos, sin_rot, H, K);
+              "fused::rope_heads: rotary tables must be [B, 1, T, head_dim] float32");
+  auto out = RopeHeadsFn::apply(q, k, v, cos, sin_rot, H, K);
   return {out[0], out[1], out[2]};
 }
 

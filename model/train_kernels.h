@@ -20,14 +20,14 @@ bool applies(const at::Tensor& x);
 // y = w * (x * rsqrt(mean(x^2, -1) + eps)). x: [..., D]; w: [D]. Differentiable in x and w.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 
-// silu(gate) * up, with gate_up = [..., 2I] holding gate | up (one fused projection). Returns [..., I].
-at::Tensor swiglu(const at::Tensor& gate_up);
+// silu(gate) * up, both [..., I]. Differentiable in both.
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 
-// The fused q|k|v projection [B, T, (H + 2K) * d] -> q [B, H, T, d], k [B, K, T, d], v [B, K, T, d], contiguous,
-// with q and k rotated: y = x * cos + roll(x, d/2) * sin_rot (half-split RoPE over the whole head, as
-// apply_rope); cos, sin_rot: [B, 1, T, d]. Differentiable in qkv.
-std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_split_qkv(const at::Tensor& qkv, const at::Tensor& cos,
-                                                              const at::Tensor& sin_rot, std::int64_t heads,
-                                                              std::int64_t kv_heads);
+// The q, k, v projections [B, T, H*d], [B, T, K*d], [B, T, K*d] -> q [B, H, T, d], k [B, K, T, d], v [B, K, T, d],
+// contiguous, with q and k rotated: y = x * cos + roll(x, d/2) * sin_rot (half-split RoPE over the whole head, as
+// apply_rope); cos, sin_rot: [B, 1, T, d]. Differentiable in q, k and v.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                                          const at::Tensor& cos, const at::Tensor& sin_rot,
+                                                          std::int64_t heads, std::int64_t kv_heads);
 
 }  // namespace distill::model::fused

@@ -73,11 +73,10 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, torch
     auto parts = gu.chunk(2, -1);
     return down(F::silu(parts[0]) * parts[1]);
   }
-  if (torch::GradMode::is_enabled() && fused::applies(x) && fused::applies(gate->weight)) {
-    // Training on the CPU: one projection for gate and up, then silu * up forward and backward in one pass each.
-    return down(fused::swiglu(F::linear(x, torch::cat({gate->weight, up->weight}, 0))));
-  }
-  return down(F::silu(gate(x)) * up(x));
+  auto g = gate(x), u = up(x);
+  // Training on the CPU: silu(g) * u forward and backward in one pass each.
+  if (torch::GradMode::is_enabled() && fused::applies(g) && fused::applies(u)) return down(fused::swiglu(g, u));
+  return down(F::silu(g) * u);
 }
 
 // Attention over (possibly cached) keys. q: [B,H,T,dq]; k: [B,Hk,T,dq]; v: [B,Hk,T,dv] for the new tokens.
@@ -211,21 +210,17 @@ class GqaAttentionImpl : public AttentionBase {
   torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
     const auto B = x.size(0), T = x.size(1);
     torch::Tensor q, k, v;
-    if (torch::GradMode::is_enabled() && fused::applies(x) && fused::applies(q_proj->weight) &&
-        ctx.cos.size(-1) == hd) {
-      // Training on the CPU: one projection for q, k and v, then the rotation and the [B, heads, T, d] layouts in
-      // one pass, forward and backward.
-      auto w = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
-      auto b = q_proj->bias.defined() ? torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0) : torch::Tensor();
-      std::tie(q, k, v) = fused::rope_split_qkv(F::linear(x, w, b), ctx.cos, ctx.sin_rot, H, K);
-      auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
-      return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
-    }
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
       auto parts = F::linear(x, w_qkv, b_qkv).split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
+      if (torch::GradMode::is_enabled() && fused::applies(q) && fused::applies(ctx.cos) && ctx.cos.size(-1) == hd) {
+        // Training on the CPU: the rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
+        std::tie(q, k, v) = fused::rope_heads(q, k, v, ctx.cos, ctx.sin_rot, H, K);
+        auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
+        return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
+      }
     }
     q = q.view({B, T, H, hd}).transpose(1, 2);
     k = k.view({B, T, K, hd}).transpose(1, 2);
@@ -406,7 +401,8 @@ class DecoderLayerImpl : public torch::nn::Module {
 // y = layer(x) run with gradients off; backward reruns it with them on and backpropagates through the rerun,
 // which accumulates the layer's parameter gradients as it goes (the reentrant scheme of torch.utils.checkpoint).
 // The layer context is copied (tensors are shared): the forward that made it has returned by then. The no-grad
-// forward may take the CPU inference kernels and the rerun the LibTorch formulas: equal up to fp32 rounding.
+// forward may take the CPU inference kernels and the rerun the fused training ops or the LibTorch formulas:
+// equal up to fp32 rounding.
 struct LayerCall : torch::CustomClassHolder {
   DecoderLayerImpl* layer;
   LayerContext ctx;

@@ -22,7 +22,8 @@ double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b)
 }  // namespace
 
 TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forward") {
-  // With gradients off the CPU kernels run (MLA: latent RoPE + norm, routing); with them on, the LibTorch ops.
+  // With gradients off the CPU kernels run (MLA: latent RoPE + norm, routing); with them on, the fused training
+  // ops and the LibTorch formulas.
   for (bool grad : {false, true}) {
     torch::AutoGradMode mode(grad);
     for (const char* name : {"deepseek_v3", "deepseek_v3_plain_q", "llama", "qwen2_moe"}) {
@@ -303,34 +304,51 @@ std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& outs, cons
 
 TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, values and gradients") {
   torch::manual_seed(11);
-  SECTION("RMSNorm, odd widths and strided input") {
+  auto formula = [](const torch::Tensor& a, const torch::Tensor& w) { return w * (a * torch::rsqrt(a.pow(2).mean(-1, true) + 1e-6)); };
+  SECTION("RMSNorm, odd widths, strided rows with gradients") {
     for (std::int64_t D : {37, 64}) {
-      auto x = torch::randn({3, 7, D + 5}).narrow(2, 2, D).requires_grad_(false).clone().requires_grad_(true);
-      auto xs = torch::randn({3, 7, D + 5}).narrow(2, 2, D);  // strided rows, no grad
+      auto leaf = torch::randn({3, 7, D + 5}).requires_grad_(true);
+      auto x = leaf.narrow(2, 2, D);  // strided rows, as a split of a fused projection gives MLA's norm
       auto w = (torch::randn({D}) * 0.5 + 1).requires_grad_(true);
       auto up = torch::randn({3, 7, D});
-      auto formula = [](const torch::Tensor& a, const torch::Tensor& w) { return w * (a * torch::rsqrt(a.pow(2).mean(-1, true) + 1e-6)); };
       auto got = fused::rms_norm(x, w, 1e-6);
       auto want = formula(x, w);
       CHECK(max_diff(got, want) < test::tol::kEquivAtol);
-      auto g1 = grads_of({got}, {up}, {x, w});
-      auto g2 = grads_of({want}, {up}, {x, w});
+      auto g1 = grads_of({got}, {up}, {leaf, w});
+      auto g2 = grads_of({want}, {up}, {leaf, w});
       CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
       CHECK(max_diff(g1[1], g2[1]) < 1e-4);  // a sum over 21 rows
-      torch::NoGradGuard ng;
-      CHECK(max_diff(fused::rms_norm(xs, w, 1e-6), formula(xs, w)) < test::tol::kEquivAtol);
     }
   }
-  SECTION("SwiGLU, across the whole range of the exponential") {
+  SECTION("RMSNorm and SwiGLU split over threads: rows and per-thread weight-gradient sums") {
+    const int before = at::get_num_threads();
+    at::set_num_threads(4);
+    auto x = torch::randn({8, 300, 64}).requires_grad_(true);
+    auto w = (torch::randn({64}) * 0.5 + 1).requires_grad_(true);
+    auto up = torch::randn({8, 300, 64});
+    auto g1 = grads_of({fused::rms_norm(x, w, 1e-6)}, {up}, {x, w});
+    auto g2 = grads_of({formula(x, w)}, {up}, {x, w});
+    CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
+    CHECK(max_diff(g1[1], g2[1]) / g2[1].abs().max().item<double>() < 1e-5);  // 2,400 rows summed
+    auto g = torch::randn({8, 300, 64}).requires_grad_(true), u = torch::randn({8, 300, 64}).requires_grad_(true);
+    auto h1 = fused::swiglu(g, u), h2 = torch::silu(g) * u;
+    CHECK(max_diff(h1, h2) < test::tol::kEquivAtol);
+    auto s1 = grads_of({h1}, {up}, {g, u});
+    auto s2 = grads_of({h2}, {up}, {g, u});
+    CHECK(max_diff(s1[0], s2[0]) < test::tol::kEquivAtol);
+    CHECK(max_diff(s1[1], s2[1]) < test::tol::kEquivAtol);
+    at::set_num_threads(before);
+  }
+  SECTION("SwiGLU, across the whole range of the exponential, strided inputs") {
     auto gu = torch::randn({5, 3, 2 * 19}) * 3;
     gu.select(2, 0).fill_(0);
     gu.select(2, 1).fill_(-95);  // past the clamp of exp: e^-80
     gu.select(2, 2).fill_(95);
     gu.select(2, 3).fill_(-20);
     gu.requires_grad_(true);
-    auto up = torch::randn({5, 3, 19});
-    auto got = fused::swiglu(gu);
     auto parts = gu.chunk(2, -1);
+    auto up = torch::randn({5, 3, 19});
+    auto got = fused::swiglu(parts[0], parts[1]);
     auto want = torch::silu(parts[0]) * parts[1];
     CHECK(max_diff(got, want) < test::tol::kEquivAtol);
     // Relative error, the tiny values too, where e^g is a normal float; below that both are 0 to within 1e-30.
@@ -341,14 +359,14 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     auto g2 = grads_of({want}, {up}, {gu});
     CHECK(max_diff(g1[0], g2[0]) < test::tol::kEquivAtol);
   }
-  SECTION("RoPE with the q|k|v split, GQA, a gradient missing for v") {
+  SECTION("RoPE into head layouts, GQA, strided projections, a gradient missing for v") {
     const std::int64_t B = 2, T = 5, H = 4, K = 2, d = 6;
     auto qkv = torch::randn({B, T, (H + 2 * K) * d}).requires_grad_(true);
+    auto parts = qkv.split({H * d, K * d, K * d}, -1);  // strided rows, as from one fused projection
     auto ang = torch::randn({B, 1, T, d / 2}) * 3;
     auto cos = torch::cat({ang.cos(), ang.cos()}, -1), sin_rot = torch::cat({-ang.sin(), ang.sin()}, -1);
     auto rot = [&](const torch::Tensor& x) { return x * cos + torch::roll(x, d / 2, -1) * sin_rot; };
-    auto [q, k, v] = fused::rope_split_qkv(qkv, cos, sin_rot, H, K);
-    auto parts = qkv.split({H * d, K * d, K * d}, -1);
+    auto [q, k, v] = fused::rope_heads(parts[0], parts[1], parts[2], cos, sin_rot, H, K);
     auto wq = rot(parts[0].view({B, T, H, d}).transpose(1, 2));
     auto wk = rot(parts[1].view({B, T, K, d}).transpose(1, 2));
     auto wv = parts[2].view({B, T, K, d}).transpose(1, 2);
