@@ -215,18 +215,15 @@ class GqaAttentionImpl : public AttentionBase {
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
-      if (torch::GradMode::is_enabled() && fused::applies(q) && fused::applies(ctx.cos) && ctx.cos.size(-1) == hd) {
-        // Training on the CPU: the rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
-        std::tie(q, k, v) = fused::rope_heads(q, k, v, ctx.cos, ctx.sin_rot, H, K);
-        auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
-        return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
-      }
     }
-    q = q.view({B, T, H, hd}).transpose(1, 2);
-    k = k.view({B, T, K, hd}).transpose(1, 2);
-    v = v.view({B, T, K, hd}).transpose(1, 2);
-    q = apply_rope(q, ctx.cos, ctx.sin_rot, false);
-    k = apply_rope(k, ctx.cos, ctx.sin_rot, false);
+    if (torch::GradMode::is_enabled() && fused::applies(q) && fused::applies(ctx.cos) && ctx.cos.size(-1) == hd) {
+      // Training on the CPU: the rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
+      std::tie(q, k, v) = fused::rope_heads(q, k, v, ctx.cos, ctx.sin_rot, H, K);
+    } else {
+      q = apply_rope(q.view({B, T, H, hd}).transpose(1, 2), ctx.cos, ctx.sin_rot, false);
+      k = apply_rope(k.view({B, T, K, hd}).transpose(1, 2), ctx.cos, ctx.sin_rot, false);
+      v = v.view({B, T, K, hd}).transpose(1, 2);
+    }
     auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
     return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
   }
