@@ -74,13 +74,15 @@ DISTILL_VEC void swiglu_back_loop(const float* g, const float* u, const float* d
   }
 }
 
-DISTILL_VEC float sum_sq(const float* x, std::int64_t n) {
+// sum of term(i) over i < n, in 16 running partial sums so that the loop vectorises (inlined into each clone).
+template <class Term>
+inline float sum16(std::int64_t n, const Term& term) {
   float acc[16] = {};
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += x[i + j] * x[i + j];
+    for (int j = 0; j < 16; ++j) acc[j] += term(i + j);
   float s = 0;
-  for (; i < n; ++i) s += x[i] * x[i];
+  for (; i < n; ++i) s += term(i);
   for (float a : acc) s += a;
   return s;
 }
@@ -90,7 +92,7 @@ DISTILL_VEC void rms_rows(const float* x, const float* w, float* y, float* rstd,
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * D;
     float* yr = y + r * D;
-    const float inv = 1.0f / std::sqrt(sum_sq(xr, D) / float(D) + eps);
+    const float inv = 1.0f / std::sqrt(sum16(D, [&](std::int64_t i) { return xr[i] * xr[i]; }) / float(D) + eps);
     rstd[r] = inv;
     for (std::int64_t i = 0; i < D; ++i) yr[i] = w[i] * (xr[i] * inv);
   }
@@ -104,13 +106,7 @@ DISTILL_VEC void rms_back_rows(const float* x, const float* w, const float* rstd
     const float* dr = dy + r * D;
     float* o = dx + r * D;
     const float inv = rstd[r];
-    float acc[16] = {};
-    std::int64_t i = 0;
-    for (; i + 16 <= D; i += 16)
-      for (int j = 0; j < 16; ++j) acc[j] += w[i + j] * dr[i + j] * xr[i + j];
-    float a = 0;
-    for (; i < D; ++i) a += w[i] * dr[i] * xr[i];
-    for (float v : acc) a += v;
+    const float a = sum16(D, [&](std::int64_t i) { return w[i] * dr[i] * xr[i]; });
     const float c = inv * inv * a / float(D);
     for (std::int64_t k = 0; k < D; ++k) {
       o[k] = inv * (w[k] * dr[k] - xr[k] * c);
