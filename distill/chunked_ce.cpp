@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "model/train_kernels.h"
+
 namespace distill::train {
 
 namespace {
@@ -19,9 +21,16 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto target = torch::zeros({N}, f32);
     auto valid = labels.ne(-100);
     auto safe = labels.clamp_min(0);
+    // CPU float32: one pass per slice row instead of a chain of LibTorch ops over the whole slice.
+    const bool fused = model::fused::applies(h) && model::fused::applies(w);
+    auto labels_c = labels.contiguous();
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
+      if (fused) {
+        model::fused::ce_slice_forward(logits, labels_c, c0, m, s, target);
+        continue;
+      }
       auto new_m = torch::maximum(m, std::get<0>(logits.max(1)));
       s = s * (m - new_m).exp() + (logits - new_m.unsqueeze(1)).exp().sum(1);
       m = new_m;
@@ -45,6 +54,18 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto safe = labels.clamp_min(0);
     auto dh = torch::zeros({N, h.size(1)}, h.options().dtype(torch::kFloat32));
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
+    if (model::fused::applies(h) && model::fused::applies(w)) {  // CPU float32: see forward
+      auto scale_c = scale.squeeze(1).contiguous(), labels_c = labels.contiguous();
+      for (std::int64_t c0 = 0; c0 < V; c0 += C) {
+        const auto n = std::min(C, V - c0);
+        auto wc = w.narrow(0, c0, n);
+        auto p = torch::matmul(h, wc.t());
+        model::fused::ce_slice_backward(p, labels_c, c0, lse, scale_c);
+        dh.addmm_(p, wc);
+        dw.narrow(0, c0, n).addmm_(p.t(), h);
+      }
+      return {dh, dw, torch::Tensor(), torch::Tensor()};
+    }
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto wc = w.narrow(0, c0, n);

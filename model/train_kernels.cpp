@@ -22,6 +22,13 @@
 #else
 #define DISTILL_VEC
 #endif
+// The helpers below must be inlined into each clone, or they run with the baseline ISA (GCC leaves larger
+// templates out of line).
+#if defined(__GNUC__)
+#define DISTILL_INLINE inline __attribute__((always_inline))
+#else
+#define DISTILL_INLINE inline
+#endif
 
 namespace distill::model::fused {
 
@@ -33,7 +40,7 @@ using torch::autograd::variable_list;
 // e^-t for t >= 0 (t clamped to 80, where e^-t is ~1.8e-35, still a normal float), to about 2 ulp: -t = n ln2 + f
 // with |f| <= ln2/2, e^f by its Taylor series to degree 7 (truncation < 1e-8 relative), 2^n put straight into the
 // exponent bits. Branch-free, so loops over it vectorise.
-inline float exp_neg(float t) {
+DISTILL_INLINE float exp_neg(float t) {
   const float x = -std::min(t, 80.0f);
   const float shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
   const float n = (x * 1.44269504088896341f + shift) - shift;
@@ -50,7 +57,7 @@ inline float exp_neg(float t) {
 }
 
 // 1 / (1 + e^-g) from e = e^-|g|, which never overflows: 1/(1+e) for g >= 0, e/(1+e) below.
-inline float sigmoid(float g) {
+DISTILL_INLINE float sigmoid(float g) {
   const float e = exp_neg(std::fabs(g));
   const float r = 1.0f / (1.0f + e);
   return g >= 0.0f ? r : e * r;
@@ -76,7 +83,7 @@ DISTILL_VEC void swiglu_back_loop(const float* g, const float* u, const float* d
 
 // sum of term(i) over i < n, in 16 running partial sums so that the loop vectorises (inlined into each clone).
 template <class Term>
-inline float sum16(std::int64_t n, const Term& term) {
+DISTILL_INLINE float sum16(std::int64_t n, const Term& term) {
   float acc[16] = {};
   std::int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -125,6 +132,45 @@ DISTILL_VEC void rotate_head(const float* x, const float* c, const float* s, flo
   } else {
     for (std::int64_t i = 0; i < half; ++i) y[i] = x[i] * c[i] + x[i + half] * s[i + half];
     for (std::int64_t i = 0; i < half; ++i) y[i + half] = x[i + half] * c[i + half] + x[i] * s[i];
+  }
+}
+
+// max of x[0..n) in 16 running maxima, as sum16 (a < b ? b : a is the IEEE max the vector units compute).
+DISTILL_INLINE float max16(std::int64_t n, const float* x) {
+  float acc[16];
+  for (float& a : acc) a = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] = acc[j] < x[i + j] ? x[i + j] : acc[j];
+  float m = -INFINITY;
+  for (; i < n; ++i) m = m < x[i] ? x[i] : m;
+  for (float a : acc) m = m < a ? a : m;
+  return m;
+}
+
+// Cross-entropy rows over one vocabulary slice of n columns starting at c0 (see ce_slice_forward).
+DISTILL_VEC void ce_fwd_rows(const float* x, const std::int64_t* labels, std::int64_t c0, std::int64_t rows,
+                             std::int64_t n, float* m, float* s, float* target) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * n;
+    const float mr = std::max(m[r], max16(n, row));
+    const float sum = sum16(n, [&](std::int64_t j) { return exp_neg(mr - row[j]); });
+    s[r] = s[r] * std::exp(m[r] - mr) + sum;  // e^-inf = 0 on the first slice
+    m[r] = mr;
+    const auto col = labels[r] - c0;
+    if (col >= 0 && col < n) target[r] = row[col];
+  }
+}
+
+DISTILL_VEC void ce_bwd_rows(float* x, const std::int64_t* labels, std::int64_t c0, std::int64_t rows, std::int64_t n,
+                             const float* lse, const float* scale) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = x + r * n;
+    const float l = lse[r], k = scale[r];
+    // A recomputed logit may exceed lse by rounding: exp_neg of a slightly negative t is still exact.
+    for (std::int64_t j = 0; j < n; ++j) row[j] = k * exp_neg(l - row[j]);
+    const auto col = labels[r] - c0;
+    if (col >= 0 && col < n) row[col] -= k;
   }
 }
 
@@ -283,6 +329,41 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, c
               "fused::rope_heads: rotary tables must be [B, 1, T, head_dim] float32");
   auto out = RopeHeadsFn::apply(q, k, v, cos, sin_rot, H, K);
   return {out[0], out[1], out[2]};
+}
+
+namespace {
+void check_ce_slice(const at::Tensor& logits, const at::Tensor& labels, std::initializer_list<const at::Tensor*> rows) {
+  TORCH_CHECK(applies(logits) && logits.dim() == 2 && logits.is_contiguous() && labels.dim() == 1 &&
+                  labels.scalar_type() == at::kLong && labels.is_contiguous() && labels.size(0) == logits.size(0),
+              "fused ce slice: logits [N, n] contiguous CPU float32, labels [N] int64");
+  for (const auto* t : rows)
+    TORCH_CHECK(applies(*t) && t->dim() == 1 && t->is_contiguous() && t->size(0) == logits.size(0),
+                "fused ce slice: row statistics must be [N] contiguous CPU float32");
+}
+}  // namespace
+
+void ce_slice_forward(const at::Tensor& logits, const at::Tensor& labels, std::int64_t c0, at::Tensor& m,
+                      at::Tensor& s, at::Tensor& target) {
+  check_ce_slice(logits, labels, {&m, &s, &target});
+  const auto N = logits.size(0), n = logits.size(1);
+  const float* x = logits.data_ptr<float>();
+  const std::int64_t* lab = labels.data_ptr<std::int64_t>();
+  float *pm = m.data_ptr<float>(), *ps = s.data_ptr<float>(), *pt = target.data_ptr<float>();
+  at::parallel_for(0, N, grain(n), [&](std::int64_t b, std::int64_t e) {
+    ce_fwd_rows(x + b * n, lab + b, c0, e - b, n, pm + b, ps + b, pt + b);
+  });
+}
+
+void ce_slice_backward(at::Tensor& logits, const at::Tensor& labels, std::int64_t c0, const at::Tensor& lse,
+                       const at::Tensor& scale) {
+  check_ce_slice(logits, labels, {&lse, &scale});
+  const auto N = logits.size(0), n = logits.size(1);
+  float* x = logits.data_ptr<float>();
+  const std::int64_t* lab = labels.data_ptr<std::int64_t>();
+  const float *pl = lse.data_ptr<float>(), *pk = scale.data_ptr<float>();
+  at::parallel_for(0, N, grain(n), [&](std::int64_t b, std::int64_t e) {
+    ce_bwd_rows(x + b * n, lab + b, c0, e - b, n, pl + b, pk + b);
+  });
 }
 
 }  // namespace distill::model::fused

@@ -1,10 +1,11 @@
-// model/train_kernels.h: fused fp32 CPU ops for training, each an autograd function whose forward and backward
-// are one pass over the data. Unfused, every one of these is a chain of LibTorch ops (RMSNorm: pow, mean, rsqrt,
-// two muls; SwiGLU: silu, mul; RoPE: views, two muls, a roll, addcmul, plus their backward nodes), and in a
+// model/train_kernels.h: fused fp32 CPU ops for training: autograd functions whose forward and backward are one
+// pass over the data each, and the row passes of the chunked cross-entropy. Unfused, every one of these is a chain
+// of LibTorch ops (RMSNorm: pow, mean, rsqrt, two muls; SwiGLU: silu, mul; RoPE: views, two muls, a roll, addcmul,
+// plus their backward nodes; cross-entropy: max, sub, exp, sum, gather, then sub, exp, scatter, mul), and in a
 // training step their activations no longer fit in cache, so each extra pass is a trip to memory. Each equals its
-// LibTorch formula up to fp32 rounding, values and gradients (tests/test_model_equivalence.cpp), and the model's
-// gradients stay checked against PyTorch (tests/test_model_reference.cpp). Callers check applies(); on other
-// devices or dtypes they keep the formula.
+// LibTorch formula up to fp32 rounding, values and gradients (tests/test_model_equivalence.cpp, the cross-entropy
+// in tests/test_train.cpp), and the model's gradients stay checked against PyTorch
+// (tests/test_model_reference.cpp). Callers check applies(); on other devices or dtypes they keep the formula.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -29,5 +30,16 @@ at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                                           const at::Tensor& cos, const at::Tensor& sin_rot,
                                                           std::int64_t heads, std::int64_t kv_heads);
+
+// Cross-entropy over one slice of the vocabulary, row by row, for distill/chunked_ce.cpp (plain functions, no
+// autograd: the loss's own backward calls the second). logits [N, n] holds columns c0 .. c0+n-1, contiguous CPU
+// float32; labels [N] int64 (a label outside the slice, -100 included, is skipped); the row statistics are [N]
+// contiguous float32. Forward, in place: m = running max, s = running sum of exp(logit - m), rescaled when m
+// grows; target = the label's logit where it falls in this slice. Backward, in place of the logits:
+// scale * (softmax - onehot(label)), the softmax from the forward's lse = m + log(s).
+void ce_slice_forward(const at::Tensor& logits, const at::Tensor& labels, std::int64_t c0, at::Tensor& m,
+                      at::Tensor& s, at::Tensor& target);
+void ce_slice_backward(at::Tensor& logits, const at::Tensor& labels, std::int64_t c0, const at::Tensor& lse,
+                       const at::Tensor& scale);
 
 }  // namespace distill::model::fused
