@@ -29,6 +29,7 @@ bench: build
 	@$(BUILD)/bin/bench_generate
 	@$(BUILD)/bin/bench_curation
 	@$(BUILD)/bin/bench_train
+	@$(BUILD)/bin/bench_attention
 
 clean:
 	rm -rf $(BUILD)

@@ -174,6 +174,183 @@ DISTILL_VEC void ce_bwd_rows(float* x, const std::int64_t* labels, std::int64_t 
   }
 }
 
+// ---- causal attention for narrow heads ------------------------------------------------------------------
+// Work is cut into tiles of QB query rows x KB keys whose products are small fixed-size matrix products held in
+// registers, written with GCC's vector types (16 floats: one AVX-512 register, two AVX2 ones) because the
+// auto-vectoriser scatters such tiles into shuffles and spills. A head of D values is D/16 vectors. One task is
+// one (batch row, kv head) with its `rep` query heads, so the task sums its own key and value gradients. Keys
+// (and values, for the backward) are copied once per task into [key block][D][KB] tiles, zero past T.
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));  // the same, at any float address
+
+DISTILL_INLINE v16 load16(const float* p) { return *reinterpret_cast<const v16u*>(p); }
+DISTILL_INLINE void store16(float* p, v16 x) { *reinterpret_cast<v16u*>(p) = x; }
+
+constexpr std::int64_t QB = 8, KB = 16;
+
+struct AttnShape {
+  std::int64_t T, H, rep;
+  float scale;
+};
+
+std::int64_t key_blocks(std::int64_t T) { return (T + KB - 1) / KB; }
+
+template <int D>
+DISTILL_INLINE void key_tiles(const float* k, std::int64_t T, float* kt) {
+  for (std::int64_t jb = 0; jb < key_blocks(T); ++jb)
+    for (int c = 0; c < D; ++c)
+      for (std::int64_t jj = 0; jj < KB; ++jj) {
+        const auto j = jb * KB + jj;
+        kt[(jb * D + c) * KB + jj] = j < T ? k[j * D + c] : 0.0f;
+      }
+}
+
+// out[r][jj] = sum_c a[r][c] * tile[c][jj]: a tile's QB x KB products, one vector per query row.
+template <int D>
+DISTILL_INLINE void tile_dots(const float (&a)[QB][D], const float* tile, float (&out)[QB][KB]) {
+  v16 acc[QB] = {};
+  for (int c = 0; c < D; ++c) {
+    const v16 t = load16(tile + c * KB);
+    for (int r = 0; r < QB; ++r) acc[r] += a[r][c] * t;
+  }
+  for (int r = 0; r < QB; ++r) store16(out[r], acc[r]);
+}
+
+// out[r] (D values) = sum_j w[r][j] * rows[j] over j < n, for the QB rows of weights w (row stride ws).
+template <int D>
+DISTILL_INLINE void tile_weighted_rows(const float* w, std::int64_t ws, const float* rows, std::int64_t n,
+                                       float (&out)[QB][D]) {
+  constexpr int NV = D / 16;
+  v16 acc[QB][NV] = {};
+  for (std::int64_t j = 0; j < n; ++j) {
+    v16 x[NV];
+    for (int u = 0; u < NV; ++u) x[u] = load16(rows + j * D + 16 * u);
+    for (int r = 0; r < QB; ++r)
+      for (int u = 0; u < NV; ++u) acc[r][u] += w[r * ws + j] * x[u];
+  }
+  for (int r = 0; r < QB; ++r)
+    for (int u = 0; u < NV; ++u) store16(out[r] + 16 * u, acc[r][u]);
+}
+
+// Forward of one task. q: its heads [rep][T][D]; k, v: [T][D]; o: the first head's column in [T][H*D]; lse:
+// [rep][T], each score row's log-sum-exp, kept for the backward. kt, sc: scratch of key_blocks(T)*KB*D and
+// QB*key_blocks(T)*KB floats.
+template <int D>
+DISTILL_INLINE void attn_fwd_group(const AttnShape& a, const float* q, const float* k, const float* v, float* o,
+                                   float* lse, float* kt, float* sc) {
+  const std::int64_t T = a.T, ostride = a.H * D;
+  key_tiles<D>(k, T, kt);
+  for (std::int64_t r = 0; r < a.rep; ++r)
+    for (std::int64_t i0 = 0; i0 < T; i0 += QB) {
+      const std::int64_t rows = std::min(QB, T - i0), last = i0 + rows - 1, W = (last / KB + 1) * KB;
+      alignas(64) float qb[QB][D];
+      for (std::int64_t rr = 0; rr < QB; ++rr)
+        for (int c = 0; c < D; ++c) qb[rr][c] = rr < rows ? q[(r * T + i0 + rr) * D + c] * a.scale : 0.0f;
+      for (std::int64_t jb = 0; jb * KB <= last; ++jb) {
+        alignas(64) float t[QB][KB];
+        tile_dots<D>(qb, kt + jb * D * KB, t);
+        for (std::int64_t rr = 0; rr < QB; ++rr) std::memcpy(sc + rr * W + jb * KB, t[rr], sizeof t[rr]);
+      }
+      float inv[QB] = {};
+      for (std::int64_t rr = 0; rr < QB; ++rr) {  // softmax over keys 0..i; 0 past i and in the padding rows
+        float* srow = sc + rr * W;
+        const std::int64_t n = rr < rows ? i0 + rr + 1 : 0;
+        if (n) {
+          const float m = max16(n, srow);
+          for (std::int64_t j = 0; j < n; ++j) srow[j] = exp_neg(m - srow[j]);
+          const float l = sum16(n, [&](std::int64_t j) { return srow[j]; });
+          inv[rr] = 1.0f / l;
+          lse[r * T + i0 + rr] = m + std::log(l);
+        }
+        for (std::int64_t j = n; j < W; ++j) srow[j] = 0.0f;
+      }
+      alignas(64) float ob[QB][D];
+      tile_weighted_rows<D>(sc, W, v, last + 1, ob);
+      for (std::int64_t rr = 0; rr < rows; ++rr)
+        for (int c = 0; c < D; ++c) o[(i0 + rr) * ostride + r * D + c] = ob[rr][c] * inv[rr];
+    }
+}
+
+// Backward of one task (FlashAttention's: p = exp(s - lse) recomputed tile by tile, ds = p (dp - do.o)): dq
+// [rep][T][D]; dk, dv [T][D] this task's sums; d_o and o read in the [T][H*D] layout. kt, vt: key and value
+// tiles; dks, dvs: sums over key_blocks(T)*KB rows.
+template <int D>
+DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const float* k, const float* v, const float* o,
+                                   const float* d_o, const float* lse, float* dq, float* dk, float* dv, float* kt,
+                                   float* vt, float* dks, float* dvs) {
+  constexpr int NV = D / 16;
+  const std::int64_t T = a.T, ostride = a.H * D, Tp = key_blocks(T) * KB;
+  key_tiles<D>(k, T, kt);
+  key_tiles<D>(v, T, vt);
+  for (std::int64_t x = 0; x < Tp * D; ++x) dks[x] = dvs[x] = 0.0f;
+  for (std::int64_t r = 0; r < a.rep; ++r)
+    for (std::int64_t i0 = 0; i0 < T; i0 += QB) {
+      const std::int64_t rows = std::min(QB, T - i0), last = i0 + rows - 1;
+      alignas(64) float qb[QB][D], dob[QB][D];
+      float di[QB], li[QB];
+      for (std::int64_t rr = 0; rr < QB; ++rr) {
+        const bool in = rr < rows;
+        const float* orow = o + (i0 + rr) * ostride + r * D;
+        const float* drow = d_o + (i0 + rr) * ostride + r * D;
+        float dot = 0.0f;
+        for (int c = 0; c < D; ++c) {
+          qb[rr][c] = in ? q[(r * T + i0 + rr) * D + c] * a.scale : 0.0f;  // as the forward rounded it
+          dob[rr][c] = in ? drow[c] : 0.0f;
+          dot += in ? drow[c] * orow[c] : 0.0f;
+        }
+        di[rr] = dot;
+        li[rr] = in ? lse[r * T + i0 + rr] : 0.0f;
+      }
+      v16 dqa[QB][NV] = {};
+      for (std::int64_t jb = 0; jb * KB <= last; ++jb) {
+        alignas(64) float p[QB][KB], ds[QB][KB];
+        tile_dots<D>(qb, kt + jb * D * KB, p);
+        tile_dots<D>(dob, vt + jb * D * KB, ds);
+        for (std::int64_t rr = 0; rr < QB; ++rr)
+          for (std::int64_t jj = 0; jj < KB; ++jj) {
+            const bool live = jb * KB + jj <= i0 + rr && rr < rows;
+            const float pv = live ? exp_neg(li[rr] - p[rr][jj]) : 0.0f;
+            p[rr][jj] = pv;
+            ds[rr][jj] = pv * (ds[rr][jj] - di[rr]);  // dk = ds (scale q), dq = scale (ds k)
+          }
+        for (std::int64_t jj = 0; jj < KB; ++jj) {
+          const std::int64_t j = jb * KB + jj;
+          if (j >= T) break;
+          v16 kj[NV], gk[NV] = {}, gv[NV] = {};
+          for (int u = 0; u < NV; ++u) kj[u] = load16(k + j * D + 16 * u);
+          for (int rr = 0; rr < QB; ++rr)
+            for (int u = 0; u < NV; ++u) {
+              dqa[rr][u] += ds[rr][jj] * kj[u];
+              gk[u] += ds[rr][jj] * load16(qb[rr] + 16 * u);
+              gv[u] += p[rr][jj] * load16(dob[rr] + 16 * u);
+            }
+          for (int u = 0; u < NV; ++u) {
+            store16(dks + j * D + 16 * u, load16(dks + j * D + 16 * u) + gk[u]);
+            store16(dvs + j * D + 16 * u, load16(dvs + j * D + 16 * u) + gv[u]);
+          }
+        }
+      }
+      for (std::int64_t rr = 0; rr < rows; ++rr)
+        for (int u = 0; u < NV; ++u) store16(dq + (r * T + i0 + rr) * D + 16 * u, dqa[rr][u] * a.scale);
+    }
+  std::memcpy(dk, dks, std::size_t(T * D) * sizeof(float));
+  std::memcpy(dv, dvs, std::size_t(T * D) * sizeof(float));
+}
+
+DISTILL_VEC void attn_fwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v, float* o,
+                               float* lse, float* kt, float* sc) {
+  if (d == 16) attn_fwd_group<16>(a, q, k, v, o, lse, kt, sc);
+  else attn_fwd_group<32>(a, q, k, v, o, lse, kt, sc);
+}
+
+DISTILL_VEC void attn_bwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v,
+                               const float* o, const float* d_o, const float* lse, float* dq, float* dk, float* dv,
+                               float* kt, float* vt, float* dks, float* dvs) {
+  if (d == 16) attn_bwd_group<16>(a, q, k, v, o, d_o, lse, dq, dk, dv, kt, vt, dks, dvs);
+  else attn_bwd_group<32>(a, q, k, v, o, d_o, lse, dq, dk, dv, kt, vt, dks, dvs);
+}
+
 at::Tensor contiguous_or_zeros(const at::Tensor& g, const at::Tensor& like) {
   return g.defined() ? g.contiguous() : at::zeros_like(like, at::MemoryFormat::Contiguous);
 }
@@ -304,6 +481,54 @@ struct RopeHeadsFn : torch::autograd::Function<RopeHeadsFn> {
   }
 };
 
+struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
+                            const at::Tensor& v_in, double scale) {
+    auto q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    const auto B = q.size(0), H = q.size(1), T = q.size(2), K = k.size(1), d = q.size(3);
+    const AttnShape a{T, H, H / K, float(scale)};
+    const auto Tp = key_blocks(T) * KB;
+    auto o = at::empty({B, T, H * d}, q.options());
+    auto lse = at::empty({B, H, T}, q.options());
+    const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>();
+    float *po = o.data_ptr<float>(), *pl = lse.data_ptr<float>();
+    at::parallel_for(0, B * K, 1, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<float> kt(std::size_t(Tp * d)), sc(std::size_t(QB * Tp));
+      for (std::int64_t t = begin; t < end; ++t) {
+        const auto b = t / K, h0 = t % K * a.rep;
+        attn_fwd_task(int(d), a, pq + (b * H + h0) * T * d, pk + t * T * d, pv + t * T * d, po + (b * T * H + h0) * d,
+                      pl + (b * H + h0) * T, kt.data(), sc.data());
+      }
+    });
+    ctx->save_for_backward({q, k, v, o, lse});
+    ctx->saved_data["scale"] = scale;
+    return o;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &lse = saved[4];
+    const auto B = q.size(0), H = q.size(1), T = q.size(2), K = k.size(1), d = q.size(3);
+    const AttnShape a{T, H, H / K, float(ctx->saved_data["scale"].toDouble())};
+    const auto Tp = key_blocks(T) * KB;
+    auto d_o = contiguous_or_zeros(grads[0], o);
+    auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+    const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>(),
+                *po = o.data_ptr<float>(), *pd = d_o.data_ptr<float>(), *pl = lse.data_ptr<float>();
+    float *pdq = dq.data_ptr<float>(), *pdk = dk.data_ptr<float>(), *pdv = dv.data_ptr<float>();
+    at::parallel_for(0, B * K, 1, [&](std::int64_t begin, std::int64_t end) {
+      const auto n = std::size_t(Tp * d);
+      std::vector<float> kt(n), vt(n), dks(n), dvs(n);
+      for (std::int64_t t = begin; t < end; ++t) {
+        const auto b = t / K, h0 = t % K * a.rep, orow = (b * T * H + h0) * d;
+        attn_bwd_task(int(d), a, pq + (b * H + h0) * T * d, pk + t * T * d, pv + t * T * d, po + orow, pd + orow,
+                      pl + (b * H + h0) * T, pdq + (b * H + h0) * T * d, pdk + t * T * d, pdv + t * T * d, kt.data(),
+                      vt.data(), dks.data(), dvs.data());
+      }
+    });
+    return {dq, dk, dv, at::Tensor()};
+  }
+};
+
 }  // namespace
 
 bool applies(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat; }
@@ -364,6 +589,18 @@ void ce_slice_backward(at::Tensor& logits, const at::Tensor& labels, std::int64_
   at::parallel_for(0, N, grain(n), [&](std::int64_t b, std::int64_t e) {
     ce_bwd_rows(x + b * n, lab + b, c0, e - b, n, pl + b, pk + b);
   });
+}
+
+bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  return applies(q) && applies(k) && applies(v) && q.dim() == 4 && (q.size(3) == 16 || q.size(3) == 32) &&
+         k.sizes() == v.sizes() && k.dim() == 4 && k.size(0) == q.size(0) && k.size(2) == q.size(2) &&
+         k.size(3) == q.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0;
+}
+
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+  TORCH_CHECK(causal_attention_applies(q, k, v),
+              "fused::causal_attention: CPU float32 q [B, H, T, d], k and v [B, K, T, d], K dividing H, d 16 or 32");
+  return CausalAttentionFn::apply(q, k, v, scale);
 }
 
 }  // namespace distill::model::fused

@@ -31,6 +31,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, c
                                                           const at::Tensor& cos, const at::Tensor& sin_rot,
                                                           std::int64_t heads, std::int64_t kv_heads);
 
+// Causal attention, softmax(scale q k^T + causal mask) v, for heads 16 or 32 wide, with grouped kv heads (query
+// head h reads kv head h / (H / K)): q [B, H, T, d], k and v [B, K, T, d] -> [B, T, H * d], the heads already
+// merged for the output projection. Forward keeps each row's log-sum-exp; backward recomputes the scores tile by
+// tile (FlashAttention's scheme). Differentiable in q, k and v. causal_attention_applies says whether it takes
+// these tensors.
+bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
+
 // Cross-entropy over one slice of the vocabulary, row by row, for distill/chunked_ce.cpp (plain functions, no
 // autograd: the loss's own backward calls the second). logits [N, n] holds columns c0 .. c0+n-1, contiguous CPU
 // float32; labels [N] int64 (a label outside the slice, -100 included, is skipped); the row statistics are [N]

@@ -383,4 +383,40 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     auto g4 = grads_of({wq, wk}, {ups[0], ups[1]}, {qkv});
     CHECK(max_diff(g3[0], g4[0]) < test::tol::kEquivAtol);
   }
+  SECTION("causal attention: 16- and 32-wide heads, GQA, lengths around the tiles, threads") {
+    // The formula in float64: softmax(scale q k^T, causal) v with kv head h / (H / K), heads merged.
+    auto formula = [](torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) {
+      const auto B = q.size(0), H = q.size(1), T = q.size(2), rep = H / k.size(1);
+      q = q.to(torch::kDouble), k = k.to(torch::kDouble).repeat_interleave(rep, 1);
+      v = v.to(torch::kDouble).repeat_interleave(rep, 1);
+      auto s = torch::matmul(q, k.transpose(-1, -2)) * scale;
+      s = s.masked_fill(torch::ones({T, T}, torch::kBool).triu(1), -INFINITY);
+      return torch::matmul(s.softmax(-1), v).transpose(1, 2).reshape({B, T, -1});
+    };
+    const int before = at::get_num_threads();
+    at::set_num_threads(4);
+    struct Case { std::int64_t B, H, K, T, d; double scale; };
+    // T 1, 7, 8, 16, 17, 37, 70: partial and whole query tiles (8) and key tiles (16); scale 3 gives scores of ~±50.
+    for (auto c : {Case{2, 8, 4, 37, 16, 0.25}, Case{1, 4, 1, 5, 32, 0.125}, Case{3, 2, 2, 1, 32, 1.0},
+                   Case{1, 6, 2, 16, 16, 0.25}, Case{2, 2, 1, 17, 32, 0.2}, Case{1, 2, 1, 70, 16, 3.0},
+                   Case{1, 3, 3, 8, 16, 0.25}, Case{2, 4, 2, 7, 32, 0.3}}) {
+      CAPTURE(c.B, c.H, c.K, c.T, c.d, c.scale);
+      auto q = torch::randn({c.B, c.H, c.T, c.d}).requires_grad_(true);
+      auto k = torch::randn({c.B, c.K, c.T, c.d}).requires_grad_(true);
+      auto vl = torch::randn({c.B, c.T, c.K, c.d}).requires_grad_(true);
+      auto v = vl.transpose(1, 2);  // strided, as a view of the projection would be
+      REQUIRE(fused::causal_attention_applies(q, k, v));
+      auto got = fused::causal_attention(q, k, v, c.scale);
+      auto want = formula(q, k, v, c.scale);
+      CHECK(got.sizes() == want.sizes());
+      CHECK(max_diff(got, want.to(torch::kFloat)) < test::tol::kEquivAtol);
+      auto up = torch::randn_like(got);
+      auto g1 = grads_of({got}, {up}, {q, k, vl});
+      auto g2 = grads_of({want}, {up.to(torch::kDouble)}, {q, k, vl});
+      for (int i = 0; i < 3; ++i) CHECK(max_diff(g1[i], g2[i].to(torch::kFloat)) < 1e-4);
+    }
+    at::set_num_threads(before);
+    CHECK_FALSE(fused::causal_attention_applies(torch::randn({1, 2, 4, 24}), torch::randn({1, 2, 4, 24}),
+                                                torch::randn({1, 2, 4, 24})));
+  }
 }
