@@ -233,40 +233,46 @@ DISTILL_INLINE void tile_weighted_rows(const float* w, std::int64_t ws, const fl
     for (int u = 0; u < NV; ++u) store16(out[r] + 16 * u, acc[r][u]);
 }
 
+// The first key query i may read: its document's first token (st: per query, non-decreasing), else 0.
+DISTILL_INLINE std::int64_t first_key(const std::int64_t* st, std::int64_t i) { return st ? st[i] : 0; }
+
 // Forward of one task. q: its heads [rep][T][D]; k, v: [T][D]; o: the first head's column in [T][H*D]; lse:
-// [rep][T], each score row's log-sum-exp, kept for the backward. kt, sc: scratch of key_blocks(T)*KB*D and
-// QB*key_blocks(T)*KB floats.
+// [rep][T], each score row's log-sum-exp, kept for the backward; st: null or the first key of each query. kt,
+// sc: scratch of key_blocks(T)*KB*D and QB*key_blocks(T)*KB floats. A query tile reads the key tiles from its
+// first query's first key to its last query: with documents packed in a row, the others are never touched.
 template <int D>
-DISTILL_INLINE void attn_fwd_group(const AttnShape& a, const float* q, const float* k, const float* v, float* o,
-                                   float* lse, float* kt, float* sc) {
+DISTILL_INLINE void attn_fwd_group(const AttnShape& a, const float* q, const float* k, const float* v,
+                                   const std::int64_t* st, float* o, float* lse, float* kt, float* sc) {
   const std::int64_t T = a.T, ostride = a.H * D;
   key_tiles<D>(k, T, kt);
   for (std::int64_t r = 0; r < a.rep; ++r)
     for (std::int64_t i0 = 0; i0 < T; i0 += QB) {
-      const std::int64_t rows = std::min(QB, T - i0), last = i0 + rows - 1, W = (last / KB + 1) * KB;
+      const std::int64_t rows = std::min(QB, T - i0), last = i0 + rows - 1;
+      const std::int64_t jb0 = first_key(st, i0) / KB, base = jb0 * KB, W = (last / KB + 1) * KB - base;
       alignas(64) float qb[QB][D];
       for (std::int64_t rr = 0; rr < QB; ++rr)
         for (int c = 0; c < D; ++c) qb[rr][c] = rr < rows ? q[(r * T + i0 + rr) * D + c] * a.scale : 0.0f;
-      for (std::int64_t jb = 0; jb * KB <= last; ++jb) {
+      for (std::int64_t jb = jb0; jb * KB <= last; ++jb) {
         alignas(64) float t[QB][KB];
         tile_dots<D>(qb, kt + jb * D * KB, t);
-        for (std::int64_t rr = 0; rr < QB; ++rr) std::memcpy(sc + rr * W + jb * KB, t[rr], sizeof t[rr]);
+        for (std::int64_t rr = 0; rr < QB; ++rr) std::memcpy(sc + rr * W + jb * KB - base, t[rr], sizeof t[rr]);
       }
       float inv[QB] = {};
-      for (std::int64_t rr = 0; rr < QB; ++rr) {  // softmax over keys 0..i; 0 past i and in the padding rows
-        float* srow = sc + rr * W;
-        const std::int64_t n = rr < rows ? i0 + rr + 1 : 0;
-        if (n) {
-          const float m = max16(n, srow);
-          for (std::int64_t j = 0; j < n; ++j) srow[j] = exp_neg(m - srow[j]);
-          const float l = sum16(n, [&](std::int64_t j) { return srow[j]; });
+      for (std::int64_t rr = 0; rr < QB; ++rr) {  // softmax over keys lo..i; 0 elsewhere and in the padding rows
+        float* srow = sc + rr * W;  // key base + j at j
+        const std::int64_t lo = rr < rows ? first_key(st, i0 + rr) - base : 0, hi = rr < rows ? i0 + rr + 1 - base : 0;
+        if (hi > lo) {
+          const float m = max16(hi - lo, srow + lo);
+          for (std::int64_t j = lo; j < hi; ++j) srow[j] = exp_neg(m - srow[j]);
+          const float l = sum16(hi - lo, [&](std::int64_t j) { return srow[lo + j]; });
           inv[rr] = 1.0f / l;
           lse[r * T + i0 + rr] = m + std::log(l);
         }
-        for (std::int64_t j = n; j < W; ++j) srow[j] = 0.0f;
+        for (std::int64_t j = 0; j < lo; ++j) srow[j] = 0.0f;
+        for (std::int64_t j = hi; j < W; ++j) srow[j] = 0.0f;
       }
       alignas(64) float ob[QB][D];
-      tile_weighted_rows<D>(sc, W, v, last + 1, ob);
+      tile_weighted_rows<D>(sc, W, v + base * D, last + 1 - base, ob);
       for (std::int64_t rr = 0; rr < rows; ++rr)
         for (int c = 0; c < D; ++c) o[(i0 + rr) * ostride + r * D + c] = ob[rr][c] * inv[rr];
     }
@@ -274,11 +280,11 @@ DISTILL_INLINE void attn_fwd_group(const AttnShape& a, const float* q, const flo
 
 // Backward of one task (FlashAttention's: p = exp(s - lse) recomputed tile by tile, ds = p (dp - do.o)): dq
 // [rep][T][D]; dk, dv [T][D] this task's sums; d_o and o read in the [T][H*D] layout. kt, vt: key and value
-// tiles; dks, dvs: sums over key_blocks(T)*KB rows.
+// tiles; dks, dvs: sums over key_blocks(T)*KB rows; st as in the forward.
 template <int D>
 DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const float* k, const float* v, const float* o,
-                                   const float* d_o, const float* lse, float* dq, float* dk, float* dv, float* kt,
-                                   float* vt, float* dks, float* dvs) {
+                                   const float* d_o, const float* lse, const std::int64_t* st, float* dq, float* dk,
+                                   float* dv, float* kt, float* vt, float* dks, float* dvs) {
   constexpr int NV = D / 16;
   const std::int64_t T = a.T, ostride = a.H * D, Tp = key_blocks(T) * KB;
   key_tiles<D>(k, T, kt);
@@ -303,13 +309,16 @@ DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const flo
         li[rr] = in ? lse[r * T + i0 + rr] : 0.0f;
       }
       v16 dqa[QB][NV] = {};
-      for (std::int64_t jb = 0; jb * KB <= last; ++jb) {
+      std::int64_t lo[QB];
+      for (std::int64_t rr = 0; rr < QB; ++rr) lo[rr] = rr < rows ? first_key(st, i0 + rr) : T;
+      for (std::int64_t jb = lo[0] / KB; jb * KB <= last; ++jb) {
         alignas(64) float p[QB][KB], ds[QB][KB];
         tile_dots<D>(qb, kt + jb * D * KB, p);
         tile_dots<D>(dob, vt + jb * D * KB, ds);
         for (std::int64_t rr = 0; rr < QB; ++rr)
           for (std::int64_t jj = 0; jj < KB; ++jj) {
-            const bool live = jb * KB + jj <= i0 + rr && rr < rows;
+            const std::int64_t j = jb * KB + jj;
+            const bool live = j >= lo[rr] && j <= i0 + rr;  // padding rows: lo = T
             const float pv = live ? exp_neg(li[rr] - p[rr][jj]) : 0.0f;
             p[rr][jj] = pv;
             ds[rr][jj] = pv * (ds[rr][jj] - di[rr]);  // dk = ds (scale q), dq = scale (ds k)
@@ -338,17 +347,17 @@ DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const flo
   std::memcpy(dv, dvs, std::size_t(T * D) * sizeof(float));
 }
 
-DISTILL_VEC void attn_fwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v, float* o,
-                               float* lse, float* kt, float* sc) {
-  if (d == 16) attn_fwd_group<16>(a, q, k, v, o, lse, kt, sc);
-  else attn_fwd_group<32>(a, q, k, v, o, lse, kt, sc);
+DISTILL_VEC void attn_fwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v,
+                               const std::int64_t* st, float* o, float* lse, float* kt, float* sc) {
+  if (d == 16) attn_fwd_group<16>(a, q, k, v, st, o, lse, kt, sc);
+  else attn_fwd_group<32>(a, q, k, v, st, o, lse, kt, sc);
 }
 
 DISTILL_VEC void attn_bwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v,
-                               const float* o, const float* d_o, const float* lse, float* dq, float* dk, float* dv,
-                               float* kt, float* vt, float* dks, float* dvs) {
-  if (d == 16) attn_bwd_group<16>(a, q, k, v, o, d_o, lse, dq, dk, dv, kt, vt, dks, dvs);
-  else attn_bwd_group<32>(a, q, k, v, o, d_o, lse, dq, dk, dv, kt, vt, dks, dvs);
+                               const float* o, const float* d_o, const float* lse, const std::int64_t* st, float* dq,
+                               float* dk, float* dv, float* kt, float* vt, float* dks, float* dvs) {
+  if (d == 16) attn_bwd_group<16>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
+  else attn_bwd_group<32>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
 }
 
 at::Tensor contiguous_or_zeros(const at::Tensor& g, const at::Tensor& like) {
@@ -483,8 +492,10 @@ struct RopeHeadsFn : torch::autograd::Function<RopeHeadsFn> {
 
 struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q_in, const at::Tensor& k_in,
-                            const at::Tensor& v_in, double scale) {
+                            const at::Tensor& v_in, const at::Tensor& starts_in, double scale) {
     auto q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+    auto starts = starts_in.contiguous();  // empty: plain causal
+    const std::int64_t* pst = starts.numel() ? starts.data_ptr<std::int64_t>() : nullptr;
     const auto B = q.size(0), H = q.size(1), T = q.size(2), K = k.size(1), d = q.size(3);
     const AttnShape a{T, H, H / K, float(scale)};
     const auto Tp = key_blocks(T) * KB;
@@ -496,12 +507,13 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
       std::vector<float> kt(std::size_t(Tp * d)), sc(std::size_t(QB * Tp));
       for (std::int64_t t = begin; t < end; ++t) {
         const auto b = t / K, h0 = t % K * a.rep;
-        attn_fwd_task(int(d), a, pq + (b * H + h0) * T * d, pk + t * T * d, pv + t * T * d, po + (b * T * H + h0) * d,
-                      pl + (b * H + h0) * T, kt.data(), sc.data());
+        attn_fwd_task(int(d), a, pq + (b * H + h0) * T * d, pk + t * T * d, pv + t * T * d, pst ? pst + b * T : nullptr,
+                      po + (b * T * H + h0) * d, pl + (b * H + h0) * T, kt.data(), sc.data());
       }
     });
     ctx->save_for_backward({q, k, v, o, lse});
     ctx->saved_data["scale"] = scale;
+    if (pst) ctx->saved_data["starts"] = starts;
     return o;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -512,6 +524,8 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
     const auto Tp = key_blocks(T) * KB;
     auto d_o = contiguous_or_zeros(grads[0], o);
     auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
+    const auto starts = ctx->saved_data.count("starts") ? ctx->saved_data["starts"].toTensor() : at::Tensor();
+    const std::int64_t* pst = starts.defined() ? starts.data_ptr<std::int64_t>() : nullptr;
     const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>(),
                 *po = o.data_ptr<float>(), *pd = d_o.data_ptr<float>(), *pl = lse.data_ptr<float>();
     float *pdq = dq.data_ptr<float>(), *pdk = dk.data_ptr<float>(), *pdv = dv.data_ptr<float>();
@@ -521,11 +535,11 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
       for (std::int64_t t = begin; t < end; ++t) {
         const auto b = t / K, h0 = t % K * a.rep, orow = (b * T * H + h0) * d;
         attn_bwd_task(int(d), a, pq + (b * H + h0) * T * d, pk + t * T * d, pv + t * T * d, po + orow, pd + orow,
-                      pl + (b * H + h0) * T, pdq + (b * H + h0) * T * d, pdk + t * T * d, pdv + t * T * d, kt.data(),
+                      pl + (b * H + h0) * T, pst ? pst + b * T : nullptr, pdq + (b * H + h0) * T * d, pdk + t * T * d, pdv + t * T * d, kt.data(),
                       vt.data(), dks.data(), dvs.data());
       }
     });
-    return {dq, dk, dv, at::Tensor()};
+    return {dq, dk, dv, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -597,10 +611,26 @@ bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at
          k.size(3) == q.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0;
 }
 
-at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                            const at::Tensor& starts) {
   TORCH_CHECK(causal_attention_applies(q, k, v),
               "fused::causal_attention: CPU float32 q [B, H, T, d], k and v [B, K, T, d], K dividing H, d 16 or 32");
-  return CausalAttentionFn::apply(q, k, v, scale);
+  if (starts.defined()) {
+    TORCH_CHECK(starts.device().is_cpu() && starts.scalar_type() == at::kLong &&
+                    starts.sizes() == at::IntArrayRef({q.size(0), q.size(2)}),
+                "fused::causal_attention: starts must be [B, T] int64 on the CPU");
+    // The kernel reads keys starts[i]..i of query i and relies on the starts never decreasing along a row.
+    auto s = starts.contiguous();
+    const auto T = q.size(2);
+    const std::int64_t* p = s.data_ptr<std::int64_t>();
+    for (std::int64_t x = 0; x < s.numel(); ++x) {
+      const auto i = x % T;
+      TORCH_CHECK(p[x] >= 0 && p[x] <= i && (i == 0 || p[x] >= p[x - 1]),
+                  "fused::causal_attention: starts must satisfy 0 <= starts[i] <= i and never decrease along a row");
+    }
+    return CausalAttentionFn::apply(q, k, v, s, scale);
+  }
+  return CausalAttentionFn::apply(q, k, v, at::empty({0}, q.options().dtype(at::kLong)), scale);
 }
 
 }  // namespace distill::model::fused

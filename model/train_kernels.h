@@ -33,11 +33,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, c
 
 // Causal attention, softmax(scale q k^T + causal mask) v, for heads 16 or 32 wide, with grouped kv heads (query
 // head h reads kv head h / (H / K)): q [B, H, T, d], k and v [B, K, T, d] -> [B, T, H * d], the heads already
-// merged for the output projection. Forward keeps each row's log-sum-exp; backward recomputes the scores tile by
-// tile (FlashAttention's scheme). Differentiable in q, k and v. causal_attention_applies says whether it takes
-// these tensors.
+// merged for the output projection. With `starts` ([B, T] int64, CPU; never decreasing along a row, starts[i] <=
+// i) query i reads only keys starts[i]..i: documents packed back to back in a row, the block-diagonal causal mask,
+// without computing the blocks it masks. Forward keeps each row's log-sum-exp; backward recomputes the scores
+// tile by tile (FlashAttention's scheme). Differentiable in q, k and v. causal_attention_applies says whether it
+// takes these tensors.
 bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
-at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale);
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                            const at::Tensor& starts = {});
 
 // Cross-entropy over one slice of the vocabulary, row by row, for distill/chunked_ce.cpp (plain functions, no
 // autograd: the loss's own backward calls the second). logits [N, n] holds columns c0 .. c0+n-1, contiguous CPU

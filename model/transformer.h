@@ -59,6 +59,7 @@ struct LayerContext {
   torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend
   torch::Tensor cos, sin_rot;             // [B, 1, T, rope_dim]; sin_rot = [-sin, sin] halves (see apply_rope)
   bool causal = false;                    // mask is plain causal over T == S (attention may skip it)
+  torch::Tensor doc_starts;               // [B, T] int64 CPU, packed rows only: the mask is keys doc_starts[i]..i
   torch::Tensor bias_heads;               // GQA decode without grad: [B*H, 1, S], made by the first layer
   KVCache* cache = nullptr;
   torch::Tensor slots;                    // [B]

@@ -383,7 +383,7 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     auto g4 = grads_of({wq, wk}, {ups[0], ups[1]}, {qkv});
     CHECK(max_diff(g3[0], g4[0]) < test::tol::kEquivAtol);
   }
-  SECTION("causal attention: 16- and 32-wide heads, GQA, lengths around the tiles, threads") {
+  SECTION("causal attention: 16- and 32-wide heads, GQA, lengths around the tiles, threads, packed documents") {
     // The formula in float64: softmax(scale q k^T, causal) v with kv head h / (H / K), heads merged.
     auto formula = [](torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) {
       const auto B = q.size(0), H = q.size(1), T = q.size(2), rep = H / k.size(1);
@@ -414,6 +414,40 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
       auto g1 = grads_of({got}, {up}, {q, k, vl});
       auto g2 = grads_of({want}, {up.to(torch::kDouble)}, {q, k, vl});
       for (int i = 0; i < 3; ++i) CHECK(max_diff(g1[i], g2[i].to(torch::kFloat)) < 1e-4);
+    }
+    // Packed documents: query i reads keys starts[i]..i, the formula's mask made block-diagonal. Row 0: documents
+    // of 5, 20 and 1 token and then 11 single padding tokens (each its own document); row 1: one of 37.
+    {
+      const std::int64_t B = 2, H = 4, K = 2, T = 37, d = 16;
+      std::vector<std::int64_t> st(B * T);
+      for (std::int64_t i = 0; i < T; ++i) {
+        st[i] = i < 5 ? 0 : i < 25 ? 5 : i;
+        st[T + i] = 0;
+      }
+      auto starts = torch::tensor(st).view({B, T});
+      auto keys = torch::arange(T).view({1, 1, T});
+      auto masked = (keys < starts.unsqueeze(-1)) | (keys > torch::arange(T).view({1, T, 1}));  // [B, T, T]
+      auto q = torch::randn({B, H, T, d}).requires_grad_(true), k = torch::randn({B, K, T, d}).requires_grad_(true);
+      auto v = torch::randn({B, K, T, d}).requires_grad_(true);
+      auto qd = q.to(torch::kDouble), kd = k.to(torch::kDouble).repeat_interleave(H / K, 1);
+      auto sc = torch::matmul(qd, kd.transpose(-1, -2)) * 0.25;
+      auto want = torch::matmul(sc.masked_fill(masked.unsqueeze(1), -INFINITY).softmax(-1),
+                                v.to(torch::kDouble).repeat_interleave(H / K, 1))
+                      .transpose(1, 2)
+                      .reshape({B, T, -1});
+      auto got = fused::causal_attention(q, k, v, 0.25, starts);
+      CHECK(max_diff(got, want.to(torch::kFloat)) < test::tol::kEquivAtol);
+      auto up = torch::randn_like(got);
+      auto g1 = grads_of({got}, {up}, {q, k, v});
+      auto g2 = grads_of({want}, {up.to(torch::kDouble)}, {q, k, v});
+      for (int i = 0; i < 3; ++i) CHECK(max_diff(g1[i], g2[i].to(torch::kFloat)) < 1e-4);
+      // Starts that would read a later key, or go back along a row, are refused.
+      auto bad = starts.clone();
+      bad[1][3] = 4;
+      CHECK_THROWS_WITH(fused::causal_attention(q, k, v, 0.25, bad), Catch::Contains("starts must satisfy"));
+      bad = starts.clone();
+      bad[0][30] = 0;
+      CHECK_THROWS_WITH(fused::causal_attention(q, k, v, 0.25, bad), Catch::Contains("never decrease"));
     }
     at::set_num_threads(before);
     CHECK_FALSE(fused::causal_attention_applies(torch::randn({1, 2, 4, 24}), torch::randn({1, 2, 4, 24}),
