@@ -28,7 +28,10 @@ struct Args {
   // (~700 steps with 7,900 of them, not within 1,400 with 2,000), so the teacher answers many problems once.
   std::int64_t train_n = 12000, eval_n = 500, gen_limit = 8000, samples = 1, max_tokens = 96;
   std::int64_t train_max_difficulty = 4;  // the student sees 1..this; eval goes one further
-  std::int64_t steps = 1200, eval_samples = 2, eval_limit = 0;
+  // Steps: the student's loss plateaus near 0.3, then falls to ~0 at a point that varies with the seed and the
+  // rounding. Measured on the validation loss (held-out training problems): at 1,200 steps three of six runs had
+  // not fallen (0.01-0.1, and 86% instead of 100% on the trained levels); at 1,800, seeds 1-3 all reach 0.0000.
+  std::int64_t steps = 1800, eval_samples = 2, eval_limit = 0;
   std::uint64_t seed = 1;
 };
 
