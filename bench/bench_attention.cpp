@@ -1,9 +1,9 @@
 // bench/bench_attention.cpp: causal training attention on the CPU, forward and forward + backward, of the fused
 // narrow-head kernel (model/train_kernels.cpp) against LibTorch's SDPA (the flash CPU kernel, reading grouped kv
 // heads itself) on the same tensors, in turns, best of --repeat each. Shapes: the tiny student's (16-wide heads,
-// as bench_train's tiny rows), longer rows, and 32-wide heads; "packed" rows hold documents of 60-140 tokens back
-// to back, where SDPA gets the block-diagonal causal mask the model builds and the fused kernel each query's first
-// key. Usage: bench_attention [--repeat N] [--threads K]
+// as bench_train's tiny rows), longer rows, 32-wide heads, and bench_train's dense-20m (64-wide); "packed" rows
+// hold documents of 60-140 tokens back to back, where SDPA gets the block-diagonal causal mask the model builds
+// and the fused kernel each query's first key. Usage: bench_attention [--repeat N] [--threads K]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   struct Shape { std::int64_t B, H, K, T, d; bool packed; };
   for (auto c : {Shape{16, 8, 4, 128, 16, false}, Shape{32, 8, 4, 128, 16, false}, Shape{4, 8, 4, 512, 16, false},
                  Shape{8, 8, 4, 256, 32, false}, Shape{2, 4, 4, 1024, 32, false}, Shape{4, 8, 4, 512, 16, true},
-                 Shape{2, 4, 4, 1024, 32, true}}) {
+                 Shape{2, 4, 4, 1024, 32, true}, Shape{8, 6, 2, 256, 64, false}}) {
     torch::manual_seed(0);
     torch::Tensor starts, mask;  // packed: each query's first key; the mask SDPA gets instead
     if (c.packed) {

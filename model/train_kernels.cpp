@@ -3,7 +3,8 @@
 // time, since the build itself targets the baseline ISA. exp is computed inline (exp_neg) because a call to libm's
 // scalar exp stops vectorisation. Built with -fno-trapping-math, without which GCC keeps the compares as branches
 // and vectorises nothing (model/CMakeLists.txt). Measured here: the SwiGLU backward loop at 0.26 ns per element
-// with AVX-512, 0.52 with AVX2 (ATen's silu_backward alone: 0.27-0.38).
+// with AVX-512, 0.52 with AVX2 (ATen's silu_backward alone: 0.27-0.38). The attention tiles are written with
+// GCC's vector types instead (see there).
 #include "model/train_kernels.h"
 
 #include <ATen/Parallel.h>
@@ -350,14 +351,16 @@ DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const flo
 DISTILL_VEC void attn_fwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v,
                                const std::int64_t* st, float* o, float* lse, float* kt, float* sc) {
   if (d == 16) attn_fwd_group<16>(a, q, k, v, st, o, lse, kt, sc);
-  else attn_fwd_group<32>(a, q, k, v, st, o, lse, kt, sc);
+  else if (d == 32) attn_fwd_group<32>(a, q, k, v, st, o, lse, kt, sc);
+  else attn_fwd_group<64>(a, q, k, v, st, o, lse, kt, sc);
 }
 
 DISTILL_VEC void attn_bwd_task(int d, const AttnShape& a, const float* q, const float* k, const float* v,
                                const float* o, const float* d_o, const float* lse, const std::int64_t* st, float* dq,
                                float* dk, float* dv, float* kt, float* vt, float* dks, float* dvs) {
   if (d == 16) attn_bwd_group<16>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
-  else attn_bwd_group<32>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
+  else if (d == 32) attn_bwd_group<32>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
+  else attn_bwd_group<64>(a, q, k, v, o, d_o, lse, st, dq, dk, dv, kt, vt, dks, dvs);
 }
 
 at::Tensor contiguous_or_zeros(const at::Tensor& g, const at::Tensor& like) {
@@ -606,7 +609,7 @@ void ce_slice_backward(at::Tensor& logits, const at::Tensor& labels, std::int64_
 }
 
 bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  return applies(q) && applies(k) && applies(v) && q.dim() == 4 && (q.size(3) == 16 || q.size(3) == 32) &&
+  return applies(q) && applies(k) && applies(v) && q.dim() == 4 && (q.size(3) == 16 || q.size(3) == 32 || q.size(3) == 64) &&
          k.sizes() == v.sizes() && k.dim() == 4 && k.size(0) == q.size(0) && k.size(2) == q.size(2) &&
          k.size(3) == q.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0;
 }
@@ -614,7 +617,7 @@ bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                             const at::Tensor& starts) {
   TORCH_CHECK(causal_attention_applies(q, k, v),
-              "fused::causal_attention: CPU float32 q [B, H, T, d], k and v [B, K, T, d], K dividing H, d 16 or 32");
+              "fused::causal_attention: CPU float32 q [B, H, T, d], k and v [B, K, T, d], K dividing H, d 16, 32 or 64");
   if (starts.defined()) {
     TORCH_CHECK(starts.device().is_cpu() && starts.scalar_type() == at::kLong &&
                     starts.sizes() == at::IntArrayRef({q.size(0), q.size(2)}),

@@ -31,7 +31,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rope_heads(const at::Tensor& q, c
                                                           const at::Tensor& cos, const at::Tensor& sin_rot,
                                                           std::int64_t heads, std::int64_t kv_heads);
 
-// Causal attention, softmax(scale q k^T + causal mask) v, for heads 16 or 32 wide, with grouped kv heads (query
+// Causal attention, softmax(scale q k^T + causal mask) v, for heads 16, 32 or 64 wide, with grouped kv heads (query
 // head h reads kv head h / (H / K)): q [B, H, T, d], k and v [B, K, T, d] -> [B, T, H * d], the heads already
 // merged for the output projection. With `starts` ([B, T] int64, CPU; never decreasing along a row, starts[i] <=
 // i) query i reads only keys starts[i]..i: documents packed back to back in a row, the block-diagonal causal mask,

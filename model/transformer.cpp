@@ -217,7 +217,7 @@ class GqaAttentionImpl : public AttentionBase {
     if (torch::GradMode::is_enabled() && fused::applies(q) && fused::applies(ctx.cos) && ctx.cos.size(-1) == hd) {
       // Training on the CPU: the rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
       std::tie(q, k, v) = fused::rope_heads(q, k, v, ctx.cos, ctx.sin_rot, H, K);
-      // And causal attention for 16- or 32-wide heads (packed documents too), its output already in o_proj's
+      // And causal attention for 16-, 32- or 64-wide heads (packed documents too), its output already in o_proj's
       // [B, T, H*d] layout.
       if ((ctx.causal || ctx.doc_starts.defined()) && !ctx.cache && fused::causal_attention_applies(q, k, v))
         return o_proj(fused::causal_attention(q, k, v, 1.0 / std::sqrt(double(hd)), ctx.doc_starts));

@@ -383,7 +383,7 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     auto g4 = grads_of({wq, wk}, {ups[0], ups[1]}, {qkv});
     CHECK(max_diff(g3[0], g4[0]) < test::tol::kEquivAtol);
   }
-  SECTION("causal attention: 16- and 32-wide heads, GQA, lengths around the tiles, threads, packed documents") {
+  SECTION("causal attention: 16-, 32- and 64-wide heads, GQA, lengths around the tiles, threads, packed documents") {
     // The formula in float64: softmax(scale q k^T, causal) v with kv head h / (H / K), heads merged.
     auto formula = [](torch::Tensor q, torch::Tensor k, torch::Tensor v, double scale) {
       const auto B = q.size(0), H = q.size(1), T = q.size(2), rep = H / k.size(1);
@@ -399,7 +399,7 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     // T 1, 7, 8, 16, 17, 37, 70: partial and whole query tiles (8) and key tiles (16); scale 3 gives scores of ~±50.
     for (auto c : {Case{2, 8, 4, 37, 16, 0.25}, Case{1, 4, 1, 5, 32, 0.125}, Case{3, 2, 2, 1, 32, 1.0},
                    Case{1, 6, 2, 16, 16, 0.25}, Case{2, 2, 1, 17, 32, 0.2}, Case{1, 2, 1, 70, 16, 3.0},
-                   Case{1, 3, 3, 8, 16, 0.25}, Case{2, 4, 2, 7, 32, 0.3}}) {
+                   Case{1, 3, 3, 8, 16, 0.25}, Case{2, 4, 2, 7, 32, 0.3}, Case{2, 6, 2, 33, 64, 0.125}}) {
       CAPTURE(c.B, c.H, c.K, c.T, c.d, c.scale);
       auto q = torch::randn({c.B, c.H, c.T, c.d}).requires_grad_(true);
       auto k = torch::randn({c.B, c.K, c.T, c.d}).requires_grad_(true);
