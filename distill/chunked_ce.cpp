@@ -88,6 +88,11 @@ torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch
   TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && labels.dim() == 1 && hidden.size(0) == labels.size(0) &&
                   hidden.size(1) == weight.size(1),
               "chunked_cross_entropy_sum: hidden [N, D], weight [V, D], labels [N]");
+  // A label is a vocabulary id or -100 (ignored). Checked where it costs no device sync: the fused CPU passes
+  // skip a label outside every slice, while LibTorch's gather would read a clamped one.
+  if (labels.device().is_cpu())
+    TORCH_CHECK(((labels == -100) | ((labels >= 0) & (labels < weight.size(0)))).all().item<bool>(),
+                "chunked_cross_entropy_sum: labels must be -100 or in [0, ", weight.size(0), ")");
   return ChunkedCE::apply(hidden, weight, labels, chunk);
 }
 

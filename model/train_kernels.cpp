@@ -298,8 +298,9 @@ DISTILL_INLINE void attn_bwd_group(const AttnShape& a, const float* q, const flo
       float di[QB], li[QB];
       for (std::int64_t rr = 0; rr < QB; ++rr) {
         const bool in = rr < rows;
-        const float* orow = o + (i0 + rr) * ostride + r * D;
-        const float* drow = d_o + (i0 + rr) * ostride + r * D;
+        const std::int64_t row = in ? i0 + rr : i0;  // padding rows read row i0, and use none of it
+        const float* orow = o + row * ostride + r * D;
+        const float* drow = d_o + row * ostride + r * D;
         float dot = 0.0f;
         for (int c = 0; c < D; ++c) {
           qb[rr][c] = in ? q[(r * T + i0 + rr) * D + c] * a.scale : 0.0f;  // as the forward rounded it
@@ -514,9 +515,8 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
                       po + (b * T * H + h0) * d, pl + (b * H + h0) * T, kt.data(), sc.data());
       }
     });
-    ctx->save_for_backward({q, k, v, o, lse});
+    ctx->save_for_backward({q, k, v, o, lse, starts});
     ctx->saved_data["scale"] = scale;
-    if (pst) ctx->saved_data["starts"] = starts;
     return o;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -527,8 +527,8 @@ struct CausalAttentionFn : torch::autograd::Function<CausalAttentionFn> {
     const auto Tp = key_blocks(T) * KB;
     auto d_o = contiguous_or_zeros(grads[0], o);
     auto dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
-    const auto starts = ctx->saved_data.count("starts") ? ctx->saved_data["starts"].toTensor() : at::Tensor();
-    const std::int64_t* pst = starts.defined() ? starts.data_ptr<std::int64_t>() : nullptr;
+    const auto& starts = saved[5];
+    const std::int64_t* pst = starts.numel() ? starts.data_ptr<std::int64_t>() : nullptr;
     const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>(),
                 *po = o.data_ptr<float>(), *pd = d_o.data_ptr<float>(), *pl = lse.data_ptr<float>();
     float *pdq = dq.data_ptr<float>(), *pdk = dk.data_ptr<float>(), *pdv = dv.data_ptr<float>();

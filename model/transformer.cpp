@@ -665,7 +665,8 @@ namespace {
 // starts[i]..i for query i, starts[i] being the first token of i's run, and the fused attention can skip the
 // rest. Undefined when some row is laid out otherwise.
 torch::Tensor document_starts(const torch::Tensor& positions, const torch::Tensor& segments) {
-  auto pos = positions.to(torch::kInt64).contiguous(), seg = segments.to(torch::kInt64).contiguous();
+  auto pos = positions.to(torch::kInt64).contiguous();
+  auto seg = segments.to(torch::kInt64).expand_as(pos).contiguous();  // the mask broadcasts [1, T] too
   const auto B = pos.size(0), T = pos.size(1);
   auto starts = torch::empty({B, T}, torch::kInt64);
   const std::int64_t *p = pos.data_ptr<std::int64_t>(), *s = seg.data_ptr<std::int64_t>();

@@ -417,8 +417,9 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
     }
     // Packed documents: query i reads keys starts[i]..i, the formula's mask made block-diagonal. Row 0: documents
     // of 5, 20 and 1 token and then 11 single padding tokens (each its own document); row 1: one of 37.
-    {
-      const std::int64_t B = 2, H = 4, K = 2, T = 37, d = 16;
+    for (const std::int64_t d : {16, 64}) {
+      CAPTURE(d);
+      const std::int64_t B = 2, H = 4, K = 2, T = 37;
       std::vector<std::int64_t> st(B * T);
       for (std::int64_t i = 0; i < T; ++i) {
         st[i] = i < 5 ? 0 : i < 25 ? 5 : i;

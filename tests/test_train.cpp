@@ -75,6 +75,11 @@ TEST_CASE("train: cross-entropy over vocabulary slices equals the plain loss, va
     }
   }
   at::set_num_threads(before);
+  // A label that is neither a vocabulary id nor -100 is refused, not silently skipped or clamped.
+  auto h = torch::randn({3, 16}), w = torch::randn({50, 16});
+  for (std::int64_t bad : {-1, 50})
+    CHECK_THROWS_WITH(train::chunked_cross_entropy_sum(h, w, torch::tensor(std::vector<std::int64_t>{1, bad, -100}), 7),
+                      Catch::Contains("labels must be -100 or in [0, 50)"));
 }
 
 namespace {
