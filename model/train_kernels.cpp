@@ -636,4 +636,27 @@ at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::
   return CausalAttentionFn::apply(q, k, v, at::empty({0}, q.options().dtype(at::kLong)), scale);
 }
 
+at::Tensor document_starts(const at::Tensor& positions, const at::Tensor& segments) {
+  auto pos = positions.to(at::kLong).contiguous();
+  auto seg = segments.to(at::kLong).expand_as(pos).contiguous();  // the mask broadcasts [1, T] too
+  const auto B = pos.size(0), T = pos.size(1);
+  auto starts = at::empty({B, T}, pos.options());
+  const std::int64_t *p = pos.data_ptr<std::int64_t>(), *s = seg.data_ptr<std::int64_t>();
+  std::int64_t* out = starts.data_ptr<std::int64_t>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    std::int64_t start = 0;
+    for (std::int64_t i = 0; i < T; ++i) {
+      const auto x = b * T + i;
+      if (i == 0 || s[x] != s[x - 1]) {
+        if (i > 0 && s[x] < s[x - 1]) return {};
+        start = i;
+      } else if (p[x] <= p[x - 1]) {
+        return {};
+      }
+      out[x] = start;
+    }
+  }
+  return starts;
+}
+
 }  // namespace distill::model::fused

@@ -42,6 +42,12 @@ bool causal_attention_applies(const at::Tensor& q, const at::Tensor& k, const at
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
                             const at::Tensor& starts = {});
 
+// The starts for packed rows, from the model's positions and segment ids ([B, T] CPU; segments may be [1, T]):
+// when every document is one run of its row (segment ids never decrease) with strictly increasing positions, the
+// model's mask (key position <= query position, same segment) is exactly keys starts[i]..i, starts[i] being the
+// first token of i's run. Undefined when some row is laid out otherwise (then the mask must be used).
+at::Tensor document_starts(const at::Tensor& positions, const at::Tensor& segments);
+
 // Cross-entropy over one slice of the vocabulary, row by row, for distill/chunked_ce.cpp (plain functions, no
 // autograd: the loss's own backward calls the second). logits [N, n] holds columns c0 .. c0+n-1, contiguous CPU
 // float32; labels [N] int64 (a label outside the slice, -100 included, is skipped); the row statistics are [N]

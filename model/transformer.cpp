@@ -659,35 +659,6 @@ TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg_(c) {
 
 std::vector<std::shared_ptr<MoEImpl>> TransformerImpl::moe_layers() const { return moes_; }
 
-namespace {
-// Packed rows (training on the CPU): when every document is one run of its row (segment ids never decrease) with
-// strictly increasing positions, the mask (key position <= query position, same segment) is exactly keys
-// starts[i]..i for query i, starts[i] being the first token of i's run, and the fused attention can skip the
-// rest. Undefined when some row is laid out otherwise.
-torch::Tensor document_starts(const torch::Tensor& positions, const torch::Tensor& segments) {
-  auto pos = positions.to(torch::kInt64).contiguous();
-  auto seg = segments.to(torch::kInt64).expand_as(pos).contiguous();  // the mask broadcasts [1, T] too
-  const auto B = pos.size(0), T = pos.size(1);
-  auto starts = torch::empty({B, T}, torch::kInt64);
-  const std::int64_t *p = pos.data_ptr<std::int64_t>(), *s = seg.data_ptr<std::int64_t>();
-  std::int64_t* out = starts.data_ptr<std::int64_t>();
-  for (std::int64_t b = 0; b < B; ++b) {
-    std::int64_t start = 0;
-    for (std::int64_t i = 0; i < T; ++i) {
-      const auto x = b * T + i;
-      if (i == 0 || s[x] != s[x - 1]) {
-        if (i > 0 && s[x] < s[x - 1]) return {};
-        start = i;
-      } else if (p[x] <= p[x - 1]) {
-        return {};
-      }
-      out[x] = start;
-    }
-  }
-  return starts;
-}
-}  // namespace
-
 ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   const auto& ids = in.input_ids;
   TORCH_CHECK(ids.dim() == 2, "input_ids must be [B, T], got ", ids.sizes());
@@ -719,7 +690,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     if (in.segment_ids.defined()) allowed = allowed & (in.segment_ids.unsqueeze(1) == in.segment_ids.unsqueeze(2));
     ctx.mask = allowed.unsqueeze(1);
     if (in.segment_ids.defined() && dev.is_cpu() && torch::GradMode::is_enabled())
-      ctx.doc_starts = document_starts(pos, in.segment_ids);
+      ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
   }
   // RoPE tables for these positions: inv_freq = theta^(-2i/d), angle = position * inv_freq.
   if (!inv_freq_.defined() || inv_freq_.device() != dev) {

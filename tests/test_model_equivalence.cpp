@@ -455,3 +455,18 @@ TEST_CASE("equivalence: the fused training ops equal their LibTorch formulas, va
                                                 torch::randn({1, 2, 4, 24})));
   }
 }
+
+TEST_CASE("equivalence: packed rows give the fused attention starts only where they equal the mask") {
+  auto i64 = [](std::vector<std::int64_t> v) { return torch::tensor(v).view({1, -1}); };
+  // As pack_rows lays them out: documents 0 and 1, then two padding tokens, each its own segment at position 0.
+  auto st = fused::document_starts(i64({0, 1, 2, 0, 1, 0, 0}), i64({0, 0, 0, 1, 1, 2, 3}));
+  REQUIRE(st.defined());
+  CHECK(torch::equal(st, i64({0, 0, 0, 3, 3, 5, 6})));
+  // Two rows sharing one [1, T] row of segment ids, as the mask accepts.
+  auto two = fused::document_starts(torch::cat({i64({0, 1, 0}), i64({0, 1, 2})}), i64({0, 0, 1}));
+  CHECK(torch::equal(two, torch::cat({i64({0, 0, 2}), i64({0, 0, 2})})));
+  // Where the mask is not a range of keys: a position that does not rise (a later key would be visible), a
+  // document that comes back after another.
+  CHECK_FALSE(fused::document_starts(i64({0, 1, 1}), i64({0, 0, 0})).defined());
+  CHECK_FALSE(fused::document_starts(i64({0, 0, 1}), i64({0, 1, 0})).defined());
+}
