@@ -19,29 +19,27 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto m = torch::full({N}, -std::numeric_limits<float>::infinity(), f32);
     auto s = torch::zeros({N}, f32);
     auto target = torch::zeros({N}, f32);
-    auto valid = labels.ne(-100);
-    auto safe = labels.clamp_min(0);
     // CPU float32: one pass per slice row instead of a chain of LibTorch ops over the whole slice.
     const bool fused = model::fused::applies(h) && model::fused::applies(w);
-    auto labels_c = labels.contiguous();
+    const auto lab = fused ? labels.contiguous() : labels.clamp_min(0);  // fused: as given; else a safe index
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
       if (fused) {
-        model::fused::ce_slice_forward(logits, labels_c, c0, m, s, target);
-        continue;
+        model::fused::ce_slice_forward(logits, lab, c0, m, s, target);
+      } else {
+        auto new_m = torch::maximum(m, std::get<0>(logits.max(1)));
+        s = s * (m - new_m).exp() + (logits - new_m.unsqueeze(1)).exp().sum(1);
+        m = new_m;
+        auto in = (lab >= c0) & (lab < c0 + n);
+        auto col = (lab - c0).clamp(0, n - 1).unsqueeze(1);
+        target = torch::where(in, logits.gather(1, col).squeeze(1), target);
       }
-      auto new_m = torch::maximum(m, std::get<0>(logits.max(1)));
-      s = s * (m - new_m).exp() + (logits - new_m.unsqueeze(1)).exp().sum(1);
-      m = new_m;
-      auto in = (safe >= c0) & (safe < c0 + n);
-      auto col = (safe - c0).clamp(0, n - 1).unsqueeze(1);
-      target = torch::where(in, logits.gather(1, col).squeeze(1), target);
     }
     auto lse = m + s.log();
     ctx->save_for_backward({h, w, labels, lse});
     ctx->saved_data["chunk"] = C;
-    return ((lse - target) * valid.to(torch::kFloat32)).sum();
+    return ((lse - target) * labels.ne(-100).to(torch::kFloat32)).sum();
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -51,7 +49,6 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     const auto C = ctx->saved_data["chunk"].toInt();
     const auto N = h.size(0), V = w.size(0);
     auto scale = (labels.ne(-100).to(torch::kFloat32) * grad_out[0].to(torch::kFloat32)).unsqueeze(1);  // [N,1]
-    auto safe = labels.clamp_min(0);
     auto dh = torch::zeros({N, h.size(1)}, h.options().dtype(torch::kFloat32));
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
     if (model::fused::applies(h) && model::fused::applies(w)) {  // CPU float32: see forward
@@ -66,6 +63,7 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
       }
       return {dh, dw, torch::Tensor(), torch::Tensor()};
     }
+    auto safe = labels.clamp_min(0);
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto wc = w.narrow(0, c0, n);
