@@ -74,8 +74,9 @@ torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, torch
     return down(F::silu(parts[0]) * parts[1]);
   }
   auto g = gate(x), u = up(x);
-  // Training on the CPU: silu(g) * u forward and backward in one pass each.
-  if (torch::GradMode::is_enabled() && fused::applies(g) && fused::applies(u)) return down(fused::swiglu(g, u));
+  // On the CPU: silu(g) * u forward and backward in one pass each (without gradients too: validation and the
+  // checkpointed forward then match the training step's rounding).
+  if (fused::applies(g) && fused::applies(u)) return down(fused::swiglu(g, u));
   return down(F::silu(g) * u);
 }
 
@@ -139,6 +140,11 @@ KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t
 }
 
 const torch::Tensor& LayerContext::additive_mask(torch::ScalarType dtype) {
+  if (!mask.defined()) {  // plain causal rows (TransformerImpl::forward made none): [1, 1, T, T], broadcast over B
+    TORCH_CHECK(causal, "attention mask missing");
+    const auto T = cos.size(2);
+    mask = torch::ones({T, T}, cos.options().dtype(torch::kBool)).tril().view({1, 1, T, T});
+  }
   if (!bias_.defined())
     bias_ = torch::zeros(mask.sizes(), mask.options().dtype(dtype))
                 .masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity())
@@ -214,8 +220,10 @@ class GqaAttentionImpl : public AttentionBase {
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
     }
-    if (torch::GradMode::is_enabled() && fused::applies(q) && fused::applies(ctx.cos) && ctx.cos.size(-1) == hd) {
-      // Training on the CPU: the rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
+    if ((torch::GradMode::is_enabled() || !ctx.cache) && fused::applies(q) && fused::applies(ctx.cos) &&
+        ctx.cos.size(-1) == hd) {
+      // On the CPU without a KV cache (training, validation, a checkpointed layer's forward and its rerun): the
+      // rotation and the [B, heads, T, d] layouts in one pass, forward and backward.
       std::tie(q, k, v) = fused::rope_heads(q, k, v, ctx.cos, ctx.sin_rot, H, K);
       // And causal attention for 16-, 32- or 64-wide heads (packed documents too), its output already in o_proj's
       // [B, T, H*d] layout.
@@ -399,9 +407,9 @@ class DecoderLayerImpl : public torch::nn::Module {
 // ---- activation checkpointing ---------------------------------------------------------------------------
 // y = layer(x) run with gradients off; backward reruns it with them on and backpropagates through the rerun,
 // which accumulates the layer's parameter gradients as it goes (the reentrant scheme of torch.utils.checkpoint).
-// The layer context is copied (tensors are shared): the forward that made it has returned by then. The no-grad
-// forward may take the CPU inference kernels and the rerun the fused training ops or the LibTorch formulas:
-// equal up to fp32 rounding.
+// The layer context is copied (tensors are shared): the forward that made it has returned by then. On the CPU
+// both passes take the same fused attention and SwiGLU; RMSNorm's no-grad pass takes the inference kernel, equal
+// to the training one up to fp32 rounding.
 struct LayerCall : torch::CustomClassHolder {
   DecoderLayerImpl* layer;
   LayerContext ctx;
@@ -685,12 +693,11 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.flat_index = (sh * in.cache->max_len + pos.unsqueeze(1)).reshape({-1});
     auto key_pos = torch::arange(ctx.kv_len, ids.options());
     ctx.mask = (key_pos.view({1, 1, -1}) <= pos.unsqueeze(-1)).unsqueeze(1);  // [B,1,T,S]
-  } else {
+  } else if (!ctx.causal || T == 1) {  // plain causal rows: attention skips the masked half without a mask
     auto allowed = pos.unsqueeze(1) <= pos.unsqueeze(2);  // [B,T(query),T(key)]
     if (in.segment_ids.defined()) allowed = allowed & (in.segment_ids.unsqueeze(1) == in.segment_ids.unsqueeze(2));
     ctx.mask = allowed.unsqueeze(1);
-    if (in.segment_ids.defined() && dev.is_cpu() && torch::GradMode::is_enabled())
-      ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
+    if (in.segment_ids.defined() && dev.is_cpu()) ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
   }
   // RoPE tables for these positions: inv_freq = theta^(-2i/d), angle = position * inv_freq.
   if (!inv_freq_.defined() || inv_freq_.device() != dev) {

@@ -56,7 +56,7 @@ struct ForwardOutput {
 
 // What every layer needs besides its input; built once per forward.
 struct LayerContext {
-  torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend
+  torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend; when causal and T > 1, made on first use
   torch::Tensor cos, sin_rot;             // [B, 1, T, rope_dim]; sin_rot = [-sin, sin] halves (see apply_rope)
   bool causal = false;                    // mask is plain causal over T == S (attention may skip it)
   torch::Tensor doc_starts;               // [B, T] int64 CPU, packed rows only: the mask is keys doc_starts[i]..i
@@ -68,7 +68,8 @@ struct LayerContext {
   std::int64_t slot_begin = -1;
   std::int64_t layer = 0;
   std::vector<torch::Tensor>* router_logits = nullptr;  // MoE layers append [N, E]
-  // The mask as an additive bias [B, T, 1, S] (0 or -inf), made on first use and shared by the layers.
+  // The mask as an additive bias [B, T, 1, S] (0 or -inf; B is 1 for plain causal rows), made on first use and
+  // shared by the layers.
   const torch::Tensor& additive_mask(torch::ScalarType dtype);
 
  private:
