@@ -12,9 +12,11 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "common/fs.h"
 #include "dataset/browse.h"
 #include "distill_version.h"
 #include "eval/compare.h"
+#include "model/config.h"
 
 namespace distill::cli {
 
@@ -35,15 +37,41 @@ struct Args {
   std::uint64_t seed = 1;
 };
 
+// Every option in range and the teacher readable before the work directory is touched: the sub-steps would find
+// the same problems, but only after minutes of work and with half a work directory written.
+void check_args(const Args& a) {
+  auto at_least = [](const char* flag, std::int64_t v, std::int64_t lo) {
+    if (v < lo) throw InputError(std::string(flag) + " " + std::to_string(v) + ": expected >= " + std::to_string(lo));
+  };
+  if (a.train_max_difficulty < 1 || a.train_max_difficulty > 4)
+    throw InputError("--train-max-difficulty must be 1..4 (the synthetic tasks go to difficulty 5)");
+  at_least("--train-n", a.train_n, 1);
+  at_least("--eval-n", a.eval_n, 1);
+  at_least("--gen-limit", a.gen_limit, 0);
+  at_least("--samples", a.samples, 1);
+  at_least("--max-tokens", a.max_tokens, 1);
+  at_least("--steps", a.steps, 1);
+  at_least("--eval-samples", a.eval_samples, 1);
+  at_least("--eval-limit", a.eval_limit, 0);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"})
+    if (!fs::is_regular_file(fs::path(a.teacher) / f))
+      throw InputError("--teacher " + a.teacher + ": no " + f + " (expected an HF model directory with its tokenizer)");
+  const auto cfg = a.teacher + "/config.json";
+  model::ModelConfig::from_hf_json(read_file(cfg), cfg);  // throws InputError naming the key
+}
+
 // The work directory holds only what a demo wrote (a marker says so); a rerun starts it afresh.
 void fresh_workdir(const std::string& dir) {
   const auto marker = fs::path(dir) / ".distill-demo";
+  if (fs::exists(dir) && !fs::is_directory(dir)) throw InputError("--workdir " + dir + ": exists and is not a directory");
   if (fs::exists(dir) && !fs::is_empty(dir)) {
     if (!fs::exists(marker))
       throw InputError("--workdir " + dir + " exists and was not made by `distill demo`; name a new or empty directory");
     for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
   }
-  fs::create_directories(dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InputError("--workdir " + dir + ": cannot create the directory (" + ec.message() + ")");
   std::ofstream(marker) << "made by distill demo; the next demo run here empties this directory\n";
 }
 
@@ -64,7 +92,7 @@ void register_demo(CLI::App& root, Registry& reg) {
   CLI::App* c = root.add_subcommand("demo", "run the embedded end-to-end pipeline in a work directory");
   c->add_option("--workdir", a->workdir, "directory for the store, models and report (emptied when a demo made it)");
   c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
-  c->add_option("--seed", a->seed, "base seed of every step");
+  c->add_option("--seed", a->seed, "base seed of every step")->check(kNotNegative);
   c->add_option("--train-n", a->train_n, "training problems to synthesise");
   c->add_option("--eval-n", a->eval_n, "held-out problems to synthesise");
   c->add_option("--train-max-difficulty", a->train_max_difficulty, "hardest training level; eval goes one further");
@@ -75,8 +103,7 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--eval-samples", a->eval_samples, "samples per eval problem (R1 protocol: T 0.6, top-p 0.95)");
   c->add_option("--eval-limit", a->eval_limit, "evaluate on the first N eval problems (0: all)");
   reg.add(c, [a] {
-    if (a->train_max_difficulty < 1 || a->train_max_difficulty > 4)
-      throw InputError("--train-max-difficulty must be 1..4 (the synthetic tasks go to difficulty 5)");
+    check_args(*a);
     fresh_workdir(a->workdir);
     const std::string w = a->workdir, db = w + "/store.db", seed = std::to_string(a->seed);
     const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);

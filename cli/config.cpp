@@ -2,6 +2,7 @@
 #include <toml++/toml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "cli/command.h"
@@ -53,6 +54,9 @@ void Registry::add(CLI::App* app, std::function<void()> fn) {
 }
 
 void apply_config_file(CLI::App& app, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) throw InputError("--config " + path + ": no such file");
+  if (!fs::is_regular_file(path)) throw InputError("--config " + path + ": not a regular file");
   toml::table tbl;
   try {
     tbl = toml::parse_file(path);
@@ -78,12 +82,21 @@ void apply_config_file(CLI::App& app, const std::string& path) {
     } else if (node.is_boolean()) value = *node.value<bool>() ? "true" : "false";
     else
       throw InputError(path + ": key '" + key + "' must be a string, number or boolean");
-    if (opt->count() > 0) continue;  // the command line wins
+    // The command line wins, but the file's value must still be one the option takes: it is converted (which
+    // sets the variable), then the flag's own results are put back and converted again.
+    const auto given = opt->results();
+    const bool overridden = opt->count() > 0;
     try {
+      opt->clear();
       opt->add_result(value);
       opt->run_callback();
     } catch (const CLI::Error& e) {
       throw InputError(path + ": key '" + key + "': " + e.what());
+    }
+    if (overridden) {
+      opt->clear();
+      opt->add_result(given);
+      opt->run_callback();
     }
   }
 }

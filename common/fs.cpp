@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -22,10 +23,20 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+void check_output_file(const std::string& path, const std::string& flag) {
+  namespace fs = std::filesystem;
+  const auto what = flag + " " + path + ": ";
+  if (path.empty()) throw InputError(flag + ": expected a file path");
+  if (fs::is_directory(path)) throw InputError(what + "is a directory; name a file");
+  const auto dir = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  if (!fs::is_directory(dir)) throw InputError(what + "the folder " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK) != 0) throw InputError(what + "the folder " + dir.string() + " is not writable");
+}
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw RuntimeFailure(tmp + ": cannot create: " + std::strerror(errno));
+  if (fd < 0) throw RuntimeFailure(path + ": cannot create " + tmp + ": " + std::strerror(errno));
   const char* p = bytes.data();
   std::size_t left = bytes.size();
   while (left) {

@@ -260,18 +260,19 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
   const auto run_id = s.insert_finished_run("data import", config);
   const auto now = now_iso8601();
   auto ins_p = s.db().prepare(
-      "INSERT OR IGNORE INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, content_hash, run_id) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, content_hash, run_id) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(content_hash) DO NOTHING");
   auto get_p = s.db().prepare("SELECT id, answer FROM problems WHERE content_hash = ?");
   auto get_s = s.db().prepare(
       "SELECT completion FROM samples WHERE problem_id = ? AND model_id = ? AND sample_idx = ? AND seed = ?");
   auto ins_m = s.db().prepare(
-      "INSERT OR IGNORE INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(sha256) DO NOTHING");
   auto get_m = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
   auto ins_s = s.db().prepare(
-      "INSERT OR IGNORE INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
+      "INSERT INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
       "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(problem_id, model_id, sample_idx, seed) DO NOTHING");
   for (const auto& r : rows) {
     const auto& p = r.problem;
     const auto hash = content_hash(p.prompt);

@@ -6,7 +6,8 @@ namespace distill::dataset {
 std::int64_t upsert_model(Store& s, const ModelRow& m) {
   Transaction tx(s.db());
   auto ins = s.db().prepare(
-      "INSERT OR IGNORE INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES (?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(sha256) DO NOTHING");
   ins.bind(1, m.role).bind(2, m.path).bind(3, m.arch).bind(4, m.n_params).bind(5, m.n_active_params).bind(6, m.sha256);
   ins.run();
   auto q = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
@@ -15,6 +16,13 @@ std::int64_t upsert_model(Store& s, const ModelRow& m) {
   const auto id = q.col_int(0);
   tx.commit();
   return id;
+}
+
+std::optional<std::string> model_role(Store& s, const std::string& sha256) {
+  auto q = s.db().prepare("SELECT role FROM models WHERE sha256 = ?");
+  q.bind(1, sha256);
+  if (!q.step()) return std::nullopt;
+  return q.col_text(0);
 }
 
 std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit) {
@@ -76,9 +84,11 @@ std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
   std::int64_t n = 0;
   Transaction tx(s.db());
   auto ins = s.db().prepare(
-      "INSERT OR IGNORE INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
+      // Only the resume key may make a row a no-op; any other constraint (a NULL from a NaN, say) must fail.
+      "INSERT INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
       "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(problem_id, model_id, sample_idx, seed) DO NOTHING");
   auto lp = s.db().prepare("INSERT INTO sample_logprobs(sample_id, k, blob) VALUES (?, ?, ?)");
   const auto now = now_iso8601();
   for (const auto& r : rows) {

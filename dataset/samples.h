@@ -44,6 +44,9 @@ struct SampleRow {
 // Returns the id of the model with this sha256, inserting the row if new.
 std::int64_t upsert_model(Store& s, const ModelRow& m);
 
+// The role the model with this sha256 was stored with, if it is in the store.
+std::optional<std::string> model_role(Store& s, const std::string& sha256);
+
 // Problems of `split` in id order (all when limit <= 0).
 std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit);
 

@@ -150,8 +150,8 @@ InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const s
   Transaction tx(*db_);
   const auto run_id = insert_finished_run(run_kind, config_toml);
   auto s = db_->prepare(
-      "INSERT OR IGNORE INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, "
-      "content_hash, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, "
+      "content_hash, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(content_hash) DO NOTHING");
   for (const auto& p : rows) {
     s.bind(1, p.source).bind(2, p.split).bind(3, p.prompt).bind(4, p.answer).bind(5, p.solution);
     s.bind(6, p.difficulty).bind(7, p.meta_json).bind(8, content_hash(p.prompt)).bind(9, run_id);

@@ -71,8 +71,8 @@ class Store {
   // rolls the run row back together with the work.
   std::int64_t insert_finished_run(const std::string& kind, const std::string& config_toml);
 
-  // Inserts problems in one transaction (INSERT OR IGNORE on the content hash). A run row of the given kind
-  // is written in the same transaction, so a failure leaves no trace at all.
+  // Inserts problems in one transaction (a repeated content hash is skipped; any other constraint fails). A run
+  // row of the given kind is written in the same transaction, so a failure leaves no trace at all.
   // `progress`, when set, is called with the number of rows done so far (for a progress bar).
   InsertResult insert_problems(const std::vector<ProblemRow>& rows, const std::string& run_kind,
                                const std::string& config_toml,

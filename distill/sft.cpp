@@ -6,8 +6,10 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <optional>
+#include <set>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -24,6 +26,7 @@
 #include "distill/optimizer.h"
 #include "distill/packing.h"
 #include "distill/schedule.h"
+#include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "student/presets.h"
@@ -102,16 +105,33 @@ void save_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
   model::save_safetensors(path, t);
 }
 
+// Moments come in pairs, in their parameter's shape; a parameter without any (no gradient reached it yet) starts
+// fresh, as it would have in the run that saved them. Tensors that match no parameter, or no moments at all, are
+// refused: that is another model's file.
 void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path, std::int64_t step) {
   auto f = model::SafetensorsFile::open(path);
+  std::set<std::string> used;
   for (auto& p : m->named_parameters()) {
-    if (!f->contains(p.key() + ".exp_avg")) continue;
+    const auto avg = p.key() + ".exp_avg", sq = p.key() + ".exp_avg_sq";
+    if (!f->contains(avg) && !f->contains(sq)) continue;
+    auto moment = [&](const std::string& name) {
+      if (!f->contains(name)) throw InputError(path + ": no tensor " + name + " to go with the other moment");
+      auto t = f->get(name);
+      if (t.sizes() != p.value().sizes())
+        throw InputError(path + ": " + name + " has shape " + c10::str(t.sizes()) + ", the parameter has " +
+                         c10::str(p.value().sizes()));
+      used.insert(name);
+      return t.to(p.value().options()).clone();
+    };
     auto st = std::make_unique<torch::optim::AdamWParamState>();
     st->step(step);
-    st->exp_avg(f->get(p.key() + ".exp_avg").to(p.value().device()).clone());
-    st->exp_avg_sq(f->get(p.key() + ".exp_avg_sq").to(p.value().device()).clone());
+    st->exp_avg(moment(avg));
+    st->exp_avg_sq(moment(sq));
     opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
   }
+  for (const auto& t : f->header().tensors)
+    if (!used.count(t.name)) throw InputError(path + ": tensor " + t.name + " is not a moment of any parameter of this model");
+  if (used.empty()) throw InputError(path + ": holds no optimizer moments (*.exp_avg, *.exp_avg_sq)");
 }
 
 // bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
@@ -157,21 +177,61 @@ std::int64_t newest_checkpoint(const std::string& out) {
   return best;
 }
 
+// Every option in range before anything is read or written; each message names its flag and the value given.
+void check_config(const SftConfig& c) {
+  auto num = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  auto at_least = [](const char* flag, std::int64_t v, std::int64_t lo, const std::string& note = "") {
+    if (v < lo) throw InputError(std::string(flag) + " " + std::to_string(v) + ": expected >= " + std::to_string(lo) + note);
+  };
+  at_least("--steps", c.steps, 1);
+  at_least("--grad-accum", c.grad_accum, 1);
+  at_least("--max-seq-len", c.max_seq_len, 8);
+  if (c.batch_tokens < c.max_seq_len)
+    throw InputError("--batch-tokens " + std::to_string(c.batch_tokens) + ": expected >= --max-seq-len (" +
+                     std::to_string(c.max_seq_len) + "), one row at least");
+  at_least("--warmup", c.warmup, 0);
+  at_least("--eval-every", c.eval_every, 0, " (0: only at the end)");
+  at_least("--save-every", c.save_every, 0, " (0: only the final model)");
+  at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
+  at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
+  at_least("--threads", c.threads, 0, " (0: the default)");
+  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw InputError("--lr " + num(c.lr) + ": expected a finite number > 0");
+  if (!(c.min_lr_ratio >= 0 && c.min_lr_ratio <= 1))
+    throw InputError("--min-lr-ratio " + num(c.min_lr_ratio) + ": expected a number in [0, 1]");
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    throw InputError("--weight-decay " + num(c.weight_decay) + ": expected a finite number >= 0");
+  if (!(c.grad_clip >= 0) || !std::isfinite(c.grad_clip))
+    throw InputError("--grad-clip " + num(c.grad_clip) + ": expected a finite number >= 0 (0: off)");
+  if (!(c.val_fraction >= 0 && c.val_fraction < 1))
+    throw InputError("--val-fraction " + num(c.val_fraction) + ": expected a number in [0, 1)");
+  if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
+  if (fs::exists(c.out) && !fs::is_directory(c.out))
+    throw InputError("--out " + c.out + ": exists and is not a directory");
+  if (c.target != "cot" && c.target != "answer") throw InputError("--target '" + c.target + "': expected cot or answer");
+  if (c.target == "answer" && !c.kd.empty()) throw InputError("--kd needs --target cot (the teacher's top-k follow its reasoning)");
+  if (!c.kd.empty() && (!(c.kd_weight > 0) || !std::isfinite(c.kd_weight)))
+    throw InputError("--kd-weight " + num(c.kd_weight) + ": expected a finite number > 0");
+}
+
 }  // namespace
 
 SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,
                   const std::function<void(const SftStep&)>& on_step, const std::function<void(const std::string&)>& log) {
+  check_config(cfg);
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
-  if (cfg.steps < 1 || cfg.grad_accum < 1 || cfg.max_seq_len < 8 || cfg.batch_tokens < cfg.max_seq_len)
-    throw InputError("--steps and --grad-accum must be >= 1, --max-seq-len >= 8 and --batch-tokens >= --max-seq-len");
-  if (cfg.out.empty()) throw InputError("`distill train` needs --out DIR");
-  if (cfg.target != "cot" && cfg.target != "answer") throw InputError("--target must be cot or answer");
-  if (cfg.target == "answer" && !cfg.kd.empty()) throw InputError("--kd needs --target cot (the teacher's top-k follow its reasoning)");
-  const torch::Device device(cfg.device);
+  const torch::Device device = model::parse_device(cfg.device);
   auto samples = dataset::curated_samples(store, cfg.statuses, cfg.split);
-  if (samples.empty())
-    throw InputError("no samples to train on (statuses asked for: none match); curate first, e.g. "
-                     "`distill data review --all-pending --accept`");
+  if (samples.empty()) {
+    std::string statuses;
+    for (auto st : cfg.statuses) statuses += std::string(statuses.empty() ? "" : ", ") + dataset::status_name(st);
+    throw InputError("no samples to train on: none is " + statuses +
+                     (cfg.split.empty() ? std::string() : " in split '" + cfg.split + "'") +
+                     "; curate first (e.g. `distill data review --all-pending --accept`) or pick --status/--split");
+  }
   std::string tok_dir = cfg.tokenizer_dir;
   if (tok_dir.empty()) {
     tok_dir = samples.front().model_path;
@@ -185,7 +245,6 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   std::optional<KdKind> kd;
   if (!cfg.kd.empty()) {
     kd = parse_kd_kind(cfg.kd);
-    if (!(cfg.kd_weight > 0)) throw InputError("--kd-weight must be positive");
     for (const auto& s : samples)  // the teacher's top-k ids mean something only in the student's vocabulary
       if (fs::exists(s.model_path + "/tokenizer.model") && sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
         throw InputError("--kd needs the teacher's tokenizer: " + s.model_path + "/tokenizer.model differs from " +
@@ -262,6 +321,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     throw InputError("--student '" + cfg.student + "' is neither a preset (" + student::preset_names() +
                      ") nor a model directory");
   }
+  if (cfg.max_seq_len > m->config().max_position_embeddings)
+    throw InputError("--max-seq-len " + std::to_string(cfg.max_seq_len) + ": the student takes at most " +
+                     std::to_string(m->config().max_position_embeddings) + " positions (max_position_embeddings)");
   m->to(device);
   m->train();
 
@@ -280,8 +342,19 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   if (cfg.resume) {
     start = newest_checkpoint(cfg.out);
     if (start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
-    const auto dir = cfg.out + "/checkpoint-" + std::to_string(start);
-    auto state = nlohmann::json::parse(read_file(dir + "/trainer_state.json"));
+    const auto dir = cfg.out + "/checkpoint-" + std::to_string(start), state_file = dir + "/trainer_state.json";
+    nlohmann::json state;
+    try {
+      state = nlohmann::json::parse(read_file(state_file));
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(state_file + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!state.is_object() || !state.value("step", nlohmann::json()).is_number_integer() ||
+        !state.value("tokens", nlohmann::json()).is_number_integer())
+      throw InputError(state_file + ": expected an object with integer \"step\" and \"tokens\"");
+    if (state["step"].get<std::int64_t>() != start)
+      throw InputError(state_file + ": records step " + state["step"].dump() + " but sits in checkpoint-" +
+                       std::to_string(start) + "/");
     for (const auto& [key, want] : schedule.items()) {
       const auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
       if (have.is_null())
@@ -310,81 +383,90 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
        << " tokens x " << cfg.grad_accum << " per step";
     log(os.str());
   }
+  // --out is made before the run row: a path that cannot be a directory fails here, not after the last step.
+  std::error_code ec;
+  fs::create_directories(cfg.out, ec);
+  if (ec) throw InputError("--out " + cfg.out + ": cannot create the directory (" + ec.message() + ")");
   rep.run_id = store.begin_run("train", config_toml);
-  std::vector<dataset::TrainStepRow> step_rows;
-  const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t run_tokens = 0;
-  const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
-  auto checkpoint = [&](std::int64_t step) {
-    const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    m->to(torch::kCPU);
-    model::save_hf_dir(*m, tmp, tok_dir);
-    save_optimizer(opt, m, tmp + "/optimizer.safetensors");
-    m->to(device);
-    nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
-                            {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
-    write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
-    // A checkpoint directory is complete or absent: a rerun's older copy of it goes aside first, and only
-    // once the new one is in place is it removed.
-    const auto old = dir + ".old";
-    fs::remove_all(old);
-    if (fs::exists(dir)) fs::rename(dir, old);
-    fs::rename(tmp, dir);
-    fs::remove_all(old);
-  };
-  double last = 0;
-  for (std::int64_t step = start; step < end; ++step) {
-    const double lr = lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
-    std::vector<Batch> micro;
-    std::int64_t targets = 0, kd_targets = 0;
-    for (std::int64_t k = 0; k < cfg.grad_accum; ++k) {
-      micro.push_back(to_batch(stream.next(), device));
-      targets += micro.back().targets;
-      kd_targets += micro.back().kd_targets;
-    }
-    opt.zero_grad();
-    double loss_sum = 0, kd_total = 0;
-    {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
-      BF16Autocast autocast(device, cfg.checkpoint_activations);
-      for (auto& b : micro) {
-        auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
-        auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
-        if (kl.defined()) {
-          obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
-          kd_total += kl.item<double>();
-        }
-        obj.backward();
-        loss_sum += l.item<double>();
-        tokens += b.tokens;
-        run_tokens += b.tokens;
+  try {
+    std::vector<dataset::TrainStepRow> step_rows;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::int64_t run_tokens = 0;
+    const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
+    auto checkpoint = [&](std::int64_t step) {
+      const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
+      fs::remove_all(tmp);
+      fs::create_directories(tmp);
+      m->to(torch::kCPU);
+      model::save_hf_dir(*m, tmp, tok_dir);
+      save_optimizer(opt, m, tmp + "/optimizer.safetensors");
+      m->to(device);
+      nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
+                              {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
+      write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
+      // A checkpoint directory is complete or absent: a rerun's older copy of it goes aside first, and only
+      // once the new one is in place is it removed.
+      const auto old = dir + ".old";
+      fs::remove_all(old);
+      if (fs::exists(dir)) fs::rename(dir, old);
+      fs::rename(tmp, dir);
+      fs::remove_all(old);
+    };
+    double last = 0;
+    for (std::int64_t step = start; step < end; ++step) {
+      const double lr = lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
+      std::vector<Batch> micro;
+      std::int64_t targets = 0, kd_targets = 0;
+      for (std::int64_t k = 0; k < cfg.grad_accum; ++k) {
+        micro.push_back(to_batch(stream.next(), device));
+        targets += micro.back().targets;
+        kd_targets += micro.back().kd_targets;
       }
+      opt.zero_grad();
+      double loss_sum = 0, kd_total = 0;
+      {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
+        BF16Autocast autocast(device, cfg.checkpoint_activations);
+        for (auto& b : micro) {
+          auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
+          auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
+          if (kl.defined()) {
+            obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
+            kd_total += kl.item<double>();
+          }
+          obj.backward();
+          loss_sum += l.item<double>();
+          tokens += b.tokens;
+          run_tokens += b.tokens;
+        }
+      }
+      if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
+      adamw_step(opt, *m, lr, cfg.grad_clip);
+      last = loss_sum / double(std::max<std::int64_t>(1, targets));
+      double vl = -1;
+      if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)
+        vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
+      if (vl >= 0) rep.val_loss = vl;
+      step_rows.push_back({step + 1, last, lr, tokens, vl >= 0 ? std::optional<double>(vl) : std::nullopt});
+      if (step_rows.size() >= 50) dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (on_step) on_step({step + 1, cfg.steps, last, lr, double(run_tokens) / std::max(el, 1e-9), vl});
+      if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) checkpoint(step + 1);
     }
-    if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
-    adamw_step(opt, *m, lr, cfg.grad_clip);
-    last = loss_sum / double(std::max<std::int64_t>(1, targets));
-    double vl = -1;
-    if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)
-      vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
-    if (vl >= 0) rep.val_loss = vl;
-    step_rows.push_back({step + 1, last, lr, tokens, vl >= 0 ? std::optional<double>(vl) : std::nullopt});
-    if (step_rows.size() >= 50) dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (on_step) on_step({step + 1, cfg.steps, last, lr, double(run_tokens) / std::max(el, 1e-9), vl});
-    if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) checkpoint(step + 1);
-  }
-  dataset::insert_train_steps(store, rep.run_id, step_rows);
-  rep.last_step = end;
-  rep.final_loss = last;
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);
-  rep.finished = end == cfg.steps;
-  if (rep.finished) {
-    m->to(torch::kCPU);
-    model::save_hf_dir(*m, cfg.out, tok_dir);
-  } else if (cfg.save_every <= 0 || end % cfg.save_every != 0) {
-    checkpoint(end);  // stopped early: leave a checkpoint to resume from
+    dataset::insert_train_steps(store, rep.run_id, step_rows);
+    rep.last_step = end;
+    rep.final_loss = last;
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);
+    rep.finished = end == cfg.steps;
+    if (rep.finished) {
+      m->to(torch::kCPU);
+      model::save_hf_dir(*m, cfg.out, tok_dir);
+    } else if (cfg.save_every <= 0 || end % cfg.save_every != 0) {
+      checkpoint(end);  // stopped early: leave a checkpoint to resume from
+    }
+  } catch (...) {
+    store.finish_run(rep.run_id, false);
+    throw;
   }
   store.finish_run(rep.run_id, true);
   return rep;

@@ -25,7 +25,7 @@ struct EvalConfig {
   std::int64_t max_tokens = 256;
   std::int64_t batch = 32;
   std::uint64_t seed = 0;
-  std::string role = "student";    // models.role: teacher | student | baseline
+  std::string role;                // models.role: teacher | student | baseline ("": as stored, else student)
   std::string device = "cpu";
 };
 

@@ -12,6 +12,7 @@
 #include "common/sha256.h"
 #include "dataset/answer.h"
 #include "dataset/samples.h"
+#include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "teacher/engine.h"
@@ -36,15 +37,19 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress) {
   namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
-  if (cfg.samples < 1) throw InputError("--samples must be >= 1");
-  if (cfg.sampling.max_tokens < 1) throw InputError("--max-tokens must be >= 1");
-  if (cfg.sampling.top_p <= 0 || cfg.sampling.top_p > 1) throw InputError("--top-p must be in (0, 1]");
-  const torch::Device device(cfg.device);
+  if (cfg.samples < 1) throw InputError("--samples " + std::to_string(cfg.samples) + ": expected >= 1");
+  if (cfg.batch < 1) throw InputError("--batch " + std::to_string(cfg.batch) + ": expected >= 1");
+  if (cfg.commit_every < 1) throw InputError("--commit-every " + std::to_string(cfg.commit_every) + ": expected >= 1");
+  if (cfg.limit < 0) throw InputError("--limit " + std::to_string(cfg.limit) + ": expected >= 0 (0: all)");
+  const torch::Device device = model::parse_device(cfg.device);
   auto model = model::load_hf_dir(cfg.teacher_dir, device);
   auto tok = model::load_tokenizer(cfg.teacher_dir);
   if (tok->vocab_size() != model->config().vocab_size)
     throw InputError(cfg.teacher_dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +
                      " pieces but config.json says vocab_size " + std::to_string(model->config().vocab_size));
+  check_sampling(cfg.sampling, model->config().vocab_size);
+  auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
+  if (problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
 
   dataset::ModelRow mr;
   mr.role = cfg.role;
@@ -55,8 +60,6 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   mr.sha256 = sha256_file_hex((fs::path(cfg.teacher_dir) / "model.safetensors").string());
   const auto model_id = dataset::upsert_model(store, mr);
 
-  auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
-  if (problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
   const auto done = dataset::stored_sample_keys(store, model_id);
 
   struct Work {

@@ -11,6 +11,7 @@
 #include "dataset/answer.h"
 #include "dataset/samples.h"
 #include "distill/schedule.h"
+#include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "teacher/engine.h"
@@ -63,7 +64,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
                             const std::function<void(const std::string&)>& log) {
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   if (cfg.steps < 1 || cfg.batch_size < 1) throw InputError("--steps and --batch-size must be >= 1");
-  const torch::Device device(cfg.device);
+  const torch::Device device = model::parse_device(cfg.device);
   auto tok = model::load_tokenizer(cfg.tokenizer_dir);
   auto gold = dataset::gold_examples(store, cfg.split);
   if (gold.empty()) throw InputError("the store has no problems with gold solutions in split '" + cfg.split + "'");

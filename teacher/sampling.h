@@ -20,6 +20,10 @@ struct SamplingParams {
   std::int64_t topk_logprobs = 0;  // capture this many (token, logprob) of the unfiltered distribution per step
 };
 
+// InputError naming the flag (--temperature, --top-p, --top-k, --min-p, --max-tokens, --topk-logprobs) when a
+// value is out of range or not a number; `vocab_size` bounds --topk-logprobs.
+void check_sampling(const SamplingParams& p, std::int64_t vocab_size);
+
 // The filtered, renormalised distribution [B, V] (float) the draw uses. With temperature 0 it is one-hot.
 // On the CPU in fp32 a per-row kernel computes it; elsewhere sampling_probs_ops, the same as LibTorch ops.
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);

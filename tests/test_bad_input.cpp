@@ -1,0 +1,197 @@
+// tests/test_bad_input.cpp: bad input to train, eval, generate, compare and demo, run through the real binary on a
+// real store: exit code 2, a message that names the flag, file or key, and nothing left behind (no run row, no
+// model row, no output directory). Also the store itself: a sample row that breaks a constraint fails loudly
+// instead of vanishing in an INSERT OR IGNORE.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "dataset/samples.h"
+#include "dataset/store.h"
+#include "test_paths.h"
+#include "tests/helpers.h"
+
+using namespace distill;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTeacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+
+double count(const std::string& db, const std::string& table) {
+  return test::query_scalar(db, "SELECT count(*) FROM " + table).value_or(-1);
+}
+
+// Runs distill, expects exit 2 with `needle` in its error message.
+void refused(const std::vector<std::string>& args, const std::string& needle) {
+  std::string cmd;
+  for (const auto& a : args) cmd += a + " ";
+  INFO("distill " << cmd);
+  const auto r = test::run_distill(args);
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 2);
+  CHECK(r.err.find(needle) != std::string::npos);
+}
+
+// A store with eval problems, and train problems with a few of the teacher's completions kept.
+std::string store_with_kept_samples(const test::TempDir& d) {
+  const auto db = d / "s.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--split", "train", "--difficulty", "1-2",
+                             "--n", "12", "--seed", "1"}).code == 0);
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--difficulty", "1-2",
+                             "--n", "6", "--seed", "2"}).code == 0);
+  REQUIRE(test::run_distill({"generate", "--db", db, "--teacher", kTeacher, "--samples", "1", "--max-tokens", "48",
+                             "--batch", "12"}).code == 0);
+  REQUIRE(test::run_distill({"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "test"}).code == 0);
+  return db;
+}
+
+}  // namespace
+
+TEST_CASE("bad input: train names the flag out of range, a bad --out or a broken checkpoint, and leaves no run behind") {
+  test::TempDir d;
+  const auto db = store_with_kept_samples(d);
+  const double runs = count(db, "runs");
+  const auto out = d / "st";
+  // train with small defaults, each overridable: {"--steps", "4"} replaces --steps 2
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = {"train", "--db", db, "--out", out};
+    for (const auto& [flag, value] : {std::pair{"--steps", "2"}, {"--max-seq-len", "128"}, {"--batch-tokens", "256"}})
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end()) a.insert(a.end(), {flag, value});
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  refused(with({"--lr", "nan"}), "--lr nan");
+  refused(with({"--lr", "-1"}), "--lr -1");
+  refused(with({"--vocab-chunk", "-4"}), "--vocab-chunk -4");
+  refused(with({"--min-lr-ratio", "2"}), "--min-lr-ratio 2");
+  refused(with({"--val-fraction", "-0.1"}), "--val-fraction");
+  refused(with({"--grad-accum", "0"}), "--grad-accum 0");
+  refused(with({"--batch-tokens", "64"}), "--batch-tokens 64");
+  refused(with({"--seed", "-1"}), "--seed");
+  refused(with({"--device", "tpu"}), "--device 'tpu'");
+  refused(with({"--split", "nosuch"}), "split 'nosuch'");
+  refused({"train", "--db", db, "--out", out, "--max-seq-len", "4096", "--batch-tokens", "4096"},
+          "max_position_embeddings");
+  test::write_text(d / "afile", "x");
+  refused({"train", "--db", db, "--out", d / "afile"}, "not a directory");
+  refused(with({"--resume"}), "no checkpoint");
+  CHECK(count(db, "runs") == runs);
+  CHECK_FALSE(fs::exists(out));
+
+  // A real checkpoint, then broken copies of it: each refused before a run row is written.
+  REQUIRE(test::run_distill(with({"--steps", "4", "--stop-after", "2"})).code == 0);
+  const auto ck = out + "/checkpoint-2";
+  REQUIRE(fs::exists(ck + "/optimizer.safetensors"));
+  const double after = count(db, "runs");
+  const auto good_state = test::read_text(ck + "/trainer_state.json");
+  const auto resume = with({"--steps", "4", "--stop-after", "2", "--resume"});
+  test::write_text(ck + "/trainer_state.json", "{\"step\": 2");
+  refused(resume, "trainer_state.json: not valid JSON");
+  test::write_text(ck + "/trainer_state.json", "{\"step\": 3, \"tokens\": 1}");
+  refused(resume, "records step 3 but sits in checkpoint-2/");
+  test::write_text(ck + "/trainer_state.json", good_state);
+  fs::copy_file(ck + "/optimizer.safetensors", d / "opt.bak");
+  fs::copy_file(ck + "/model.safetensors", ck + "/optimizer.safetensors", fs::copy_options::overwrite_existing);
+  refused(resume, "is not a moment of any parameter");
+  CHECK(count(db, "runs") == after);
+  fs::copy_file(d / "opt.bak", ck + "/optimizer.safetensors", fs::copy_options::overwrite_existing);
+  CHECK(test::run_distill(resume).code == 0);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE status != 'ok'") == 0);
+}
+
+TEST_CASE("bad input: eval and generate refuse bad sampling options, batch sizes and devices before writing anything") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--n", "4"}).code == 0);
+  const double runs = count(db, "runs");
+  const std::vector<std::string> ev = {"eval", "--db", db, "--model", kTeacher};
+  const std::vector<std::string> gen = {"generate", "--db", db, "--teacher", kTeacher, "--split", "eval"};
+  auto with = [](std::vector<std::string> a, std::vector<std::string> extra) {
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  for (const auto& cmd : {ev, gen}) {
+    refused(with(cmd, {"--batch", "0"}), "--batch 0");
+    refused(with(cmd, {"--batch", "-1"}), "--batch -1");
+    refused(with(cmd, {"--temperature", "nan"}), "--temperature nan");
+    refused(with(cmd, {"--temperature", "-1"}), "--temperature -1");
+    refused(with(cmd, {"--top-p", "1.5"}), "--top-p 1.5");
+    refused(with(cmd, {"--max-tokens", "0"}), "--max-tokens 0");
+    refused(with(cmd, {"--limit", "-1"}), "--limit -1");
+    refused(with(cmd, {"--device", "cuda:x"}), "--device 'cuda:x'");
+    refused(with(cmd, {"--seed", "-3"}), "--seed");
+  }
+  refused(with(gen, {"--topk-logprobs", "100000"}), "--topk-logprobs 100000");
+  refused(with(gen, {"--top-k", "-1"}), "--top-k -1");
+  refused(with(gen, {"--min-p", "2"}), "--min-p 2");
+  refused(with(gen, {"--commit-every", "0"}), "--commit-every 0");
+  refused({"generate", "--db", db, "--teacher", kTeacher, "--split", "nosuch"}, "split 'nosuch'");
+  CHECK(count(db, "runs") == runs);
+  CHECK(count(db, "models") == 0);
+
+  // A model keeps the role it was stored with: eval without --role takes it, a different --role is refused.
+  REQUIRE(test::run_distill(with(ev, {"--role", "teacher", "--samples", "1", "--max-tokens", "40", "--limit", "2"})).code == 0);
+  CHECK(test::run_distill(with(ev, {"--samples", "1", "--max-tokens", "40", "--limit", "2"})).code == 0);
+  refused(with(ev, {"--role", "student"}), "is in the store as a teacher");
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM models WHERE role = 'teacher'") == 1);
+  CHECK(count(db, "models") == 1);
+}
+
+TEST_CASE("bad input: --config files, compare --html and demo options are checked before any work") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--n", "4"}).code == 0);
+  // --config: missing, a directory, and a value of the wrong type even where a flag overrides it
+  refused({"compare", "--db", db, "--config", d / "nope.toml"}, "--config " + d / "nope.toml" + ": no such file");
+  refused({"compare", "--db", db, "--config", d.path}, "not a regular file");
+  test::write_text(d / "bad.toml", "seed = \"two\"\n");
+  refused({"compare", "--db", db, "--config", d / "bad.toml", "--seed", "3"}, "bad.toml: key 'seed'");
+  test::write_text(d / "ok.toml", "seed = 5\n");
+  CHECK(test::run_distill({"compare", "--db", db, "--config", d / "ok.toml", "--seed", "3"}).err.find("key") ==
+        std::string::npos);
+  // compare --html: a folder, or a file in a folder that does not exist
+  refused({"compare", "--db", db, "--html", d.path}, "is a directory");
+  refused({"compare", "--db", db, "--html", d / "no/r.html"}, "does not exist");
+  // demo: each option and the teacher, before the work directory exists
+  const auto w = d / "demo";
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--steps", "0"}, {"--train-n", "0"}, {"--eval-n", "-1"}, {"--samples", "0"}, {"--max-tokens", "0"},
+           {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}})
+    refused({"demo", "--workdir", w, flag, value}, flag + " " + value);
+  refused({"demo", "--workdir", w, "--teacher", d.path}, "no config.json");
+  refused({"demo", "--workdir", d / "ok.toml"}, "not a directory");
+  CHECK_FALSE(fs::exists(w));
+}
+
+TEST_CASE("store: a sample that breaks a constraint fails instead of being skipped, while a repeated key is skipped") {
+  test::TempDir d;
+  auto s = dataset::Store::open(d / "s.db", dataset::OpenMode::create);
+  dataset::ProblemRow p;
+  p.source = "test";
+  p.split = "train";
+  p.prompt = "Start with 3. Add 5. What is the result?";
+  p.answer = "8";
+  s->insert_problems({p}, "test", "");
+  const auto model_id = dataset::upsert_model(*s, {"teacher", "/m", "LlamaForCausalLM", 1, 1, std::string(64, 'a')});
+  dataset::SampleRow r;
+  r.problem_id = 1;
+  r.model_id = model_id;
+  r.run_id = s->begin_run("generate", "");
+  r.temperature = 0.6;
+  r.completion = "<think>\n3+5=8\n</think>\n\\boxed{8}";
+  r.verdict = "correct";
+  r.finish_reason = "eos";
+  REQUIRE(dataset::insert_samples(*s, {r}) == 1);
+  CHECK(dataset::insert_samples(*s, {r}) == 0);  // the resume key: a rerun adds nothing
+  auto bad = r;
+  bad.sample_idx = 1;
+  bad.temperature = std::nan("");  // binds as NULL: NOT NULL fails
+  CHECK_THROWS(dataset::insert_samples(*s, {bad}));
+  bad.temperature = 0.6;
+  bad.verdict = "maybe";  // CHECK constraint
+  CHECK_THROWS(dataset::insert_samples(*s, {bad}));
+  CHECK(test::query_scalar(d / "s.db", "SELECT count(*) FROM samples") == 1);
+}
