@@ -57,7 +57,7 @@ TEST_CASE("sampling: distributions and seeded draws equal the Python reference")
     p.top_k = params[i]["top_k"];
     p.min_p = params[i]["min_p"];
     auto probs = sampling_probs(logits, p);
-    const std::string prefix = "p" + std::to_string(i);
+    const std::string prefix = std::string("p").append(std::to_string(i));
     auto want = f->get(prefix + ".probs");
     CHECK((probs - want).abs().max().item<double>() < 1e-6);
     CHECK((sampling_probs_ops(logits, p) - want).abs().max().item<double>() < 1e-6);  // the non-CPU path
