@@ -26,7 +26,7 @@ void register_compare(CLI::App& root, Registry& reg) {
   c->add_flag("--json", a->json, "print JSON");
   reg.add(c, [c, a] {
     require(*c, "--db");
-    if (!a->html.empty()) check_output_file(a->html, "--html");
+    if (!a->html.empty()) check_output_file(a->html, "--html", {a->db});
     auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
     auto cmp = eval::compare_models(*store, a->seed);
     if (!a->html.empty()) write_file_atomic(a->html, eval::comparison_html(cmp));

@@ -110,6 +110,8 @@ void register_data_browse(CLI::App& data, Registry& reg) {
   reg.add(e, [e, ea] {
     require(*e, "--db");
     require(*e, "--out");
+    check_output_file(ea->out, "--out", {ea->db});
+    check_output_file(ea->out + ".stats.json", "--out (its .stats.json)", {ea->db});
     dataset::ExportOptions o;
     o.format = dataset::parse_export_format(ea->format);
     o.statuses = parse_statuses(ea->status);

@@ -127,7 +127,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     for (const char* opt : {"--min-tokens", "--max-tokens", "--max-paragraph-chars", "--max-foreign-letters"})
       if (f->count(opt) && f->get_option(opt)->as<double>() < 0) throw InputError(std::string(opt) + " must not be negative");
     if (f->count("--max-per-problem") && fa->max_per_problem < 1) throw InputError("--max-per-problem must be at least 1");
-    if (f->count("--max-repetition") && (fa->max_repetition < 0 || fa->max_repetition > 1))
+    if (f->count("--max-repetition") && !(fa->max_repetition >= 0 && fa->max_repetition <= 1))
       throw InputError("--max-repetition must lie in [0, 1]");
     dataset::FilterRules r;
     r.correct_only = fa->correct_only || fa->r1;
@@ -200,6 +200,9 @@ void register_data_curate(CLI::App& data, Registry& reg) {
                 "mask words of n-grams found in more than this share of benchmark problems (template text)");
   reg.add(c, [c, ca] {
     require(*c, "--db");
+    if (ca->ngram < 1) throw InputError("--ngram " + std::to_string(ca->ngram) + ": expected >= 1");
+    if (!(ca->max_df > 0 && ca->max_df <= 1))
+      throw InputError("--max-df " + std::to_string(ca->max_df) + ": expected a share in (0, 1]");
     dataset::DecontamOptions o;
     o.ngram = ca->ngram;
     o.max_df = ca->max_df;
@@ -211,6 +214,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
       io.answer_field = ca->answer_field;
       o.benchmark = dataset::parse_import(read_file(ca->benchmark), ca->benchmark, io);
       o.benchmark_name = ca->benchmark;
+      if (o.benchmark.empty()) throw InputError("--benchmark " + ca->benchmark + ": holds no problems");
     }
     auto store = dataset::Store::open(ca->db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;

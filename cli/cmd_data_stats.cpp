@@ -126,6 +126,7 @@ void register_data_stats(CLI::App& data, Registry& reg) {
   c->add_option("--svg", a->svg, "also write the completion-length histogram as an SVG picture");
   reg.add(c, [c, a] {
     require(*c, "--db");
+    if (!a->svg.empty()) check_output_file(a->svg, "--svg", {a->db});
     auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
     auto s = store->stats();
     const auto cur = dataset::curation_stats(*store);

@@ -1,11 +1,13 @@
 // cli/cmd_tokenizer.cpp: `distill tokenizer train` (store text -> SentencePiece model) and
 // `distill tokenizer encode` (inspect how a text tokenizes).
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/errors.h"
 #include "dataset/store.h"
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
@@ -38,6 +40,10 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
   reg.add(c, [c, t] {
     require(*c, "--db");
     require(*c, "--out");
+    if (std::filesystem::exists(t->out) && !std::filesystem::is_directory(t->out))
+      throw InputError("--out " + t->out + ": exists and is not a directory");
+    if (t->vocab_size < 300 || t->vocab_size > 1000000)
+      throw InputError("--vocab-size " + std::to_string(t->vocab_size) + ": expected 300..1000000");
     const std::string config = resolved_config_toml(*c);
     print_config(config);
     auto t0 = std::chrono::steady_clock::now();
@@ -50,6 +56,9 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
     model::TokenizerTrainOptions o;
     o.vocab_size = t->vocab_size;
     o.model_type = t->model_type;
+    if (texts.size() == 1)
+      throw InputError(t->db + ": no problems or samples to train a tokenizer on" +
+                       std::string(t->include_eval ? "" : " outside the eval split (--include-eval adds it)"));
     const auto run_id = store->begin_run("tokenizer train", config);
     try {
       auto model = model::train_sentencepiece(texts, o);
@@ -59,6 +68,9 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::cout << "tokenizer: " << tk->vocab_size() << " pieces trained on " << texts.size() << " texts in "
                 << fmt_fixed(s, 1) << " s -> " << t->out << "/tokenizer.model\n";
+      if (tk->vocab_size() < t->vocab_size)
+        std::cerr << "tokenizer: note: " << tk->vocab_size() << " pieces, fewer than --vocab-size " << t->vocab_size
+                  << ": the text has no more merges to make\n";
     } catch (...) {
       store->finish_run(run_id, false);
       throw;

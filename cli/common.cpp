@@ -12,7 +12,7 @@ namespace distill::cli {
 
 std::pair<int, int> parse_int_range(const std::string& s, const std::string& flag) {
   auto parse = [&](const std::string& t) {
-    if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos)
+    if (t.empty() || t.size() > 6 || t.find_first_not_of("0123456789") != std::string::npos)
       throw InputError(flag + " '" + s + "' is not a level or a range (expected e.g. 3 or 1-3)");
     return std::stoi(t);
   };

@@ -140,9 +140,13 @@ std::string resolved_config_toml(const CLI::App& app) {
 
 void require(const CLI::App& app, const std::string& name) {
   const CLI::Option* o = app.get_option_no_throw(name);
-  if (!o || o->count() == 0)
-    throw InputError("`distill " + command_path(app) + "` needs " + name + " (as a flag or as `" + name.substr(2) +
-                     " = ...` in --config)");
+  const bool flag = name.rfind("--", 0) == 0;
+  const auto key = flag ? name.substr(2) : name;
+  const auto how = flag ? name + " (as a flag or as `" + key + " = ...` in --config)"
+                        : "the argument " + name + " (or `" + key + " = ...` in --config)";
+  if (!o || o->count() == 0) throw InputError("`distill " + command_path(app) + "` needs " + how);
+  if (o->results().empty() || o->results().back().empty())
+    throw InputError("`distill " + command_path(app) + "`: " + name + " is empty; it needs a value");
 }
 
 }  // namespace distill::cli

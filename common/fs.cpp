@@ -16,6 +16,7 @@
 namespace distill {
 
 std::string read_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw InputError(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open: " + std::strerror(errno));
   std::ostringstream ss;
@@ -23,17 +24,39 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-void check_output_file(const std::string& path, const std::string& flag) {
+std::string output_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path target = path;
+  // A link is written through (its target replaced, even one not there yet), not replaced by a plain file.
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+    if (hops == 40) throw InputError(path + ": too many levels of links");
+    const auto next = fs::read_symlink(target, ec);
+    if (ec) throw InputError(path + ": cannot read the link (" + ec.message() + ")");
+    target = next.is_absolute() ? next : target.parent_path() / next;
+  }
+  if (fs::exists(target, ec) && !fs::is_regular_file(target, ec))
+    throw InputError(path + ": exists and is not a regular file (a folder, device or pipe); name a file");
+  return target.string();
+}
+
+void check_output_file(const std::string& path, const std::string& flag, const std::vector<std::string>& keep) {
   namespace fs = std::filesystem;
   const auto what = flag + " " + path + ": ";
   if (path.empty()) throw InputError(flag + ": expected a file path");
   if (fs::is_directory(path)) throw InputError(what + "is a directory; name a file");
-  const auto dir = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  const auto target = output_target(path);
+  const auto dir = fs::path(target).parent_path().empty() ? fs::path(".") : fs::path(target).parent_path();
   if (!fs::is_directory(dir)) throw InputError(what + "the folder " + dir.string() + " does not exist");
   if (::access(dir.c_str(), W_OK) != 0) throw InputError(what + "the folder " + dir.string() + " is not writable");
+  std::error_code ec;
+  for (const auto& k : keep)
+    if (!k.empty() && fs::exists(target) && fs::equivalent(target, k, ec))
+      throw InputError(what + "is " + k + " itself; writing there would destroy it");
 }
 
-void write_file_atomic(const std::string& path, std::string_view bytes) {
+void write_file_atomic(const std::string& path_in, std::string_view bytes) {
+  const std::string path = output_target(path_in);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeFailure(path + ": cannot create " + tmp + ": " + std::strerror(errno));

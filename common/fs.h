@@ -4,14 +4,22 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace distill {
 
 std::string read_file(const std::string& path);  // throws InputError naming the path
-void write_file_atomic(const std::string& path, std::string_view bytes);  // throws RuntimeFailure
+// Writes through a symlink to its target; InputError if `path` is a folder, device or pipe; RuntimeFailure if
+// the write fails.
+void write_file_atomic(const std::string& path, std::string_view bytes);
 
 // Before any work: `path` can become a file that write_file_atomic writes (its folder exists and may be written
-// to, and it is not a folder itself); else InputError naming `flag` and the path.
-void check_output_file(const std::string& path, const std::string& flag);
+// to; it is not a folder, device or pipe; it is none of the files in `keep`, e.g. the store being read); else
+// InputError naming `flag` and the path.
+void check_output_file(const std::string& path, const std::string& flag, const std::vector<std::string>& keep = {});
+
+// Where an atomic write of `path` lands: a symlink's target (the link stays), the path itself otherwise.
+// InputError when it exists and is not a regular file.
+std::string output_target(const std::string& path);
 
 }  // namespace distill

@@ -45,11 +45,12 @@ void run_query(const ListQuery& q, F&& f) {
   try {
     f();
   } catch (const RuntimeFailure& e) {
+    // Any failure of a statement with a search in it is the query's: show SQLite's reason, not the statement.
+    if (q.search.empty()) throw;
     const std::string what = e.what();
-    if (q.search.empty() || (what.find("fts5") == std::string::npos && what.find("syntax error") == std::string::npos &&
-                             what.find("no such column") == std::string::npos))
-      throw;
-    throw InputError("--search '" + q.search + "': not a valid full-text query (" + what + ")");
+    const auto at = what.rfind("`: ");
+    throw InputError("--search '" + q.search + "': not a valid full-text query (" +
+                     (at == std::string::npos ? what : what.substr(at + 3)) + ")");
   }
 }
 

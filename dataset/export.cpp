@@ -13,6 +13,7 @@
 #include <set>
 
 #include "common/errors.h"
+#include "common/fs.h"
 #include "common/sha256.h"
 #include "common/utf8.h"
 #include "dataset/answer.h"
@@ -83,7 +84,8 @@ ojson record(ExportFormat f, const ImportedSample& r, std::string_view instructi
 
 }  // namespace
 
-ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& path) {
+ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& out) {
+  const auto path = output_target(out);  // through a link; never a folder or device
   std::set<std::string> wanted;
   for (auto st : o.statuses) wanted.insert(st == Status::kept ? "keep" : st == Status::rejected ? "reject" : "");
   auto q = s.db().prepare(std::string(

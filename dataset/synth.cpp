@@ -245,7 +245,8 @@ std::vector<ProblemRow> synthesize(const SynthOptions& o) {
   if (o.difficulty_min < 1 || o.difficulty_max > 5 || o.difficulty_min > o.difficulty_max)
     throw InputError("difficulty " + std::to_string(o.difficulty_min) + "-" + std::to_string(o.difficulty_max) +
                      " is out of range (expected 1..5, min <= max)");
-  if (o.n < 0) throw InputError("n must be >= 0, got " + std::to_string(o.n));
+  if (o.n < 0 || o.n > 100'000'000)
+    throw InputError("--n " + std::to_string(o.n) + ": expected 0..100000000 problems in one run");
   std::vector<std::string> tasks;
   if (o.task == "all") {
     for (const auto& t : synth_tasks()) tasks.push_back(t.name);

@@ -187,25 +187,15 @@ void check_config(const SftConfig& c) {
   auto at_least = [](const char* flag, std::int64_t v, std::int64_t lo, const std::string& note = "") {
     if (v < lo) throw InputError(std::string(flag) + " " + std::to_string(v) + ": expected >= " + std::to_string(lo) + note);
   };
-  at_least("--steps", c.steps, 1);
+  check_train_options({c.lr, c.min_lr_ratio, c.weight_decay, c.grad_clip, c.steps, c.warmup, c.eval_every, c.threads});
   at_least("--grad-accum", c.grad_accum, 1);
   at_least("--max-seq-len", c.max_seq_len, 8);
   if (c.batch_tokens < c.max_seq_len)
     throw InputError("--batch-tokens " + std::to_string(c.batch_tokens) + ": expected >= --max-seq-len (" +
                      std::to_string(c.max_seq_len) + "), one row at least");
-  at_least("--warmup", c.warmup, 0);
-  at_least("--eval-every", c.eval_every, 0, " (0: only at the end)");
   at_least("--save-every", c.save_every, 0, " (0: only the final model)");
   at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
   at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
-  at_least("--threads", c.threads, 0, " (0: the default)");
-  if (!(c.lr > 0) || !std::isfinite(c.lr)) throw InputError("--lr " + num(c.lr) + ": expected a finite number > 0");
-  if (!(c.min_lr_ratio >= 0 && c.min_lr_ratio <= 1))
-    throw InputError("--min-lr-ratio " + num(c.min_lr_ratio) + ": expected a number in [0, 1]");
-  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
-    throw InputError("--weight-decay " + num(c.weight_decay) + ": expected a finite number >= 0");
-  if (!(c.grad_clip >= 0) || !std::isfinite(c.grad_clip))
-    throw InputError("--grad-clip " + num(c.grad_clip) + ": expected a finite number >= 0 (0: off)");
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + num(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
@@ -442,6 +432,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
       adamw_step(opt, *m, lr, cfg.grad_clip);
       last = loss_sum / double(std::max<std::int64_t>(1, targets));
+      if (!std::isfinite(last))
+        throw RuntimeFailure("train: the loss is " + std::to_string(last) + " at step " + std::to_string(step + 1) +
+                             "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;
       if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)
         vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);

@@ -39,7 +39,14 @@ void ModelConfig::validate(const std::string& src) const {
     if (n_group > 1 && num_experts_per_tok > topk_group * (n_routed_experts / n_group))
       bad("num_experts_per_tok exceeds the experts in topk_group groups");
     if (moe_layer_freq < 1) bad("moe_layer_freq must be >= 1");
+    if (n_shared_experts < 0) bad("n_shared_experts must be >= 0");
+    if (model_type == "mixtral" && n_shared_experts > 0)
+      bad("mixtral has no shared experts: n_shared_experts must be 0 (pretrain: --shared-experts 0)");
+    if (first_k_dense_replace < 0 || first_k_dense_replace > num_hidden_layers)
+      bad("first_k_dense_replace must be in 0..num_hidden_layers");
   }
+  if (kv_lora_rank < 0 || q_lora_rank < 0 || n_routed_experts < 0)
+    bad("kv_lora_rank, q_lora_rank and n_routed_experts must be >= 0");
   if (intermediate_size <= 0 && (!is_moe() || first_k_dense_replace > 0 || moe_layer_freq > 1))
     bad("intermediate_size must be > 0 for dense layers");
 }

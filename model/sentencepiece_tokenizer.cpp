@@ -5,6 +5,8 @@
 #include <sentencepiece_trainer.h>
 
 #include <filesystem>
+#include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/errors.h"
@@ -142,6 +144,17 @@ std::string train_sentencepiece(const std::vector<std::string>& texts, const Tok
   for (const auto& t : texts)
     if (!t.empty()) sentences.push_back(t);
   if (sentences.empty()) throw InputError("no text to train the tokenizer on (the store has no problems)");
+  // SentencePiece needs a piece per distinct character besides the 256 byte pieces and the 7 specials.
+  std::set<std::string_view> chars;
+  for (const auto& t : sentences)
+    for (std::size_t i = 0, j; i < t.size(); i = j) {
+      for (j = i + 1; j < t.size() && (static_cast<unsigned char>(t[j]) & 0xC0) == 0x80;) ++j;
+      chars.insert(std::string_view(t).substr(i, j - i));
+    }
+  if (const auto need = std::int64_t(chars.size()) + 263; opt.vocab_size < need)
+    throw InputError("vocab size " + std::to_string(opt.vocab_size) + " is too small for this text: its " +
+                     std::to_string(chars.size()) + " distinct characters, 256 byte pieces and 7 specials need >= " +
+                     std::to_string(need));
   std::unordered_map<std::string, std::string> kw = {
       {"model_type", opt.model_type},
       {"vocab_size", std::to_string(opt.vocab_size)},

@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "common/errors.h"
@@ -57,13 +59,106 @@ std::map<int, std::pair<int, int>> greedy_accuracy(model::Transformer& m, const 
   return acc;
 }
 
+// The steps, from the first to the saved model; rows into the store under run_id.
+void train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
+                const torch::Device& device, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
+                const std::vector<dataset::GoldExample>& held, PretrainReport& rep,
+                const std::function<void(const StepInfo&)>& on_step, const std::function<void(const std::string&)>& log) {
+  std::vector<dataset::TrainStepRow> step_rows;
+  Rng rng(cfg.seed ^ 0x5eedULL);
+  std::vector<std::size_t> order(data.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::size_t cursor = order.size();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t tokens = 0;
+  double ema = 0;
+  for (std::int64_t step = 0; step < cfg.steps; ++step) {
+    const double lr = train::lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    // batch: the next batch_size examples of a per-epoch shuffle, right-padded; loss on response tokens only
+    std::vector<const Example*> batch;
+    for (std::int64_t b = 0; b < cfg.batch_size; ++b) {
+      if (cursor >= order.size()) {
+        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng.uniform(0, std::int64_t(i) - 1))]);
+        cursor = 0;
+      }
+      batch.push_back(&data[order[cursor++]]);
+    }
+    std::int64_t T = 0;
+    for (auto* e : batch) T = std::max<std::int64_t>(T, std::int64_t(e->ids.size()));
+    const auto B = std::int64_t(batch.size());
+    std::vector<std::int64_t> ids(std::size_t(B * T), tok.pad_id()), labels(std::size_t(B * T), -100);
+    for (std::int64_t b = 0; b < B; ++b) {
+      const auto& e = *batch[std::size_t(b)];
+      for (std::size_t t = 0; t < e.ids.size(); ++t) {
+        ids[std::size_t(b * T) + t] = e.ids[t];
+        if (std::int64_t(t) >= e.prompt_len) labels[std::size_t(b * T) + t] = e.ids[t];
+      }
+      tokens += std::int64_t(e.ids.size());
+    }
+    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+    model::ForwardInput in;
+    in.input_ids = torch::from_blob(ids.data(), {B, T}, i64).to(device);
+    in.want_aux_loss = cfg.aux_coef > 0;
+    auto out = m->forward(in);
+    auto loss = model::causal_lm_loss(out.logits, torch::from_blob(labels.data(), {B, T}, i64).to(device));
+    auto total = out.aux_loss.defined() ? loss + cfg.aux_coef * out.aux_loss : loss;
+    opt.zero_grad();
+    total.backward();
+    if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
+    opt.step();
+    for (auto& moe : m->moe_layers()) moe->update_bias(cfg.bias_update_rate);
+    const double l = loss.item<double>();
+    if (!std::isfinite(l))
+      throw RuntimeFailure("pretrain: the loss is " + std::to_string(l) + " at step " + std::to_string(step + 1) +
+                           "; lower --lr or raise --warmup");
+    ema = step == 0 ? l : 0.95 * ema + 0.05 * l;
+    step_rows.push_back({step + 1, l, lr, tokens});
+    if (step_rows.size() >= 50) {
+      dataset::insert_train_steps(store, run_id, step_rows);
+      step_rows.clear();
+    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (on_step) on_step({step + 1, cfg.steps, ema, lr, double(tokens) / std::max(el, 1e-9)});
+    if (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0 && step + 1 < cfg.steps && !held.empty() && log) {
+      auto acc = greedy_accuracy(m, tok, held, 128);
+      std::ostringstream os;
+      os << "step " << step + 1 << ": loss " << ema << ", greedy held-out accuracy";
+      for (auto& [d, c] : acc) os << "  d" << d << " " << c.first << "/" << c.second;
+      log(os.str());
+    }
+  }
+  dataset::insert_train_steps(store, run_id, step_rows);
+  rep.final_loss = ema;
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rep.tokens_per_s = double(tokens) / std::max(rep.seconds, 1e-9);
+  if (!held.empty()) rep.eval_by_difficulty = greedy_accuracy(m, tok, held, 128);
+  m->to(torch::kCPU);
+  model::save_hf_dir(*m, cfg.out, cfg.tokenizer_dir);
+}
+
 }  // namespace
 
 PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, const std::string& config_toml,
                             const std::function<void(const StepInfo&)>& on_step,
                             const std::function<void(const std::string&)>& log) {
+  train::check_train_options({cfg.lr, cfg.min_lr_ratio, cfg.weight_decay, cfg.grad_clip, cfg.steps, cfg.warmup,
+                              cfg.eval_every, cfg.threads});
+  auto number_at_least_0 = [](const char* flag, double v) {
+    if (!(v >= 0) || !std::isfinite(v)) {
+      std::ostringstream os;
+      os << flag << " " << v << ": expected a finite number >= 0";
+      throw InputError(os.str());
+    }
+  };
+  number_at_least_0("--aux-coef", cfg.aux_coef);
+  number_at_least_0("--bias-update-rate", cfg.bias_update_rate);
+  if (cfg.batch_size < 1) throw InputError("--batch-size " + std::to_string(cfg.batch_size) + ": expected >= 1");
+  if (cfg.eval_n < 0) throw InputError("--eval-n " + std::to_string(cfg.eval_n) + ": expected >= 0");
+  if (cfg.out.empty()) throw InputError("`distill pretrain` needs --out DIR");
+  if (std::filesystem::exists(cfg.out) && !std::filesystem::is_directory(cfg.out))
+    throw InputError("--out " + cfg.out + ": exists and is not a directory");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
-  if (cfg.steps < 1 || cfg.batch_size < 1) throw InputError("--steps and --batch-size must be >= 1");
   const torch::Device device = model::parse_device(cfg.device);
   auto tok = model::load_tokenizer(cfg.tokenizer_dir);
   auto gold = dataset::gold_examples(store, cfg.split);
@@ -115,77 +210,19 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
                                     torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
   torch::optim::AdamW opt(std::move(groups));
 
+  std::error_code ec;  // --out is made before the run row: a path that cannot be a folder fails here
+  std::filesystem::create_directories(cfg.out, ec);
+  if (ec) throw InputError("--out " + cfg.out + ": cannot create the directory (" + ec.message() + ")");
   const auto run_id = store.begin_run("pretrain", config_toml);
-  std::vector<dataset::TrainStepRow> step_rows;
-  Rng rng(cfg.seed ^ 0x5eedULL);
-  std::vector<std::size_t> order(data.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::size_t cursor = order.size();
-  const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t tokens = 0;
-  double ema = 0;
-  for (std::int64_t step = 0; step < cfg.steps; ++step) {
-    const double lr = train::lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    // batch: the next batch_size examples of a per-epoch shuffle, right-padded; loss on response tokens only
-    std::vector<const Example*> batch;
-    for (std::int64_t b = 0; b < cfg.batch_size; ++b) {
-      if (cursor >= order.size()) {
-        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng.uniform(0, std::int64_t(i) - 1))]);
-        cursor = 0;
-      }
-      batch.push_back(&data[order[cursor++]]);
-    }
-    std::int64_t T = 0;
-    for (auto* e : batch) T = std::max<std::int64_t>(T, std::int64_t(e->ids.size()));
-    const auto B = std::int64_t(batch.size());
-    std::vector<std::int64_t> ids(std::size_t(B * T), tok->pad_id()), labels(std::size_t(B * T), -100);
-    for (std::int64_t b = 0; b < B; ++b) {
-      const auto& e = *batch[std::size_t(b)];
-      for (std::size_t t = 0; t < e.ids.size(); ++t) {
-        ids[std::size_t(b * T) + t] = e.ids[t];
-        if (std::int64_t(t) >= e.prompt_len) labels[std::size_t(b * T) + t] = e.ids[t];
-      }
-      tokens += std::int64_t(e.ids.size());
-    }
-    auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-    model::ForwardInput in;
-    in.input_ids = torch::from_blob(ids.data(), {B, T}, i64).to(device);
-    in.want_aux_loss = cfg.aux_coef > 0;
-    auto out = m->forward(in);
-    auto loss = model::causal_lm_loss(out.logits, torch::from_blob(labels.data(), {B, T}, i64).to(device));
-    auto total = out.aux_loss.defined() ? loss + cfg.aux_coef * out.aux_loss : loss;
-    opt.zero_grad();
-    total.backward();
-    if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
-    opt.step();
-    for (auto& moe : m->moe_layers()) moe->update_bias(cfg.bias_update_rate);
-    const double l = loss.item<double>();
-    ema = step == 0 ? l : 0.95 * ema + 0.05 * l;
-    step_rows.push_back({step + 1, l, lr, tokens});
-    if (step_rows.size() >= 50) {
-      dataset::insert_train_steps(store, run_id, step_rows);
-      step_rows.clear();
-    }
-    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (on_step) on_step({step + 1, cfg.steps, ema, lr, double(tokens) / std::max(el, 1e-9)});
-    if (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0 && step + 1 < cfg.steps && !held.empty() && log) {
-      auto acc = greedy_accuracy(m, *tok, held, 128);
-      std::ostringstream os;
-      os << "step " << step + 1 << ": loss " << ema << ", greedy held-out accuracy";
-      for (auto& [d, c] : acc) os << "  d" << d << " " << c.first << "/" << c.second;
-      log(os.str());
-    }
+  try {
+    train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, rep, on_step, log);
+  } catch (...) {
+    store.finish_run(run_id, false);
+    throw;
   }
-  dataset::insert_train_steps(store, run_id, step_rows);
-  rep.final_loss = ema;
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep.tokens_per_s = double(tokens) / std::max(rep.seconds, 1e-9);
-  if (!held.empty()) rep.eval_by_difficulty = greedy_accuracy(m, *tok, held, 128);
-  m->to(torch::kCPU);
-  model::save_hf_dir(*m, cfg.out, cfg.tokenizer_dir);
   store.finish_run(run_id, true);
   return rep;
 }
+
 
 }  // namespace distill::teacher

@@ -195,3 +195,54 @@ TEST_CASE("store: a sample that breaks a constraint fails instead of being skipp
   CHECK_THROWS(dataset::insert_samples(*s, {bad}));
   CHECK(test::query_scalar(d / "s.db", "SELECT count(*) FROM samples") == 1);
 }
+
+TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over the store, special files and bad values") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--split", "train", "--n", "20"}).code == 0);
+  const double problems = count(db, "problems");
+  // Outputs that would destroy the store, or replace a device or a pipe, are refused; a link is written through.
+  refused({"data", "export", "--db", db, "--status", "pending", "--out", db}, "writing there would destroy it");
+  refused({"data", "stats", "--db", db, "--svg", db}, "writing there would destroy it");
+  CHECK(count(db, "problems") == problems);
+  refused({"data", "export", "--db", db, "--out", "/dev/null"}, "not a regular file");
+  fs::create_directories(d / "real");
+  fs::create_symlink(d / "real/h.svg", d / "link.svg");
+  REQUIRE(test::run_distill({"data", "stats", "--db", db, "--svg", d / "link.svg"}).code == 0);
+  CHECK(fs::is_symlink(d / "link.svg"));
+  CHECK(test::read_text(d / "real/h.svg").find("<svg") != std::string::npos);
+  // Empty values, folders given as files, positional arguments named in the message.
+  refused({"data", "synth", "--db", "", "--n", "5"}, "--db is empty");
+  refused({"data", "import", "--db", db, "--format", "jsonl", d.path}, "is a directory");
+  refused({"data", "import", "--db", db, "--format", "jsonl"}, "needs the argument file");
+  // Values out of range.
+  refused({"data", "synth", "--db", db, "--n", "3000000000"}, "--n 3000000000");
+  refused({"data", "synth", "--db", db, "--difficulty", "99999999999"}, "is not a level or a range");
+  refused({"data", "decontaminate", "--db", db, "--max-df", "1.5"}, "--max-df");
+  refused({"data", "filter", "--db", db, "--r1", "--max-repetition", "nan"}, "--max-repetition");
+  refused({"data", "list", "--db", db, "--search", "\"unterminated"}, "not a valid full-text query");
+  CHECK(test::run_distill({"data", "list", "--db", db, "--search", "\"unterminated"}).err.find("SELECT") ==
+        std::string::npos);
+  // tokenizer: a file as --out, a vocabulary too small for the text's characters
+  refused({"tokenizer", "train", "--db", db, "--out", db}, "exists and is not a directory");
+  refused({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "300"}, "distinct characters");
+  CHECK_FALSE(fs::exists(d / "tok/tokenizer.model"));
+  // pretrain: each refused before a run row
+  REQUIRE(test::run_distill({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "400"}).code == 0);
+  const double runs = count(db, "runs");
+  const std::vector<std::string> pre = {"pretrain", "--db", db, "--tokenizer", d / "tok", "--out", d / "t", "--steps", "2"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = pre;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  refused(with({"--lr", "nan"}), "--lr nan");
+  refused(with({"--min-lr-ratio", "2"}), "--min-lr-ratio 2");
+  refused(with({"--eval-n", "-1"}), "--eval-n -1");
+  refused(with({"--threads", "100000"}), "--threads 100000");
+  refused(with({"--aux-coef", "nan"}), "--aux-coef");
+  refused(with({"--model-type", "mixtral"}), "--shared-experts 0");
+  refused({"pretrain", "--db", db, "--tokenizer", d / "tok", "--out", db, "--steps", "2"}, "not a directory");
+  CHECK(count(db, "runs") == runs);
+  CHECK_FALSE(fs::exists(d / "t"));
+}
