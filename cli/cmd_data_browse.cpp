@@ -66,6 +66,10 @@ void register_data_browse(CLI::App& data, Registry& reg) {
     if (!la->verdict.empty() && la->verdict != "correct" && la->verdict != "incorrect" && la->verdict != "unparsable")
       throw InputError("--verdict '" + la->verdict + "' is not correct, incorrect or unparsable");
     if (la->limit < 0 || la->offset < 0) throw InputError("--limit and --offset must not be negative");
+    for (const char* opt : {"--problem", "--min-tokens", "--max-tokens"})
+      if (l->count(opt) && l->get_option(opt)->as<std::int64_t>() < 0)
+        throw InputError(std::string(opt) + " " + l->get_option(opt)->as<std::string>() + ": expected >= 0");
+    if (l->count("--status") && la->status.empty()) throw InputError("--status is empty: expected pending, kept or rejected");
     q.verdict = la->verdict;
     q.split = la->split;
     q.search = la->search;
