@@ -17,6 +17,15 @@ void insert_eval_results(Store& s, std::int64_t run_id, std::int64_t model_id, c
   tx.commit();
 }
 
+std::optional<std::pair<std::int64_t, std::string>> unfinished_eval_run(Store& s, const std::string& sha256) {
+  auto q = s.db().prepare(
+      "SELECT r.id, r.config_toml FROM runs r WHERE r.kind = 'eval' AND r.status != 'ok' AND EXISTS (SELECT 1 FROM "
+      "eval_results e JOIN models m ON m.id = e.model_id WHERE e.run_id = r.id AND m.sha256 = ?) ORDER BY r.id DESC LIMIT 1");
+  q.bind(1, sha256);
+  if (!q.step()) return std::nullopt;
+  return std::make_pair(q.col_int(0), q.col_text(1));
+}
+
 std::vector<EvalRunInfo> latest_eval_runs(Store& s) {
   auto q = s.db().prepare(
       "SELECT max(e.run_id), m.id, m.n_params, m.n_active_params, m.role, m.path, m.arch, m.sha256 "

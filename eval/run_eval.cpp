@@ -4,7 +4,11 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <deque>
+#include <map>
+#include <set>
+#include <sstream>
 
 #include "common/errors.h"
 #include "common/sha256.h"
@@ -21,10 +25,40 @@ namespace distill::eval {
 
 namespace {
 
-// Samples every problem K times, scores the answers and stores each completion under rep.run_id.
+// Samples every problem K times, scores the answers and stores each completion under rep.run_id as it comes (a
+// batch's worth per transaction, so a killed eval keeps them). `stored`: a resumed run's rows, not drawn again.
 void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<dataset::ProblemRef>& problems,
               model::Transformer& model, const model::Tokenizer& tok, const teacher::SamplingParams& sp,
-              EvalReport& rep, const std::function<void(std::int64_t, std::int64_t)>& progress) {
+              const std::vector<dataset::EvalResult>& stored, EvalReport& rep,
+              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  std::vector<ProblemOutcome> outcomes(problems.size());
+  std::map<std::int64_t, std::size_t> index;  // problem id -> position
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    index[problems[i].id] = i;
+    outcomes[i].problem_id = problems[i].id;
+    outcomes[i].difficulty = problems[i].difficulty;
+    outcomes[i].gold = problems[i].answer;
+    outcomes[i].correct.assign(std::size_t(cfg.samples), false);
+    outcomes[i].answers.assign(std::size_t(cfg.samples), std::nullopt);
+    outcomes[i].tokens.assign(std::size_t(cfg.samples), 0);
+    outcomes[i].seconds.assign(std::size_t(cfg.samples), 0.0);
+  }
+  auto record = [&](std::size_t i, std::int64_t k, const std::string& text, std::int64_t n_tokens, double seconds) {
+    const auto v = dataset::verify_completion(text, problems[i].answer);
+    auto& o = outcomes[i];
+    o.correct[std::size_t(k)] = v.verdict == dataset::Verdict::correct;
+    o.answers[std::size_t(k)] = v.extracted;
+    o.tokens[std::size_t(k)] = n_tokens;
+    o.seconds[std::size_t(k)] = seconds;
+    return v.verdict;
+  };
+  std::set<std::pair<std::size_t, std::int64_t>> have;
+  for (const auto& r : stored)
+    if (auto it = index.find(r.problem_id); it != index.end() && r.sample_idx >= 0 && r.sample_idx < cfg.samples) {
+      record(it->second, r.sample_idx, r.completion, r.n_tokens, r.latency_ms / 1e3);
+      have.insert({it->second, r.sample_idx});
+    }
+
   struct Work {
     std::size_t problem;
     std::int64_t idx;
@@ -32,8 +66,10 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   std::vector<Work> work;
   std::deque<teacher::GenRequest> queue;
   for (std::size_t i = 0; i < problems.size(); ++i) {
-    auto prompt = teacher::r1_prompt_ids(tok, problems[i].prompt);
+    std::vector<int> prompt;
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
+      if (have.count({i, k})) continue;
+      if (prompt.empty()) prompt = teacher::r1_prompt_ids(tok, problems[i].prompt);
       queue.push_back({std::int64_t(work.size()), prompt, teacher::sample_seed(cfg.seed, problems[i].id, k)});
       work.push_back({i, k});
     }
@@ -45,45 +81,53 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   eo.max_seq_len = longest + cfg.max_tokens + 1;
   eo.eos_id = tok.eos_id();
 
-  std::vector<ProblemOutcome> outcomes(problems.size());
-  for (std::size_t i = 0; i < problems.size(); ++i) {
-    outcomes[i].problem_id = problems[i].id;
-    outcomes[i].difficulty = problems[i].difficulty;
-    outcomes[i].gold = problems[i].answer;
-    outcomes[i].correct.assign(std::size_t(cfg.samples), false);
-    outcomes[i].answers.assign(std::size_t(cfg.samples), std::nullopt);
-    outcomes[i].tokens.assign(std::size_t(cfg.samples), 0);
-    outcomes[i].seconds.assign(std::size_t(cfg.samples), 0.0);
-  }
-  // Results are written in transactions of a batch's worth; the run is one eval, stored whole at the end.
-  std::vector<std::tuple<std::int64_t, std::int64_t, std::string, std::string, std::int64_t, double>> rows;
+  std::vector<dataset::EvalRow> pending;
+  auto flush = [&] {
+    if (!pending.empty()) dataset::insert_eval_results(store, rep.run_id, rep.model_id, pending);
+    pending.clear();
+  };
   const auto total = std::int64_t(work.size());
-  std::int64_t done = 0;
+  std::int64_t done = 0, generated = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  {
+  if (!queue.empty()) {
     teacher::Engine engine(model, eo);
     engine.run(std::move(queue), sp, [&](teacher::GenResult&& r) {
       const auto& w = work[std::size_t(r.id)];
-      const auto& p = problems[w.problem];
       const auto text = teacher::completion_text(tok, r.tokens);
-      const auto v = dataset::verify_completion(text, p.answer);
-      auto& o = outcomes[w.problem];
-      o.correct[std::size_t(w.idx)] = v.verdict == dataset::Verdict::correct;
-      o.answers[std::size_t(w.idx)] = v.extracted;
-      o.tokens[std::size_t(w.idx)] = std::int64_t(r.tokens.size());
-      o.seconds[std::size_t(w.idx)] = r.seconds;
-      rows.emplace_back(p.id, w.idx, text, dataset::to_string(v.verdict), std::int64_t(r.tokens.size()), r.seconds * 1e3);
+      const auto n = std::int64_t(r.tokens.size());
+      const auto verdict = record(w.problem, w.idx, text, n, r.seconds);
+      pending.push_back({problems[w.problem].id, w.idx, n, text, dataset::to_string(verdict), r.seconds * 1e3});
+      generated += n;
+      if (std::int64_t(pending.size()) >= cfg.batch) flush();
       if (progress) progress(++done, total);
     });
   }
+  flush();
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::int64_t generated = 0;
-  for (const auto& row : rows) generated += std::get<4>(row);
   rep.tokens_per_s = double(generated) / std::max(rep.seconds, 1e-9);
-  std::vector<dataset::EvalRow> out;
-  for (const auto& [pid, idx, text, verdict, n, ms] : rows) out.push_back({pid, idx, n, text, verdict, ms});
-  dataset::insert_eval_results(store, rep.run_id, rep.model_id, out);
+  rep.resumed = std::int64_t(have.size());
   rep.by_difficulty = summarize_by_difficulty(outcomes, cfg.k, cfg.seed ^ 0xb007ULL);
+}
+
+// `key = value` lines of a resolved config (cli/config.cpp writes them), for comparing a resumed run's protocol.
+std::map<std::string, std::string> config_values(const std::string& toml) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(toml);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find(" = ");
+    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+    auto v = line.substr(eq + 3);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    out[line.substr(0, eq)] = v;
+  }
+  return out;
+}
+
+bool same_value(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char *ea = nullptr, *eb = nullptr;
+  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
+  return !a.empty() && !b.empty() && *ea == 0 && *eb == 0 && x == y;
 }
 
 }  // namespace
@@ -120,9 +164,27 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   rep.n_active_params = model->n_active_params();
   rep.model_id = dataset::upsert_model(store, {cfg.role, cfg.model_dir, model->config().architecture(), rep.n_params,
                                                rep.n_active_params, sha});
-  rep.run_id = store.begin_run("eval", config_toml);
+  std::vector<dataset::EvalResult> stored;
+  if (cfg.resume) {  // the same protocol or nothing: the run's completions must all answer one question
+    const auto run = dataset::unfinished_eval_run(store, sha);
+    if (!run)
+      throw InputError("--resume: the store holds no unfinished eval of " + cfg.model_dir +
+                       " (one killed or failed after storing completions)");
+    const auto before = config_values(run->second), now = config_values(config_toml);
+    for (const char* key : {"split", "samples", "k", "limit", "temperature", "top-p", "greedy", "max-tokens", "seed"}) {
+      const auto a = before.find(key), b = now.find(key);
+      if (a == before.end() || b == now.end() || !same_value(a->second, b->second))
+        throw InputError("--resume: eval run " + std::to_string(run->first) + " was made with " + key + " = " +
+                         (a == before.end() ? "(unset)" : a->second) + ", this one has " +
+                         (b == now.end() ? "(unset)" : b->second) + "; resume with the same protocol");
+    }
+    rep.run_id = run->first;
+    stored = dataset::eval_results_of(store, rep.run_id);
+  } else {
+    rep.run_id = store.begin_run("eval", config_toml);
+  }
   try {
-    evaluate(store, cfg, problems, model, *tok, sp, rep, progress);
+    evaluate(store, cfg, problems, model, *tok, sp, stored, rep, progress);
   } catch (...) {
     store.finish_run(rep.run_id, false);
     throw;

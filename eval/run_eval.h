@@ -27,10 +27,12 @@ struct EvalConfig {
   std::uint64_t seed = 0;
   std::string role;                // models.role: teacher | student | baseline ("": as stored, else student)
   std::string device = "cpu";
+  bool resume = false;             // continue the newest unfinished eval of this model (same protocol)
 };
 
 struct EvalReport {
   std::int64_t run_id = 0, model_id = 0, n_params = 0, n_active_params = 0;
+  std::int64_t resumed = 0;                      // completions a resumed run had stored already
   double seconds = 0, tokens_per_s = 0;          // wall time; all generated tokens / wall time
   std::map<std::string, Summary> by_difficulty;  // "1".."5", "none", and "all"
 };

@@ -31,6 +31,9 @@ int spawn_distill(const std::vector<std::string>& args, const std::string& stder
 // runs: WAL); nullopt if the query fails or returns no row.
 std::optional<double> query_scalar(const std::string& db, const std::string& sql);
 
+// Every row of `sql` on `db` (read-only), its columns as text joined by '|' (NULL as "NULL").
+std::vector<std::string> query_rows(const std::string& db, const std::string& sql);
+
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
 

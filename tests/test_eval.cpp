@@ -1,9 +1,15 @@
 // tests/test_eval.cpp: evaluation metrics against direct definitions (pass@k by enumerating subsets, maj@k by
-// counting votes, bootstrap intervals), and `distill eval` on a real store with the shipped teacher.
+// counting votes, bootstrap intervals), and `distill eval` on a real store with the shipped teacher, killed and
+// resumed too.
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "eval/metrics.h"
 #include "test_paths.h"
@@ -161,4 +167,53 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   auto t = test::run_distill({"compare", "--db", db});
   REQUIRE(t.code == 0);
   CHECK_THAT(t.out, Catch::Contains("teacher: demo-teacher") && Catch::Contains("student: stu") && Catch::Contains("disagree"));
+}
+
+TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with the completions of an uninterrupted run") {
+  test::TempDir d;
+  const auto db = d / "s.db", ref = d / "ref.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "30", "--split", "eval", "--difficulty", "1-3"}).code == 0);
+  std::filesystem::copy_file(db, ref);
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  auto args = [&](const std::string& store, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"eval", "--db", store, "--model", teacher, "--samples", "3", "--max-tokens", "48",
+                                  "--batch", "4", "--temperature", "0.8", "--seed", "5", "--role", "teacher"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
+  const int pid = test::spawn_distill(args(db));
+  for (int i = 0; i < 600 && stored(db) < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const double after_kill = stored(db);
+  INFO("completions stored when killed: " << after_kill);
+  CHECK(after_kill >= 8);
+  CHECK(after_kill < 90);  // it really was interrupted, and what it had drawn was kept
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval' AND status = 'running'") == 1);
+  // another protocol cannot continue it
+  auto other = test::run_distill(args(db, {"--resume", "--k", "2"}));
+  CHECK(other.code == 2);
+  CHECK(other.err.find("k = 0, this one has 2") != std::string::npos);
+  auto r = test::run_distill(args(db, {"--resume", "--json"}));
+  REQUIRE(r.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["resumed"].get<double>() == after_kill);
+  CHECK(stored(db) == 90);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval'") == 1);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval' AND status = 'ok'") == 1);
+  REQUIRE(test::run_distill(args(ref)).code == 0);
+  const std::string rows = "SELECT problem_id, sample_idx, completion, verdict, n_tokens FROM eval_results ORDER BY 1, 2";
+  CHECK(test::query_rows(db, rows) == test::query_rows(ref, rows));
+  // the metrics are those of the uninterrupted run
+  auto a = test::run_distill({"compare", "--db", db, "--json"}), b = test::run_distill({"compare", "--db", ref, "--json"});
+  REQUIRE(a.code == 0);
+  REQUIRE(b.code == 0);
+  auto metrics = [](const std::string& out) {  // all but the timings
+    auto by = nlohmann::json::parse(out)["models"][0]["by_difficulty"];
+    for (auto& [d, s] : by.items()) s.erase("sequence_tokens_per_s");
+    return by;
+  };
+  CHECK(metrics(a.out) == metrics(b.out));
+  CHECK(test::run_distill(args(db, {"--resume"})).code == 2);  // nothing left to continue
 }

@@ -2,7 +2,6 @@
 // lineage in the store, reruns add nothing, and a run killed with SIGKILL resumes with no duplicate and no
 // gap, giving exactly the samples of an uninterrupted run.
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,20 +65,8 @@ std::int64_t count(const std::string& db, const char* sql) {
 }
 
 std::vector<std::string> sample_rows(const std::string& db) {
-  sqlite3* h = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(h, "SELECT problem_id, sample_idx, seed, completion, verdict, n_tokens, finish_reason "
-                                "FROM samples ORDER BY problem_id, sample_idx", -1, &st, nullptr) == SQLITE_OK);
-  std::vector<std::string> out;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < 7; ++i) row += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))) + "|";
-    out.push_back(row);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return out;
+  return test::query_rows(db, "SELECT problem_id, sample_idx, seed, completion, verdict, n_tokens, finish_reason "
+                              "FROM samples ORDER BY problem_id, sample_idx");
 }
 
 }  // namespace
