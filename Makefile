@@ -30,6 +30,7 @@ bench: build
 	@$(BUILD)/bin/bench_curation
 	@$(BUILD)/bin/bench_train
 	@$(BUILD)/bin/bench_attention
+	@$(BUILD)/bin/bench_mfu
 
 clean:
 	rm -rf $(BUILD)

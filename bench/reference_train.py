@@ -8,7 +8,10 @@ labelled targets, computed as an eager loop would (full logits, cross_entropy wi
 there gives each batch's real (non-padding) token count. Prints one JSON line: {"tokens": N, "seconds": S,
 "final_loss": L}. The first --warmup steps (default 1: allocations, first-touch, kernel set-up) are run but not
 timed or counted, as bench_train does on its side.
-Usage: reference_train.py MODEL_DIR BATCHES.safetensors --steps N --lr LR --threads K
+With --device cuda --bf16 (bench_mfu) it runs as a GPU training script would: weights and batches on the GPU,
+forward and backward under torch.autocast(bfloat16), attention through F.scaled_dot_product_attention (causal,
+so the flash kernels apply) instead of the reference's explicit softmax, AdamW on the fp32 weights.
+Usage: reference_train.py MODEL_DIR BATCHES.safetensors --steps N --lr LR --threads K [--device cuda --bf16]
 """
 import argparse
 import json
@@ -32,24 +35,36 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="autocast forward and backward to bfloat16")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    if dev.type == "cuda":  # plain causal rows: SDPA's flash kernels, as an HF-style script gets them
+        ref.sdpa = lambda q, k, v, mask, scale: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=True, scale=scale)
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = reference_view(json.load(open(os.path.join(a.model_dir, "config.json"))))
-    W = {k: v.clone().requires_grad_(True) for k, v in load_file(os.path.join(a.model_dir, "model.safetensors")).items()}
+    W = {k: v.to(dev).clone().requires_grad_(True)
+         for k, v in load_file(os.path.join(a.model_dir, "model.safetensors")).items()}
     decay = [t for n, t in W.items() if t.dim() >= 2 and "norm" not in n]
     no_decay = [t for n, t in W.items() if not (t.dim() >= 2 and "norm" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95))
     data = load_file(a.batches)
-    ids, labels, counted = data["ids"], data.get("labels"), data.get("tokens")
+    ids, labels, counted = data["ids"].to(dev), data.get("labels"), data.get("tokens")
+    if labels is not None:
+        labels = labels.to(dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     tokens, t0, loss = 0, time.perf_counter(), None
     for step in range(-a.warmup, a.steps):
         if step == 0:
+            sync()
             tokens, t0 = 0, time.perf_counter()
         i = step % ids.shape[0]
         batch = ids[i]
-        logits, _ = ref.forward(W, cfg, batch)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+            logits, _ = ref.forward(W, cfg, batch)
         flat = logits[:, :-1].reshape(-1, logits.shape[-1])
         if labels is None:
             loss = torch.nn.functional.cross_entropy(flat, batch[:, 1:].reshape(-1))
@@ -61,6 +76,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(list(W.values()), 1.0)
         opt.step()
         tokens += batch.numel() if counted is None else int(counted[i])
+    sync()
     print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - t0, "final_loss": loss.item()}))
 
 

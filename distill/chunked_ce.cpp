@@ -2,6 +2,7 @@
 // states, the weight, the labels and one logsumexp per row.
 #include "distill/chunked_ce.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "model/train_kernels.h"
@@ -9,6 +10,10 @@
 namespace distill::train {
 
 namespace {
+
+bool fused_applies(const torch::Tensor& h, const torch::Tensor& w) {
+  return model::fused::applies(h) && model::fused::applies(w) && !at::autocast::is_autocast_enabled(at::kCPU);
+}
 
 struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& w,
@@ -19,8 +24,9 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto m = torch::full({N}, -std::numeric_limits<float>::infinity(), f32);
     auto s = torch::zeros({N}, f32);
     auto target = torch::zeros({N}, f32);
-    // CPU float32: one pass per slice row instead of a chain of LibTorch ops over the whole slice.
-    const bool fused = model::fused::applies(h) && model::fused::applies(w);
+    // CPU float32: one pass per slice row instead of a chain of LibTorch ops over the whole slice. Not under CPU
+    // autocast, whose matmuls would hand the fused pass bf16 slices.
+    const bool fused = fused_applies(h, w);
     const auto lab = fused ? labels.contiguous() : labels.clamp_min(0);  // fused: as given; else a safe index
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
@@ -51,7 +57,7 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto scale = (labels.ne(-100).to(torch::kFloat32) * grad_out[0].to(torch::kFloat32)).unsqueeze(1);  // [N,1]
     auto dh = torch::zeros({N, h.size(1)}, h.options().dtype(torch::kFloat32));
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
-    if (model::fused::applies(h) && model::fused::applies(w)) {  // CPU float32: see forward
+    if (fused_applies(h, w)) {  // CPU float32: see forward
       auto scale_c = scale.squeeze(1).contiguous(), labels_c = labels.contiguous();
       for (std::int64_t c0 = 0; c0 < V; c0 += C) {
         const auto n = std::min(C, V - c0);

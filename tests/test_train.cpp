@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <ATen/autocast_mode.h>
 
 #include <array>
 
@@ -95,6 +96,31 @@ std::vector<train::Example> random_examples(std::int64_t V, const std::vector<in
   return ex;
 }
 }  // namespace
+
+TEST_CASE("train: sliced cross-entropy under CPU bf16 autocast equals the plain loss there (the fused pass steps aside)") {
+  // Autocast makes the slices' matmuls bf16; the fused CPU pass takes float32 slices only, so it must not be
+  // chosen (bench_mfu's CPU smoke run aborted on it). Same bf16 matmul on both sides: equal to fp32 rounding.
+  torch::manual_seed(5);
+  const std::int64_t N = 40, D = 16, V = 50;
+  auto h0 = torch::randn({N, D}), w0 = torch::randn({V, D});
+  auto labels = torch::randint(V, {N}, torch::kInt64);
+  labels[3] = -100;
+  auto h = h0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+  auto hr = h0.clone().requires_grad_(true), wr = w0.clone().requires_grad_(true);
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  auto loss = train::chunked_cross_entropy_sum(h, w, labels, 16);
+  namespace F = torch::nn::functional;
+  auto want = F::cross_entropy(torch::matmul(hr, wr.t()).to(torch::kFloat32), labels,
+                               F::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
+  loss.backward();
+  want.backward();
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  at::autocast::clear_cache();
+  CHECK(std::abs(loss.item<double>() - want.item<double>()) < 1e-3 * std::abs(want.item<double>()));
+  CHECK(max_diff(h.grad(), hr.grad()) < 2e-2);
+  CHECK(max_diff(w.grad(), wr.grad()) < 2e-2);
+}
 
 TEST_CASE("train: packed rows give the loss and gradients of the documents run one by one") {
   auto m = test::reference_model("llama");

@@ -34,7 +34,7 @@ def rope_tables(positions, dim, theta, scaling=None):
                 s = (orig / wavelen - lo) / (hi - lo)
                 out.append((1 - s) * f / factor + s * f)
         inv = torch.tensor(out, dtype=torch.float32)
-    ang = positions.float()[..., None] * inv
+    ang = positions.float()[..., None] * inv.to(positions.device)
     ang = torch.cat([ang, ang], dim=-1)[:, None]  # [B, 1, T, dim]
     return ang.cos(), ang.sin()
 
@@ -162,7 +162,7 @@ def moe(W, p, cfg, x, router_logits_out):
 def forward(W, cfg, ids, positions=None):
     B, T = ids.shape
     if positions is None:
-        positions = torch.arange(T)[None].expand(B, T)
+        positions = torch.arange(T, device=ids.device)[None].expand(B, T)
     mla = cfg.get("kv_lora_rank", 0) > 0
     rd = cfg["qk_rope_head_dim"] if mla else (cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"])
     cos, sin = rope_tables(positions, rd, cfg["rope_theta"], cfg.get("rope_scaling"))

@@ -1,0 +1,164 @@
+// bench/bench_mfu.cpp: model FLOPs utilisation of a student preset's training step in bf16 autocast (default
+// qwen2.5-1.5b at seq 4096 on CUDA), side by side with the PyTorch-Python eager reference (bench/reference_train.py
+// --device cuda --bf16: the same weights, batches and AdamW, attention through F.scaled_dot_product_attention).
+// The step is the trainer's: forward to the final norm, cross-entropy over vocabulary slices, backward, clip,
+// AdamW on fp32 master weights. FLOPs per token follow PaLM (appendix B): 6 x matmul parameters (the input
+// embedding is a lookup) + 12 x layers x heads x head_dim x seq for attention, so MFU = that x tokens/s / peak.
+// Peak bf16 dense FLOP/s comes from the GPU's name (H100/H200 989, A100 312, L40S 362 TFLOP/s) or --peak-tflops.
+// On a machine without CUDA it says so and exits 0; `--device cpu --preset tiny --seq 128 --peak-tflops P` runs
+// the same code on the CPU (a smoke run, not a measurement). Asserts nothing.
+// Usage: bench_mfu [--preset NAME] [--seq T] [--batch B] [--steps N] [--vocab-chunk C] [--device cuda|cpu]
+//                  [--peak-tflops P] [--no-reference]
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "bench/reference_run.h"
+#include "distill/chunked_ce.h"
+#include "distill/optimizer.h"
+#include "model/hf_checkpoint.h"
+#include "model/weights_io.h"
+#include "student/presets.h"
+
+using namespace distill;
+namespace fs = std::filesystem;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::string gpu_name() {
+  std::string out;
+  if (FILE* p = popen("nvidia-smi --query-gpu=name --format=csv,noheader -i 0 2>/dev/null", "r")) {
+    char buf[256] = {};
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+// Dense bf16 tensor-core peak of the data-centre parts this project is measured on (vendor datasheets, SXM).
+double peak_tflops_of(const std::string& name) {
+  for (const auto& [key, tflops] : std::vector<std::pair<std::string, double>>{
+           {"H200", 989.0}, {"H100", 989.0}, {"A100", 312.0}, {"L40S", 362.0}})
+    if (name.find(key) != std::string::npos) return tflops;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string preset = "qwen2.5-1.5b", device_name = "cuda";
+  std::int64_t seq = 4096, batch = 1, steps = 10, vocab_chunk = 32768;
+  double peak = 0;
+  bool reference = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
+    if (a == "--preset") preset = next();
+    else if (a == "--seq") seq = std::stoll(next());
+    else if (a == "--batch") batch = std::stoll(next());
+    else if (a == "--steps") steps = std::stoll(next());
+    else if (a == "--vocab-chunk") vocab_chunk = std::stoll(next());
+    else if (a == "--device") device_name = next();
+    else if (a == "--peak-tflops") peak = std::stod(next());
+    else if (a == "--no-reference") reference = false;
+    else {
+      std::fprintf(stderr, "bench_mfu: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  const auto* p = student::find_preset(preset);
+  if (!p) {
+    std::fprintf(stderr, "bench_mfu: unknown preset %s (presets: %s)\n", preset.c_str(), student::preset_names().c_str());
+    return 2;
+  }
+  const torch::Device device(device_name);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    std::printf("bench_mfu: no CUDA device here; run it on a GPU machine (or --device cpu for a smoke run)\n");
+    return 0;
+  }
+  const std::string name = device.is_cuda() ? gpu_name() : "cpu";
+  if (peak <= 0) peak = peak_tflops_of(name);
+  if (peak <= 0) {
+    std::fprintf(stderr, "bench_mfu: no known bf16 peak for '%s'; give --peak-tflops\n", name.c_str());
+    return 2;
+  }
+  const auto& cfg = p->config;
+  torch::manual_seed(0);
+  model::Transformer m(cfg);
+  m->train();
+  const auto dir = fs::temp_directory_path() / ("distill-bench-mfu-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto mdir = (dir / "model").string(), batches = (dir / "batches.safetensors").string();
+  if (reference) model::save_hf_dir(*m, mdir);
+  auto ids = torch::randint(4, cfg.vocab_size, {2, batch, seq}, torch::kInt64);  // two batches, taken in turn
+  if (reference) model::save_safetensors(batches, {{"ids", ids}});
+  m->to(device);
+  auto ids_dev = ids.to(device);
+  auto opt = train::make_adamw(*m, 1e-4, 0.1);
+  const auto type = device.type();
+
+  auto step = [&](std::int64_t s) {
+    auto b = ids_dev[s % 2];
+    at::autocast::set_autocast_dtype(type, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type, true);
+    {
+      model::ForwardInput in;  // next-token loss on the first seq - 1 positions, as the reference
+      in.input_ids = b;
+      in.hidden_only = true;
+      auto h = m->forward(in).hidden.narrow(1, 0, seq - 1).reshape({-1, cfg.hidden_size});
+      auto ys = b.narrow(1, 1, seq - 1).reshape({-1});
+      auto loss = train::chunked_cross_entropy_sum(h, m->output_weight(), ys, vocab_chunk) / double(ys.size(0));
+      opt->zero_grad();
+      loss.backward();
+    }
+    at::autocast::set_autocast_enabled(type, false);
+    at::autocast::clear_cache();
+    train::adamw_step(*opt, *m, 1e-4, 1.0);
+  };
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  for (std::int64_t s = 0; s < 2; ++s) step(s);  // warm-up: allocator, kernels, optimizer state
+  sync();
+  const double t0 = now_s();
+  for (std::int64_t s = 0; s < steps; ++s) step(s);
+  sync();
+  const double ours = double(steps * batch * seq) / (now_s() - t0);
+
+  const double mm_params = double(m->n_params() - (cfg.tie_word_embeddings ? 0 : cfg.vocab_size * cfg.hidden_size));
+  const double flops_per_token = 6.0 * mm_params + 12.0 * double(cfg.num_hidden_layers) * double(cfg.num_attention_heads) *
+                                                       double(cfg.attn_head_dim()) * double(seq);
+  double theirs = 0;
+  if (reference) {
+    m->to(torch::kCPU);  // the GPU's memory to the reference
+    opt.reset();
+    if (device.is_cuda()) torch::cuda::synchronize();
+    theirs = bench::reference_tokens_per_s("reference_train.py " + mdir + " " + batches + " --steps " +
+                                           std::to_string(steps) + " --warmup 2 --device " + device_name + " --bf16");
+  }
+  std::printf("bench_mfu: %s on %s, bf16 autocast, seq %lld x batch %lld, %lld steps\n", preset.c_str(), name.c_str(),
+              (long long)seq, (long long)batch, (long long)steps);
+  std::printf("%-16s %14s %12s %8s\n", "", "tokens/s", "TFLOP/s", "MFU");
+  auto row = [&](const char* who, double tps) {
+    const double tflops = flops_per_token * tps / 1e12;
+    std::printf("%-16s %14.0f %12.1f %7.1f%%\n", who, tps, tflops, 100 * tflops / peak);
+  };
+  row("distill", ours);
+  if (reference) {
+    if (theirs > 0) row("pytorch eager", theirs);
+    std::printf("ratio %.2fx (peak %.4g TFLOP/s; %.3g FLOPs per token)\n", theirs > 0 ? ours / theirs : 0.0, peak,
+                flops_per_token);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  return 0;
+}
