@@ -33,7 +33,7 @@ void require(const CLI::App& app, const std::string& name);
 // For unsigned options (seeds): CLI11 would take "-1" as 2^64 - 1.
 inline const CLI::Validator kNotNegative(
     [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "expected a number >= 0, got " + v; },
-    "UINT");
+    "NONNEGATIVE");
 
 // Each subcommand file registers itself through one of these.
 void register_data_synth(CLI::App& data, Registry& reg);
