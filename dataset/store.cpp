@@ -80,7 +80,11 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
     s.step();
     n_objects = s.col_int(0);
   } catch (const RuntimeFailure& e) {
-    throw InputError(path + ": not a distill store (SQLite cannot read it: " + e.what() + ")");
+    const std::string what = e.what();
+    if (what.find("readonly") != std::string::npos || what.find("read-only") != std::string::npos)
+      throw InputError(path + ": cannot open the store for writing (the file or its folder is read-only; a WAL "
+                              "store needs to write its -wal and -shm files beside it)");
+    throw InputError(path + ": not a distill store (SQLite cannot read it: " + what + ")");
   }
   const bool blank = app_id == 0 && version == 0 && n_objects == 0;
   if (!blank && app_id != kApplicationId)
