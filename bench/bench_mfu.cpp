@@ -4,12 +4,14 @@
 // The step is the trainer's: forward to the final norm, cross-entropy over vocabulary slices, backward, clip,
 // AdamW on fp32 master weights. FLOPs per token follow PaLM (appendix B): 6 x matmul parameters (the input
 // embedding is a lookup) + 12 x layers x heads x head_dim x seq for attention, so MFU = that x tokens/s / peak.
-// Peak bf16 dense FLOP/s comes from the GPU's name (H100/H200 989, A100 312, L40S 362 TFLOP/s) or --peak-tflops.
+// Peak bf16 dense FLOP/s comes from the GPU's name (H100/H200 SXM 989, H100 PCIe 756, A100 312, L40S 362 TFLOP/s)
+// or --peak-tflops; without either it prints tokens/s and TFLOP/s only.
 // On a machine without CUDA it says so and exits 0; `--device cpu --preset tiny --seq 128 --peak-tflops P` runs
 // the same code on the CPU (a smoke run, not a measurement). Asserts nothing.
 // Usage: bench_mfu [--preset NAME] [--seq T] [--batch B] [--steps N] [--vocab-chunk C] [--device cuda|cpu]
 //                  [--peak-tflops P] [--no-reference]
 #include <ATen/autocast_mode.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -33,9 +35,10 @@ namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-std::string gpu_name() {
+std::string gpu_name(int index) {
   std::string out;
-  if (FILE* p = popen("nvidia-smi --query-gpu=name --format=csv,noheader -i 0 2>/dev/null", "r")) {
+  const auto cmd = "nvidia-smi --query-gpu=name --format=csv,noheader -i " + std::to_string(index) + " 2>/dev/null";
+  if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[256] = {};
     while (fgets(buf, sizeof buf, p)) out += buf;
     pclose(p);
@@ -47,7 +50,7 @@ std::string gpu_name() {
 // Dense bf16 tensor-core peak of the data-centre parts this project is measured on (vendor datasheets, SXM).
 double peak_tflops_of(const std::string& name) {
   for (const auto& [key, tflops] : std::vector<std::pair<std::string, double>>{
-           {"H200", 989.0}, {"H100", 989.0}, {"A100", 312.0}, {"L40S", 362.0}})
+           {"H100 PCIe", 756.0}, {"H200", 989.0}, {"H100", 989.0}, {"A100", 312.0}, {"L40S", 362.0}})
     if (name.find(key) != std::string::npos) return tflops;
   return 0;
 }
@@ -85,12 +88,11 @@ int main(int argc, char** argv) {
     std::printf("bench_mfu: no CUDA device here; run it on a GPU machine (or --device cpu for a smoke run)\n");
     return 0;
   }
-  const std::string name = device.is_cuda() ? gpu_name() : "cpu";
+  const std::string name = device.is_cuda() ? gpu_name(device.has_index() ? device.index() : 0) : "cpu";
   if (peak <= 0) peak = peak_tflops_of(name);
-  if (peak <= 0) {
-    std::fprintf(stderr, "bench_mfu: no known bf16 peak for '%s'; give --peak-tflops\n", name.c_str());
-    return 2;
-  }
+  if (peak <= 0)
+    std::fprintf(stderr, "bench_mfu: no known bf16 peak for '%s' (--peak-tflops gives one): tokens/s and TFLOP/s only\n",
+                 name.empty() ? "this GPU" : name.c_str());
   const auto& cfg = p->config;
   torch::manual_seed(0);
   model::Transformer m(cfg);
@@ -139,9 +141,14 @@ int main(int argc, char** argv) {
                                                        double(cfg.attn_head_dim()) * double(seq);
   double theirs = 0;
   if (reference) {
-    m->to(torch::kCPU);  // the GPU's memory to the reference
-    opt.reset();
-    if (device.is_cuda()) torch::cuda::synchronize();
+    opt.reset();  // the GPU's memory to the reference: optimizer state, gradients, weights, batches
+    m->zero_grad(true);
+    m->to(torch::kCPU);
+    ids_dev = torch::Tensor();
+    if (device.is_cuda()) {
+      torch::cuda::synchronize();
+      c10::cuda::CUDACachingAllocator::emptyCache();
+    }
     theirs = bench::reference_tokens_per_s("reference_train.py " + mdir + " " + batches + " --steps " +
                                            std::to_string(steps) + " --warmup 2 --device " + device_name + " --bf16");
   }
@@ -150,7 +157,8 @@ int main(int argc, char** argv) {
   std::printf("%-16s %14s %12s %8s\n", "", "tokens/s", "TFLOP/s", "MFU");
   auto row = [&](const char* who, double tps) {
     const double tflops = flops_per_token * tps / 1e12;
-    std::printf("%-16s %14.0f %12.1f %7.1f%%\n", who, tps, tflops, 100 * tflops / peak);
+    if (peak > 0) std::printf("%-16s %14.0f %12.1f %7.1f%%\n", who, tps, tflops, 100 * tflops / peak);
+    else std::printf("%-16s %14.0f %12.1f %8s\n", who, tps, tflops, "-");
   };
   row("distill", ours);
   if (reference) {

@@ -45,9 +45,12 @@ void run_query(const ListQuery& q, F&& f) {
   try {
     f();
   } catch (const RuntimeFailure& e) {
-    // Any failure of a statement with a search in it is the query's: show SQLite's reason, not the statement.
-    if (q.search.empty()) throw;
+    // SQLite's reasons for a bad full-text query, shown without the statement; other failures stay runtime ones.
     const std::string what = e.what();
+    bool query = false;
+    for (const char* m : {"fts5", "syntax error", "no such column", "unterminated", "malformed MATCH"})
+      query = query || what.find(m) != std::string::npos;
+    if (q.search.empty() || !query) throw;
     const auto at = what.rfind("`: ");
     throw InputError("--search '" + q.search + "': not a valid full-text query (" +
                      (at == std::string::npos ? what : what.substr(at + 3)) + ")");

@@ -17,13 +17,22 @@ void insert_eval_results(Store& s, std::int64_t run_id, std::int64_t model_id, c
   tx.commit();
 }
 
-std::optional<std::pair<std::int64_t, std::string>> unfinished_eval_run(Store& s, const std::string& sha256) {
+std::vector<std::pair<std::int64_t, std::string>> unfinished_eval_runs(Store& s, const std::string& sha256) {
   auto q = s.db().prepare(
       "SELECT r.id, r.config_toml FROM runs r WHERE r.kind = 'eval' AND r.status != 'ok' AND EXISTS (SELECT 1 FROM "
-      "eval_results e JOIN models m ON m.id = e.model_id WHERE e.run_id = r.id AND m.sha256 = ?) ORDER BY r.id DESC LIMIT 1");
+      "eval_results e JOIN models m ON m.id = e.model_id WHERE e.run_id = r.id AND m.sha256 = ?) ORDER BY r.id DESC");
   q.bind(1, sha256);
-  if (!q.step()) return std::nullopt;
-  return std::make_pair(q.col_int(0), q.col_text(1));
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  while (q.step()) out.emplace_back(q.col_int(0), q.col_text(1));
+  return out;
+}
+
+std::int64_t newest_finished_eval_run(Store& s, const std::string& sha256) {
+  auto q = s.db().prepare(
+      "SELECT max(e.run_id) FROM eval_results e JOIN models m ON m.id = e.model_id JOIN runs r ON r.id = e.run_id "
+      "WHERE r.status = 'ok' AND m.sha256 = ?");
+  q.bind(1, sha256);
+  return q.step() && !q.col_null(0) ? q.col_int(0) : 0;
 }
 
 std::vector<EvalRunInfo> latest_eval_runs(Store& s) {

@@ -29,9 +29,12 @@ struct EvalRunInfo {
 // Per model, its newest finished eval run; teachers first, then students, then baselines, then by model id.
 std::vector<EvalRunInfo> latest_eval_runs(Store& s);
 
-// The newest eval run of the model with this sha256 that did not finish ('running' when killed, or 'failed') and
-// holds completions: (run id, its config TOML).
-std::optional<std::pair<std::int64_t, std::string>> unfinished_eval_run(Store& s, const std::string& sha256);
+// The eval runs of the model with this sha256 that did not finish ('running' when killed, or 'failed') and hold
+// completions, newest first: (run id, its config TOML).
+std::vector<std::pair<std::int64_t, std::string>> unfinished_eval_runs(Store& s, const std::string& sha256);
+
+// The newest finished ('ok') eval run of that model, 0 if none.
+std::int64_t newest_finished_eval_run(Store& s, const std::string& sha256);
 
 struct EvalResult {
   std::int64_t problem_id = 0, sample_idx = 0, n_tokens = 0;

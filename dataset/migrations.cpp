@@ -75,6 +75,10 @@ UPDATE curation_effects SET rule = 'verdict'
   WHERE decision = 'reject' AND reason LIKE 'verdict %'
     AND action_id IN (SELECT id FROM curation_actions WHERE kind = 'filter');
 )SQL"},
+      // 4 -> 5: the process of a run, so a 'running' row whose process is gone can be told from a live one.
+      {4, R"SQL(
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+)SQL"},
   };
   return s;
 }

@@ -11,7 +11,8 @@ CREATE TABLE runs (
   finished_at  TEXT,
   status       TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
   host         TEXT NOT NULL,
-  version      TEXT NOT NULL                -- distill version that ran it
+  version      TEXT NOT NULL,               -- distill version that ran it
+  pid          INTEGER                      -- its process on `host` (NULL before schema v5)
 );
 
 CREATE TABLE models (

@@ -2,6 +2,7 @@
 #include "dataset/store.h"
 
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -120,16 +121,59 @@ static std::string hostname() {
 
 std::int64_t Store::begin_run(const std::string& kind, const std::string& config_toml) {
   Transaction tx(*db_);
+  mark_dead_runs();
   auto s = db_->prepare(
-      "INSERT INTO runs(kind, config_toml, started_at, status, host, version) VALUES (?, ?, ?, 'running', ?, ?)");
+      "INSERT INTO runs(kind, config_toml, started_at, status, host, version, pid) VALUES (?, ?, ?, 'running', ?, ?, ?)");
   s.bind(1, kind).bind(2, config_toml).bind(3, now_iso8601()).bind(4, hostname()).bind(5, DISTILL_VERSION);
+  s.bind(6, std::int64_t(::getpid()));
   s.run();
   auto id = db_->last_insert_rowid();
   tx.commit();
   return id;
 }
 
+bool Store::run_is_live(std::int64_t run_id) {
+  auto q = db_->prepare("SELECT status, host, pid FROM runs WHERE id = ?");
+  q.bind(1, run_id);
+  if (!q.step() || q.col_text(0) != "running") return false;
+  if (q.col_text(1) != hostname()) return true;  // another machine's: cannot tell, so assume it is
+  if (q.col_null(2)) return false;                 // from before schema v5: no process recorded
+  const auto pid = pid_t(q.col_int(2));
+  return pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+bool Store::claim_run(std::int64_t run_id) {
+  Transaction tx(*db_);  // BEGIN IMMEDIATE: no other process decides between the check and the update
+  {
+    auto q = db_->prepare("SELECT status FROM runs WHERE id = ?");
+    q.bind(1, run_id);
+    if (!q.step() || q.col_text(0) == "ok" || run_is_live(run_id)) return false;
+  }
+  auto u = db_->prepare("UPDATE runs SET status = 'running', host = ?, pid = ?, finished_at = NULL WHERE id = ?");
+  u.bind(1, hostname()).bind(2, std::int64_t(::getpid())).bind(3, run_id);
+  u.run();
+  tx.commit();
+  return true;
+}
+
+void Store::mark_dead_runs() {
+  std::vector<std::int64_t> dead;
+  {
+    auto q = db_->prepare("SELECT id FROM runs WHERE status = 'running' AND host = ?");
+    q.bind(1, hostname());
+    while (q.step()) dead.push_back(q.col_int(0));
+  }
+  auto u = db_->prepare("UPDATE runs SET status = 'failed' WHERE id = ?");
+  for (auto id : dead)
+    if (!run_is_live(id)) {
+      u.bind(1, id);
+      u.run();
+      u.reset();
+    }
+}
+
 std::int64_t Store::insert_finished_run(const std::string& kind, const std::string& config_toml) {
+  mark_dead_runs();
   auto run = db_->prepare(
       "INSERT INTO runs(kind, config_toml, started_at, finished_at, status, host, version) "
       "VALUES (?, ?, ?, ?, 'ok', ?, ?)");

@@ -16,7 +16,7 @@
 
 namespace distill::dataset {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 inline constexpr std::int64_t kApplicationId = 0x4453544C;  // "DSTL" in the SQLite header, offset 68
 
 enum class OpenMode {
@@ -65,8 +65,15 @@ class Store {
   const std::string& path() const { return path_; }
 
   // Runs: begin_run inserts status 'running'; finish_run sets 'ok' or 'failed' and the time.
+  // begin_run first marks 'failed' the 'running' rows of this host whose process is gone (killed runs).
   std::int64_t begin_run(const std::string& kind, const std::string& config_toml);
   void finish_run(std::int64_t run_id, bool ok);
+  // Whether a 'running' row's process may still be at work: on this host, its pid is alive; on another host,
+  // always (it cannot be told from here).
+  bool run_is_live(std::int64_t run_id);
+  // Takes over an unfinished run for this process (status 'running', this host and pid), atomically; false
+  // when it is finished or still live.
+  bool claim_run(std::int64_t run_id);
   // A run that is over as it is written (status 'ok'), inside the caller's transaction: a failure after it
   // rolls the run row back together with the work.
   std::int64_t insert_finished_run(const std::string& kind, const std::string& config_toml);
@@ -87,6 +94,7 @@ class Store {
 
  private:
   Store(std::string path, std::unique_ptr<Db> db) : path_(std::move(path)), db_(std::move(db)) {}
+  void mark_dead_runs();  // inside the caller's transaction
   std::string path_;
   std::unique_ptr<Db> db_;
 };

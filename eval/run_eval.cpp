@@ -166,19 +166,36 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
                                                rep.n_active_params, sha});
   std::vector<dataset::EvalResult> stored;
   if (cfg.resume) {  // the same protocol or nothing: the run's completions must all answer one question
-    const auto run = dataset::unfinished_eval_run(store, sha);
-    if (!run)
+    const auto runs = dataset::unfinished_eval_runs(store, sha);
+    if (runs.empty())
       throw InputError("--resume: the store holds no unfinished eval of " + cfg.model_dir +
                        " (one killed or failed after storing completions)");
-    const auto before = config_values(run->second), now = config_values(config_toml);
-    for (const char* key : {"split", "samples", "k", "limit", "temperature", "top-p", "greedy", "max-tokens", "seed"}) {
-      const auto a = before.find(key), b = now.find(key);
-      if (a == before.end() || b == now.end() || !same_value(a->second, b->second))
-        throw InputError("--resume: eval run " + std::to_string(run->first) + " was made with " + key + " = " +
-                         (a == before.end() ? "(unset)" : a->second) + ", this one has " +
-                         (b == now.end() ? "(unset)" : b->second) + "; resume with the same protocol");
+    // "" when `toml` has this run's protocol, else the first difference
+    auto differs = [now = config_values(config_toml)](std::int64_t id, const std::string& toml) -> std::string {
+      const auto before = config_values(toml);
+      for (const char* key : {"split", "samples", "k", "limit", "temperature", "top-p", "greedy", "max-tokens", "seed"}) {
+        const auto x = before.find(key), y = now.find(key);
+        if (x == before.end() || y == now.end() || !same_value(x->second, y->second))
+          return "eval run " + std::to_string(id) + " was made with " + key + " = " +
+                 (x == before.end() ? "(unset)" : x->second) + ", this one has " + (y == now.end() ? "(unset)" : y->second);
+      }
+      return "";
+    };
+    std::string mismatch;
+    for (const auto& [id, toml] : runs) {  // newest first: the newest with this protocol
+      const auto d = differs(id, toml);
+      if (d.empty()) {
+        rep.run_id = id;
+        break;
+      }
+      if (mismatch.empty()) mismatch = d;
     }
-    rep.run_id = run->first;
+    if (!rep.run_id) throw InputError("--resume: no unfinished eval of this model has this protocol (" + mismatch + ")");
+    if (const auto done = dataset::newest_finished_eval_run(store, sha); done > rep.run_id)
+      throw InputError("--resume: eval run " + std::to_string(done) + " of this model finished after run " +
+                       std::to_string(rep.run_id) + " began, and compare shows the newest; evaluate afresh instead");
+    if (!store.claim_run(rep.run_id))
+      throw InputError("--resume: eval run " + std::to_string(rep.run_id) + " is still running in another process");
     stored = dataset::eval_results_of(store, rep.run_id);
   } else {
     rep.run_id = store.begin_run("eval", config_toml);
@@ -186,7 +203,10 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   try {
     evaluate(store, cfg, problems, model, *tok, sp, stored, rep, progress);
   } catch (...) {
-    store.finish_run(rep.run_id, false);
+    try {  // the error that got here is the one to report, even if the store fails too
+      store.finish_run(rep.run_id, false);
+    } catch (...) {
+    }
     throw;
   }
   store.finish_run(rep.run_id, true);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <memory>
 #include <cstring>
 #include <filesystem>
 
@@ -94,7 +95,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
   eo.max_seq_len = longest + cfg.sampling.max_tokens + 1;
   eo.eos_id = tok->eos_id();
-  Engine engine(model, eo);
+  std::unique_ptr<Engine> engine;  // made inside the try: its KV cache may not fit
   std::vector<dataset::SampleRow> buffer;
   auto flush = [&] {
     if (buffer.empty()) return;
@@ -110,7 +111,8 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       return false;
     };
   try {
-    engine.run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
+    engine = std::make_unique<Engine>(model, eo);
+    engine->run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
       const auto& w = work[std::size_t(r.id)];
       const auto& prob = problems[w.problem];
       dataset::SampleRow s;
@@ -149,7 +151,10 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
     }, stop_fn);
     flush();
   } catch (...) {
-    store.finish_run(run_id, false);
+    try {  // the error that got here is the one to report, even if the store fails too
+      store.finish_run(run_id, false);
+    } catch (...) {
+    }
     throw;
   }
   store.finish_run(run_id, true);

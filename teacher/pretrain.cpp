@@ -217,7 +217,10 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   try {
     train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, rep, on_step, log);
   } catch (...) {
-    store.finish_run(run_id, false);
+    try {  // the error that got here is the one to report, even if the store fails too
+      store.finish_run(run_id, false);
+    } catch (...) {
+    }
     throw;
   }
   store.finish_run(run_id, true);

@@ -192,6 +192,9 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
   CHECK(after_kill >= 8);
   CHECK(after_kill < 90);  // it really was interrupted, and what it had drawn was kept
   CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval' AND status = 'running'") == 1);
+  // the next command that starts a run finds the process gone and marks the run failed
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "arith", "--n", "1", "--split", "train"}).code == 0);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval' AND status = 'failed'") == 1);
   // another protocol cannot continue it
   auto other = test::run_distill(args(db, {"--resume", "--k", "2"}));
   CHECK(other.code == 2);

@@ -1,5 +1,7 @@
 // tests/test_store.cpp: opening, identifying and refusing stores; atomic problem inserts; run records.
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -179,4 +181,27 @@ TEST_CASE("store: for_each_text skips excluded splits") {
   got.clear();
   s->for_each_text({}, [&](const std::string& t) { got.push_back(t); });
   CHECK(got.size() == 5);
+}
+
+TEST_CASE("store: a 'running' run whose process is gone is marked failed by the next run, a live one is not") {
+  TempDir d;
+  auto s = Store::open(d / "s.db", OpenMode::create);
+  const auto live = s->begin_run("eval", "");
+  CHECK(s->run_is_live(live));       // this process
+  CHECK_FALSE(s->claim_run(live));   // nobody takes over a live run
+  const auto dead = s->begin_run("generate", "");
+  const pid_t child = fork();        // a process that is gone by the time it is asked about
+  if (child == 0) _exit(0);
+  REQUIRE(child > 0);
+  waitpid(child, nullptr, 0);
+  s->db().exec(("UPDATE runs SET pid = " + std::to_string(child) + " WHERE id = " + std::to_string(dead)).c_str());
+  CHECK_FALSE(s->run_is_live(dead));
+  s->begin_run("data synth", "");
+  CHECK(test::query_scalar(d / "s.db", "SELECT status = 'failed' FROM runs WHERE id = " + std::to_string(dead)) == 1);
+  CHECK(test::query_scalar(d / "s.db", "SELECT status = 'running' FROM runs WHERE id = " + std::to_string(live)) == 1);
+  CHECK(s->claim_run(dead));  // a failed run can be taken over, and is then this process's
+  CHECK(test::query_scalar(d / "s.db", "SELECT status = 'running' AND pid = " + std::to_string(getpid()) +
+                                          " FROM runs WHERE id = " + std::to_string(dead)) == 1);
+  s->finish_run(dead, true);
+  CHECK_FALSE(s->claim_run(dead));  // finished
 }
