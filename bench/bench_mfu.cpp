@@ -163,8 +163,9 @@ int main(int argc, char** argv) {
   row("distill", ours);
   if (reference) {
     if (theirs > 0) row("pytorch eager", theirs);
-    std::printf("ratio %.2fx (peak %.4g TFLOP/s; %.3g FLOPs per token)\n", theirs > 0 ? ours / theirs : 0.0, peak,
-                flops_per_token);
+    std::printf("ratio %.2fx (%.3g FLOPs per token", theirs > 0 ? ours / theirs : 0.0, flops_per_token);
+    if (peak > 0) std::printf("; peak %.4g TFLOP/s", peak);
+    std::printf(")\n");
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
