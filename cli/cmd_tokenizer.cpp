@@ -72,10 +72,7 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
         std::cerr << "tokenizer: note: " << tk->vocab_size() << " pieces, fewer than --vocab-size " << t->vocab_size
                   << ": the text has no more merges to make\n";
     } catch (...) {
-      try {  // the error that got here is the one to report, even if the store fails too
-        store->finish_run(run_id, false);
-      } catch (...) {
-      }
+      store->fail_run(run_id);
       throw;
     }
   });

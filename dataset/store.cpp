@@ -132,6 +132,13 @@ std::int64_t Store::begin_run(const std::string& kind, const std::string& config
   return id;
 }
 
+void Store::fail_run(std::int64_t run_id) noexcept {
+  try {
+    finish_run(run_id, false);
+  } catch (...) {
+  }
+}
+
 bool Store::run_is_live(std::int64_t run_id) {
   auto q = db_->prepare("SELECT status, host, pid FROM runs WHERE id = ?");
   q.bind(1, run_id);

@@ -68,6 +68,9 @@ class Store {
   // begin_run first marks 'failed' the 'running' rows of this host whose process is gone (killed runs).
   std::int64_t begin_run(const std::string& kind, const std::string& config_toml);
   void finish_run(std::int64_t run_id, bool ok);
+  // finish_run(run_id, false) for a catch block: a failure of the store itself is swallowed, so the error being
+  // handled is the one reported.
+  void fail_run(std::int64_t run_id) noexcept;
   // Whether a 'running' row's process may still be at work: on this host, its pid is alive; on another host,
   // always (it cannot be told from here).
   bool run_is_live(std::int64_t run_id);

@@ -460,10 +460,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       checkpoint(end);  // stopped early: leave a checkpoint to resume from
     }
   } catch (...) {
-    try {  // the error that got here is the one to report, even if the store fails too
-      store.finish_run(rep.run_id, false);
-    } catch (...) {
-    }
+    store.fail_run(rep.run_id);
     throw;
   }
   store.finish_run(rep.run_id, true);

@@ -203,10 +203,7 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   try {
     evaluate(store, cfg, problems, model, *tok, sp, stored, rep, progress);
   } catch (...) {
-    try {  // the error that got here is the one to report, even if the store fails too
-      store.finish_run(rep.run_id, false);
-    } catch (...) {
-    }
+    store.fail_run(rep.run_id);
     throw;
   }
   store.finish_run(rep.run_id, true);

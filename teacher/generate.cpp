@@ -151,10 +151,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
     }, stop_fn);
     flush();
   } catch (...) {
-    try {  // the error that got here is the one to report, even if the store fails too
-      store.finish_run(run_id, false);
-    } catch (...) {
-    }
+    store.fail_run(run_id);
     throw;
   }
   store.finish_run(run_id, true);

@@ -217,10 +217,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   try {
     train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, rep, on_step, log);
   } catch (...) {
-    try {  // the error that got here is the one to report, even if the store fails too
-      store.finish_run(run_id, false);
-    } catch (...) {
-    }
+    store.fail_run(run_id);
     throw;
   }
   store.finish_run(run_id, true);
