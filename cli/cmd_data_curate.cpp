@@ -202,7 +202,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     require(*c, "--db");
     if (ca->ngram < 1) throw InputError("--ngram " + std::to_string(ca->ngram) + ": expected >= 1");
     if (!(ca->max_df > 0 && ca->max_df <= 1))
-      throw InputError("--max-df " + std::to_string(ca->max_df) + ": expected a share in (0, 1]");
+      throw InputError("--max-df " + number_text(ca->max_df) + ": expected a share in (0, 1]");
     dataset::DecontamOptions o;
     o.ngram = ca->ngram;
     o.max_df = ca->max_df;

@@ -18,4 +18,7 @@ struct RuntimeFailure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A number as a message shows the value given: its shortest form ("0.6", "1e-05", "nan", "inf").
+std::string number_text(double v);
+
 }  // namespace distill

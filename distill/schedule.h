@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -29,21 +28,16 @@ struct CommonTrainOptions {
 
 // InputError naming the flag and the value given when one is out of range or not a number.
 inline void check_train_options(const CommonTrainOptions& o) {
-  auto num = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
   auto bad = [](const char* flag, const std::string& v, const char* want) {
     throw InputError(std::string(flag) + " " + v + ": expected " + want);
   };
   if (o.steps < 1) bad("--steps", std::to_string(o.steps), ">= 1");
   if (o.warmup < 0) bad("--warmup", std::to_string(o.warmup), ">= 0");
   if (o.eval_every < 0) bad("--eval-every", std::to_string(o.eval_every), ">= 0 (0: only at the end)");
-  if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("--lr", num(o.lr), "a finite number > 0");
-  if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1)) bad("--min-lr-ratio", num(o.min_lr_ratio), "a number in [0, 1]");
-  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) bad("--weight-decay", num(o.weight_decay), "a finite number >= 0");
-  if (!(o.grad_clip >= 0) || !std::isfinite(o.grad_clip)) bad("--grad-clip", num(o.grad_clip), "a finite number >= 0 (0: off)");
+  if (!(o.lr > 0) || !std::isfinite(o.lr)) bad("--lr", number_text(o.lr), "a finite number > 0");
+  if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1)) bad("--min-lr-ratio", number_text(o.min_lr_ratio), "a number in [0, 1]");
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) bad("--weight-decay", number_text(o.weight_decay), "a finite number >= 0");
+  if (!(o.grad_clip >= 0) || !std::isfinite(o.grad_clip)) bad("--grad-clip", number_text(o.grad_clip), "a finite number >= 0 (0: off)");
   const int most = 4 * int(std::max(1u, std::thread::hardware_concurrency()));
   if (o.threads < 0 || o.threads > most)
     bad("--threads", std::to_string(o.threads), ("0..4 x this machine's cores (" + std::to_string(most) + "); 0: the default").c_str());

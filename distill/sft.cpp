@@ -179,11 +179,6 @@ std::int64_t newest_checkpoint(const std::string& out) {
 
 // Every option in range before anything is read or written; each message names its flag and the value given.
 void check_config(const SftConfig& c) {
-  auto num = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
   auto at_least = [](const char* flag, std::int64_t v, std::int64_t lo, const std::string& note = "") {
     if (v < lo) throw InputError(std::string(flag) + " " + std::to_string(v) + ": expected >= " + std::to_string(lo) + note);
   };
@@ -197,14 +192,14 @@ void check_config(const SftConfig& c) {
   at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
   at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
-    throw InputError("--val-fraction " + num(c.val_fraction) + ": expected a number in [0, 1)");
+    throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
   if (fs::exists(c.out) && !fs::is_directory(c.out))
     throw InputError("--out " + c.out + ": exists and is not a directory");
   if (c.target != "cot" && c.target != "answer") throw InputError("--target '" + c.target + "': expected cot or answer");
   if (c.target == "answer" && !c.kd.empty()) throw InputError("--kd needs --target cot (the teacher's top-k follow its reasoning)");
   if (!c.kd.empty() && (!(c.kd_weight > 0) || !std::isfinite(c.kd_weight)))
-    throw InputError("--kd-weight " + num(c.kd_weight) + ": expected a finite number > 0");
+    throw InputError("--kd-weight " + number_text(c.kd_weight) + ": expected a finite number > 0");
 }
 
 }  // namespace

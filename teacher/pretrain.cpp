@@ -145,11 +145,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   train::check_train_options({cfg.lr, cfg.min_lr_ratio, cfg.weight_decay, cfg.grad_clip, cfg.steps, cfg.warmup,
                               cfg.eval_every, cfg.threads});
   auto number_at_least_0 = [](const char* flag, double v) {
-    if (!(v >= 0) || !std::isfinite(v)) {
-      std::ostringstream os;
-      os << flag << " " << v << ": expected a finite number >= 0";
-      throw InputError(os.str());
-    }
+    if (!(v >= 0) || !std::isfinite(v)) throw InputError(std::string(flag) + " " + number_text(v) + ": expected a finite number >= 0");
   };
   number_at_least_0("--aux-coef", cfg.aux_coef);
   number_at_least_0("--bias-update-rate", cfg.bias_update_rate);

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <mutex>
 #include <numeric>
-#include <sstream>
 
 #include "common/errors.h"
 
@@ -195,16 +194,11 @@ torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p
 }
 
 void check_sampling(const SamplingParams& p, std::int64_t vocab_size) {
-  auto num = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
   if (!(p.temperature >= 0) || !std::isfinite(p.temperature))
-    throw InputError("--temperature " + num(p.temperature) + ": expected a finite number >= 0 (0: greedy)");
-  if (!(p.top_p > 0 && p.top_p <= 1)) throw InputError("--top-p " + num(p.top_p) + ": expected a number in (0, 1]");
+    throw InputError("--temperature " + number_text(p.temperature) + ": expected a finite number >= 0 (0: greedy)");
+  if (!(p.top_p > 0 && p.top_p <= 1)) throw InputError("--top-p " + number_text(p.top_p) + ": expected a number in (0, 1]");
   if (p.top_k < 0) throw InputError("--top-k " + std::to_string(p.top_k) + ": expected >= 0 (0: off)");
-  if (!(p.min_p >= 0 && p.min_p <= 1)) throw InputError("--min-p " + num(p.min_p) + ": expected a number in [0, 1]");
+  if (!(p.min_p >= 0 && p.min_p <= 1)) throw InputError("--min-p " + number_text(p.min_p) + ": expected a number in [0, 1]");
   if (p.max_tokens < 1) throw InputError("--max-tokens " + std::to_string(p.max_tokens) + ": expected >= 1");
   if (p.topk_logprobs < 0 || p.topk_logprobs > vocab_size)
     throw InputError("--topk-logprobs " + std::to_string(p.topk_logprobs) + ": expected 0.." + std::to_string(vocab_size) +
