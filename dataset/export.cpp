@@ -140,6 +140,12 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
     out.close();
     if (!out) throw RuntimeFailure(path + ": writing the export failed");
   }
+  if (st.samples == 0) {  // an empty training file is a mistyped filter far more often than a wish
+    std::string statuses;
+    for (auto x : o.statuses) statuses += std::string(statuses.empty() ? "" : ", ") + status_name(x);
+    throw InputError("no samples are " + statuses + (o.split.empty() ? std::string() : " in split '" + o.split + "'") +
+                     "; nothing exported to " + out);
+  }
   std::filesystem::rename(tmp, path);
   cleanup.path.clear();
   st.sha256 = sha256_file_hex(path);

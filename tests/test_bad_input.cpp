@@ -206,6 +206,9 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
   refused({"data", "stats", "--db", db, "--svg", db}, "writing there would destroy it");
   CHECK(count(db, "problems") == problems);
   refused({"data", "export", "--db", db, "--out", "/dev/null"}, "not a regular file");
+  refused({"data", "export", "--db", db, "--status", "pending", "--split", "nosuch", "--out", d / "e.jsonl"},
+          "no samples are pending in split 'nosuch'; nothing exported");
+  CHECK_FALSE(fs::exists(d / "e.jsonl"));
   fs::create_directories(d / "real");
   fs::create_symlink(d / "real/h.svg", d / "link.svg");
   REQUIRE(test::run_distill({"data", "stats", "--db", db, "--svg", d / "link.svg"}).code == 0);
