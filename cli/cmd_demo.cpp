@@ -63,15 +63,13 @@ void check_args(const Args& a) {
 // The work directory holds only what a demo wrote (a marker says so); a rerun starts it afresh.
 void fresh_workdir(const std::string& dir) {
   const auto marker = fs::path(dir) / ".distill-demo";
-  if (fs::exists(dir) && !fs::is_directory(dir)) throw InputError("--workdir " + dir + ": exists and is not a directory");
+  check_output_dir(dir, "--workdir");
   if (fs::exists(dir) && !fs::is_empty(dir)) {
     if (!fs::exists(marker))
       throw InputError("--workdir " + dir + " exists and was not made by `distill demo`; name a new or empty directory");
     for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path());
   }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw InputError("--workdir " + dir + ": cannot create the directory (" + ec.message() + ")");
+  make_output_dir(dir, "--workdir");
   std::ofstream(marker) << "made by distill demo; the next demo run here empties this directory\n";
 }
 

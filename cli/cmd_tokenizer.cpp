@@ -1,13 +1,13 @@
 // cli/cmd_tokenizer.cpp: `distill tokenizer train` (store text -> SentencePiece model) and
 // `distill tokenizer encode` (inspect how a text tokenizes).
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "common/fs.h"
 #include "dataset/store.h"
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
@@ -40,8 +40,7 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
   reg.add(c, [c, t] {
     require(*c, "--db");
     require(*c, "--out");
-    if (std::filesystem::exists(t->out) && !std::filesystem::is_directory(t->out))
-      throw InputError("--out " + t->out + ": exists and is not a directory");
+    check_output_dir(t->out, "--out");
     if (t->vocab_size < 300 || t->vocab_size > 1000000)
       throw InputError("--vocab-size " + std::to_string(t->vocab_size) + ": expected 300..1000000");
     const std::string config = resolved_config_toml(*c);

@@ -55,6 +55,18 @@ void check_output_file(const std::string& path, const std::string& flag, const s
       throw InputError(what + "is " + k + " itself; writing there would destroy it");
 }
 
+void check_output_dir(const std::string& dir, const std::string& flag) {
+  if (std::filesystem::exists(dir) && !std::filesystem::is_directory(dir))
+    throw InputError(flag + " " + dir + ": exists and is not a directory");
+}
+
+void make_output_dir(const std::string& dir, const std::string& flag) {
+  check_output_dir(dir, flag);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError(flag + " " + dir + ": cannot create the directory (" + ec.message() + ")");
+}
+
 void write_file_atomic(const std::string& path_in, std::string_view bytes) {
   const std::string path = output_target(path_in);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());

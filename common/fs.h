@@ -18,6 +18,11 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // InputError naming `flag` and the path.
 void check_output_file(const std::string& path, const std::string& flag, const std::vector<std::string>& keep = {});
 
+// The same for an output folder: InputError when `dir` exists and is not a folder (check_output_dir, before any
+// work) or cannot be made (make_output_dir, which creates it with its parents).
+void check_output_dir(const std::string& dir, const std::string& flag);
+void make_output_dir(const std::string& dir, const std::string& flag);
+
 // Where an atomic write of `path` lands: a symlink's target (the link stays), the path itself otherwise.
 // InputError when it exists and is not a regular file.
 std::string output_target(const std::string& path);

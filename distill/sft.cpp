@@ -194,8 +194,7 @@ void check_config(const SftConfig& c) {
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
-  if (fs::exists(c.out) && !fs::is_directory(c.out))
-    throw InputError("--out " + c.out + ": exists and is not a directory");
+  check_output_dir(c.out, "--out");
   if (c.target != "cot" && c.target != "answer") throw InputError("--target '" + c.target + "': expected cot or answer");
   if (c.target == "answer" && !c.kd.empty()) throw InputError("--kd needs --target cot (the teacher's top-k follow its reasoning)");
   if (!c.kd.empty() && (!(c.kd_weight > 0) || !std::isfinite(c.kd_weight)))
@@ -371,9 +370,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     log(os.str());
   }
   // --out is made before the run row: a path that cannot be a directory fails here, not after the last step.
-  std::error_code ec;
-  fs::create_directories(cfg.out, ec);
-  if (ec) throw InputError("--out " + cfg.out + ": cannot create the directory (" + ec.message() + ")");
+  make_output_dir(cfg.out, "--out");
   rep.run_id = store.begin_run("train", config_toml);
   try {
     std::vector<dataset::TrainStepRow> step_rows;

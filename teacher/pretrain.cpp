@@ -5,10 +5,10 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <sstream>
 
 #include "common/errors.h"
+#include "common/fs.h"
 #include "common/rng.h"
 #include "dataset/answer.h"
 #include "dataset/samples.h"
@@ -152,8 +152,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   if (cfg.batch_size < 1) throw InputError("--batch-size " + std::to_string(cfg.batch_size) + ": expected >= 1");
   if (cfg.eval_n < 0) throw InputError("--eval-n " + std::to_string(cfg.eval_n) + ": expected >= 0");
   if (cfg.out.empty()) throw InputError("`distill pretrain` needs --out DIR");
-  if (std::filesystem::exists(cfg.out) && !std::filesystem::is_directory(cfg.out))
-    throw InputError("--out " + cfg.out + ": exists and is not a directory");
+  check_output_dir(cfg.out, "--out");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
   auto tok = model::load_tokenizer(cfg.tokenizer_dir);
@@ -206,9 +205,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
                                     torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
   torch::optim::AdamW opt(std::move(groups));
 
-  std::error_code ec;  // --out is made before the run row: a path that cannot be a folder fails here
-  std::filesystem::create_directories(cfg.out, ec);
-  if (ec) throw InputError("--out " + cfg.out + ": cannot create the directory (" + ec.message() + ")");
+  make_output_dir(cfg.out, "--out");  // before the run row: a path that cannot be a folder fails here
   const auto run_id = store.begin_run("pretrain", config_toml);
   try {
     train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, rep, on_step, log);
