@@ -21,4 +21,8 @@ struct RuntimeFailure : std::runtime_error {
 // A number as a message shows the value given: its shortest form ("0.6", "1e-05", "nan", "inf").
 std::string number_text(double v);
 
+// A parser's message without its library tag: "[json.exception.parse_error.101] parse error at ..." -> "parse
+// error at ...".
+std::string without_library_tag(const std::string& what);
+
 }  // namespace distill

@@ -69,10 +69,8 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
     json obj;
     try {
       obj = json::parse(line);
-    } catch (const json::parse_error& e) {  // its reason without the library's "[json.exception...] " tag
-      const std::string what = e.what();
-      const auto tag = what.find("] ");
-      fail("malformed JSON: " + (tag == std::string::npos ? what : what.substr(tag + 2)));
+    } catch (const json::parse_error& e) {
+      fail("malformed JSON: " + without_library_tag(e.what()));
     }
     if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());
 

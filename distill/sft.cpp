@@ -330,10 +330,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     nlohmann::json state;
     try {
       state = nlohmann::json::parse(read_file(state_file));
-    } catch (const nlohmann::json::exception& e) {  // its reason without the library's "[json.exception...] " tag
-      const std::string what = e.what();
-      const auto tag = what.find("] ");
-      throw InputError(state_file + ": not valid JSON (" + (tag == std::string::npos ? what : what.substr(tag + 2)) + ")");
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(state_file + ": not valid JSON (" + without_library_tag(e.what()) + ")");
     }
     if (!state.is_object() || !state.value("step", nlohmann::json()).is_number_integer() ||
         !state.value("tokens", nlohmann::json()).is_number_integer())
