@@ -17,6 +17,7 @@
 #include "distill_version.h"
 #include "eval/compare.h"
 #include "model/config.h"
+#include "model/device.h"
 
 namespace distill::cli {
 
@@ -35,6 +36,7 @@ struct Args {
   // not fallen (0.01-0.1, and 86% instead of 100% on the trained levels); at 1,800, seeds 1-3 all reach 0.0000.
   std::int64_t steps = 1800, eval_samples = 2, eval_limit = 0;
   std::uint64_t seed = 1;
+  std::string device = "cpu";  // generate, train and eval run here; synth, curation and compare are CPU work
 };
 
 // Every option in range and the teacher readable before the work directory is touched: the sub-steps would find
@@ -53,6 +55,7 @@ void check_args(const Args& a) {
   at_least("--steps", a.steps, 1);
   at_least("--eval-samples", a.eval_samples, 1);
   at_least("--eval-limit", a.eval_limit, 0);
+  model::parse_device(a.device);  // throws InputError: malformed, or a CUDA device this machine lacks
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"})
     if (!fs::is_regular_file(fs::path(a.teacher) / f))
       throw InputError("--teacher " + a.teacher + ": no " + f + " (expected an HF model directory with its tokenizer)");
@@ -100,6 +103,7 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--steps", a->steps, "optimizer steps of the student and of the baseline");
   c->add_option("--eval-samples", a->eval_samples, "samples per eval problem (R1 protocol: T 0.6, top-p 0.95)");
   c->add_option("--eval-limit", a->eval_limit, "evaluate on the first N eval problems (0: all)");
+  c->add_option("--device", a->device, "where the teacher, student and baseline run: cpu, cuda or cuda:N");
   reg.add(c, [a] {
     check_args(*a);
     fresh_workdir(a->workdir);
@@ -111,7 +115,7 @@ void register_demo(CLI::App& root, Registry& reg) {
       return std::vector<std::string>{"eval", "--db", db, "--model", model, "--role", role, "--split", "eval",
                                       "--samples", std::to_string(a->eval_samples), "--limit",
                                       std::to_string(a->eval_limit), "--max-tokens", max_tokens, "--batch", "128",
-                                      "--seed", seed};
+                                      "--seed", seed, "--device", a->device};
     };
     const std::vector<std::vector<std::string>> steps_run = {
         {"data", "synth", "--db", db, "--task", "chain", "--split", "train", "--difficulty", train_d, "--n",
@@ -119,7 +123,7 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--difficulty", eval_d, "--n",
          std::to_string(a->eval_n), "--seed", std::to_string(a->seed + 1)},
         {"generate", "--db", db, "--teacher", a->teacher, "--split", "train", "--samples", std::to_string(a->samples),
-         "--limit", std::to_string(a->gen_limit), "--max-tokens", max_tokens, "--batch", "128", "--seed", seed},
+         "--limit", std::to_string(a->gen_limit), "--max-tokens", max_tokens, "--batch", "128", "--seed", seed, "--device", a->device},
         {"data", "filter", "--db", db, "--r1", "--apply"},
         {"data", "dedup", "--db", db, "--apply"},
         {"data", "decontaminate", "--db", db, "--against", "eval", "--apply"},
@@ -128,10 +132,10 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
         // The student: the teacher's reasoning. Rows of 128 hold one example each (the causal fast path).
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
-         "--max-seq-len", "128", "--batch-tokens", "4096", "--seed", seed},
+         "--max-seq-len", "128", "--batch-tokens", "4096", "--seed", seed, "--device", a->device},
         // The baseline: the same size, steps and 32 examples a step, on answers alone.
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
-         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--seed", seed},
+         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--seed", seed, "--device", a->device},
         eval_step(a->teacher, "teacher"),
         eval_step(w + "/student", "student"),
         eval_step(w + "/baseline", "baseline"),

@@ -15,6 +15,7 @@
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
 #include "tests/helpers.h"
+#include "tests/model_fixtures.h"
 
 using namespace distill;
 using test::run_distill;
@@ -71,11 +72,12 @@ std::vector<std::string> sample_rows(const std::string& db) {
 
 }  // namespace
 
-TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rerun adds nothing") {
+TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rerun adds nothing", "[device]") {
   test::TempDir d;
   make_fixture(d, 6);
   const std::vector<std::string> args = {"generate", "--db", d / "s.db", "--teacher", d / "teacher", "--samples", "3",
-                                         "--max-tokens", "16", "--limit", "4", "--topk-logprobs", "5", "--batch", "5"};
+                                         "--max-tokens", "16", "--limit", "4", "--topk-logprobs", "5", "--batch", "5",
+                                         "--device", test::device_flag()};
   auto r = run_distill(args);
   INFO(r.err);
   REQUIRE(r.code == 0);
@@ -94,7 +96,8 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
   CHECK(count(db, "SELECT count(*) FROM samples") == 12);
   // a stop string ends sequences early and is not stored
   auto st = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--limit", "6",
-                         "--max-tokens", "16", "--seed", "5", "--temperature", "0", "--stop", "1", "--stop", "2"});
+                         "--max-tokens", "16", "--seed", "5", "--temperature", "0", "--stop", "1", "--stop", "2",
+                         "--device", test::device_flag()});
   REQUIRE(st.code == 0);
   CHECK(count(db, "SELECT count(*) FROM samples s JOIN runs r ON r.id = s.run_id AND r.config_toml LIKE '%seed = 5%' "
                   "WHERE s.finish_reason = 'stop' AND s.completion NOT LIKE '%1%' AND s.completion NOT LIKE '%2%'") ==

@@ -1,5 +1,6 @@
 // tests/test_generation.cpp: sampling against the Python reference (distributions and seeded draws), and the
-// engine: greedy == a plain full-forward loop, batched/continuous == one at a time, stop rules, logprobs.
+// engine: greedy == a plain full-forward loop, batched/continuous == one at a time, stop rules, logprobs. The
+// engine cases are tagged [device]: they run on test::device() (CUDA in scripts/device-check).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -108,7 +109,7 @@ TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definiti
   }
 }
 
-TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward loop") {
+TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward loop", "[device]") {
   torch::NoGradGuard g;
   auto m = test::reference_model("deepseek_v3");
   auto q = requests(3, m->config().vocab_size, 1);
@@ -121,7 +122,7 @@ TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward
     std::vector<int> gen;
     for (int s = 0; s < 10; ++s) {
       model::ForwardInput in;
-      in.input_ids = torch::tensor(seq).unsqueeze(0);
+      in.input_ids = test::dev(torch::tensor(seq).unsqueeze(0));
       auto next = m->forward(in).logits[0][-1].argmax().item<std::int64_t>();
       gen.push_back(int(next));
       seq.push_back(next);
@@ -132,7 +133,7 @@ TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward
   }
 }
 
-TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, for any batch size") {
+TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, for any batch size", "[device]") {
   auto m = test::reference_model("qwen2_moe");
   SamplingParams p;
   p.temperature = 0.9;
@@ -159,7 +160,7 @@ TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, 
   CHECK(same < 7);
 }
 
-TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent") {
+TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent", "[device]") {
   auto m = test::reference_model("llama");
   SamplingParams p;
   p.temperature = 0;

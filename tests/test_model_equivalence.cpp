@@ -1,7 +1,8 @@
 // tests/test_model_equivalence.cpp: design equivalences of the transformer: KV-cache decode == full
 // forward; batched rows in arbitrary cache slots == one at a time; grouped MoE dispatch == naive per-token
 // dispatch (values and gradients); one expert with top-1 == the dense FFN; packed documents == separate; the
-// CPU inference kernels and the fused training ops == their LibTorch formulas.
+// CPU inference kernels and the fused training ops == their LibTorch formulas. Cases tagged [device] run on
+// test::device() (CUDA in scripts/device-check).
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
@@ -21,7 +22,7 @@ double max_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b)
 
 }  // namespace
 
-TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forward") {
+TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forward", "[device]") {
   // With gradients off the CPU kernels run (MLA: latent RoPE + norm, routing); with them on, the fused training
   // ops and the LibTorch formulas.
   for (bool grad : {false, true}) {
@@ -31,25 +32,26 @@ TEST_CASE("equivalence: KV-cache prefill + one-token decode equals the full forw
       auto m = test::reference_model(name);
       torch::manual_seed(3);
       const auto V = m->config().vocab_size;
-      auto ids = torch::randint(V, {2, 14}, torch::kInt64);
+      auto ids = test::dev(torch::randint(V, {2, 14}, torch::kInt64));
+      const double tol = test::tol::kEquivAtol * test::tol_scale();
       ForwardInput full;
       full.input_ids = ids;
       auto want = m->forward(full).logits.detach();
 
-      auto cache = KVCache::allocate(m->config(), 2, 32, torch::kFloat32);
+      auto cache = KVCache::allocate(m->config(), 2, 32, torch::dtype(torch::kFloat32).device(test::device()));
       ForwardInput pre;
       pre.input_ids = ids.narrow(1, 0, 6);
       pre.cache = &cache;
       auto got_pre = m->forward(pre).logits.detach();
-      CHECK(max_diff(got_pre, want.narrow(1, 0, 6)) < test::tol::kEquivAtol);
+      CHECK(max_diff(got_pre, want.narrow(1, 0, 6)) < tol);
       for (std::int64_t t = 6; t < 14; ++t) {
         ForwardInput step;
         step.input_ids = ids.narrow(1, t, 1);
-        step.positions = torch::full({2, 1}, t, torch::kInt64);
+        step.positions = test::dev(torch::full({2, 1}, t, torch::kInt64));
         step.cache = &cache;
         auto got = m->forward(step).logits.detach();
         INFO("position " << t);
-        CHECK(max_diff(got, want.narrow(1, t, 1)) < test::tol::kEquivAtol);
+        CHECK(max_diff(got, want.narrow(1, t, 1)) < tol);
       }
     }
   }
@@ -106,45 +108,47 @@ TEST_CASE("equivalence: the CPU grouped MoE dispatch equals the naive loop at de
   }
 }
 
-TEST_CASE("equivalence: rows at different positions in arbitrary cache slots equal one-at-a-time runs") {
+TEST_CASE("equivalence: rows at different positions in arbitrary cache slots equal one-at-a-time runs", "[device]") {
   torch::NoGradGuard g;
   auto m = test::reference_model("deepseek_v3");
   torch::manual_seed(4);
   const auto V = m->config().vocab_size;
-  auto a = torch::randint(V, {1, 9}, torch::kInt64), b = torch::randint(V, {1, 5}, torch::kInt64);
+  auto a = test::dev(torch::randint(V, {1, 9}, torch::kInt64)), b = test::dev(torch::randint(V, {1, 5}, torch::kInt64));
+  const double tol = test::tol::kEquivAtol * test::tol_scale();
   ForwardInput fa, fb;
   fa.input_ids = a;
   fb.input_ids = b;
   auto want_a = m->forward(fa).logits, want_b = m->forward(fb).logits;
 
   // a in slot 3, b in slot 0; prefill separately, then decode both in one batch with different positions.
-  auto cache = KVCache::allocate(m->config(), 4, 16, torch::kFloat32);
+  auto cache = KVCache::allocate(m->config(), 4, 16, torch::dtype(torch::kFloat32).device(test::device()));
   ForwardInput pa;
   pa.input_ids = a.narrow(1, 0, 8);
   pa.cache = &cache;
-  pa.slots = torch::tensor({3}, torch::kInt64);
+  pa.slots = test::dev(torch::tensor({3}, torch::kInt64));
   m->forward(pa);
   ForwardInput pb;
   pb.input_ids = b.narrow(1, 0, 4);
   pb.cache = &cache;
-  pb.slots = torch::tensor({0}, torch::kInt64);
+  pb.slots = test::dev(torch::tensor({0}, torch::kInt64));
   m->forward(pb);
   ForwardInput step;
   step.input_ids = torch::cat({a.narrow(1, 8, 1), b.narrow(1, 4, 1)}, 0);
-  step.positions = torch::tensor({{8}, {4}}, torch::kInt64);
-  step.slots = torch::tensor({3, 0}, torch::kInt64);
+  step.positions = test::dev(torch::tensor({{8}, {4}}, torch::kInt64));
+  step.slots = test::dev(torch::tensor({3, 0}, torch::kInt64));
   step.cache = &cache;
   auto got = m->forward(step).logits;
-  CHECK(max_diff(got[0], want_a[0][8].unsqueeze(0)) < test::tol::kEquivAtol);
-  CHECK(max_diff(got[1], want_b[0][4].unsqueeze(0)) < test::tol::kEquivAtol);
+  CHECK(max_diff(got[0], want_a[0][8].unsqueeze(0)) < tol);
+  CHECK(max_diff(got[1], want_b[0][4].unsqueeze(0)) < tol);
 }
 
-TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, values and gradients") {
+TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, values and gradients", "[device]") {
   for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
     INFO(name);
     auto m = test::reference_model(name);
     torch::manual_seed(5);
-    auto ids = torch::randint(m->config().vocab_size, {2, 10}, torch::kInt64);
+    auto ids = test::dev(torch::randint(m->config().vocab_size, {2, 10}, torch::kInt64));
+    const double tol = test::tol::kEquivAtol * test::tol_scale();
     auto run = [&](MoeDispatch d) {
       for (auto& moe : m->moe_layers()) moe->dispatch = d;
       m->zero_grad();
@@ -158,26 +162,27 @@ TEST_CASE("equivalence: grouped MoE dispatch equals the naive per-token loop, va
     };
     auto [lg, gg] = run(MoeDispatch::grouped);
     auto [ln, gn] = run(MoeDispatch::naive);
-    CHECK(max_diff(lg, ln) < test::tol::kEquivAtol);
-    for (std::size_t i = 0; i < gg.size(); ++i) CHECK(max_diff(gg[i], gn[i]) < test::tol::kEquivAtol);
+    CHECK(max_diff(lg, ln) < tol);
+    for (std::size_t i = 0; i < gg.size(); ++i) CHECK(max_diff(gg[i], gn[i]) < tol);
   }
 }
 
-TEST_CASE("equivalence: prepared inference (grouped and stacked MoE dispatch) equals the naive per-token loop") {
+TEST_CASE("equivalence: prepared inference (grouped and stacked MoE dispatch) equals the naive per-token loop", "[device]") {
   torch::NoGradGuard g;
   for (const char* name : {"deepseek_v3", "qwen2_moe", "mixtral"}) {
     INFO(name);
     auto m = test::reference_model(name);
     torch::manual_seed(8);
     ForwardInput in;
-    in.input_ids = torch::randint(m->config().vocab_size, {3, 9}, torch::kInt64);
+    in.input_ids = test::dev(torch::randint(m->config().vocab_size, {3, 9}, torch::kInt64));
+    const double tol = test::tol::kEquivAtol * test::tol_scale();
     for (auto& moe : m->moe_layers()) moe->dispatch = MoeDispatch::naive;
     auto want = m->forward(in).logits;
     m->prepare_inference();  // fused attention/FFN weights, stacked experts, CPU kernels
     for (auto& moe : m->moe_layers()) REQUIRE(moe->dispatch == MoeDispatch::grouped);
-    CHECK(max_diff(m->forward(in).logits, want) < test::tol::kEquivAtol);
+    CHECK(max_diff(m->forward(in).logits, want) < tol);
     for (auto& moe : m->moe_layers()) moe->dispatch = MoeDispatch::stacked;
-    CHECK(max_diff(m->forward(in).logits, want) < test::tol::kEquivAtol);
+    CHECK(max_diff(m->forward(in).logits, want) < tol);
   }
 }
 
@@ -219,21 +224,23 @@ TEST_CASE("equivalence: an MoE with one expert and top-1 equals the dense SwiGLU
   CHECK(max_diff(moe->forward(in).logits, dense->forward(in).logits) < 1e-6);
 }
 
-TEST_CASE("equivalence: packed documents with reset positions equal separate rows") {
+TEST_CASE("equivalence: packed documents with reset positions equal separate rows", "[device]") {
   torch::NoGradGuard g;
   auto m = test::reference_model("mixtral");
   torch::manual_seed(7);
   auto a = torch::randint(m->config().vocab_size, {1, 5}, torch::kInt64);
   auto b = torch::randint(m->config().vocab_size, {1, 7}, torch::kInt64);
+  a = test::dev(a), b = test::dev(b);
+  const double tol = test::tol::kEquivAtol * test::tol_scale();
   ForwardInput fa, fb, packed;
   fa.input_ids = a;
   fb.input_ids = b;
   packed.input_ids = torch::cat({a, b}, 1);
-  packed.positions = torch::cat({torch::arange(5), torch::arange(7)}).unsqueeze(0);
-  packed.segment_ids = torch::cat({torch::zeros(5, torch::kInt64), torch::ones(7, torch::kInt64)}).unsqueeze(0);
+  packed.positions = test::dev(torch::cat({torch::arange(5), torch::arange(7)}).unsqueeze(0));
+  packed.segment_ids = test::dev(torch::cat({torch::zeros(5, torch::kInt64), torch::ones(7, torch::kInt64)}).unsqueeze(0));
   auto p = m->forward(packed).logits;
-  CHECK(max_diff(p.narrow(1, 0, 5), m->forward(fa).logits) < test::tol::kEquivAtol);
-  CHECK(max_diff(p.narrow(1, 5, 7), m->forward(fb).logits) < test::tol::kEquivAtol);
+  CHECK(max_diff(p.narrow(1, 0, 5), m->forward(fa).logits) < tol);
+  CHECK(max_diff(p.narrow(1, 5, 7), m->forward(fb).logits) < tol);
 }
 
 TEST_CASE("equivalence: prepared inference (fused weights, CPU kernels, decode path) equals the plain forward") {

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "model/hf_checkpoint.h"
 #include "tests/helpers.h"
+#include "tests/model_fixtures.h"
 
 using namespace distill;
 using test::run_distill;
@@ -21,7 +22,7 @@ double scalar(const std::string& db, const char* sql) {
 }
 }  // namespace
 
-TEST_CASE("pretrain: a tiny MoE learns from gold CoT and is written as a loadable HF directory") {
+TEST_CASE("pretrain: a tiny MoE learns from gold CoT and is written as a loadable HF directory", "[device]") {
   test::TempDir d;
   const auto db = d / "s.db";
   REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "400", "--difficulty", "1-2"}).code == 0);
@@ -31,7 +32,7 @@ TEST_CASE("pretrain: a tiny MoE learns from gold CoT and is written as a loadabl
                         "--batch-size", "16", "--warmup", "5", "--lr", "3e-3", "--hidden-size", "32", "--layers", "2", "--heads", "2",
                         "--kv-heads", "2", "--intermediate-size", "64", "--kv-lora-rank", "16", "--qk-nope-head-dim", "8",
                         "--qk-rope-head-dim", "8", "--v-head-dim", "8", "--experts", "4", "--moe-intermediate-size", "32",
-                        "--eval-n", "10"});
+                        "--eval-n", "10", "--device", test::device_flag()});
   INFO(r.out << r.err);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.out, Catch::Contains("held-out greedy accuracy"));
@@ -45,7 +46,8 @@ TEST_CASE("pretrain: a tiny MoE learns from gold CoT and is written as a loadabl
   CHECK(m->config().model_type == "deepseek_v3");
   CHECK(m->moe_layers().size() == 1);
   // the result generates into the store
-  auto g = run_distill({"generate", "--db", db, "--teacher", d / "m", "--samples", "2", "--limit", "3", "--max-tokens", "24"});
+  auto g = run_distill({"generate", "--db", db, "--teacher", d / "m", "--samples", "2", "--limit", "3", "--max-tokens", "24",
+                        "--device", test::device_flag()});
   INFO(g.err);
   CHECK(g.code == 0);
   // bad input: missing tokenizer, a split without gold solutions
