@@ -4,7 +4,7 @@
 // The step is the trainer's: forward to the final norm, cross-entropy over vocabulary slices, backward, clip,
 // AdamW on fp32 master weights. FLOPs per token follow PaLM (appendix B): 6 x matmul parameters (the input
 // embedding is a lookup) + 12 x layers x heads x head_dim x seq for attention, so MFU = that x tokens/s / peak.
-// Peak bf16 dense FLOP/s comes from the GPU's name (H100/H200 SXM 989, H100 PCIe 756, A100 312, L40S 362 TFLOP/s)
+// Peak bf16 dense FLOP/s comes from the GPU's name (H100/H200 SXM 989, NVL 835, H100 PCIe 756, A100 312, L40S 362)
 // or --peak-tflops; without either it prints tokens/s and TFLOP/s only.
 // On a machine without CUDA it says so and exits 0; `--device cpu --preset tiny --seq 128 --peak-tflops P` runs
 // the same code on the CPU (a smoke run, not a measurement). Asserts nothing.
@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <unistd.h>
@@ -35,9 +36,16 @@ namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+// The name nvidia-smi gives CUDA device `index`. nvidia-smi counts all GPUs; CUDA only CUDA_VISIBLE_DEVICES's, in
+// its order, so the index goes through that list (an entry nvidia-smi also takes: a number or a GPU-... UUID).
 std::string gpu_name(int index) {
-  std::string out;
-  const auto cmd = "nvidia-smi --query-gpu=name --format=csv,noheader -i " + std::to_string(index) + " 2>/dev/null";
+  std::string out, id = std::to_string(index);
+  if (const char* vis = std::getenv("CUDA_VISIBLE_DEVICES"); vis && *vis) {
+    std::string list = vis;
+    for (int i = 0; i < index && list.find(',') != std::string::npos; ++i) list = list.substr(list.find(',') + 1);
+    id = list.substr(0, list.find(','));
+  }
+  const auto cmd = "nvidia-smi --query-gpu=name --format=csv,noheader -i " + id + " 2>/dev/null";
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[256] = {};
     while (fgets(buf, sizeof buf, p)) out += buf;
@@ -50,7 +58,8 @@ std::string gpu_name(int index) {
 // Dense bf16 tensor-core peak of the data-centre parts this project is measured on (vendor datasheets, SXM).
 double peak_tflops_of(const std::string& name) {
   for (const auto& [key, tflops] : std::vector<std::pair<std::string, double>>{
-           {"H100 PCIe", 756.0}, {"H200", 989.0}, {"H100", 989.0}, {"A100", 312.0}, {"L40S", 362.0}})
+           {"H100 PCIe", 756.0}, {"H100 NVL", 835.0}, {"H200 NVL", 835.0}, {"H200", 989.0}, {"H100", 989.0},
+           {"A100", 312.0}, {"L40S", 362.0}})
     if (name.find(key) != std::string::npos) return tflops;
   return 0;
 }
@@ -127,7 +136,7 @@ int main(int argc, char** argv) {
     train::adamw_step(*opt, *m, 1e-4, 1.0);
   };
   auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
+    if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
   };
   for (std::int64_t s = 0; s < 2; ++s) step(s);  // warm-up: allocator, kernels, optimizer state
   sync();

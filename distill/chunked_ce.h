@@ -12,7 +12,9 @@
 namespace distill::train {
 
 // Sum over rows whose label is not -100 of -log softmax(hidden @ weight^T)[label].
-// hidden [N, D] (any float dtype; logits are formed in fp32), weight [V, D], labels [N] int64.
+// hidden [N, D] (any float dtype), weight [V, D], labels [N] int64. Each slice's logits are upcast to fp32 before
+// the logsumexp; under bf16 autocast the slice matmul itself runs in bf16, as an autocast lm_head does in HF
+// transformers and in bench/reference_train.py, so the loss carries bf16 rounding of the logits there.
 // chunk <= 0 or >= V: one slice (the plain computation, still without keeping softmax for backward).
 torch::Tensor chunked_cross_entropy_sum(const torch::Tensor& hidden, const torch::Tensor& weight,
                                         const torch::Tensor& labels, std::int64_t chunk);

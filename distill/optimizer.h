@@ -13,7 +13,11 @@ namespace distill::train {
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, double lr, double weight_decay);
 
-// Sets every group's lr, clips the gradients' global norm to `clip` (0: no clip), steps.
+// Scales `grads` in place so that their global L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_).
+void clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip);
+
+// Sets every group's lr, clips the gradients' global norm to `clip` (0: no clip), steps (one fused AdamW kernel
+// per group; the moments live in `opt`'s state, as LibTorch's own step keeps them).
 void adamw_step(torch::optim::AdamW& opt, const torch::nn::Module& m, double lr, double clip);
 
 }  // namespace distill::train

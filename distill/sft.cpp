@@ -80,16 +80,16 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
   std::vector<const Example*> ptrs;
   for (const auto& e : val) ptrs.push_back(&e);
   auto all = pack_rows(ptrs, len, pad);
-  double sum = 0;
+  torch::Tensor sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(dev));  // read once: no sync per batch
   std::int64_t n = 0;
   for (std::size_t i = 0; i < all.size(); i += std::size_t(rows)) {
     std::vector<Row> part(all.begin() + std::ptrdiff_t(i), all.begin() + std::ptrdiff_t(std::min(all.size(), i + std::size_t(rows))));
     auto b = to_batch(part, dev);
-    sum += batch_loss_sum(m, b, chunk).item<double>();
+    sum += batch_loss_sum(m, b, chunk).detach().to(torch::kFloat64);
     n += b.targets;
   }
   m->train(was);
-  return n ? sum / double(n) : -1;
+  return n ? sum.item<double>() / double(n) : -1;
 }
 
 // Optimizer state <-> safetensors: per parameter (HF name) its two moments; the step count goes in the JSON.
@@ -320,7 +320,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"min_lr_ratio", cfg.min_lr_ratio}, {"warmup", cfg.warmup}, {"weight_decay", cfg.weight_decay},
                                    {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
-                                   {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()}};
+                                   {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
+                                   {"precision", device.is_cuda() ? "bf16-autocast" : "fp32"}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
@@ -340,7 +341,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       throw InputError(state_file + ": records step " + state["step"].dump() + " but sits in checkpoint-" +
                        std::to_string(start) + "/");
     for (const auto& [key, want] : schedule.items()) {
-      const auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
+      auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
+      if (key == "precision" && have.is_null()) have = "fp32";  // checkpoints from before it was recorded: CPU-made
       if (have.is_null())
         throw InputError(dir + "/trainer_state.json does not record " + key + " (an older checkpoint); start afresh");
       if (have != want)
@@ -379,10 +381,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
       fs::remove_all(tmp);
       fs::create_directories(tmp);
-      m->to(torch::kCPU);
-      model::save_hf_dir(*m, tmp, tok_dir);
+      model::save_hf_dir(*m, tmp, tok_dir);  // each tensor is copied to the host as it is written
       save_optimizer(opt, m, tmp + "/optimizer.safetensors");
-      m->to(device);
       nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
                               {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
       write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
@@ -405,7 +405,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
         kd_targets += micro.back().kd_targets;
       }
       opt.zero_grad();
-      double loss_sum = 0, kd_total = 0;
+      // The step's sums stay on the device until the step is queued: one host read per step, not two per batch.
+      auto loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device)), kd_total = loss_sum.clone();
       {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
         BF16Autocast autocast(device, cfg.checkpoint_activations);
         for (auto& b : micro) {
@@ -413,23 +414,25 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
           auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
           if (kl.defined()) {
             obj = obj + cfg.kd_weight * kl / double(std::max<std::int64_t>(1, kd_targets));
-            kd_total += kl.item<double>();
+            kd_total += kl.detach().to(torch::kFloat64);
           }
           obj.backward();
-          loss_sum += l.item<double>();
+          loss_sum += l.detach().to(torch::kFloat64);
           tokens += b.tokens;
           run_tokens += b.tokens;
         }
       }
-      if (kd) rep.final_kd = kd_total / double(std::max<std::int64_t>(1, kd_targets));
       adamw_step(opt, *m, lr, cfg.grad_clip);
-      last = loss_sum / double(std::max<std::int64_t>(1, targets));
+      if (kd) rep.final_kd = kd_total.item<double>() / double(std::max<std::int64_t>(1, kd_targets));
+      last = loss_sum.item<double>() / double(std::max<std::int64_t>(1, targets));
       if (!std::isfinite(last))
         throw RuntimeFailure("train: the loss is " + std::to_string(last) + " at step " + std::to_string(step + 1) +
                              "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;
-      if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps)
+      if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps) {
+        BF16Autocast autocast(device, false);  // the training loss's precision, so the two curves compare
         vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
+      }
       if (vl >= 0) rep.val_loss = vl;
       step_rows.push_back({step + 1, last, lr, tokens, vl >= 0 ? std::optional<double>(vl) : std::nullopt});
       if (step_rows.size() >= 50) dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();

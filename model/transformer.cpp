@@ -571,7 +571,7 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
     if (shared_gate) s = torch::sigmoid(parts[2]) * s;
     return (moe(flat, idx, w) + s).view(shape);
   }
-  auto logits = F::linear(flat.to(torch::kFloat32), router_weight.to(torch::kFloat32));  // [N, E]
+  auto logits = router_logits(flat);  // [N, E]
   if (ctx.router_logits) ctx.router_logits->push_back(logits);
   auto [idx, w] = route(logits);
   if (is_training()) last_load = torch::bincount(idx.reshape({-1}), {}, cfg.n_routed_experts).to(torch::kFloat32);
@@ -582,6 +582,11 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
     out = out + s;
   }
   return out.view(shape);
+}
+
+torch::Tensor MoEImpl::router_logits(const torch::Tensor& x) const {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  return F::linear(x.to(torch::kFloat32), router_weight.to(torch::kFloat32));
 }
 
 void MoEImpl::prepare_inference() {

@@ -124,6 +124,9 @@ class MoEImpl : public FfnBase {
  public:
   explicit MoEImpl(const ModelConfig& c);
   torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override;
+  // x: [N, D] -> router logits [N, E] in fp32 even under autocast (which would make this matmul bf16): expert
+  // choice and the sigmoid scores with their bias correction are made at full precision, as DeepSeek-V3 does.
+  torch::Tensor router_logits(const torch::Tensor& x) const;
   // x: [N, D] -> (topk_idx [N, k] int64, topk_weight [N, k] float), from router logits [N, E].
   std::pair<torch::Tensor, torch::Tensor> route(const torch::Tensor& router_logits) const;
   torch::Tensor moe(const torch::Tensor& x, const torch::Tensor& idx, const torch::Tensor& w);  // [N, D]

@@ -21,23 +21,30 @@ Engine::Engine(model::Transformer model, EngineOptions opt)
 
 void Engine::sample_and_record(const torch::Tensor& next, std::vector<at::Generator>& gens,
                                const std::vector<Active*>& rows, const SamplingParams& p) {
-  auto tok = sample_tokens(next, p, gens).to(torch::kCPU).contiguous();
-  auto logp = next.log_softmax(-1).to(torch::kCPU).contiguous();
-  const auto* tk = tok.data_ptr<std::int64_t>();
-  for (std::size_t b = 0; b < rows.size(); ++b) record(*rows[b], logp, std::int64_t(b), int(tk[b]), p);
+  // Everything per row is picked out on the device (the chosen token's logprob, the top-k), and only that
+  // crosses to the host: a [B, V] log-softmax copied each step would be ~78 MB at B 128 and a 152k vocabulary.
+  auto tok = sample_tokens(next, p, gens);
+  auto lp = next.log_softmax(-1).to(torch::kFloat32);
+  auto chosen = lp.gather(1, tok.unsqueeze(1));  // [B, 1]
+  torch::Tensor ids = tok.unsqueeze(1), vals = chosen;
+  if (p.topk_logprobs > 0) {
+    auto [v, i] = lp.topk(p.topk_logprobs, -1);
+    ids = torch::cat({ids, i}, 1), vals = torch::cat({vals, v}, 1);
+  }
+  ids = ids.to(torch::kCPU).contiguous(), vals = vals.to(torch::kCPU).contiguous();
+  const std::int64_t w = ids.size(1);
+  for (std::size_t b = 0; b < rows.size(); ++b)
+    record(*rows[b], ids.data_ptr<std::int64_t>() + std::int64_t(b) * w, vals.data_ptr<float>() + std::int64_t(b) * w, p);
 }
 
-void Engine::record(Active& a, const torch::Tensor& logp_all, std::int64_t row, int token, const SamplingParams& p) {
-  // logp_all: [B, V] log-softmax of the unfiltered logits at this step (contiguous, on the CPU)
+void Engine::record(Active& a, const std::int64_t* ids, const float* vals, const SamplingParams& p) {
+  // ids/vals: the chosen token and its logprob (log-softmax of the unfiltered logits), then the top-k pairs
+  const int token = int(ids[0]);
   a.res.tokens.push_back(token);
-  a.res.token_logprobs.push_back(logp_all.data_ptr<float>()[row * logp_all.size(1) + token]);
+  a.res.token_logprobs.push_back(vals[0]);
   if (p.topk_logprobs > 0) {
-    auto logp = logp_all[row];
-    auto [vals, idx] = logp.topk(p.topk_logprobs);
     std::vector<std::pair<int, float>> row;
-    auto v = vals.accessor<float, 1>();
-    auto i = idx.accessor<std::int64_t, 1>();
-    for (std::int64_t k = 0; k < p.topk_logprobs; ++k) row.emplace_back(int(i[k]), v[k]);
+    for (std::int64_t k = 0; k < p.topk_logprobs; ++k) row.emplace_back(int(ids[1 + k]), vals[1 + k]);
     a.res.topk.push_back(std::move(row));
   }
   a.pending = token;

@@ -70,7 +70,8 @@ class Engine {
   // Samples one token per row of `next` [B, V] with `gens` and records it (and its logprobs) into rows[b].
   void sample_and_record(const torch::Tensor& next, std::vector<at::Generator>& gens, const std::vector<Active*>& rows,
                          const SamplingParams& p);
-  void record(Active& a, const torch::Tensor& logp, std::int64_t row, int token, const SamplingParams& p);
+  // ids/vals on the host: [0] the chosen token and its logprob, [1..k] the top-k ids and logprobs.
+  void record(Active& a, const std::int64_t* ids, const float* vals, const SamplingParams& p);
   bool finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop);
 
   model::Transformer model_;

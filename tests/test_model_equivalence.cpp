@@ -3,6 +3,7 @@
 // dispatch (values and gradients); one expert with top-1 == the dense FFN; packed documents == separate; the
 // CPU inference kernels and the fused training ops == their LibTorch formulas. Cases tagged [device] run on
 // test::device() (CUDA in scripts/device-check).
+#include <ATen/autocast_mode.h>
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
@@ -86,6 +87,26 @@ TEST_CASE("equivalence: the CPU router chooses and weighs experts as the LibTorc
     CHECK(torch::equal(si, si_ref));
     CHECK(max_diff(w.gather(1, o), w_ref.detach().gather(1, o_ref)) < test::tol::kEquivAtol);
   }
+}
+
+TEST_CASE("equivalence: the MoE router's logits stay fp32 under bf16 autocast", "[device]") {
+  // Autocast (the trainer's setting on CUDA) would run the router's matmul in bf16, and expert choice would then
+  // follow rounded scores; router_logits excludes it.
+  auto m = test::reference_model("deepseek_v3");
+  auto moe = m->moe_layers().front();
+  torch::manual_seed(12);
+  auto x = test::dev(torch::randn({50, m->config().hidden_size}));
+  auto want = torch::nn::functional::linear(x, moe->router_weight);
+  const auto type = test::device().type();
+  at::autocast::set_autocast_dtype(type, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type, true);
+  auto got = moe->router_logits(x);
+  auto plain = torch::nn::functional::linear(x, moe->router_weight);
+  at::autocast::set_autocast_enabled(type, false);
+  at::autocast::clear_cache();
+  CHECK(plain.scalar_type() == torch::kBFloat16);  // autocast was on: a plain linear rounds
+  CHECK(got.scalar_type() == torch::kFloat32);
+  CHECK(max_diff(got, want) < test::tol::kEquivAtol * test::tol_scale());
 }
 
 TEST_CASE("equivalence: the CPU grouped MoE dispatch equals the naive loop at decode and prefill sizes") {

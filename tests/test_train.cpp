@@ -403,6 +403,16 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
   auto other_lr = run_distill(lr_args);
   CHECK(other_lr.code == 2);
   CHECK_THAT(other_lr.err, Catch::Contains("lr = 0.003") && Catch::Contains("same settings"));
+  {  // a checkpoint made at another precision (bf16 autocast on CUDA, fp32 on the CPU) is refused, not continued
+    const auto sf = d / "split/checkpoint-12/trainer_state.json";
+    auto st = nlohmann::json::parse(read_file(sf));
+    CHECK(st["schedule"]["precision"] == (test::device().is_cuda() ? "bf16-autocast" : "fp32"));
+    st["schedule"]["precision"] = test::device().is_cuda() ? "fp32" : "bf16-autocast";
+    write_file_atomic(sf, st.dump());
+    auto other_precision = run_distill(with({"--out", d / "split", "--resume"}));
+    CHECK(other_precision.code == 2);
+    CHECK_THAT(other_precision.err, Catch::Contains("precision"));
+  }
   CHECK(run_distill({"train", "--db", db, "--student", "nope", "--out", d / "x"}).code == 2);
   // the answer-only baseline trains on far fewer target tokens per example: same steps, lower token count
   auto base = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "base", "--steps", "2", "--target", "answer",
