@@ -80,8 +80,8 @@ std::pair<torch::Tensor, torch::Tensor> batch_loss_sums(model::Transformer& m, c
                                       b.target_labels, vocab_chunk);
   torch::Tensor kd_sum;
   if (kd && b.kd_rows.defined()) {
-    auto logits = torch::matmul(h.reshape({-1, D}).index_select(0, b.kd_rows), m->output_weight().t());
-    kd_sum = kd_loss_sum(logits, b.kd_ids, b.kd_logp, *kd);
+    kd_sum = chunked_kd_loss_sum(h.reshape({-1, D}).index_select(0, b.kd_rows), m->output_weight(), b.kd_ids, b.kd_logp,
+                                 *kd, vocab_chunk);
   }
   return {ce, kd_sum};
 }

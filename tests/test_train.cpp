@@ -439,6 +439,47 @@ TEST_CASE("train: KD losses (fkl, rkl, jsd) over the teacher's top-k and tail eq
   CHECK_THROWS_AS(train::parse_kd_kind("kl"), InputError);
 }
 
+TEST_CASE("train: KD over vocabulary slices equals the KD of the full logits, values and gradients", "[device]") {
+  // The reference is the plain loss in float64; the measure is the plain float32 loss's distance from it, and
+  // the sliced one may be at most twice as far, plus 1e-6 (as the sliced cross-entropy's test). Slices of 1 put
+  // single top-k tokens alone in a slice (its tail part is empty: every entry -inf); row 0's teacher is peaked
+  // (its tail floored), row 1's student nearly certain (logits ~200, its tail floored: no gradient there).
+  torch::manual_seed(31);
+  const std::int64_t N = 23, D = 16, V = 50, K = 5;
+  auto tl = 2 * torch::randn({N, V});
+  tl[0].mul_(40);
+  auto [tv, ti] = tl.log_softmax(-1).topk(K, -1);
+  auto w0 = 2 * torch::randn({V, D}), h0 = torch::randn({N, D});
+  h0[1] = 3 * w0[ti[1][0].item<std::int64_t>()];
+  const auto ids = test::dev(ti), logp = test::dev(tv);
+  h0 = test::dev(h0), w0 = test::dev(w0);
+  for (const char* name : {"fkl", "rkl", "jsd"}) {
+    const auto kind = train::parse_kd_kind(name);
+    auto h = h0.to(torch::kDouble).requires_grad_(true), w = w0.to(torch::kDouble).requires_grad_(true);
+    auto want = train::kd_loss_sum(torch::matmul(h, w.t()), ids, logp.to(torch::kDouble), kind);
+    want.backward();
+    auto dist = [&](const torch::Tensor& loss, const torch::Tensor& hl, const torch::Tensor& wl) {
+      return std::array<double, 3>{std::abs(loss.item<double>() / want.item<double>() - 1),
+                                   max_diff(hl.grad().to(torch::kDouble), h.grad()),
+                                   max_diff(wl.grad().to(torch::kDouble), w.grad())};
+    };
+    auto hf = h0.clone().requires_grad_(true), wf = w0.clone().requires_grad_(true);
+    auto plain = train::kd_loss_sum(torch::matmul(hf, wf.t()), ids, logp, kind);
+    plain.backward();
+    const auto fp32 = dist(plain, hf, wf);
+    for (std::int64_t chunk : {0LL, 1LL, 3LL, 16LL, 50LL}) {
+      auto hc = h0.clone().requires_grad_(true), wc = w0.clone().requires_grad_(true);
+      auto got = train::chunked_kd_loss_sum(hc, wc, ids, logp, kind, chunk);
+      got.backward();
+      const auto ours = dist(got, hc, wc);
+      for (int i = 0; i < 3; ++i) {
+        INFO(name << ", slices of " << chunk << ", measure " << i << ": ours " << ours[i] << ", plain float32 " << fp32[i]);
+        CHECK(ours[i] <= 2 * fp32[i] + 1e-6);
+      }
+    }
+  }
+}
+
 TEST_CASE("train: --kd distils from the top-k that generate stored, and refuses a different tokenizer", "[device]") {
   test::TempDir d;
   const auto db = d / "s.db";
