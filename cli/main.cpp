@@ -1,5 +1,7 @@
 // cli/main.cpp: the `distill` entry point: builds the command tree, parses, applies --config, runs the
 // chosen subcommand, and maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input or usage).
+#include <charconv>
+#include <cstdint>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -8,6 +10,42 @@
 #include "common/errors.h"
 
 namespace distill::cli {
+
+namespace {
+
+// CLI11 2.1 reads integers with strtoll/strtoull, base 0: a value out of range saturates (a review of sample
+// 99999999999999999999 looked up 9223372036854775807) and a leading 0 reads as octal (--steps 010 ran 8 steps).
+// Every integer option of every subcommand therefore takes plain decimal that fits its type, else exit 2.
+std::string decimal_fits(const std::string& v, bool is_unsigned) {
+  const char *b = v.data(), *e = v.data() + v.size();
+  const bool neg = !v.empty() && v[0] == '-';
+  const std::string digits = v.substr(neg ? 1 : 0);
+  const bool plain = !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+                     (digits.size() == 1 || digits[0] != '0');
+  if (!plain || (neg && is_unsigned)) return "expected a whole decimal number" + std::string(is_unsigned ? " >= 0" : "") + ", got " + v;
+  std::from_chars_result r;
+  if (is_unsigned) {
+    std::uint64_t x;
+    r = std::from_chars(b, e, x);
+  } else {
+    std::int64_t x;
+    r = std::from_chars(b, e, x);
+  }
+  if (r.ec == std::errc::result_out_of_range) return v + " is out of range (at most " + (is_unsigned ? "18446744073709551615" : "9223372036854775807") + ")";
+  return {};
+}
+
+void check_integer_options(CLI::App& app) {
+  for (CLI::Option* o : app.get_options()) {
+    const auto full = o->get_type_name(), type = full.substr(0, full.find(':'));  // "UINT:NONNEGATIVE" etc.
+    if (type != "INT" && type != "UINT") continue;
+    const bool is_unsigned = type == "UINT";
+    o->check(CLI::Validator([is_unsigned](std::string& v) { return decimal_fits(v, is_unsigned); }, "", "decimal"));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_integer_options(*sub);
+}
+
+}  // namespace
 
 int run_cli(const std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -36,6 +74,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_eval(app, reg);
   register_compare(app, reg);
   register_demo(app, reg);
+  check_integer_options(app);
 
   try {
     app.parse(argc, argv.data());

@@ -56,6 +56,20 @@ std::int64_t last_action_id(Store& s) {
   return q.col_int(0);
 }
 
+// A split that names no problem at all is a typo, not an empty pass: refused, naming the splits there are.
+void check_scope(Store& s, const Scope& scope) {
+  if (scope.split.empty()) return;
+  auto q = s.db().prepare("SELECT count(*) FROM problems WHERE split = ?1");
+  q.bind(1, scope.split);
+  q.step();
+  if (q.col_int(0) > 0) return;
+  std::string known;
+  auto all = s.db().prepare("SELECT DISTINCT split FROM problems ORDER BY split");
+  while (all.step()) known += (known.empty() ? "" : ", ") + all.col_text(0);
+  throw InputError("--split '" + scope.split + "': the store has no problems in that split (" +
+                   (known.empty() ? std::string("it has no problems yet") : "its splits: " + known) + ")");
+}
+
 std::int64_t count_in_scope(Store& s, const Scope& scope) {
   auto q = s.db().prepare(
       "SELECT count(*) FROM samples s JOIN problems p ON p.id = s.problem_id WHERE ?1 = '' OR p.split = ?1");
@@ -119,6 +133,7 @@ std::string FilterRules::to_json() const {
 
 PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bool apply, const Who& who,
                       const ProgressFn& progress) {
+  check_scope(s, scope);
   if (rules.to_json() == "{}") throw InputError("`distill data filter` needs at least one rule (see --help)");
   if (rules.min_tokens && rules.max_tokens && *rules.min_tokens > *rules.max_tokens)
     throw InputError("--min-tokens " + std::to_string(*rules.min_tokens) + " is above --max-tokens " +
@@ -215,6 +230,7 @@ std::string DedupOptions::to_json() const {
 
 PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const Who& who,
                      const ProgressFn& progress) {
+  check_scope(s, scope);
   if (!o.exact && !o.near) throw InputError("`distill data dedup` with neither exact nor near-duplicate matching does nothing");
   if (o.near && !(o.threshold > 0 && o.threshold <= 1)) throw InputError("--threshold must lie in (0, 1]");
   if (o.ngram < 1 || o.num_perm < 8 || o.num_perm > 1024) throw InputError("--ngram must be >= 1 and --num-perm in 8..1024");
@@ -268,6 +284,7 @@ std::string DecontamOptions::to_json() const {
 
 PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
                              const Who& who, const ProgressFn& progress) {
+  check_scope(s, scope);
   if (o.ngram < 3) throw InputError("--ngram must be at least 3 (shorter n-grams match ordinary phrases)");
   const auto n = std::size_t(o.ngram);
   // The benchmark texts, each with the problem it belongs to.

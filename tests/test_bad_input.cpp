@@ -220,9 +220,22 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
   refused({"data", "import", "--db", db, "--format", "jsonl"}, "needs the argument file");
   // Values out of range.
   refused({"data", "synth", "--db", db, "--n", "3000000000"}, "--n 3000000000");
+  // Integers are plain decimal that fits: CLI11 alone saturated 99999999999999999999 to INT64_MAX and read a
+  // leading 0 as octal.
+  refused({"data", "review", "--db", db, "99999999999999999999", "--accept"}, "99999999999999999999 is out of range");
+  refused({"data", "synth", "--db", db, "--n", "010"}, "--n: expected a whole decimal number, got 010");
+  refused({"data", "synth", "--db", db, "--n", "5", "--seed", "18446744073709551616"}, "--seed: 18446744073709551616 is out of range");
   refused({"data", "synth", "--db", db, "--difficulty", "99999999999"}, "is not a level or a range");
   refused({"data", "decontaminate", "--db", db, "--max-df", "1.5"}, "--max-df");
   refused({"data", "filter", "--db", db, "--r1", "--max-repetition", "nan"}, "--max-repetition");
+  // A split with no problem at all is a typo: the curation passes name the splits there are instead of passing
+  // over zero samples.
+  const double actions = count(db, "curation_actions");
+  refused({"data", "filter", "--db", db, "--r1", "--split", "trian", "--apply"}, "--split 'trian'");
+  refused({"data", "dedup", "--db", db, "--split", "trian", "--apply"}, "its splits: train");
+  refused({"data", "decontaminate", "--db", db, "--split", "trian", "--against", "train", "--apply"}, "--split 'trian'");
+  CHECK(count(db, "curation_actions") == actions);
+  CHECK(test::run_distill({"data", "filter", "--db", db, "--r1", "--split", "train"}).code == 0);
   refused({"data", "list", "--db", db, "--search", "\"unterminated"}, "not a valid full-text query");
   CHECK(test::run_distill({"data", "list", "--db", db, "--search", "\"unterminated"}).err.find("SELECT") ==
         std::string::npos);
