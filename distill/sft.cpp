@@ -2,7 +2,6 @@
 // function of the seed, so resuming replays it up to the checkpoint instead of saving it.
 #include "distill/sft.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -27,6 +26,7 @@
 #include "distill/packing.h"
 #include "distill/schedule.h"
 #include "model/device.h"
+#include "model/autocast.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
 #include "student/presets.h"
@@ -134,32 +134,6 @@ void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
   if (used.empty()) throw InputError(path + ": holds no optimizer moments (*.exp_avg, *.exp_avg_sq)");
 }
 
-// bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
-// fp32, as torch.autocast does); nothing on the CPU, where training stays fp32. With activation checkpointing
-// the cast cache is off: the no-grad forward would otherwise cache weight casts without a gradient history,
-// and the recomputation in backward would reuse them and lose the weights' gradients (pytorch#112583).
-class BF16Autocast {
- public:
-  BF16Autocast(const torch::Device& d, bool checkpointing) : on_(d.is_cuda()) {
-    if (!on_) return;
-    was_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    cache_was_ = at::autocast::is_autocast_cache_enabled();
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    if (checkpointing) at::autocast::set_autocast_cache_enabled(false);
-  }
-  ~BF16Autocast() {
-    if (!on_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, was_);
-    at::autocast::set_autocast_cache_enabled(cache_was_);
-    at::autocast::clear_cache();
-  }
-  BF16Autocast(const BF16Autocast&) = delete;
-  BF16Autocast& operator=(const BF16Autocast&) = delete;
-
- private:
-  bool on_, was_ = false, cache_was_ = true;
-};
 
 std::int64_t newest_checkpoint(const std::string& out) {
   std::int64_t best = 0;
@@ -321,7 +295,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
-                                   {"precision", device.is_cuda() ? "bf16-autocast" : "fp32"}};
+                                   {"precision", model::training_precision(device)}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
@@ -408,7 +382,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       // The step's sums stay on the device until the step is queued: one host read per step, not two per batch.
       auto loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device)), kd_total = loss_sum.clone();
       {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
-        BF16Autocast autocast(device, cfg.checkpoint_activations);
+        model::BF16Autocast autocast(device, cfg.checkpoint_activations);
         for (auto& b : micro) {
           auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
           auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
@@ -430,7 +404,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                              "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;
       if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps) {
-        BF16Autocast autocast(device, false);  // the training loss's precision, so the two curves compare
+        model::BF16Autocast autocast(device, false);  // the training loss's precision, so the two curves compare
         vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
       }
       if (vl >= 0) rep.val_loss = vl;

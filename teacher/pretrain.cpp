@@ -13,6 +13,7 @@
 #include "dataset/answer.h"
 #include "dataset/samples.h"
 #include "distill/schedule.h"
+#include "model/autocast.h"
 #include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
@@ -100,11 +101,15 @@ void train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t r
     model::ForwardInput in;
     in.input_ids = torch::from_blob(ids.data(), {B, T}, i64).to(device);
     in.want_aux_loss = cfg.aux_coef > 0;
-    auto out = m->forward(in);
-    auto loss = model::causal_lm_loss(out.logits, torch::from_blob(labels.data(), {B, T}, i64).to(device));
-    auto total = out.aux_loss.defined() ? loss + cfg.aux_coef * out.aux_loss : loss;
-    opt.zero_grad();
-    total.backward();
+    torch::Tensor loss;
+    {  // the trainers' precision: bf16 autocast on CUDA (the router stays fp32), fp32 on the CPU
+      model::BF16Autocast autocast(device, false);
+      auto out = m->forward(in);
+      loss = model::causal_lm_loss(out.logits, torch::from_blob(labels.data(), {B, T}, i64).to(device));
+      auto total = out.aux_loss.defined() ? loss + cfg.aux_coef * out.aux_loss : loss;
+      opt.zero_grad();
+      total.backward();
+    }
     if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m->parameters(), cfg.grad_clip);
     opt.step();
     for (auto& moe : m->moe_layers()) moe->update_bias(cfg.bias_update_rate);

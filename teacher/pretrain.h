@@ -1,6 +1,7 @@
 // teacher/pretrain.h: `pretrain`: train a model from scratch on the store's gold chain-of-thought (the R1
 // format: prompt, then "<think>" steps "</think>" boxed answer), with AdamW and warmup + cosine, and write it
-// as an HF directory with its tokenizer. This is how the shipped demo teacher is made.
+// as an HF directory with its tokenizer. This is how the shipped demo teacher is made. Precision: bf16 autocast
+// on CUDA, fp32 on the CPU (model/autocast.h), as distill train.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,40 @@
+// model/autocast.h: the training precision of every trainer (distill train, distill pretrain) in one place:
+// bf16 autocast on CUDA, plain fp32 on the CPU. A scope object, so the cast cache never outlives the step.
+#pragma once
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/Device.h>
+
+namespace distill::model {
+
+// bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
+// fp32, as torch.autocast does); nothing on the CPU, where training stays fp32. With activation checkpointing
+// the cast cache is off: the no-grad forward would otherwise cache weight casts without a gradient history,
+// and the recomputation in backward would reuse them and lose the weights' gradients (pytorch#112583).
+class BF16Autocast {
+ public:
+  BF16Autocast(const c10::Device& d, bool checkpointing) : on_(d.is_cuda()) {
+    if (!on_) return;
+    was_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    cache_was_ = at::autocast::is_autocast_cache_enabled();
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    if (checkpointing) at::autocast::set_autocast_cache_enabled(false);
+  }
+  ~BF16Autocast() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, was_);
+    at::autocast::set_autocast_cache_enabled(cache_was_);
+    at::autocast::clear_cache();
+  }
+  BF16Autocast(const BF16Autocast&) = delete;
+  BF16Autocast& operator=(const BF16Autocast&) = delete;
+
+ private:
+  bool on_, was_ = false, cache_was_ = true;
+};
+
+// The precision a trainer on `d` runs at, as its checkpoints record it.
+inline const char* training_precision(const c10::Device& d) { return d.is_cuda() ? "bf16-autocast" : "fp32"; }
+
+}  // namespace distill::model
