@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     }
     at::autocast::set_autocast_enabled(type, false);
     at::autocast::clear_cache();
-    train::adamw_step(*opt, *m, 1e-4, 1.0);
+    train::adamw_step(*opt, 1e-4, 1.0);
   };
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);

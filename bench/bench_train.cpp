@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
         auto loss = train::chunked_cross_entropy_sum(hs, m->output_weight(), ys, 0) / double(ys.size(0));
         opt->zero_grad();
         loss.backward();
-        train::adamw_step(*opt, *m, 1e-3, 1.0);
+        train::adamw_step(*opt, 1e-3, 1.0);
         tokens += B * T;
       }
       return double(tokens) / (now_s() - t0);
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
         const auto& b = batches[std::size_t((s + S) % S)];
         opt->zero_grad();
         (train::batch_loss_sum(m, b, 0) / double(b.targets)).backward();
-        train::adamw_step(*opt, *m, 1e-3, 1.0);
+        train::adamw_step(*opt, 1e-3, 1.0);
         tokens += b.tokens;
       }
       return double(tokens) / (now_s() - t0);

@@ -5,6 +5,8 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "model/autocast.h"
+
 #include "model/train_kernels.h"
 
 namespace distill::train {
@@ -44,6 +46,8 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     }
     auto lse = m + s.log();
     ctx->save_for_backward({h, w, labels, lse});
+    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(h.device().type());
+    ctx->saved_data["autocast_dtype"] = at::autocast::get_autocast_dtype(h.device().type());
     ctx->saved_data["chunk"] = C;
     return ((lse - target) * labels.ne(-100).to(torch::kFloat32)).sum();
   }
@@ -54,6 +58,8 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto h = saved[0], w = saved[1], labels = saved[2], lse = saved[3];
     const auto C = ctx->saved_data["chunk"].toInt();
     const auto N = h.size(0), V = w.size(0);
+    model::AutocastAs as_forward(h.device().type(), ctx->saved_data["autocast"].toBool(),
+                                 ctx->saved_data["autocast_dtype"].toScalarType());
     auto scale = (labels.ne(-100).to(torch::kFloat32) * grad_out[0].to(torch::kFloat32)).unsqueeze(1);  // [N,1]
     auto dh = torch::zeros({N, h.size(1)}, h.options().dtype(torch::kFloat32));
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "model/autocast.h"
+
 #include <cmath>
 #include <limits>
 
@@ -88,6 +90,8 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
     auto mt_safe = torch::where(torch::isinf(mt), torch::zeros_like(mt), mt);
     auto lt_safe = torch::where(torch::isinf(mt), torch::full_like(lt, kInf), lt);  // exp(x - mt - lt) = 0 there
     ctx->save_for_backward({h, w, ids, mz, lz, mt_safe, lt_safe});
+    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(h.device().type());
+    ctx->saved_data["autocast_dtype"] = at::autocast::get_autocast_dtype(h.device().type());
     ctx->saved_data["chunk"] = C;
     return torch::cat({(top - mz.unsqueeze(1)) - lz.unsqueeze(1), ((mt - mz) + (lt - lz)).unsqueeze(1)}, 1);
   }
@@ -99,6 +103,8 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
     auto mz = saved[3].unsqueeze(1), lz = saved[4].unsqueeze(1), mt = saved[5].unsqueeze(1), lt = saved[6].unsqueeze(1);
     const auto C = ctx->saved_data["chunk"].toInt();
     const auto V = w.size(0), K = ids.size(1);
+    model::AutocastAs as_forward(h.device().type(), ctx->saved_data["autocast"].toBool(),
+                                 ctx->saved_data["autocast_dtype"].toScalarType());
     auto g = grad_out[0].to(torch::kFloat32);
     auto g_top = g.narrow(1, 0, K), g_tail = g.narrow(1, K, 1), g_sum = g.sum(1, true);
     auto dh = torch::zeros({h.size(0), h.size(1)}, h.options().dtype(torch::kFloat32));

@@ -32,8 +32,7 @@ void clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip) {
   at::_foreach_mul_(grads, (clip / (total + 1e-6)).clamp_max(1.0));
 }
 
-void adamw_step(torch::optim::AdamW& opt, const torch::nn::Module& m, double lr, double clip) {
-  (void)m;  // the optimizer's groups hold every parameter of `m`
+void adamw_step(torch::optim::AdamW& opt, double lr, double clip) {
   std::vector<torch::Tensor> all_grads;
   for (auto& g : opt.param_groups())
     for (auto& p : g.params())
@@ -67,8 +66,9 @@ void adamw_step(torch::optim::AdamW& opt, const torch::nn::Module& m, double lr,
       steps.push_back(t);
     }
     if (ps.empty()) continue;
+    TORCH_CHECK(!o.amsgrad(), "adamw_step: amsgrad is not supported (make_adamw never sets it)");
     const auto [b1, b2] = o.betas();
-    at::_fused_adamw_(ps, grads, avgs, sqs, {}, steps, lr, b1, b2, o.weight_decay(), o.eps(), o.amsgrad(),
+    at::_fused_adamw_(ps, grads, avgs, sqs, {}, steps, lr, b1, b2, o.weight_decay(), o.eps(), /*amsgrad=*/false,
                       /*maximize=*/false);
   }
 }

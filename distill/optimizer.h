@@ -18,6 +18,6 @@ void clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip);
 
 // Sets every group's lr, clips the gradients' global norm to `clip` (0: no clip), steps (one fused AdamW kernel
 // per group; the moments live in `opt`'s state, as LibTorch's own step keeps them).
-void adamw_step(torch::optim::AdamW& opt, const torch::nn::Module& m, double lr, double clip);
+void adamw_step(torch::optim::AdamW& opt, double lr, double clip);
 
 }  // namespace distill::train

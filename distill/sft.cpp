@@ -92,7 +92,8 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
   return n ? sum.item<double>() / double(n) : -1;
 }
 
-// Optimizer state <-> safetensors: per parameter (HF name) its two moments; the step count goes in the JSON.
+// Optimizer state <-> safetensors: per parameter (HF name) its two moments and its own step count (an expert
+// that no token reached in a step took no step: its bias correction lags the run's).
 void save_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path) {
   std::vector<std::pair<std::string, torch::Tensor>> t;
   for (auto& p : m->named_parameters()) {
@@ -101,6 +102,7 @@ void save_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
     auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
     t.emplace_back(p.key() + ".exp_avg", st.exp_avg());
     t.emplace_back(p.key() + ".exp_avg_sq", st.exp_avg_sq());
+    t.emplace_back(p.key() + ".step", torch::tensor(st.step(), torch::kInt64));
   }
   model::save_safetensors(path, t);
 }
@@ -121,16 +123,26 @@ void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::
         throw InputError(path + ": " + name + " has shape " + c10::str(t.sizes()) + ", the parameter has " +
                          c10::str(p.value().sizes()));
       used.insert(name);
-      return t.to(p.value().options()).clone();
+      return t.to(p.value().options(), /*non_blocking=*/false, /*copy=*/true);
     };
+    // Its own step count; files from before it was stored: the checkpoint's step, right for dense students.
+    std::int64_t own = step;
+    if (const auto sname = p.key() + ".step"; f->contains(sname)) {
+      auto t = f->get(sname);
+      if (t.numel() != 1 || t.scalar_type() != torch::kInt64 || t.item<std::int64_t>() < 0 || t.item<std::int64_t>() > step)
+        throw InputError(path + ": " + sname + " must be one int64 in [0, " + std::to_string(step) + "]");
+      own = t.item<std::int64_t>();
+      used.insert(sname);
+    }
     auto st = std::make_unique<torch::optim::AdamWParamState>();
-    st->step(step);
+    st->step(own);
     st->exp_avg(moment(avg));
     st->exp_avg_sq(moment(sq));
     opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
   }
   for (const auto& t : f->header().tensors)
-    if (!used.count(t.name)) throw InputError(path + ": tensor " + t.name + " is not a moment of any parameter of this model");
+    if (!used.count(t.name))
+      throw InputError(path + ": tensor " + t.name + " is not a moment or step count of any parameter of this model");
   if (used.empty()) throw InputError(path + ": holds no optimizer moments (*.exp_avg, *.exp_avg_sq)");
 }
 
@@ -316,7 +328,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                        std::to_string(start) + "/");
     for (const auto& [key, want] : schedule.items()) {
       auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
-      if (key == "precision" && have.is_null()) have = "fp32";  // checkpoints from before it was recorded: CPU-made
+      if (key == "precision" && have.is_null()) continue;  // recorded since schedule v5 of this file; older: either
       if (have.is_null())
         throw InputError(dir + "/trainer_state.json does not record " + key + " (an older checkpoint); start afresh");
       if (have != want)
@@ -355,7 +367,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
       fs::remove_all(tmp);
       fs::create_directories(tmp);
-      model::save_hf_dir(*m, tmp, tok_dir);  // each tensor is copied to the host as it is written
+      model::save_hf_dir(*m, tmp, tok_dir);  // copies to the host inside, the model stays on its device
       save_optimizer(opt, m, tmp + "/optimizer.safetensors");
       nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
                               {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
@@ -396,7 +408,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
           run_tokens += b.tokens;
         }
       }
-      adamw_step(opt, *m, lr, cfg.grad_clip);
+      adamw_step(opt, lr, cfg.grad_clip);
       if (kd) rep.final_kd = kd_total.item<double>() / double(std::max<std::int64_t>(1, kd_targets));
       last = loss_sum.item<double>() / double(std::max<std::int64_t>(1, targets));
       if (!std::isfinite(last))

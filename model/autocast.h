@@ -34,6 +34,29 @@ class BF16Autocast {
   bool on_, was_ = false, cache_was_ = true;
 };
 
+// Autocast on device type `type` set as a forward left it, for a scope: a custom autograd function's backward
+// recomputes its forward's matmuls and must do so at the forward's precision, whatever the caller's state when
+// backward runs (its saved logsumexps came from those matmuls).
+class AutocastAs {
+ public:
+  AutocastAs(c10::DeviceType type, bool on, at::ScalarType dtype)
+      : type_(type), was_(at::autocast::is_autocast_enabled(type)), dtype_was_(at::autocast::get_autocast_dtype(type)) {
+    at::autocast::set_autocast_dtype(type, dtype);
+    at::autocast::set_autocast_enabled(type, on);
+  }
+  ~AutocastAs() {
+    at::autocast::set_autocast_enabled(type_, was_);
+    at::autocast::set_autocast_dtype(type_, dtype_was_);
+  }
+  AutocastAs(const AutocastAs&) = delete;
+  AutocastAs& operator=(const AutocastAs&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool was_;
+  at::ScalarType dtype_was_;
+};
+
 // The precision a trainer on `d` runs at, as its checkpoints record it.
 inline const char* training_precision(const c10::Device& d) { return d.is_cuda() ? "bf16-autocast" : "fp32"; }
 

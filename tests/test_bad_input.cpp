@@ -95,7 +95,7 @@ TEST_CASE("bad input: train names the flag out of range, a bad --out or a broken
   test::write_text(ck + "/trainer_state.json", good_state);
   fs::copy_file(ck + "/optimizer.safetensors", d / "opt.bak");
   fs::copy_file(ck + "/model.safetensors", ck + "/optimizer.safetensors", fs::copy_options::overwrite_existing);
-  refused(resume, "is not a moment of any parameter");
+  refused(resume, "is not a moment or step count of any parameter");
   CHECK(count(db, "runs") == after);
   fs::copy_file(d / "opt.bak", ck + "/optimizer.safetensors", fs::copy_options::overwrite_existing);
   CHECK(test::run_distill(resume).code == 0);

@@ -128,6 +128,15 @@ TEST_CASE("train: sliced cross-entropy equals the plain loss on the test device,
     CHECK(std::abs(loss.item<double>() - want.item<double>()) < rel * std::abs(want.item<double>()));
     CHECK(max_diff(h.grad(), hr.grad()) < grad);
     CHECK(max_diff(w.grad(), wr.grad()) < grad);
+    // backward after the scope: the slices are recomputed at the forward's precision, so the gradients are the same
+    auto ho = h0.clone().requires_grad_(true), wo = w0.clone().requires_grad_(true);
+    at::autocast::set_autocast_enabled(type, autocast);
+    auto later = train::chunked_cross_entropy_sum(ho, wo, labels, 16);
+    at::autocast::set_autocast_enabled(type, false);
+    at::autocast::clear_cache();
+    later.backward();
+    CHECK(max_diff(ho.grad(), h.grad()) == 0);
+    CHECK(max_diff(wo.grad(), w.grad()) == 0);
   }
 }
 
@@ -229,7 +238,7 @@ TEST_CASE("train: the AdamW step (groups, clipping, warmup + cosine lr) equals t
     }
     const double lr = train::lr_at(step, 6, 2, 3e-3, 0.1);
     CHECK(std::abs(lr - want_lr[step].item<double>()) < 1e-15);
-    train::adamw_step(*opt, *m, lr, 1.0);
+    train::adamw_step(*opt, lr, 1.0);
   }
   std::size_t n = 0;
   for (auto& p : m->named_parameters()) {
@@ -363,6 +372,19 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
   CHECK(std::filesystem::exists(d / "full/checkpoint-12/trainer_state.json"));
   CHECK(std::filesystem::exists(d / "full/checkpoint-12/optimizer.safetensors"));
   CHECK_FALSE(std::filesystem::exists(d / "full/checkpoint-12.tmp"));
+  {  // every parameter's own step count is stored beside its moments (a dense student: all took every step)
+    auto opt_file = model::SafetensorsFile::open(d / "full/checkpoint-12/optimizer.safetensors");
+    int steps = 0, moments = 0;
+    for (const auto& t : opt_file->header().tensors) {
+      if (t.name.ends_with(".step")) {
+        ++steps;
+        CHECK(opt_file->get(t.name).item<std::int64_t>() == 12);
+      }
+      if (t.name.ends_with(".exp_avg")) ++moments;
+    }
+    CHECK(steps == moments);
+    CHECK(steps > 0);
+  }
   model::load_hf_dir(d / "full", torch::kCPU);  // the final model loads
 
   auto first = run_distill(with({"--out", d / "split", "--stop-after", "6"}));
@@ -477,6 +499,37 @@ TEST_CASE("train: KD over vocabulary slices equals the KD of the full logits, va
         CHECK(ours[i] <= 2 * fp32[i] + 1e-6);
       }
     }
+  }
+  // Under bf16 autocast (the trainer's setting on CUDA): the plain loss under the same autocast, and one gradient
+  // whether backward runs inside the autocast scope or after it: the slices are recomputed at the forward's
+  // precision, or their logits would no longer match the logsumexps kept from the forward.
+  const auto type = test::device().type();
+  for (const char* name : {"fkl", "jsd"}) {
+    const auto kind = train::parse_kd_kind(name);
+    auto run = [&](bool sliced, bool backward_inside) {
+      auto hc = h0.clone().requires_grad_(true), wc = w0.clone().requires_grad_(true);
+      at::autocast::set_autocast_dtype(type, at::kBFloat16);
+      at::autocast::set_autocast_enabled(type, true);
+      auto loss = sliced ? train::chunked_kd_loss_sum(hc, wc, ids, logp, kind, 16)
+                         : train::kd_loss_sum(torch::matmul(hc, wc.t()), ids, logp, kind);
+      if (backward_inside) loss.backward();
+      at::autocast::set_autocast_enabled(type, false);
+      at::autocast::clear_cache();
+      if (!backward_inside) loss.backward();
+      return std::make_tuple(loss.item<double>(), hc.grad(), wc.grad());
+    };
+    auto [lp, hp, wp] = run(false, true);
+    auto [li, hi, wi] = run(true, true);
+    auto [lo, ho, wo] = run(true, false);
+    INFO(name << " under bf16 autocast: plain " << lp << ", sliced " << li << "; |dh| diff " << max_diff(hi, hp)
+              << ", |dw| diff " << max_diff(wi, wp) << ", backward after the scope: " << max_diff(ho, hi) << ", "
+              << max_diff(wo, wi));
+    CHECK(std::abs(li - lp) <= 1e-4 * std::abs(lp));
+    CHECK(max_diff(hi, hp) <= 1e-2 * hp.abs().max().item<double>());
+    CHECK(max_diff(wi, wp) <= 1e-2 * wp.abs().max().item<double>());
+    CHECK(lo == li);
+    CHECK(max_diff(ho, hi) == 0);
+    CHECK(max_diff(wo, wi) == 0);
   }
 }
 
