@@ -49,6 +49,9 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   c->add_option("--seed", a->seed, "seed for init and data order")->check(kNotNegative);
   c->add_option("--device", a->device, "cpu or cuda");
   c->add_option("--threads", a->threads, "intra-op threads (0: default)");
+  c->add_option("--save-every", a->save_every, "checkpoint every N steps into --out/checkpoint-N/ (0: none)");
+  c->add_option("--stop-after", a->stop_after, "end this run after N steps, checkpointed; continue with --resume");
+  c->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
   c->add_option("--model-type", m.model_type, "llama | qwen2 | mixtral | qwen2_moe | deepseek_v3");
   c->add_option("--hidden-size", m.hidden_size, "d_model");
   c->add_option("--layers", m.num_hidden_layers, "decoder layers");
@@ -84,6 +87,7 @@ void register_pretrain(CLI::App& root, Registry& reg) {
         *store, *a, config,
         [&](const teacher::StepInfo& s) {
           if (!bar) bar = std::make_unique<Progress>("pretrain", std::uint64_t(s.steps), "steps");
+          if (last == 0) bar->add(std::uint64_t(s.step - 1)), last = s.step - 1;  // resumed: start where it was
           bar->add(std::uint64_t(s.step - last));
           last = s.step;
           bar->set_suffix("loss " + fmt_fixed(s.loss, 4) + "  lr " + fmt_fixed(s.lr * 1e3, 3) + "e-3  " +
@@ -94,8 +98,11 @@ void register_pretrain(CLI::App& root, Registry& reg) {
           std::cout << line << std::endl;
         });
     if (bar) bar->finish();
-    std::cout << "pretrain: final loss " << fmt_fixed(rep.final_loss, 4) << ", " << fmt_fixed(rep.seconds, 0) << " s, "
-              << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> " << a->out << "\n";
+    std::cout << "pretrain: steps " << rep.first_step << "-" << rep.last_step << ", loss " << fmt_fixed(rep.final_loss, 4)
+              << ", " << fmt_fixed(rep.seconds, 0) << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> "
+              << (rep.finished ? a->out
+                               : a->out + "/checkpoint-" + std::to_string(rep.last_step) + " (continue with --resume)")
+              << "\n";
     for (auto& [d, cnt] : rep.eval_by_difficulty)
       std::cout << "  held-out greedy accuracy, difficulty " << d << ": " << cnt.first << "/" << cnt.second << " ("
                 << fmt_fixed(100.0 * cnt.first / std::max(1, cnt.second), 1) << "%)\n";

@@ -29,6 +29,7 @@
 #include "model/autocast.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
+#include "model/train_state.h"
 #include "student/presets.h"
 #include "teacher/generate.h"
 
@@ -90,77 +91,6 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
   }
   m->train(was);
   return n ? sum.item<double>() / double(n) : -1;
-}
-
-// Optimizer state <-> safetensors: per parameter (HF name) its two moments and its own step count (an expert
-// that no token reached in a step took no step: its bias correction lags the run's).
-void save_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path) {
-  std::vector<std::pair<std::string, torch::Tensor>> t;
-  for (auto& p : m->named_parameters()) {
-    auto it = opt.state().find(p.value().unsafeGetTensorImpl());
-    if (it == opt.state().end()) continue;
-    auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
-    t.emplace_back(p.key() + ".exp_avg", st.exp_avg());
-    t.emplace_back(p.key() + ".exp_avg_sq", st.exp_avg_sq());
-    t.emplace_back(p.key() + ".step", torch::tensor(st.step(), torch::kInt64));
-  }
-  model::save_safetensors(path, t);
-}
-
-// Moments come in pairs, in their parameter's shape; a parameter without any (no gradient reached it yet) starts
-// fresh, as it would have in the run that saved them. Tensors that match no parameter, or no moments at all, are
-// refused: that is another model's file.
-void load_optimizer(torch::optim::AdamW& opt, model::Transformer& m, const std::string& path, std::int64_t step) {
-  auto f = model::SafetensorsFile::open(path);
-  std::set<std::string> used;
-  for (auto& p : m->named_parameters()) {
-    const auto avg = p.key() + ".exp_avg", sq = p.key() + ".exp_avg_sq";
-    if (!f->contains(avg) && !f->contains(sq)) continue;
-    auto moment = [&](const std::string& name) {
-      if (!f->contains(name)) throw InputError(path + ": no tensor " + name + " to go with the other moment");
-      auto t = f->get(name);
-      if (t.sizes() != p.value().sizes())
-        throw InputError(path + ": " + name + " has shape " + c10::str(t.sizes()) + ", the parameter has " +
-                         c10::str(p.value().sizes()));
-      used.insert(name);
-      return t.to(p.value().options(), /*non_blocking=*/false, /*copy=*/true);
-    };
-    // Its own step count; files from before it was stored: the checkpoint's step, right for dense students.
-    std::int64_t own = step;
-    if (const auto sname = p.key() + ".step"; f->contains(sname)) {
-      auto t = f->get(sname);
-      if (t.numel() != 1 || t.scalar_type() != torch::kInt64 || t.item<std::int64_t>() < 0 || t.item<std::int64_t>() > step)
-        throw InputError(path + ": " + sname + " must be one int64 in [0, " + std::to_string(step) + "]");
-      own = t.item<std::int64_t>();
-      used.insert(sname);
-    }
-    auto st = std::make_unique<torch::optim::AdamWParamState>();
-    st->step(own);
-    st->exp_avg(moment(avg));
-    st->exp_avg_sq(moment(sq));
-    opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
-  }
-  for (const auto& t : f->header().tensors)
-    if (!used.count(t.name))
-      throw InputError(path + ": tensor " + t.name + " is not a moment or step count of any parameter of this model");
-  if (used.empty()) throw InputError(path + ": holds no optimizer moments (*.exp_avg, *.exp_avg_sq)");
-}
-
-
-std::int64_t newest_checkpoint(const std::string& out) {
-  std::int64_t best = 0;
-  if (!fs::is_directory(out)) return 0;
-  for (const auto& e : fs::directory_iterator(out)) {
-    const auto name = e.path().filename().string();
-    const auto digits = name.size() > 11 && name.find_first_not_of("0123456789", 11) == std::string::npos;
-    if (name.rfind("checkpoint-", 0) == 0 && digits && fs::exists(e.path() / "trainer_state.json")) {  // not .tmp/.old
-      try {
-        best = std::max<std::int64_t>(best, std::stoll(name.substr(11)));
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  return best;
 }
 
 // Every option in range before anything is read or written; each message names its flag and the value given.
@@ -311,32 +241,12 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
-    start = newest_checkpoint(cfg.out);
+    start = model::newest_checkpoint(cfg.out);
     if (start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
-    const auto dir = cfg.out + "/checkpoint-" + std::to_string(start), state_file = dir + "/trainer_state.json";
-    nlohmann::json state;
-    try {
-      state = nlohmann::json::parse(read_file(state_file));
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(state_file + ": not valid JSON (" + without_library_tag(e.what()) + ")");
-    }
-    if (!state.is_object() || !state.value("step", nlohmann::json()).is_number_integer() ||
-        !state.value("tokens", nlohmann::json()).is_number_integer())
-      throw InputError(state_file + ": expected an object with integer \"step\" and \"tokens\"");
-    if (state["step"].get<std::int64_t>() != start)
-      throw InputError(state_file + ": records step " + state["step"].dump() + " but sits in checkpoint-" +
-                       std::to_string(start) + "/");
-    for (const auto& [key, want] : schedule.items()) {
-      auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
-      if (key == "precision" && have.is_null()) continue;  // recorded since schedule v5 of this file; older: either
-      if (have.is_null())
-        throw InputError(dir + "/trainer_state.json does not record " + key + " (an older checkpoint); start afresh");
-      if (have != want)
-        throw InputError(dir + "/trainer_state.json: the checkpoint was made with " + key + " = " + have.dump() +
-                         ", this run has " + want.dump() + "; resume with the same settings and samples");
-    }
+    const auto dir = cfg.out + "/checkpoint-" + std::to_string(start);
+    const auto state = model::read_trainer_state(dir, start, schedule);
     model::load_state(*m, *model::SafetensorsFile::open(dir + "/model.safetensors"));
-    load_optimizer(opt, m, dir + "/optimizer.safetensors", start);
+    model::load_optimizer(opt, *m, dir + "/optimizer.safetensors", start);
     tokens = state["tokens"].get<std::int64_t>();
     for (std::int64_t i = 0; i < start * cfg.grad_accum; ++i) stream.next();  // replay the data stream
     if (log) log("resuming from " + dir);
@@ -364,21 +274,13 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     std::int64_t run_tokens = 0;
     const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
     auto checkpoint = [&](std::int64_t step) {
-      const auto dir = cfg.out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp";
-      fs::remove_all(tmp);
-      fs::create_directories(tmp);
-      model::save_hf_dir(*m, tmp, tok_dir);  // copies to the host inside, the model stays on its device
-      save_optimizer(opt, m, tmp + "/optimizer.safetensors");
-      nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
-                              {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
-      write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
-      // A checkpoint directory is complete or absent: a rerun's older copy of it goes aside first, and only
-      // once the new one is in place is it removed.
-      const auto old = dir + ".old";
-      fs::remove_all(old);
-      if (fs::exists(dir)) fs::rename(dir, old);
-      fs::rename(tmp, dir);
-      fs::remove_all(old);
+      model::write_checkpoint(cfg.out, step, [&](const std::string& tmp) {
+        model::save_hf_dir(*m, tmp, tok_dir);  // copies to the host inside, the model stays on its device
+        model::save_optimizer(opt, *m, tmp + "/optimizer.safetensors");
+        nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
+                                {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
+        write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
+      });
     };
     double last = 0;
     for (std::int64_t step = start; step < end; ++step) {

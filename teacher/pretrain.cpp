@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <sstream>
 
@@ -17,6 +18,8 @@
 #include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
+#include "model/train_state.h"
+#include "model/weights_io.h"
 #include "teacher/engine.h"
 #include "teacher/generate.h"
 #include "teacher/prompt_format.h"
@@ -60,31 +63,55 @@ std::map<int, std::pair<int, int>> greedy_accuracy(model::Transformer& m, const 
   return acc;
 }
 
-// The steps, from the first to the saved model; rows into the store under run_id.
-void train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
+// The per-epoch shuffle of the training examples: batch after batch, and a resume replays it to its step.
+class Sampler {
+ public:
+  Sampler(std::size_t n, std::uint64_t seed) : rng_(seed ^ 0x5eedULL), order_(n), cursor_(n) {
+    for (std::size_t i = 0; i < n; ++i) order_[i] = i;
+  }
+  std::vector<std::size_t> next(std::int64_t batch) {
+    std::vector<std::size_t> out;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      if (cursor_ >= order_.size()) {
+        for (std::size_t i = order_.size(); i > 1; --i)
+          std::swap(order_[i - 1], order_[std::size_t(rng_.uniform(0, std::int64_t(i) - 1))]);
+        cursor_ = 0;
+      }
+      out.push_back(order_[cursor_++]);
+    }
+    return out;
+  }
+
+ private:
+  Rng rng_;
+  std::vector<std::size_t> order_;
+  std::size_t cursor_;
+};
+
+// Where a run starts and what it carries over from a checkpoint.
+struct Progress {
+  std::int64_t start = 0, tokens = 0;
+  double ema = 0;
+};
+
+// Steps at.start..end-1; rows into the store under run_id; checkpoint(step, at) every save_every steps. Returns
+// the tokens this run trained on.
+std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
                 const torch::Device& device, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
-                const std::vector<dataset::GoldExample>& held, PretrainReport& rep,
+                const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t end,
+                const std::function<void(std::int64_t, const Progress&)>& checkpoint,
                 const std::function<void(const StepInfo&)>& on_step, const std::function<void(const std::string&)>& log) {
   std::vector<dataset::TrainStepRow> step_rows;
-  Rng rng(cfg.seed ^ 0x5eedULL);
-  std::vector<std::size_t> order(data.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::size_t cursor = order.size();
+  Sampler sampler(data.size(), cfg.seed);
+  for (std::int64_t s = 0; s < at.start; ++s) sampler.next(cfg.batch_size);  // replay to the checkpoint's step
   const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t tokens = 0;
-  double ema = 0;
-  for (std::int64_t step = 0; step < cfg.steps; ++step) {
+  std::int64_t run_tokens = 0;
+  for (std::int64_t step = at.start; step < end; ++step) {
     const double lr = train::lr_at(step, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     // batch: the next batch_size examples of a per-epoch shuffle, right-padded; loss on response tokens only
     std::vector<const Example*> batch;
-    for (std::int64_t b = 0; b < cfg.batch_size; ++b) {
-      if (cursor >= order.size()) {
-        for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng.uniform(0, std::int64_t(i) - 1))]);
-        cursor = 0;
-      }
-      batch.push_back(&data[order[cursor++]]);
-    }
+    for (auto i : sampler.next(cfg.batch_size)) batch.push_back(&data[i]);
     std::int64_t T = 0;
     for (auto* e : batch) T = std::max<std::int64_t>(T, std::int64_t(e->ids.size()));
     const auto B = std::int64_t(batch.size());
@@ -95,7 +122,8 @@ void train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t r
         ids[std::size_t(b * T) + t] = e.ids[t];
         if (std::int64_t(t) >= e.prompt_len) labels[std::size_t(b * T) + t] = e.ids[t];
       }
-      tokens += std::int64_t(e.ids.size());
+      at.tokens += std::int64_t(e.ids.size());
+      run_tokens += std::int64_t(e.ids.size());
     }
     auto i64 = torch::TensorOptions().dtype(torch::kInt64);
     model::ForwardInput in;
@@ -117,29 +145,29 @@ void train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t r
     if (!std::isfinite(l))
       throw RuntimeFailure("pretrain: the loss is " + std::to_string(l) + " at step " + std::to_string(step + 1) +
                            "; lower --lr or raise --warmup");
-    ema = step == 0 ? l : 0.95 * ema + 0.05 * l;
-    step_rows.push_back({step + 1, l, lr, tokens});
+    at.ema = step == 0 ? l : 0.95 * at.ema + 0.05 * l;
+    step_rows.push_back({step + 1, l, lr, at.tokens});
     if (step_rows.size() >= 50) {
       dataset::insert_train_steps(store, run_id, step_rows);
       step_rows.clear();
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (on_step) on_step({step + 1, cfg.steps, ema, lr, double(tokens) / std::max(el, 1e-9)});
+    if (on_step) on_step({step + 1, cfg.steps, at.ema, lr, double(run_tokens) / std::max(el, 1e-9)});
     if (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0 && step + 1 < cfg.steps && !held.empty() && log) {
       auto acc = greedy_accuracy(m, tok, held, 128);
       std::ostringstream os;
-      os << "step " << step + 1 << ": loss " << ema << ", greedy held-out accuracy";
+      os << "step " << step + 1 << ": loss " << at.ema << ", greedy held-out accuracy";
       for (auto& [d, c] : acc) os << "  d" << d << " " << c.first << "/" << c.second;
       log(os.str());
     }
+    if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) {
+      dataset::insert_train_steps(store, run_id, step_rows);  // the store holds every step a checkpoint has
+      step_rows.clear();
+      checkpoint(step + 1, at);
+    }
   }
   dataset::insert_train_steps(store, run_id, step_rows);
-  rep.final_loss = ema;
-  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep.tokens_per_s = double(tokens) / std::max(rep.seconds, 1e-9);
-  if (!held.empty()) rep.eval_by_difficulty = greedy_accuracy(m, tok, held, 128);
-  m->to(torch::kCPU);
-  model::save_hf_dir(*m, cfg.out, cfg.tokenizer_dir);
+  return run_tokens;
 }
 
 }  // namespace
@@ -156,6 +184,8 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   number_at_least_0("--bias-update-rate", cfg.bias_update_rate);
   if (cfg.batch_size < 1) throw InputError("--batch-size " + std::to_string(cfg.batch_size) + ": expected >= 1");
   if (cfg.eval_n < 0) throw InputError("--eval-n " + std::to_string(cfg.eval_n) + ": expected >= 0");
+  if (cfg.save_every < 0) throw InputError("--save-every " + std::to_string(cfg.save_every) + ": expected >= 0 (0: no checkpoints)");
+  if (cfg.stop_after < 0) throw InputError("--stop-after " + std::to_string(cfg.stop_after) + ": expected >= 0 (0: run to --steps)");
   if (cfg.out.empty()) throw InputError("`distill pretrain` needs --out DIR");
   check_output_dir(cfg.out, "--out");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
@@ -210,10 +240,54 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
                                     torch::optim::AdamWOptions(cfg.lr).betas({0.9, 0.95}).weight_decay(0.0)));
   torch::optim::AdamW opt(std::move(groups));
 
+  // What a resumed run must share with the run that made the checkpoint, else its curve is another one.
+  const nlohmann::json schedule = {
+      {"steps", cfg.steps}, {"seed", cfg.seed}, {"lr", cfg.lr}, {"min_lr_ratio", cfg.min_lr_ratio},
+      {"warmup", cfg.warmup}, {"weight_decay", cfg.weight_decay}, {"grad_clip", cfg.grad_clip},
+      {"batch_size", cfg.batch_size}, {"aux_coef", cfg.aux_coef}, {"bias_update_rate", cfg.bias_update_rate},
+      {"split", cfg.split}, {"train_examples", data.size()}, {"model", nlohmann::json::parse(mc.to_hf_json())},
+      {"precision", model::training_precision(device)}};
+  Progress at;
+  if (cfg.resume) {
+    at.start = model::newest_checkpoint(cfg.out);
+    if (at.start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
+    const auto dir = cfg.out + "/checkpoint-" + std::to_string(at.start);
+    const auto state = model::read_trainer_state(dir, at.start, schedule);
+    if (!state.value("ema", nlohmann::json()).is_number())
+      throw InputError(dir + "/trainer_state.json: expected a number \"ema\" (the displayed loss)");
+    model::load_state(*m, *model::SafetensorsFile::open(dir + "/model.safetensors"));
+    model::load_optimizer(opt, *m, dir + "/optimizer.safetensors", at.start);
+    at.tokens = state["tokens"].get<std::int64_t>();
+    at.ema = state["ema"].get<double>();
+    if (log) log("resuming from " + dir);
+  }
+  const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, at.start + cfg.stop_after) : cfg.steps;
+  auto checkpoint = [&](std::int64_t step, const Progress& p) {
+    model::write_checkpoint(cfg.out, step, [&](const std::string& tmp) {
+      model::save_hf_dir(*m, tmp, cfg.tokenizer_dir);
+      model::save_optimizer(opt, *m, tmp + "/optimizer.safetensors");
+      const nlohmann::json state = {{"step", step}, {"tokens", p.tokens}, {"ema", p.ema}, {"schedule", schedule}};
+      write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
+    });
+  };
+
   make_output_dir(cfg.out, "--out");  // before the run row: a path that cannot be a folder fails here
   const auto run_id = store.begin_run("pretrain", config_toml);
   try {
-    train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, rep, on_step, log);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto run_tokens = train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, checkpoint, on_step, log);
+    rep.final_loss = at.ema;
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);
+    rep.first_step = at.start + 1;
+    rep.last_step = end;
+    rep.finished = end == cfg.steps;
+    if (rep.finished) {
+      if (!held.empty()) rep.eval_by_difficulty = greedy_accuracy(m, *tok, held, 128);
+      model::save_hf_dir(*m, cfg.out, cfg.tokenizer_dir);
+    } else if (cfg.save_every <= 0 || end % cfg.save_every != 0) {
+      checkpoint(end, at);  // stopped early: leave a checkpoint to resume from
+    }
   } catch (...) {
     store.fail_run(run_id);
     throw;

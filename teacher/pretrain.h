@@ -34,12 +34,17 @@ struct PretrainConfig {
   std::uint64_t seed = 0;
   std::string device = "cpu";
   int threads = 0;                 // intra-op threads (0: LibTorch default)
+  std::int64_t save_every = 0;     // checkpoint-N/ (model, optimizer, trainer state) every N steps (0: none)
+  std::int64_t stop_after = 0;     // end this invocation after N steps, checkpointed (0: run to `steps`)
+  bool resume = false;             // continue from the newest checkpoint in `out`: the curve of an uninterrupted run
 };
 
 struct PretrainReport {
   double final_loss = 0, seconds = 0, tokens_per_s = 0;
   std::int64_t n_params = 0, n_active_params = 0;
-  std::map<int, std::pair<int, int>> eval_by_difficulty;  // difficulty -> (correct, total), greedy
+  std::map<int, std::pair<int, int>> eval_by_difficulty;  // difficulty -> (correct, total), greedy; when finished
+  std::int64_t first_step = 1, last_step = 0;
+  bool finished = false;  // reached `steps` (else stopped by stop_after, with a checkpoint)
 };
 
 struct StepInfo {

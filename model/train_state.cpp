@@ -1,0 +1,119 @@
+// model/train_state.cpp: see train_state.h.
+#include "model/train_state.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <set>
+
+#include "common/errors.h"
+#include "common/fs.h"
+#include "model/weights_io.h"
+
+namespace distill::model {
+
+namespace fs = std::filesystem;
+
+void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path) {
+  std::vector<std::pair<std::string, torch::Tensor>> t;
+  for (auto& p : m.named_parameters()) {
+    auto it = opt.state().find(p.value().unsafeGetTensorImpl());
+    if (it == opt.state().end()) continue;
+    auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    t.emplace_back(p.key() + ".exp_avg", st.exp_avg());
+    t.emplace_back(p.key() + ".exp_avg_sq", st.exp_avg_sq());
+    t.emplace_back(p.key() + ".step", torch::tensor(st.step(), torch::kInt64));
+  }
+  save_safetensors(path, t);
+}
+
+void load_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path, std::int64_t step) {
+  auto f = SafetensorsFile::open(path);
+  std::set<std::string> used;
+  for (auto& p : m.named_parameters()) {
+    const auto avg = p.key() + ".exp_avg", sq = p.key() + ".exp_avg_sq";
+    if (!f->contains(avg) && !f->contains(sq)) continue;
+    auto moment = [&](const std::string& name) {
+      if (!f->contains(name)) throw InputError(path + ": no tensor " + name + " to go with the other moment");
+      auto t = f->get(name);
+      if (t.sizes() != p.value().sizes())
+        throw InputError(path + ": " + name + " has shape " + c10::str(t.sizes()) + ", the parameter has " +
+                         c10::str(p.value().sizes()));
+      used.insert(name);
+      return t.to(p.value().options(), /*non_blocking=*/false, /*copy=*/true);
+    };
+    // Its own step count; files from before it was stored: the checkpoint's step, right for dense students.
+    std::int64_t own = step;
+    if (const auto sname = p.key() + ".step"; f->contains(sname)) {
+      auto t = f->get(sname);
+      if (t.numel() != 1 || t.scalar_type() != torch::kInt64 || t.item<std::int64_t>() < 0 || t.item<std::int64_t>() > step)
+        throw InputError(path + ": " + sname + " must be one int64 in [0, " + std::to_string(step) + "]");
+      own = t.item<std::int64_t>();
+      used.insert(sname);
+    }
+    auto st = std::make_unique<torch::optim::AdamWParamState>();
+    st->step(own);
+    st->exp_avg(moment(avg));
+    st->exp_avg_sq(moment(sq));
+    opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
+  }
+  for (const auto& t : f->header().tensors)
+    if (!used.count(t.name))
+      throw InputError(path + ": tensor " + t.name + " is not a moment or step count of any parameter of this model");
+  if (used.empty()) throw InputError(path + ": holds no optimizer moments (*.exp_avg, *.exp_avg_sq)");
+}
+
+
+std::int64_t newest_checkpoint(const std::string& out) {
+  std::int64_t best = 0;
+  if (!fs::is_directory(out)) return 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    const auto name = e.path().filename().string();
+    const auto digits = name.size() > 11 && name.find_first_not_of("0123456789", 11) == std::string::npos;
+    if (name.rfind("checkpoint-", 0) == 0 && digits && fs::exists(e.path() / "trainer_state.json")) {  // not .tmp/.old
+      try {
+        best = std::max<std::int64_t>(best, std::stoll(name.substr(11)));
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return best;
+}
+
+void write_checkpoint(const std::string& out, std::int64_t step, const std::function<void(const std::string&)>& fill) {
+  const auto dir = out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp", old = dir + ".old";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  fill(tmp);
+  fs::remove_all(old);
+  if (fs::exists(dir)) fs::rename(dir, old);
+  fs::rename(tmp, dir);
+  fs::remove_all(old);
+}
+
+nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule) {
+  const auto state_file = dir + "/trainer_state.json";
+  nlohmann::json state;
+  try {
+    state = nlohmann::json::parse(read_file(state_file));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(state_file + ": not valid JSON (" + without_library_tag(e.what()) + ")");
+  }
+  if (!state.is_object() || !state.value("step", nlohmann::json()).is_number_integer() ||
+      !state.value("tokens", nlohmann::json()).is_number_integer())
+    throw InputError(state_file + ": expected an object with integer \"step\" and \"tokens\"");
+  if (state["step"].get<std::int64_t>() != step)
+    throw InputError(state_file + ": records step " + state["step"].dump() + " but sits in checkpoint-" +
+                     std::to_string(step) + "/");
+  for (const auto& [key, want] : schedule.items()) {
+    auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
+    if (key == "precision" && have.is_null()) continue;  // recorded since the CUDA audit; older: either
+    if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
+    if (have != want)
+      throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +
+                       want.dump() + "; resume with the same settings and samples");
+  }
+  return state;
+}
+
+}  // namespace distill::model

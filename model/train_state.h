@@ -1,0 +1,38 @@
+// model/train_state.h: what a trainer's checkpoint holds besides the model, for `distill train` and `distill
+// pretrain` alike: the AdamW moments with each parameter's step count (optimizer.safetensors), the trainer
+// state (trainer_state.json: step, tokens, and the schedule a resume must share), the newest complete
+// checkpoint-N/ of an output directory, and the write of one as a whole or not at all.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+namespace distill::model {
+
+// Per parameter (HF name): NAME.exp_avg, NAME.exp_avg_sq and NAME.step (an MoE expert no token reached in a
+// step took no step, so its bias correction lags the run's).
+void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path);
+
+// The inverse, onto `m`'s parameters and device. Moments come in pairs, in their parameter's shape; a parameter
+// without any (no gradient reached it yet) starts fresh, as it would have in the run that saved them; a file
+// without step counts gives every parameter `step`. Tensors that match no parameter, or no moments at all, are
+// refused (InputError): that is another model's file.
+void load_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path, std::int64_t step);
+
+// N of the newest out/checkpoint-N/ holding a trainer_state.json (not a .tmp or .old one); 0 when none.
+std::int64_t newest_checkpoint(const std::string& out);
+
+// Writes out/checkpoint-STEP/ complete or not at all: `fill` writes its files into a .tmp folder, which then
+// replaces any older copy (set aside first, removed once the new one is in place).
+void write_checkpoint(const std::string& out, std::int64_t step, const std::function<void(const std::string&)>& fill);
+
+// dir/trainer_state.json, checked: an object with integer "step" (= `step`, the folder's) and "tokens", made with
+// every key of `schedule` equal (a schedule key it lacks is an older checkpoint, except "precision"). Each
+// mismatch is an InputError naming the key and both values.
+nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule);
+
+}  // namespace distill::model
