@@ -1,5 +1,6 @@
 // cli/cmd_data_browse.cpp: `data list` (filters and full-text search over samples) and `data export` (curated
 // samples as jsonl / sharegpt / openai-chat, with a stats sidecar).
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -25,7 +26,7 @@ struct ListArgs {
 
 struct ExportArgs {
   std::string db, format = "jsonl", status = "kept", split, out;
-  bool json = false;
+  bool json = false, force = false;
 };
 
 std::vector<dataset::Status> parse_statuses(const std::string& list) {
@@ -111,11 +112,14 @@ void register_data_browse(CLI::App& data, Registry& reg) {
   e->add_option("--split", ea->split, "problems of this split only");
   e->add_option("--out", ea->out, "output file; FILE.stats.json is written beside it");
   e->add_flag("--json", ea->json, "print the stats as JSON");
+  e->add_flag("--force", ea->force, "replace an existing --out file (and its .stats.json)");
   reg.add(e, [e, ea] {
     require(*e, "--db");
     require(*e, "--out");
     check_output_file(ea->out, "--out", {ea->db});
     check_output_file(ea->out + ".stats.json", "--out (its .stats.json)", {ea->db});
+    if (std::filesystem::exists(ea->out) && !ea->force)  // an earlier export may be the only copy of a curation
+      throw InputError("--out " + ea->out + " exists; name a new file, or pass --force to replace it");
     dataset::ExportOptions o;
     o.format = dataset::parse_export_format(ea->format);
     o.statuses = parse_statuses(ea->status);

@@ -1,6 +1,7 @@
 // cli/cmd_tokenizer.cpp: `distill tokenizer train` (store text -> SentencePiece model) and
 // `distill tokenizer encode` (inspect how a text tokenizes).
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,7 @@ namespace {
 struct TrainArgs {
   std::string db, out, model_type = "bpe";
   int vocab_size = 1024;
-  bool include_eval = false;
+  bool include_eval = false, force = false;
 };
 struct EncodeArgs {
   std::string dir, text;
@@ -37,10 +38,15 @@ void register_tokenizer(CLI::App& root, Registry& reg) {
   c->add_option("--vocab-size", t->vocab_size, "vocabulary size, including 256 byte pieces and specials");
   c->add_option("--model-type", t->model_type, "bpe or unigram");
   c->add_flag("--include-eval", t->include_eval, "also train on the eval split's text (off: no eval leakage)");
+  c->add_flag("--force", t->force, "replace a tokenizer.model already in --out");
   reg.add(c, [c, t] {
     require(*c, "--db");
     require(*c, "--out");
     check_output_dir(t->out, "--out");
+    // A model directory's tokenizer is what its weights were trained against: replacing it silently breaks them.
+    if (std::filesystem::exists(std::filesystem::path(t->out) / "tokenizer.model") && !t->force)
+      throw InputError("--out " + t->out + " already holds a tokenizer.model (a model or store made with it would no "
+                       "longer match); name a new directory, or pass --force to replace it");
     if (t->vocab_size < 300 || t->vocab_size > 1000000)
       throw InputError("--vocab-size " + std::to_string(t->vocab_size) + ": expected 300..1000000");
     const std::string config = resolved_config_toml(*c);

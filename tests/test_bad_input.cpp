@@ -209,6 +209,14 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
   refused({"data", "export", "--db", db, "--status", "pending", "--split", "nosuch", "--out", d / "e.jsonl"},
           "no samples are pending in split 'nosuch'; nothing exported");
   CHECK_FALSE(fs::exists(d / "e.jsonl"));
+  // An existing export or tokenizer is replaced only on request: it may be the only copy of a curation, or what a
+  // model's weights were trained against.
+  test::write_text(d / "e.jsonl", "an earlier export\n");
+  refused({"data", "export", "--db", db, "--status", "pending", "--out", d / "e.jsonl"}, "exists; name a new file, or pass --force");
+  CHECK(test::read_text(d / "e.jsonl") == "an earlier export\n");
+  // --force gets past that check (this store has no samples, so the export then stops on that)
+  refused({"data", "export", "--db", db, "--status", "pending", "--out", d / "e.jsonl", "--force"}, "nothing exported");
+  fs::remove(d / "e.jsonl");
   fs::create_directories(d / "real");
   fs::create_symlink(d / "real/h.svg", d / "link.svg");
   REQUIRE(test::run_distill({"data", "stats", "--db", db, "--svg", d / "link.svg"}).code == 0);
@@ -245,6 +253,10 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
   CHECK_FALSE(fs::exists(d / "tok/tokenizer.model"));
   // pretrain: each refused before a run row
   REQUIRE(test::run_distill({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "400"}).code == 0);
+  const auto tok_bytes = test::read_text(d / "tok/tokenizer.model");
+  refused({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "500"}, "already holds a tokenizer.model");
+  CHECK(test::read_text(d / "tok/tokenizer.model") == tok_bytes);
+  REQUIRE(test::run_distill({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "400", "--force"}).code == 0);
   const double runs = count(db, "runs");
   const std::vector<std::string> pre = {"pretrain", "--db", db, "--tokenizer", d / "tok", "--out", d / "t", "--steps", "2"};
   auto with = [&](std::vector<std::string> extra) {
