@@ -69,7 +69,7 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
     json obj;
     try {
       obj = json::parse(line);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
       fail("malformed JSON: " + without_library_tag(e.what()));
     }
     if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());

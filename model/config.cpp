@@ -63,8 +63,8 @@ ModelConfig ModelConfig::from_hf_json(const std::string& text, const std::string
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw InputError(src + ": invalid JSON: " + e.what());
+  } catch (const json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
+    throw InputError(src + ": invalid JSON: " + without_library_tag(e.what()));
   }
   if (!j.is_object()) throw InputError(src + ": expected a JSON object");
   ModelConfig c;

@@ -48,8 +48,8 @@ StHeader parse_safetensors_header(std::string_view bytes, std::uint64_t file_siz
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(js);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail(std::string("header is not valid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
+    fail(std::string("header is not valid JSON: ") + without_library_tag(e.what()));
   }
   if (!h.is_object()) fail("header is not a JSON object");
   StHeader out;

@@ -12,6 +12,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <catch2/catch.hpp>
+
+#include "common/errors.h"
 #include "test_paths.h"
 
 namespace distill::test {
@@ -123,6 +126,57 @@ int spawn_distill(const std::vector<std::string>& args, const std::string& stder
     exec_distill(args, null, null, err, env);
   }
   return pid;
+}
+
+std::string mutate_bytes(std::string s, Rng& r) {
+  static const std::string specials = std::string("\0\xff\"{}[],:-09eE.\\\n ", 19) + "\xc3\xa9";
+  const int n = int(r.uniform(1, 4));
+  for (int k = 0; k < n; ++k) {
+    const auto size = std::int64_t(s.size());
+    const auto at = size ? r.uniform(0, size - 1) : 0;
+    switch (r.uniform(0, 5)) {
+      case 0:
+        if (size) s[std::size_t(at)] = char(s[std::size_t(at)] ^ (1 << r.uniform(0, 7)));
+        break;
+      case 1:
+        if (size) s[std::size_t(at)] = specials[std::size_t(r.uniform(0, std::int64_t(specials.size()) - 1))];
+        break;
+      case 2:
+        if (size) s.erase(std::size_t(at), std::size_t(r.uniform(1, std::min<std::int64_t>(16, size - at))));
+        break;
+      case 3:
+        if (size) s.insert(std::size_t(at), s.substr(std::size_t(at), std::size_t(r.uniform(1, 16))));
+        break;
+      case 4:
+        s.resize(std::size_t(size ? r.uniform(0, size - 1) : 0));
+        break;
+      default:
+        s.insert(std::size_t(at), std::string(std::size_t(r.uniform(1, 20)), char('0' + r.uniform(0, 9))));
+    }
+  }
+  return s;
+}
+
+void survive_mutations(const std::vector<std::string>& seeds, int iterations, std::uint64_t seed,
+                       const std::function<void(const std::string&)>& parse) {
+  for (const auto& s : seeds) REQUIRE_NOTHROW(parse(s));  // the unmutated inputs are valid
+  Rng r(seed);
+  int errors = 0, parsed = 0;
+  for (int i = 0; i < iterations; ++i) {
+    const auto input = mutate_bytes(seeds[std::size_t(i) % seeds.size()], r);
+    try {
+      parse(input);
+      ++parsed;
+    } catch (const InputError&) {
+      ++errors;
+    } catch (const std::exception& e) {
+      std::string hex;
+      for (unsigned char c : input.substr(0, 200)) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+      FAIL("mutation " << i << " threw " << e.what() << " (not an InputError); input starts " << hex);
+    }
+  }
+  INFO(parsed << " parsed, " << errors << " refused");
+  CHECK(errors > 0);  // the mutations do reach the checks
 }
 
 }  // namespace distill::test

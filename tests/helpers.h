@@ -1,9 +1,14 @@
-// tests/helpers.h: test utilities: a self-deleting temp directory and running the real distill binary.
+// tests/helpers.h: test utilities: a self-deleting temp directory, running the real distill binary, and the
+// byte mutator of the parser tests.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "common/rng.h"
 
 namespace distill::test {
 
@@ -36,5 +41,14 @@ std::vector<std::string> query_rows(const std::string& db, const std::string& sq
 
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
+
+// 1-4 random edits of `s` from `rng`: a bit flipped, a byte set to JSON punctuation, a digit or a UTF-8 lead
+// byte, a range cut or repeated, a truncation, a run of digits inserted.
+std::string mutate_bytes(std::string s, Rng& rng);
+
+// Runs `parse` on each seed (which must parse) and then on `iterations` mutations of them: each must parse or
+// throw InputError; any other exception fails the test, naming the mutation and the input's first bytes.
+void survive_mutations(const std::vector<std::string>& seeds, int iterations, std::uint64_t seed,
+                       const std::function<void(const std::string&)>& parse);
 
 }  // namespace distill::test

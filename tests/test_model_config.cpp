@@ -8,6 +8,8 @@
 #include "common/fs.h"
 #include "model/transformer.h"
 #include "model/weights_io.h"
+#include "test_paths.h"
+#include "tests/helpers.h"
 #include "tests/model_fixtures.h"
 
 using namespace distill;
@@ -54,4 +56,11 @@ TEST_CASE("model config: keys that would change the computation are refused by n
   auto ds = nlohmann::json::parse(read_file(test::reference_fixture("deepseek_v3.config.json")));
   ds["num_experts_per_tok"] = 9;
   CHECK_THROWS_WITH(ModelConfig::from_hf_json(ds.dump(), "d.json"), Catch::Contains("num_experts_per_tok"));
+}
+
+TEST_CASE("model config: mutated config.json files give a config or an InputError naming the file") {
+  // The shipped teacher's config (MLA, MoE, sigmoid routing) and a fixture's Llama one with RoPE scaling.
+  const std::vector<std::string> seeds = {read_file(std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher/config.json"),
+                                          read_file(test::reference_fixture("llama3_rope.config.json"))};
+  test::survive_mutations(seeds, 20000, 9, [](const std::string& b) { ModelConfig::from_hf_json(b, "config.json"); });
 }
