@@ -1,8 +1,8 @@
 // tests/test_parser_mutations.cpp: the parsers that read bytes from outside (safetensors headers, problem files,
-// answer extraction) are pure functions over bytes; a few thousand deterministic mutations of valid inputs each
-// (bytes flipped, set to JSON punctuation or digits, ranges cut, repeated or truncated) must give a result or
-// an InputError, never another exception or a crash. A seeded stand-in for the fuzzing the roadmap plans; the
-// mutator is tests/helpers.h's (test_model_config.cpp runs it on config.json).
+// tokenizer.model, answer extraction): thousands of deterministic mutations of valid inputs each (bytes flipped,
+// set to JSON punctuation or digits, ranges cut, repeated or truncated) must give a result or an InputError,
+// never another exception or a crash. A seeded stand-in for the fuzzing the roadmap plans; the mutator is
+// tests/helpers.h's (test_model_config.cpp runs it on config.json).
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -13,6 +13,9 @@
 #include "dataset/answer.h"
 #include "dataset/import.h"
 #include "model/safetensors.h"
+#include "model/tokenizer.h"
+#include "common/fs.h"
+#include "test_paths.h"
 
 using namespace distill;
 
@@ -49,4 +52,12 @@ TEST_CASE("parser mutations: answer extraction and verification never throw on a
     INFO("mutation " << i);
     CHECK_NOTHROW(dataset::verify_completion(c, "6"));
   }
+}
+
+TEST_CASE("parser mutations: a mutated tokenizer.model loads or is refused as not a tokenizer") {
+  const auto bytes = read_file(std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher/tokenizer.model");
+  test::survive_mutations({bytes}, 3000, 11, [](const std::string& b) {
+    auto tok = model::load_sentencepiece_from_bytes(b, "tokenizer.model");
+    tok->encode("Start with 7. Add 3, then subtract 2.");  // a loaded one must also work
+  });
 }
