@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "common/errors.h"
+#include "common/utf8.h"
 
 namespace distill::cli {
 
@@ -83,7 +84,7 @@ int run_cli(const std::vector<std::string>& args) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "distill: " << e.what() << "\nRun `distill --help` (or `distill SUBCOMMAND --help`) for usage.\n";
+    std::cerr << "distill: " << printable_utf8(e.what()) << "\nRun `distill --help` (or `distill SUBCOMMAND --help`) for usage.\n";
     return 2;
   }
 
@@ -105,13 +106,13 @@ int run_cli(const std::vector<std::string>& args) {
     it->second();
     return 0;
   } catch (const InputError& e) {
-    std::cerr << "distill: error: " << e.what() << "\n";
+    std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
     return 2;
   } catch (const CLI::Error& e) {
-    std::cerr << "distill: error: " << e.what() << "\n";
+    std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "distill: failed: " << e.what() << "\n";
+    std::cerr << "distill: failed: " << printable_utf8(e.what()) << "\n";
     return 1;
   }
 }

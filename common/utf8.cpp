@@ -30,4 +30,15 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
   return std::nullopt;
 }
 
+std::string printable_utf8(std::string_view s) {
+  std::string out;
+  while (!s.empty()) {
+    const auto bad = first_invalid_utf8(s);
+    if (!bad) break;
+    out.append(s.substr(0, *bad)).append("\xEF\xBF\xBD");
+    s.remove_prefix(*bad + 1);
+  }
+  return out.append(s);
+}
+
 }  // namespace distill

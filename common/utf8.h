@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace distill {
@@ -13,5 +14,9 @@ namespace distill {
 std::optional<std::size_t> first_invalid_utf8(std::string_view s);
 
 inline bool is_valid_utf8(std::string_view s) { return !first_invalid_utf8(s).has_value(); }
+
+// `s` with each byte that starts no valid sequence replaced by U+FFFD: for messages that quote bytes from
+// outside (a damaged file's text), so what reaches the terminal is UTF-8.
+std::string printable_utf8(std::string_view s);
 
 }  // namespace distill

@@ -9,6 +9,15 @@ static std::string err(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+// A damaged file is bad input, not a failure of ours: InputError naming the file and what can be done, instead of
+// the query that happened to reach the broken page.
+static void refuse_if_damaged(sqlite3* db, int rc) {
+  if (!db || ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB)) return;
+  const char* file = sqlite3_db_filename(db, "main");
+  throw InputError(std::string(file && *file ? file : "the store") + ": the SQLite file is damaged (" +
+                   sqlite3_errmsg(db) + "); restore it from a copy (`sqlite3 FILE .recover` may salvage its rows)");
+}
+
 Db::Db(const std::string& path, int flags) : path_(path) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -25,9 +34,10 @@ Db::~Db() { sqlite3_close_v2(db_); }
 
 void Db::exec(const char* sql) {
   char* msg = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg); rc != SQLITE_OK) {
     std::string m = path_ + ": SQL failed: " + (msg ? msg : "?");
     sqlite3_free(msg);
+    refuse_if_damaged(db_, sqlite3_extended_errcode(db_));
     throw RuntimeFailure(m);
   }
 }
@@ -42,8 +52,10 @@ std::int64_t Db::pragma_int(const char* name) {
 }
 
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st_, nullptr) != SQLITE_OK)
+  if (int rc = sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st_, nullptr); rc != SQLITE_OK) {
+    refuse_if_damaged(db, rc);
     throw RuntimeFailure(err(db, "cannot prepare `" + std::string(sql.substr(0, 80)) + "`"));
+  }
 }
 
 Stmt::~Stmt() { sqlite3_finalize(st_); }
@@ -67,6 +79,7 @@ bool Stmt::step() {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
+  refuse_if_damaged(db_, rc);
   throw RuntimeFailure(err(db_, std::string("SQL step failed in `") + sqlite3_sql(st_) + "`"));
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/utf8.h"
 #include "dataset/samples.h"
 #include "dataset/store.h"
 #include "test_paths.h"
@@ -222,6 +223,18 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
   REQUIRE(test::run_distill({"data", "stats", "--db", db, "--svg", d / "link.svg"}).code == 0);
   CHECK(fs::is_symlink(d / "link.svg"));
   CHECK(test::read_text(d / "real/h.svg").find("<svg") != std::string::npos);
+  {  // A damaged store (its schema text broken, a byte that is not UTF-8 in it) is bad input naming the file, and
+     // the message that quotes the damage is still UTF-8.
+    auto bytes = test::read_text(db);
+    const auto at = bytes.find("CREATE TABLE problems");
+    REQUIRE(at != std::string::npos);
+    bytes[bytes.find('(', at)] = '\xff';
+    test::write_text(d / "damaged.db", bytes);
+    const auto r = test::run_distill({"data", "stats", "--db", d / "damaged.db"});
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("damaged.db: the SQLite file is damaged"));
+    CHECK(distill::is_valid_utf8(r.err));
+  }
   // Empty values, folders given as files, positional arguments named in the message.
   refused({"data", "synth", "--db", "", "--n", "5"}, "--db is empty");
   refused({"data", "import", "--db", db, "--format", "jsonl", d.path}, "is a directory");
