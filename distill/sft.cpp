@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
-#include <set>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
