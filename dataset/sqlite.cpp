@@ -54,6 +54,14 @@ std::int64_t Db::pragma_int(const char* name) {
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
   if (int rc = sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st_, nullptr); rc != SQLITE_OK) {
     refuse_if_damaged(db, rc);
+    // Every statement here is fixed and tested against schema.sql: a missing table or column means the file's
+    // schema was damaged or changed by another program.
+    if (const std::string msg = sqlite3_errmsg(db); msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0 ||
+                                                    msg.find(" has no column named ") != std::string::npos) {
+      const char* file = sqlite3_db_filename(db, "main");
+      throw InputError(std::string(file && *file ? file : "the store") + ": its schema does not match this distill (" +
+                       msg + "); it is damaged or was changed by another program: restore it from a copy");
+    }
     throw RuntimeFailure(err(db, "cannot prepare `" + std::string(sql.substr(0, 80)) + "`"));
   }
 }

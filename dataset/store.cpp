@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <set>
+#include <string_view>
 
 #include "common/errors.h"
 #include "common/sha256.h"
@@ -107,10 +109,27 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
   } else if (version < kSchemaVersion) {
     migrate(*db, int(version), kSchemaVersion);
   }
+  check_tables(*db, path);
   db->exec("PRAGMA journal_mode = WAL");
   db->exec("PRAGMA synchronous = NORMAL");  // WAL + NORMAL: durable against process kill
   db->exec("PRAGMA foreign_keys = ON");
   return std::unique_ptr<Store>(new Store(path, std::move(db)));
+}
+
+// Every table of the current schema (schema.sql) is there: a store whose schema was damaged or edited by another
+// program (a table renamed) would otherwise fail at the first query that needs it, in SQLite's words, exit 1.
+void Store::check_tables(Db& db, const std::string& path) {
+  std::set<std::string> have;
+  for (auto q = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'"); q.step();) have.insert(q.col_text(0));
+  const std::string_view schema = kSchemaSql;
+  for (std::string_view kw : {"CREATE TABLE ", "CREATE VIRTUAL TABLE "})
+    for (auto at = schema.find(kw); at != std::string_view::npos; at = schema.find(kw, at + 1)) {
+      const auto from = at + kw.size(), to = schema.find_first_of(" (\n", from);
+      const std::string name(schema.substr(from, to - from));
+      if (!have.count(name))
+        throw InputError(path + ": the store has no table " + name + " (its schema is damaged, or was changed by "
+                         "another program); restore it from a copy");
+    }
 }
 
 static std::string hostname() {

@@ -98,6 +98,7 @@ class Store {
  private:
   Store(std::string path, std::unique_ptr<Db> db) : path_(std::move(path)), db_(std::move(db)) {}
   void mark_dead_runs();  // inside the caller's transaction
+  static void check_tables(Db& db, const std::string& path);  // InputError naming a table schema.sql has and db lacks
   std::string path_;
   std::unique_ptr<Db> db_;
 };

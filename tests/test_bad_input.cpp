@@ -2,6 +2,8 @@
 // real store: exit code 2, a message that names the flag, file or key, and nothing left behind (no run row, no
 // model row, no output directory). Also the store itself: a sample row that breaks a constraint fails loudly
 // instead of vanishing in an INSERT OR IGNORE.
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -234,6 +236,20 @@ TEST_CASE("bad input: data, tokenizer and pretrain commands refuse outputs over 
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Catch::Contains("damaged.db: the SQLite file is damaged"));
     CHECK(distill::is_valid_utf8(r.err));
+    // a table renamed by another program: named before any query needs it
+    std::filesystem::copy_file(db, d / "renamed.db");
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open((d / "renamed.db").c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "ALTER TABLE train_steps RENAME TO steps_old", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+    refused({"data", "stats", "--db", d / "renamed.db"}, "renamed.db: the store has no table train_steps");
+    // a column renamed: named when the first statement that reads it is prepared
+    std::filesystem::copy_file(db, d / "column.db");
+    REQUIRE(sqlite3_open((d / "column.db").c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "ALTER TABLE samples RENAME COLUMN temperature TO temp", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+    refused({"data", "export", "--db", d / "column.db", "--out", d / "c.jsonl"},
+            "column.db: its schema does not match this distill (no such column: s.temperature)");
   }
   // Empty values, folders given as files, positional arguments named in the message.
   refused({"data", "synth", "--db", "", "--n", "5"}, "--db is empty");
