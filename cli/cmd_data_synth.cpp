@@ -28,7 +28,7 @@ void register_data_synth(CLI::App& data, Registry& reg) {
   c->add_option("--n", a->n, "number of problems to draw");
   c->add_option("--split", a->split, "train or eval (disjoint by content)");
   c->add_option("--difficulty", a->difficulty, "level 1..5, or a range like 1-3");
-  c->add_option("--seed", a->seed, "random seed; same seed, same problems")->check(kNotNegative);
+  c->add_option("--seed", a->seed, "random seed; same seed, same problems");
   reg.add(c, [c, a] {
     require(*c, "--db");
     dataset::SynthOptions o;

@@ -93,7 +93,7 @@ void register_demo(CLI::App& root, Registry& reg) {
   CLI::App* c = root.add_subcommand("demo", "run the embedded end-to-end pipeline in a work directory");
   c->add_option("--workdir", a->workdir, "directory for the store, models and report (emptied when a demo made it)");
   c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
-  c->add_option("--seed", a->seed, "base seed of every step")->check(kNotNegative);
+  c->add_option("--seed", a->seed, "base seed of every step");
   c->add_option("--train-n", a->train_n, "training problems to synthesise");
   c->add_option("--eval-n", a->eval_n, "held-out problems to synthesise");
   c->add_option("--train-max-difficulty", a->train_max_difficulty, "hardest training level; eval goes one further");

@@ -39,8 +39,7 @@ void register_eval(CLI::App& root, Registry& reg) {
   e->add_flag("--greedy", c.greedy, "greedy decoding instead of sampling");
   e->add_option("--max-tokens", c.max_tokens, "completion length cap");
   e->add_option("--batch", c.batch, "sequences decoded together");
-  e->add_option("--seed", c.seed, "base seed (same seed: same draws for every model)")
-      ->check(kNotNegative);
+  e->add_option("--seed", c.seed, "base seed (same seed: same draws for every model)");
   e->add_option("--role", c.role,
                 "teacher | student | baseline, for the comparison (default: the model's role in the store, else student)");
   e->add_option("--device", c.device, "cpu or cuda");

@@ -27,8 +27,7 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--max-tokens", a->sampling.max_tokens, "completion length cap");
   c->add_option("--topk-logprobs", a->sampling.topk_logprobs, "store the teacher's top-k logprobs per token (for KD)");
   c->add_option("--batch", a->batch, "sequences decoded together");
-  c->add_option("--seed", a->seed, "base seed (each sample's seed derives from it, the problem and the index)")
-      ->check(kNotNegative);
+  c->add_option("--seed", a->seed, "base seed (each sample's seed derives from it, the problem and the index)");
   c->add_option("--commit-every", a->commit_every, "samples per transaction");
   c->add_option("--device", a->device, "cpu or cuda");
   c->add_option("--stop", a->stop, "stop string (repeatable); generation ends when it appears");

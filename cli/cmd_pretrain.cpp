@@ -46,7 +46,7 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   c->add_option("--bias-update-rate", a->bias_update_rate, "DeepSeek-V3 aux-loss-free bias step");
   c->add_option("--eval-every", a->eval_every, "greedy held-out accuracy every N steps (0: at the end only)");
   c->add_option("--eval-n", a->eval_n, "held-out problems in that check");
-  c->add_option("--seed", a->seed, "seed for init and data order")->check(kNotNegative);
+  c->add_option("--seed", a->seed, "seed for init and data order");
   c->add_option("--device", a->device, "cpu or cuda");
   c->add_option("--threads", a->threads, "intra-op threads (0: default)");
   c->add_option("--save-every", a->save_every, "checkpoint every N steps into --out/checkpoint-N/ (0: none)");

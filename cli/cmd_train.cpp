@@ -50,7 +50,7 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--target", c.target, "cot (the teacher's reasoning and answer) | answer (answer-only baseline)");
   t->add_option("--kd", c.kd, "logit distillation from the stored teacher top-k: fkl | rkl | jsd (default: off)");
   t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");
-  t->add_option("--seed", c.seed, "seed for init and data order")->check(kNotNegative);
+  t->add_option("--seed", c.seed, "seed for init and data order");
   t->add_option("--device", c.device, "cpu or cuda");
   t->add_option("--threads", c.threads, "intra-op threads (0: default)");
   t->add_flag("--json", a->json, "print the summary as JSON");

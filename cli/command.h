@@ -30,11 +30,6 @@ std::string command_path(const CLI::App& app);
 // Throws InputError if option `name` (e.g. "--db") has no value from flags or config.
 void require(const CLI::App& app, const std::string& name);
 
-// For unsigned options (seeds): CLI11 would take "-1" as 2^64 - 1.
-inline const CLI::Validator kNotNegative(
-    [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "expected a number >= 0, got " + v; },
-    "NONNEGATIVE");
-
 // Each subcommand file registers itself through one of these.
 void register_data_synth(CLI::App& data, Registry& reg);
 void register_data_import(CLI::App& data, Registry& reg);

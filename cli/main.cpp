@@ -16,7 +16,8 @@ namespace {
 
 // CLI11 2.1 reads integers with strtoll/strtoull, base 0: a value out of range saturates (a review of sample
 // 99999999999999999999 looked up 9223372036854775807) and a leading 0 reads as octal (--steps 010 ran 8 steps).
-// Every integer option of every subcommand therefore takes plain decimal that fits its type, else exit 2.
+// Every integer option of every subcommand therefore takes plain decimal that fits its type, else exit 2 (an
+// unsigned one, the seeds, no sign: CLI11 took "-1" as 2^64 - 1).
 std::string decimal_fits(const std::string& v, bool is_unsigned) {
   const char *b = v.data(), *e = v.data() + v.size();
   const bool neg = !v.empty() && v[0] == '-';
@@ -38,7 +39,7 @@ std::string decimal_fits(const std::string& v, bool is_unsigned) {
 
 void check_integer_options(CLI::App& app) {
   for (CLI::Option* o : app.get_options()) {
-    const auto full = o->get_type_name(), type = full.substr(0, full.find(':'));  // "UINT:NONNEGATIVE" etc.
+    const auto full = o->get_type_name(), type = full.substr(0, full.find(':'));  // "INT", "UINT", or with a validator's name after ':' 
     if (type != "INT" && type != "UINT") continue;
     const bool is_unsigned = type == "UINT";
     o->check(CLI::Validator([is_unsigned](std::string& v) { return decimal_fits(v, is_unsigned); }, "", "decimal"));

@@ -9,12 +9,17 @@ static std::string err(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
 }
 
+// The file `db` has open, for messages about the file itself.
+static std::string file_of(sqlite3* db) {
+  const char* file = sqlite3_db_filename(db, "main");
+  return file && *file ? file : "the store";
+}
+
 // A damaged file is bad input, not a failure of ours: InputError naming the file and what can be done, instead of
 // the query that happened to reach the broken page.
 static void refuse_if_damaged(sqlite3* db, int rc) {
   if (!db || ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB)) return;
-  const char* file = sqlite3_db_filename(db, "main");
-  throw InputError(std::string(file && *file ? file : "the store") + ": the SQLite file is damaged (" +
+  throw InputError(file_of(db) + ": the SQLite file is damaged (" +
                    sqlite3_errmsg(db) + "); restore it from a copy (`sqlite3 FILE .recover` may salvage its rows)");
 }
 
@@ -58,8 +63,7 @@ Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
     // schema was damaged or changed by another program.
     if (const std::string msg = sqlite3_errmsg(db); msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0 ||
                                                     msg.find(" has no column named ") != std::string::npos) {
-      const char* file = sqlite3_db_filename(db, "main");
-      throw InputError(std::string(file && *file ? file : "the store") + ": its schema does not match this distill (" +
+      throw InputError(file_of(db) + ": its schema does not match this distill (" +
                        msg + "); it is damaged or was changed by another program: restore it from a copy");
     }
     throw RuntimeFailure(err(db, "cannot prepare `" + std::string(sql.substr(0, 80)) + "`"));
