@@ -35,6 +35,7 @@ struct Args {
   // rounding. Measured on the validation loss (held-out training problems): at 1,200 steps three of six runs had
   // not fallen (0.01-0.1, and 86% instead of 100% on the trained levels); at 1,800, seeds 1-3 all reach 0.0000.
   std::int64_t steps = 1800, eval_samples = 2, eval_limit = 0;
+  double position_stretch = 0;  // student and baseline alike
   std::uint64_t seed = 1;
   std::string device = "cpu";  // generate, train and eval run here; synth, curation and compare are CPU work
 };
@@ -55,6 +56,8 @@ void check_args(const Args& a) {
   at_least("--steps", a.steps, 1);
   at_least("--eval-samples", a.eval_samples, 1);
   at_least("--eval-limit", a.eval_limit, 0);
+  if (!(a.position_stretch >= 0 && a.position_stretch <= 1))
+    throw InputError("--position-stretch " + number_text(a.position_stretch) + ": expected a number in [0, 1]");
   model::parse_device(a.device);  // throws InputError: malformed, or a CUDA device this machine lacks
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"})
     if (!fs::is_regular_file(fs::path(a.teacher) / f))
@@ -101,6 +104,7 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--samples", a->samples, "teacher completions per training problem");
   c->add_option("--max-tokens", a->max_tokens, "completion length cap");
   c->add_option("--steps", a->steps, "optimizer steps of the student and of the baseline");
+  c->add_option("--position-stretch", a->position_stretch, "`train --position-stretch` of the student and of the baseline");
   c->add_option("--eval-samples", a->eval_samples, "samples per eval problem (R1 protocol: T 0.6, top-p 0.95)");
   c->add_option("--eval-limit", a->eval_limit, "evaluate on the first N eval problems (0: all)");
   c->add_option("--device", a->device, "where the teacher, student and baseline run: cpu, cuda or cuda:N");
@@ -111,6 +115,7 @@ void register_demo(CLI::App& root, Registry& reg) {
     const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);
     const std::string eval_d = "1-" + std::to_string(a->train_max_difficulty + 1);
     const std::string steps = std::to_string(a->steps), max_tokens = std::to_string(a->max_tokens);
+    const std::string stretch = number_text(a->position_stretch);
     auto eval_step = [&](const std::string& model, const std::string& role) {
       return std::vector<std::string>{"eval", "--db", db, "--model", model, "--role", role, "--split", "eval",
                                       "--samples", std::to_string(a->eval_samples), "--limit",
@@ -132,10 +137,11 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
         // The student: the teacher's reasoning. Rows of 128 hold one example each (the causal fast path).
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
-         "--max-seq-len", "128", "--batch-tokens", "4096", "--seed", seed, "--device", a->device},
+         "--max-seq-len", "128", "--batch-tokens", "4096", "--position-stretch", stretch, "--seed", seed, "--device", a->device},
         // The baseline: the same size, steps and 32 examples a step, on answers alone.
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
-         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--seed", seed, "--device", a->device},
+         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--position-stretch", stretch, "--seed", seed,
+         "--device", a->device},
         eval_step(a->teacher, "teacher"),
         eval_step(w + "/student", "student"),
         eval_step(w + "/baseline", "baseline"),

@@ -47,6 +47,9 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_flag("--resume", c.resume, "continue from the newest checkpoint in --out");
   t->add_option("--vocab-chunk", c.vocab_chunk, "cross-entropy over vocabulary slices of this size (0: whole)");
   t->add_flag("--checkpoint-activations", c.checkpoint_activations, "recompute each layer in backward (less memory, ~1/3 more compute)");
+  t->add_option("--position-stretch", c.position_stretch,
+                 "randomized prompt positions for length generalisation: each prompt token steps 2 with a rate drawn "
+                 "from [0, P] per example (0: off)");
   t->add_option("--target", c.target, "cot (the teacher's reasoning and answer) | answer (answer-only baseline)");
   t->add_option("--kd", c.kd, "logit distillation from the stored teacher top-k: fkl | rkl | jsd (default: off)");
   t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");

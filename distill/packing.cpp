@@ -5,7 +5,8 @@
 
 namespace distill::train {
 
-std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id, std::int64_t k) {
+std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id, std::int64_t k,
+                           const std::vector<std::vector<std::int64_t>>& positions) {
   std::vector<Row> rows;
   Row cur;
   std::int64_t seg = 0;
@@ -33,13 +34,15 @@ std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int
     cur = Row{};
     seg = 0;
   };
-  for (const Example* e : examples) {
+  for (std::size_t ei = 0; ei < examples.size(); ++ei) {
+    const Example* e = examples[ei];
+    const std::vector<std::int64_t>* pos = positions.empty() ? nullptr : &positions[ei];
     const auto n = std::min<std::int64_t>(std::int64_t(e->ids.size()), len);
     if (std::int64_t(cur.ids.size()) + n > len) close();
     for (std::int64_t t = 0; t < n; ++t) {
       cur.ids.push_back(e->ids[std::size_t(t)]);
       cur.labels.push_back(t >= e->loss_from && t > 0 ? e->ids[std::size_t(t)] : -100);
-      cur.positions.push_back(t);
+      cur.positions.push_back(pos ? (*pos)[std::size_t(t)] : t);
       cur.segments.push_back(seg);
       if (k > 0) {
         const auto target = t - e->loss_from;
@@ -55,6 +58,21 @@ std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int
   }
   close();
   return rows;
+}
+
+std::vector<std::int64_t> stretched_positions(const Example& e, double max_rate, std::int64_t max_position,
+                                              const std::function<double()>& draw) {
+  const auto n = std::int64_t(e.ids.size());
+  const double q = max_rate * draw();
+  // Room for extra steps: the last token may sit at max_position - 1 at most.
+  std::int64_t room = std::max<std::int64_t>(0, max_position - n), p = 0;
+  std::vector<std::int64_t> out(static_cast<std::size_t>(n), 0);
+  for (std::int64_t t = 1; t < n; ++t) {
+    p += 1;
+    if (t < e.loss_from && room > 0 && draw() < q) ++p, --room;
+    out[std::size_t(t)] = p;
+  }
+  return out;
 }
 
 }  // namespace distill::train

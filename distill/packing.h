@@ -1,11 +1,12 @@
 // distill/packing.h: training examples packed into fixed-length rows, documents kept apart. Each row holds
 // whole examples back to back (the next one starts a new row when it does not fit); positions restart at 0 for
-// every document and segment ids tell attention where documents end (block-diagonal), so a packed row computes
-// what the documents would compute alone. Labels are -100 outside the loss span (the prompt, padding), so the
+// every document (or follow a stretched list, below) and segment ids tell attention where documents end
+// (block-diagonal), so a packed row computes what the documents would compute alone. Labels are -100 outside the loss span (the prompt, padding), so the
 // loss is on completion tokens only. Pure: no LibTorch, no store.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace distill::train {
@@ -32,6 +33,18 @@ struct Row {
 // Packs examples (in the given order) into rows of `len` tokens; examples longer than `len` are cut to it.
 // Padding uses `pad_id`, its own segment, label -100.
 // `k` > 0 also packs the examples' teacher top-k (examples without one get none).
-std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id, std::int64_t k = 0);
+// `positions`, when given, holds one position list per example (as stretched_positions makes them) in place of
+// 0..n-1.
+std::vector<Row> pack_rows(const std::vector<const Example*>& examples, std::int64_t len, int pad_id, std::int64_t k = 0,
+                           const std::vector<std::vector<std::int64_t>>& positions = {});
+
+// Position stretch (`distill train --position-stretch P`), a randomized-position augmentation for length
+// generalisation: a rate q is drawn uniformly from [0, P], and each prompt token after BOS advances the position
+// by 2 instead of 1 with probability q; the completion's positions follow on one by one. Relative distances
+// from the completion back into the prompt then vary by up to P, so a longer prompt at test time (one more
+// step in the problem, say) lands on distances the student has seen instead of beyond them. Positions stay
+// strictly increasing from 0 and never pass `max_position - 1`. `draw` returns a uniform double in [0, 1).
+std::vector<std::int64_t> stretched_positions(const Example& e, double max_rate, std::int64_t max_position,
+                                              const std::function<double()>& draw);
 
 }  // namespace distill::train

@@ -41,8 +41,10 @@ namespace {
 // The micro-batch stream: epochs of shuffled examples packed into rows, `rows` rows at a time.
 class Stream {
  public:
-  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed, std::int64_t k)
-      : ex_(ex), len_(len), rows_(rows), pad_(pad), k_(k), rng_(seed) {}
+  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed, std::int64_t k,
+         double stretch, std::int64_t max_position)
+      : ex_(ex), len_(len), rows_(rows), pad_(pad), k_(k), rng_(seed), stretch_(stretch), max_position_(max_position),
+        stretch_rng_(seed ^ 0x57e7c4ULL) {}
   std::vector<Row> next() {
     std::vector<Row> out;
     while (std::int64_t(out.size()) < rows_) {
@@ -59,7 +61,12 @@ class Stream {
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[std::size_t(rng_.uniform(0, std::int64_t(i) - 1))]);
     std::vector<const Example*> ptrs;
     for (auto i : order) ptrs.push_back(&ex_[i]);
-    epoch_ = pack_rows(ptrs, len_, pad_, k_);
+    std::vector<std::vector<std::int64_t>> positions;  // fresh every epoch: each pass sees other distances
+    if (stretch_ > 0) {
+      auto draw = [this] { return double(stretch_rng_.next() >> 11) * 0x1.0p-53; };
+      for (const auto* e : ptrs) positions.push_back(stretched_positions(*e, stretch_, max_position_, draw));
+    }
+    epoch_ = pack_rows(ptrs, len_, pad_, k_, positions);
     cursor_ = 0;
   }
   const std::vector<Example>& ex_;
@@ -67,6 +74,9 @@ class Stream {
   int pad_;
   std::int64_t k_;
   Rng rng_;
+  double stretch_;
+  std::int64_t max_position_;
+  Rng stretch_rng_;
   std::vector<Row> epoch_;
   std::size_t cursor_ = 0;
 };
@@ -106,6 +116,8 @@ void check_config(const SftConfig& c) {
   at_least("--save-every", c.save_every, 0, " (0: only the final model)");
   at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
   at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
+  if (!(c.position_stretch >= 0 && c.position_stretch <= 1))
+    throw InputError("--position-stretch " + number_text(c.position_stretch) + ": expected a number in [0, 1]");
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
@@ -236,8 +248,10 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
-                                   {"precision", model::training_precision(device)}};
-  Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0);
+                                   {"precision", model::training_precision(device)},
+                                   {"position_stretch", cfg.position_stretch}};
+  Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0, cfg.position_stretch,
+                m->config().max_position_embeddings);
   std::int64_t start = 0, tokens = 0;
   if (cfg.resume) {
     start = model::newest_checkpoint(cfg.out);

@@ -34,6 +34,7 @@ struct SftConfig {
   std::int64_t stop_after = 0;      // end this invocation after N steps of the schedule (checkpointed)
   std::int64_t vocab_chunk = 0;     // cross-entropy over slices of this many vocabulary rows (0: all at once)
   bool checkpoint_activations = false;  // recompute each layer in backward: less memory, one more forward
+  double position_stretch = 0;      // randomized prompt positions up to this rate (packing.h, stretched_positions)
   std::string target = "cot";       // cot: the teacher's whole completion; answer: only its final answer (the
                                     // answer-only baseline: an empty think block, then the boxed answer)
   std::string kd;                   // "" | fkl | rkl | jsd: logit distillation from the stored teacher top-k

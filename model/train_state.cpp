@@ -108,6 +108,7 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
   for (const auto& [key, want] : schedule.items()) {
     auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
     if (key == "precision" && have.is_null()) continue;  // recorded since the CUDA audit; older: either
+    if (key == "position_stretch" && have.is_null() && want == 0) continue;  // older checkpoints: none
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)
       throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +

@@ -71,6 +71,7 @@ TEST_CASE("bad input: train names the flag out of range, a bad --out or a broken
   refused(with({"--vocab-chunk", "-4"}), "--vocab-chunk -4");
   refused(with({"--min-lr-ratio", "2"}), "--min-lr-ratio 2");
   refused(with({"--val-fraction", "-0.1"}), "--val-fraction");
+  refused(with({"--position-stretch", "-0.1"}), "--position-stretch -0.1");
   refused(with({"--grad-accum", "0"}), "--grad-accum 0");
   refused(with({"--batch-tokens", "64"}), "--batch-tokens 64");
   refused(with({"--seed", "-1"}), "--seed");
@@ -162,7 +163,7 @@ TEST_CASE("bad input: --config files, compare --html and demo options are checke
   const auto w = d / "demo";
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"--steps", "0"}, {"--train-n", "0"}, {"--eval-n", "-1"}, {"--samples", "0"}, {"--max-tokens", "0"},
-           {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}})
+           {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}, {"--position-stretch", "1.5"}})
     refused({"demo", "--workdir", w, flag, value}, flag + " " + value);
   refused({"demo", "--workdir", w, "--teacher", d.path}, "no config.json");
   refused({"demo", "--workdir", d / "ok.toml"}, "not a directory");

@@ -1,5 +1,5 @@
 // tests/test_train.cpp: student training: chunked cross-entropy == the plain one (values and gradients); packed
-// rows == the documents alone; the presets' parameter counts against their published figures; and `distill
+// rows == the documents alone (stretched positions too); the presets' parameter counts against their published figures; and `distill
 // train` end to end on a real store: the loss falls, checkpoints are complete, and stopping + --resume gives the
 // loss curve and weights of an uninterrupted run. Cases tagged [device] run on test::device() (CUDA, with bf16
 // autocast in the trainer, in scripts/device-check).
@@ -12,6 +12,7 @@
 #include <array>
 
 #include "common/fs.h"
+#include "common/rng.h"
 #include "dataset/curation.h"
 #include "dataset/samples.h"
 #include "common/errors.h"
@@ -218,6 +219,79 @@ TEST_CASE("train: the trainer's batches give one loss whether documents share ro
   CHECK(std::abs(l16 - l12) < 1e-4 * k);
   for (std::size_t i = 0; i < g16.size(); ++i)
     CHECK(max_diff(g16[i], g12[i]) <= k * (test::tol::kGradAtol + test::tol::kGradRtol * g16[i].abs().max().item<double>()));
+}
+
+TEST_CASE("train: stretched positions step by 1 or 2 in the prompt, by 1 after it, and stay under the limit") {
+  train::Example e;
+  e.ids.assign(40, 7);
+  e.loss_from = 25;  // BOS + 24 prompt tokens, then 15 completion tokens
+  Rng rng(3);
+  auto draw = [&] { return double(rng.next() >> 11) * 0x1.0p-53; };
+  auto plain = train::stretched_positions(e, 0.0, 512, draw);
+  for (std::size_t t = 0; t < plain.size(); ++t) CHECK(plain[t] == std::int64_t(t));
+  double extra = 0;
+  const int n = 4000;
+  for (int i = 0; i < n; ++i) {
+    auto p = train::stretched_positions(e, 0.4, 512, draw);
+    REQUIRE(p.size() == e.ids.size());
+    CHECK(p[0] == 0);
+    for (std::size_t t = 1; t < p.size(); ++t) {
+      const auto step = p[t] - p[t - 1];
+      if (std::int64_t(t) < e.loss_from) REQUIRE((step == 1 || step == 2));
+      else REQUIRE(step == 1);
+    }
+    extra += double(p.back() - 39);
+  }
+  // q ~ U[0, 0.4] and 24 prompt tokens after BOS: 24 * 0.2 = 4.8 extra steps on average
+  CHECK(extra / n == Approx(4.8).epsilon(0.05));
+  // the limit: the last position stays at max_position - 1 at most, with every prompt token asking for a 2
+  int calls = 0;
+  auto all_two = [&] { return calls++ == 0 ? 0.999 : 0.0; };  // q = 0.999, then every token draws under it
+  auto capped = train::stretched_positions(e, 1.0, 45, all_two);
+  CHECK(capped.back() == 44);
+  for (std::size_t t = 1; t < capped.size(); ++t) CHECK(capped[t] > capped[t - 1]);
+  calls = 0;
+  CHECK(train::stretched_positions(e, 1.0, 512, all_two).back() == 39 + 24);  // room: every prompt token steps 2
+  calls = 0;
+  CHECK(train::stretched_positions(e, 1.0, 40, all_two).back() == 39);  // no room: the plain positions
+}
+
+TEST_CASE("train: a batch of stretched documents gives the loss of each document run alone at its positions", "[device]") {
+  // The one-document-per-row fast path assumes positions 0..n-1; stretched rows must take the positions path, in
+  // packed rows (segments) and in rows of one document alike.
+  auto m = test::reference_model("llama");
+  torch::manual_seed(24);
+  const auto V = m->config().vocab_size;
+  auto ex = random_examples(V, {9, 5, 12, 7}, 4);
+  std::vector<const train::Example*> ptrs;
+  for (const auto& e : ex) ptrs.push_back(&e);
+  Rng rng(9);
+  auto draw = [&] { return double(rng.next() >> 11) * 0x1.0p-53; };
+  std::vector<std::vector<std::int64_t>> pos;
+  for (const auto* e : ptrs) pos.push_back(train::stretched_positions(*e, 1.0, 64, draw));
+  bool stretched = false;
+  for (const auto& p : pos) stretched |= p.back() > std::int64_t(p.size()) - 1;
+  REQUIRE(stretched);
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  double alone = 0;
+  for (std::size_t i = 0; i < ex.size(); ++i) {  // the reference: each document with its positions, no packing
+    const auto L = std::int64_t(ex[i].ids.size());
+    model::ForwardInput in;
+    in.input_ids = torch::tensor(std::vector<std::int64_t>(ex[i].ids.begin(), ex[i].ids.end()), i64).view({1, L}).to(test::device());
+    in.positions = torch::tensor(pos[i], i64).view({1, L}).to(test::device());
+    in.hidden_only = true;
+    auto hid = m->forward(in).hidden.view({L, -1});
+    auto lab = torch::tensor(std::vector<std::int64_t>(ex[i].ids.begin() + 4, ex[i].ids.end()), i64).to(test::device());
+    alone += train::chunked_cross_entropy_sum(hid.narrow(0, 3, L - 4), m->output_weight(), lab, 0).item<double>();
+  }
+  for (std::int64_t len : {16, 12}) {
+    INFO("rows of " << len);
+    auto b = train::to_batch(train::pack_rows(ptrs, len, 3, 0, pos), test::device());
+    CHECK_FALSE(b.one_document_per_row);
+    CHECK(std::abs(train::batch_loss_sum(m, b, 0).item<double>() - alone) < 1e-4 * test::tol_scale());
+  }
+  // and unstretched rows of one document each still take the fast path
+  CHECK(train::to_batch(train::pack_rows(ptrs, 12, 3), test::device()).one_document_per_row);
 }
 
 TEST_CASE("train: the AdamW step (groups, clipping, warmup + cosine lr) equals torch.optim.AdamW", "[device]") {
@@ -444,6 +518,54 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
                                    nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: --position-stretch reaches the trainer, and stop + resume replays its positions", "[device]") {
+  test::TempDir d;
+  const auto db = kept_store(d);
+  const std::vector<std::string> common = {"train", "--db", db, "--student", "tiny", "--steps", "8", "--max-seq-len", "96",
+                                           "--batch-tokens", "384", "--warmup", "2", "--lr", "3e-3", "--eval-every", "0",
+                                           "--seed", "5", "--json", "--threads", "1", "--device", test::device_flag()};
+  const double same = test::device().is_cuda() ? 2e-3 : 1e-6;
+  auto run = [&](std::vector<std::string> extra) {
+    auto a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    auto r = run_distill(a);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  auto curve_of = [&](const nlohmann::json& j) {
+    std::vector<double> c;
+    for (std::int64_t step = 1; step <= 8; ++step)
+      if (auto v = test::query_scalar(db, "SELECT loss FROM train_steps WHERE run_id = " + j["run_id"].dump() +
+                                              " AND step = " + std::to_string(step)))
+        c.push_back(*v);
+    return c;
+  };
+  auto plain = curve_of(run({"--out", d / "plain"}));
+  auto full = curve_of(run({"--out", d / "full", "--position-stretch", "0.5"}));
+  REQUIRE(plain.size() == 8);
+  REQUIRE(full.size() == 8);
+  CHECK(plain[0] == Approx(full[0]).epsilon(0.05));  // same weights and data: close at step 1, not equal
+  double differs = 0;
+  for (std::size_t i = 0; i < 8; ++i) differs = std::max(differs, std::abs(plain[i] - full[i]));
+  CHECK(differs > 1e-4);
+  auto first = run({"--out", d / "split", "--position-stretch", "0.5", "--stop-after", "4"});
+  auto second = run({"--out", d / "split", "--position-stretch", "0.5", "--resume"});
+  auto a = curve_of(first), b = curve_of(second);
+  REQUIRE(a.size() == 4);
+  REQUIRE(b.size() == 4);  // the resumed run records steps 5..8
+  a.insert(a.end(), b.begin(), b.end());
+  for (std::size_t i = 0; i < 8; ++i) {
+    INFO("step " << i + 1);
+    CHECK(std::abs(a[i] - full[i]) <= same * std::max(1.0, std::abs(full[i])));
+  }
+  auto other = run_distill({"train", "--db", db, "--student", "tiny", "--steps", "8", "--max-seq-len", "96", "--batch-tokens",
+                            "384", "--warmup", "2", "--lr", "3e-3", "--eval-every", "0", "--seed", "5", "--out", d / "split",
+                            "--resume", "--device", test::device_flag()});
+  CHECK(other.code == 2);  // the checkpoint records the stretch: resuming without it would be another curve
+  CHECK_THAT(other.err, Catch::Contains("position_stretch"));
+  CHECK(run_distill({"train", "--db", db, "--out", d / "x", "--position-stretch", "1.5"}).code == 2);
 }
 
 TEST_CASE("train: KD losses (fkl, rkl, jsd) over the teacher's top-k and tail equal the PyTorch reference", "[device]") {
