@@ -143,7 +143,7 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "survived the demo's curation"},
         {"data", "export", "--db", db, "--format", "jsonl", "--out", w + "/curated.jsonl"},
         {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
-        // The student: the teacher's reasoning. Rows of 128 hold one example each (the causal fast path).
+        // The student: the teacher's reasoning. Rows of 128 hold one example each, at stretched positions.
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
          "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--position-stretch", stretch, "--seed", seed,
          "--device", a->device},

@@ -34,9 +34,9 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
         kd_logp.push_back(r.kd_logp[std::size_t(j * k + i)]);
       }
     }
-    // One document from position 0, then padding: a causal mask gives the document what its segment mask gives
-    // it (padding comes after it, and nothing learns from the padding).
-    // at positions 0..used-1 (a stretched document needs its positions passed)
+    // One document at positions 0..used-1, then padding: a causal mask gives the document what its segment mask
+    // gives it (padding comes after it, and nothing learns from the padding). A stretched document needs its
+    // positions passed.
     for (std::int64_t j = 0; j < r.used; ++j)
       b.one_document_per_row &= r.segments[std::size_t(j)] == 0 && r.positions[std::size_t(j)] == j;
     ids.insert(ids.end(), r.ids.begin(), r.ids.begin() + W);

@@ -1,8 +1,8 @@
 // distill/packing.h: training examples packed into fixed-length rows, documents kept apart. Each row holds
 // whole examples back to back (the next one starts a new row when it does not fit); positions restart at 0 for
 // every document (or follow a stretched list, below) and segment ids tell attention where documents end
-// (block-diagonal), so a packed row computes what the documents would compute alone. Labels are -100 outside the loss span (the prompt, padding), so the
-// loss is on completion tokens only. Pure: no LibTorch, no store.
+// (block-diagonal), so a packed row computes what the documents would compute alone. Labels are -100 outside
+// the loss span (the prompt, padding), so the loss is on completion tokens only. Pure: no LibTorch, no store.
 #pragma once
 
 #include <cstdint>

@@ -1,8 +1,8 @@
 // tests/test_train.cpp: student training: chunked cross-entropy == the plain one (values and gradients); packed
-// rows == the documents alone (stretched positions too); the presets' parameter counts against their published figures; and `distill
-// train` end to end on a real store: the loss falls, checkpoints are complete, and stopping + --resume gives the
-// loss curve and weights of an uninterrupted run. Cases tagged [device] run on test::device() (CUDA, with bf16
-// autocast in the trainer, in scripts/device-check).
+// rows == the documents alone (stretched positions too); the presets' parameter counts against their published
+// figures; and `distill train` end to end on a real store: the loss falls, checkpoints are complete, and
+// stopping + --resume gives the loss curve and weights of an uninterrupted run (with --position-stretch too).
+// Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
