@@ -26,6 +26,8 @@ class Rng {
     return lo + std::int64_t(x % span);
   }
   bool coin() { return next() & 1; }
+  // Uniform double in [0, 1): the top 53 bits.
+  double unit() { return double(next() >> 11) * 0x1.0p-53; }
   template <class C>
   const auto& pick(const C& c) { return c[std::size_t(uniform(0, std::int64_t(std::size(c)) - 1))]; }
 

@@ -63,7 +63,7 @@ class Stream {
     for (auto i : order) ptrs.push_back(&ex_[i]);
     std::vector<std::vector<std::int64_t>> positions;  // fresh every epoch: each pass sees other distances
     if (stretch_ > 0) {
-      auto draw = [this] { return double(stretch_rng_.next() >> 11) * 0x1.0p-53; };
+      auto draw = [this] { return stretch_rng_.unit(); };
       for (const auto* e : ptrs) positions.push_back(stretched_positions(*e, stretch_, max_position_, draw));
     }
     epoch_ = pack_rows(ptrs, len_, pad_, k_, positions);

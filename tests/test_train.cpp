@@ -226,7 +226,7 @@ TEST_CASE("train: stretched positions step by 1 or 2 in the prompt, by 1 after i
   e.ids.assign(40, 7);
   e.loss_from = 25;  // BOS + 24 prompt tokens, then 15 completion tokens
   Rng rng(3);
-  auto draw = [&] { return double(rng.next() >> 11) * 0x1.0p-53; };
+  auto draw = [&] { return rng.unit(); };
   auto plain = train::stretched_positions(e, 0.0, 512, draw);
   for (std::size_t t = 0; t < plain.size(); ++t) CHECK(plain[t] == std::int64_t(t));
   double extra = 0;
@@ -266,7 +266,7 @@ TEST_CASE("train: a batch of stretched documents gives the loss of each document
   std::vector<const train::Example*> ptrs;
   for (const auto& e : ex) ptrs.push_back(&e);
   Rng rng(9);
-  auto draw = [&] { return double(rng.next() >> 11) * 0x1.0p-53; };
+  auto draw = [&] { return rng.unit(); };
   std::vector<std::vector<std::int64_t>> pos;
   for (const auto* e : ptrs) pos.push_back(train::stretched_positions(*e, 1.0, 64, draw));
   bool stretched = false;
