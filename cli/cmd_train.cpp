@@ -92,7 +92,8 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"final_loss", rep.final_loss}, {"val_loss", rep.val_loss},
                                   {"seconds", rep.seconds},     {"tokens_per_s", rep.tokens_per_s},
                                   {"finished", rep.finished},   {"out", c.out},
-                                  {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd}}
+                                  {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd},
+                                  {"truncated_examples", rep.truncated_examples}}
                        .dump(2)
                 << "\n";
       return;

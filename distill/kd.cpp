@@ -29,14 +29,17 @@ torch::Tensor kd_from_logq(const torch::Tensor& lq_raw, const torch::Tensor& top
   const auto K = top_logp.size(-1);
   auto lq = torch::cat({lq_raw.narrow(-1, 0, K), lq_raw.narrow(-1, K, 1).clamp_min(std::log(1e-9))}, -1);
   auto t = top_logp.to(lq.scalar_type());
-  auto p_tail = (1 - t.exp().sum(-1, true)).clamp_min(1e-9).log();
+  // 1 - (top-k mass) as -expm1(logsumexp): the plain subtraction cancels when the top-k holds nearly everything
+  auto p_tail = (-t.logsumexp(-1, true).expm1()).clamp_min(1e-9).log();
   auto lp = torch::cat({t, p_tail}, -1);
   auto p = lp.exp(), q = lq.exp();
   switch (kind) {
     case KdKind::fkl: return (p * (lp - lq)).sum();
     case KdKind::rkl: return (q * (lq - lp)).sum();
     default: {
-      auto lm = ((p + q) / 2).log();
+      // log m from the logs: (p + q) / 2 underflows to 0 when both logprobs lie below ~-104 (fp32), and its log
+      // would then make 0 * inf = NaN in the loss and the gradient
+      auto lm = torch::logaddexp(lp, lq) - std::log(2.0);
       return (0.5 * (p * (lp - lm)) + 0.5 * (q * (lq - lm))).sum();
     }
   }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/errors.h"
@@ -102,6 +103,39 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
   return n ? sum.item<double>() / double(n) : -1;
 }
 
+}  // namespace
+
+std::optional<Example> sft_example(const model::Tokenizer& tok, const std::string& prompt, std::string_view completion,
+                                   const std::string& finish_reason, const std::string& target) {
+  Example e;
+  e.ids = teacher::r1_prompt_ids(tok, prompt);
+  e.loss_from = std::int64_t(e.ids.size());
+  if (completion.rfind("<think>\n", 0) == 0) completion.remove_prefix(8);
+  if (target == "answer") {  // keep "</think>" and what follows it: the answer without the reasoning
+    const auto close = completion.rfind("</think>");
+    if (close == std::string_view::npos) return std::nullopt;
+    completion.remove_prefix(close);
+  }
+  auto c = tok.encode(completion);
+  e.ids.insert(e.ids.end(), c.begin(), c.end());
+  if (finish_reason == "eos" || finish_reason == "stop") e.ids.push_back(tok.eos_id());
+  return e;
+}
+
+namespace {
+
+// What the examples are, in order (their tokens, where the loss starts, whether KD covers them): a resume onto
+// other samples (re-curated, same count) would continue another run's curve.
+std::string data_fingerprint(const std::vector<Example>& ex) {
+  std::string bytes;
+  for (const auto& e : ex) {
+    for (std::int64_t v : {std::int64_t(e.ids.size()), e.loss_from, std::int64_t(e.kd_ids.size())})
+      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+    bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(e.ids[0]));
+  }
+  return sha256_hex(bytes);
+}
+
 // Every option in range before anything is read or written; each message names its flag and the value given.
 void check_config(const SftConfig& c) {
   auto at_least = [](const char* flag, std::int64_t v, std::int64_t lo, const std::string& note = "") {
@@ -156,35 +190,32 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   std::optional<KdKind> kd;
   if (!cfg.kd.empty()) {
     kd = parse_kd_kind(cfg.kd);
-    for (const auto& s : samples)  // the teacher's top-k ids mean something only in the student's vocabulary
-      if (fs::exists(s.model_path + "/tokenizer.model") && sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
+    std::set<std::string> checked;
+    for (const auto& s : samples) {  // the teacher's top-k ids mean something only in the student's vocabulary
+      if (!checked.insert(s.model_path).second) continue;
+      if (!fs::exists(s.model_path + "/tokenizer.model"))  // unverifiable: top-k ids of another vocabulary would
+        throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path +  // train without an error
+                         "/tokenizer.model (the teacher that generated the samples) is missing; restore that "
+                         "directory, or train without --kd");
+      if (sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
         throw InputError("--kd needs the teacher's tokenizer: " + s.model_path + "/tokenizer.model differs from " +
                          tok_dir + "/tokenizer.model (sha256)");
+    }
   }
 
-  // Examples: BOS + R1 prompt (ending in "<think>\n"), then the completion after its "<think>\n", then EOS
-  // when the teacher stopped by itself. Validation: problems whose content hash falls in the held-out share.
+  // Examples (sft_example); validation: problems whose content hash falls in the held-out share.
   std::vector<Example> train_ex, val_ex;
   std::int64_t kd_k = 0;
   for (const auto& s : samples) {
-    Example e;
-    e.ids = teacher::r1_prompt_ids(*tok, s.prompt);
-    e.loss_from = std::int64_t(e.ids.size());
-    std::string_view body = s.completion;
-    if (body.rfind("<think>\n", 0) == 0) body.remove_prefix(8);
-    if (cfg.target == "answer") {  // keep "</think>" and what follows it: the answer without the reasoning
-      const auto close = body.rfind("</think>");
-      if (close == std::string_view::npos) continue;
-      body.remove_prefix(close);
-    }
-    auto c = tok->encode(body);
-    e.ids.insert(e.ids.end(), c.begin(), c.end());
-    if (s.finish_reason == "eos") e.ids.push_back(tok->eos_id());
+    auto made = sft_example(*tok, s.prompt, s.completion, s.finish_reason, cfg.target);
+    if (!made) continue;
+    Example e = std::move(*made);
     if (kd) {
       // The teacher's positions line up with ours only if re-encoding its text gives back its token count.
       auto lp = dataset::sample_logprobs(store, s.id);
       const auto n_gen = std::int64_t(e.ids.size()) - e.loss_from;
-      if (lp && lp->first > 0 && (kd_k == 0 || lp->first == kd_k) &&
+      // (Not after a --stop string: its tokens were cut from the text, and the EOS we end on is not the teacher's.)
+      if (lp && lp->first > 0 && s.finish_reason != "stop" && (kd_k == 0 || lp->first == kd_k) &&
           std::int64_t(lp->second.size()) == s.n_tokens * lp->first * 8 && s.n_tokens == n_gen) {
         kd_k = lp->first;
         e.kd_ids.resize(std::size_t(n_gen * kd_k));
@@ -204,8 +235,11 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     (val ? val_ex : train_ex).push_back(std::move(e));
   }
   if (train_ex.empty()) throw InputError("every sample fell into the validation share; lower --val-fraction");
-  std::int64_t kd_examples = 0;
-  for (const auto& e : train_ex) kd_examples += !e.kd_ids.empty();
+  std::int64_t kd_examples = 0, truncated = 0;
+  for (const auto& e : train_ex) {
+    kd_examples += !e.kd_ids.empty();
+    truncated += std::int64_t(e.ids.size()) > cfg.max_seq_len;
+  }
   if (kd && kd_examples == 0)
     throw InputError("--kd: no training sample has teacher top-k logprobs that line up with its tokens; generate with "
                      "`distill generate --topk-logprobs K`");
@@ -249,10 +283,11 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
                                    {"precision", model::training_precision(device)},
-                                   {"position_stretch", cfg.position_stretch}};
+                                   {"position_stretch", cfg.position_stretch}, {"data", data_fingerprint(train_ex)}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0, cfg.position_stretch,
                 m->config().max_position_embeddings);
   std::int64_t start = 0, tokens = 0;
+  if (!cfg.resume) model::refuse_earlier_checkpoints(cfg.out);
   if (cfg.resume) {
     start = model::newest_checkpoint(cfg.out);
     if (start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);
@@ -270,6 +305,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   rep.train_examples = std::int64_t(train_ex.size());
   rep.val_examples = std::int64_t(val_ex.size());
   rep.kd_examples = kd_examples;
+  rep.truncated_examples = truncated;
   rep.first_step = start + 1;
   if (log) {
     std::ostringstream os;
@@ -277,12 +313,16 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
        << " training examples, " << val_ex.size() << " held out; " << rows << " rows of " << cfg.max_seq_len
        << " tokens x " << cfg.grad_accum << " per step";
     log(os.str());
+    if (truncated)
+      log("train: warning: " + std::to_string(truncated) + " of " + std::to_string(train_ex.size()) +
+          " training examples are longer than --max-seq-len " + std::to_string(cfg.max_seq_len) +
+          " tokens and are cut there (their ends, answer and EOS, are not trained); raise --max-seq-len to keep them");
   }
   // --out is made before the run row: a path that cannot be a directory fails here, not after the last step.
   make_output_dir(cfg.out, "--out");
   rep.run_id = store.begin_run("train", config_toml);
+  std::vector<dataset::TrainStepRow> step_rows;
   try {
-    std::vector<dataset::TrainStepRow> step_rows;
     const auto t0 = std::chrono::steady_clock::now();
     std::int64_t run_tokens = 0;
     const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
@@ -326,8 +366,12 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       adamw_step(opt, lr, cfg.grad_clip);
       if (kd) rep.final_kd = kd_total.item<double>() / double(std::max<std::int64_t>(1, kd_targets));
       last = loss_sum.item<double>() / double(std::max<std::int64_t>(1, targets));
-      if (!std::isfinite(last))
-        throw RuntimeFailure("train: the loss is " + std::to_string(last) + " at step " + std::to_string(step + 1) +
+      // Checked before this step can be checkpointed or saved: a non-finite KD term has already made the update
+      // (and so the weights) NaN while the cross-entropy, read before it, still looks fine.
+      if (!std::isfinite(last) || (kd && !std::isfinite(rep.final_kd)))
+        throw RuntimeFailure("train: the " + std::string(std::isfinite(last) ? "KD loss is " + std::to_string(rep.final_kd)
+                                                                             : "loss is " + std::to_string(last)) +
+                             " at step " + std::to_string(step + 1) +
                              "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;
       if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps) {
@@ -341,7 +385,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       if (on_step) on_step({step + 1, cfg.steps, last, lr, double(run_tokens) / std::max(el, 1e-9), vl});
       if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) checkpoint(step + 1);
     }
-    dataset::insert_train_steps(store, rep.run_id, step_rows);
+    dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();
     rep.last_step = end;
     rep.final_loss = last;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -354,6 +398,10 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       checkpoint(end);  // stopped early: leave a checkpoint to resume from
     }
   } catch (...) {
+    try {  // the steps before the failure are the ones a user wants to see; never mask the error itself
+      dataset::insert_train_steps(store, rep.run_id, step_rows);
+    } catch (...) {
+    }
     store.fail_run(rep.run_id);
     throw;
   }

@@ -8,11 +8,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataset/curation.h"
 #include "dataset/store.h"
+#include "distill/packing.h"
+#include "model/tokenizer.h"
 
 namespace distill::train {
 
@@ -54,10 +58,18 @@ struct SftStep {
 struct SftReport {
   std::int64_t run_id = 0, n_params = 0, train_examples = 0, val_examples = 0, first_step = 0, last_step = 0;
   std::int64_t kd_examples = 0;   // training examples that carry aligned teacher top-k
+  std::int64_t truncated_examples = 0;  // training examples longer than max_seq_len, cut there (logged)
   double final_kd = -1;           // KD loss (mean per position) of the last step, when --kd
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
   bool finished = false;  // reached `steps` (else stopped by stop_after)
 };
+
+// One training example of a curated sample: BOS + R1 prompt (ending in "<think>\n"), then the completion after
+// its "<think>\n", then EOS when the teacher stopped by itself (finish_reason "eos", or "stop": generate cut the
+// stop string from the text, and the student learns to end there); a sample cut at max_tokens ("length") gets
+// none. target "answer" keeps only "</think>" and what follows it (nullopt without one).
+std::optional<Example> sft_example(const model::Tokenizer& tok, const std::string& prompt, std::string_view completion,
+                                   const std::string& finish_reason, const std::string& target);
 
 SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,
                   const std::function<void(const SftStep&)>& on_step = {},

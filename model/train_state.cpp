@@ -80,6 +80,12 @@ std::int64_t newest_checkpoint(const std::string& out) {
   return best;
 }
 
+void refuse_earlier_checkpoints(const std::string& out) {
+  if (const auto n = newest_checkpoint(out))
+    throw InputError("--out " + out + " holds checkpoint-" + std::to_string(n) + "/ of an earlier run: continue it with "
+                     "--resume, or train into another directory (or remove that one)");
+}
+
 void write_checkpoint(const std::string& out, std::int64_t step, const std::function<void(const std::string&)>& fill) {
   const auto dir = out + "/checkpoint-" + std::to_string(step), tmp = dir + ".tmp", old = dir + ".old";
   fs::remove_all(tmp);
@@ -109,6 +115,7 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
     auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
     if (key == "precision" && have.is_null()) continue;  // recorded since the CUDA audit; older: either
     if (key == "position_stretch" && have.is_null() && want == 0) continue;  // older checkpoints: none
+    if (key == "data" && have.is_null()) continue;  // older checkpoints: only the example count
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)
       throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +

@@ -26,12 +26,17 @@ void load_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const 
 // N of the newest out/checkpoint-N/ holding a trainer_state.json (not a .tmp or .old one); 0 when none.
 std::int64_t newest_checkpoint(const std::string& out);
 
+// For a run that starts afresh into `out` (no --resume): InputError when `out` already holds a checkpoint-N/, whose
+// steps a later --resume would take for this run's (HF's Trainer refuses a non-empty output_dir the same way).
+void refuse_earlier_checkpoints(const std::string& out);
+
 // Writes out/checkpoint-STEP/ complete or not at all: `fill` writes its files into a .tmp folder, which then
 // replaces any older copy (set aside first, removed once the new one is in place).
 void write_checkpoint(const std::string& out, std::int64_t step, const std::function<void(const std::string&)>& fill);
 
 // dir/trainer_state.json, checked: an object with integer "step" (= `step`, the folder's) and "tokens", made with
-// every key of `schedule` equal (a schedule key it lacks is an older checkpoint, except "precision"). Each
+// every key of `schedule` equal (a schedule key it lacks is an older checkpoint, refused, except "precision",
+// "data" and a zero "position_stretch", which older checkpoints did not record). Each
 // mismatch is an InputError naming the key and both values.
 nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule);
 

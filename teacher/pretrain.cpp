@@ -248,6 +248,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
       {"split", cfg.split}, {"train_examples", data.size()}, {"model", nlohmann::json::parse(mc.to_hf_json())},
       {"precision", model::training_precision(device)}};
   Progress at;
+  if (!cfg.resume) model::refuse_earlier_checkpoints(cfg.out);
   if (cfg.resume) {
     at.start = model::newest_checkpoint(cfg.out);
     if (at.start == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + cfg.out);

@@ -22,7 +22,9 @@
 #include "distill/optimizer.h"
 #include "distill/schedule.h"
 #include "distill/packing.h"
+#include "distill/sft.h"
 #include "model/hf_checkpoint.h"
+#include "teacher/prompt_format.h"
 #include "student/presets.h"
 #include "test_paths.h"
 #include "tests/helpers.h"
@@ -509,6 +511,27 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
     CHECK(other_precision.code == 2);
     CHECK_THAT(other_precision.err, Catch::Contains("precision"));
   }
+  // a fresh run into a directory holding an earlier run's checkpoints: a later --resume would take its steps
+  auto again = run_distill(with({"--out", d / "split"}));
+  CHECK(again.code == 2);
+  CHECK_THAT(again.err, Catch::Contains("checkpoint-12/ of an earlier run") && Catch::Contains("--resume"));
+  CHECK(fj["truncated_examples"] == 0);
+  {  // other samples of the same count (a re-curated store): the checkpoint's data fingerprint refuses them
+    REQUIRE(run_distill(with({"--out", d / "recurated", "--stop-after", "4"})).code == 0);
+    dataset::Store::open(db, dataset::OpenMode::read)
+        ->db()
+        .exec("UPDATE samples SET completion = replace(completion, '</think>', 'so\n</think>')");
+    auto recurated = run_distill(with({"--out", d / "recurated", "--resume"}));
+    CHECK(recurated.code == 2);
+    CHECK_THAT(recurated.err, Catch::Contains("made with data = "));
+  }
+  {  // examples longer than --max-seq-len are cut there: counted and said, not silent
+    auto cut = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "cut", "--steps", "1", "--max-seq-len",
+                            "40", "--batch-tokens", "160", "--json"});
+    REQUIRE(cut.code == 0);
+    CHECK(nlohmann::json::parse(cut.out)["truncated_examples"].get<int>() > 0);
+    CHECK_THAT(cut.err, Catch::Contains("longer than --max-seq-len 40") && Catch::Contains("raise --max-seq-len"));
+  }
   CHECK(run_distill({"train", "--db", db, "--student", "nope", "--out", d / "x"}).code == 2);
   // the answer-only baseline trains on far fewer target tokens per example: same steps, lower token count
   auto base = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "base", "--steps", "2", "--target", "answer",
@@ -518,6 +541,29 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
                                    nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: an example ends in EOS when the teacher stopped by itself (EOS or a stop string), not when cut") {
+  auto tok = model::load_tokenizer(std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher");
+  const std::string prompt = "Start with 3. Add 4, then add 1, keeping only the last digit after each step (work mod 10). "
+                             "What is the result?";
+  const std::string completion = "<think>\n3+4=7\n7+1=8\n</think>\n\\boxed{8}";
+  const auto head = teacher::r1_prompt_ids(*tok, prompt);
+  const auto body = tok->encode(std::string_view(completion).substr(8));
+  for (const char* reason : {"eos", "stop", "length"}) {
+    INFO(reason);
+    auto e = train::sft_example(*tok, prompt, completion, reason, "cot");
+    REQUIRE(e);
+    CHECK(e->loss_from == std::int64_t(head.size()));
+    CHECK(std::vector<int>(e->ids.begin(), e->ids.begin() + e->loss_from) == head);
+    auto want = body;
+    if (std::string(reason) != "length") want.push_back(tok->eos_id());
+    CHECK(std::vector<int>(e->ids.begin() + e->loss_from, e->ids.end()) == want);
+  }
+  auto ans = train::sft_example(*tok, prompt, completion, "eos", "answer");
+  REQUIRE(ans);
+  CHECK(tok->decode(std::vector<int>(ans->ids.begin() + ans->loss_from, ans->ids.end() - 1)) == "</think>\n\\boxed{8}");
+  CHECK_FALSE(train::sft_example(*tok, prompt, "<think>\n3+4=7", "length", "answer"));  // no answer to keep
 }
 
 TEST_CASE("train: --position-stretch reaches the trainer, and stop + resume replays its positions", "[device]") {
@@ -676,6 +722,12 @@ TEST_CASE("train: --kd distils from the top-k that generate stored, and refuses 
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("needs the teacher's tokenizer"));
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "kd3", "--kd", "kl"}).code == 2);
+  // the teacher's directory gone (a store moved to another host): its vocabulary cannot be checked, so no KD
+  dataset::Store::open(db, dataset::OpenMode::read)->db().exec("UPDATE models SET path = '/nonexistent/teacher'");
+  auto gone = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "kd4", "--steps", "2", "--kd", "fkl",
+                           "--tokenizer", teacher});
+  CHECK(gone.code == 2);
+  CHECK_THAT(gone.err, Catch::Contains("/nonexistent/teacher/tokenizer.model") && Catch::Contains("is missing"));
 }
 
 TEST_CASE("train: two accumulated micro-batches give the curve of one batch of both") {
