@@ -22,13 +22,13 @@ void register_compare(CLI::App& root, Registry& reg) {
   CLI::App* c = root.add_subcommand("compare", "teacher vs student(s) vs baselines on the same problems: table, JSON, HTML");
   c->add_option("--db", a->db, "store file (with eval runs)");
   c->add_option("--html", a->html, "also write a self-contained HTML report with SVG charts");
-  c->add_option("--seed", a->seed, "seed of the bootstrap intervals");
+  auto* seed = c->add_option("--seed", a->seed, "seed of the bootstrap intervals (default: each run's own, as eval printed them)");
   c->add_flag("--json", a->json, "print JSON");
-  reg.add(c, [c, a] {
+  reg.add(c, [c, a, seed] {
     require(*c, "--db");
     if (!a->html.empty()) check_output_file(a->html, "--html", {a->db});
     auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
-    auto cmp = eval::compare_models(*store, a->seed);
+    auto cmp = eval::compare_models(*store, seed->count() ? std::optional<std::uint64_t>(a->seed) : std::nullopt);
     if (!a->html.empty()) write_file_atomic(a->html, eval::comparison_html(cmp));
     std::cout << (a->json ? eval::comparison_json(cmp) : eval::comparison_table(cmp));
     if (!a->html.empty() && !a->json) std::cout << "report: " << a->html << "\n";

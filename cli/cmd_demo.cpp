@@ -175,7 +175,7 @@ void register_demo(CLI::App& root, Registry& reg) {
     }
     // The headline: what carried over, on the levels trained on and one above.
     auto store = dataset::Store::open(db, dataset::OpenMode::read);
-    const auto cmp = eval::compare_models(*store, a->seed);
+    const auto cmp = eval::compare_models(*store);
     const eval::ModelReport *teacher = nullptr, *student = nullptr, *baseline = nullptr;
     for (const auto& m : cmp.models)
       (m.run.role == "teacher" ? teacher : m.run.role == "student" ? student : baseline) = &m;

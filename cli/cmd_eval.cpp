@@ -80,15 +80,17 @@ void register_eval(CLI::App& root, Registry& reg) {
               << ")\n";
     if (rep.resumed) std::cout << "  resumed: " << rep.resumed << " completions were stored by the interrupted run\n";
     char line[200];
-    std::snprintf(line, sizeof line, "  %-6s %8s  %-22s %-22s %-22s %8s %8s\n", "diff", "problems", "pass@1 % [95% CI]",
+    std::snprintf(line, sizeof line, "  %-6s %8s  %-22s %-22s %-22s %8s %9s %9s\n", "diff", "problems", "pass@1 % [95% CI]",
                   ("pass@" + std::to_string(all.k) + " %").c_str(), ("maj@" + std::to_string(all.k) + " %").c_str(),
-                  "tokens", "seq tok/s");
+                  "tokens", "seq tok/s", "latency");
     std::cout << line;
     for (const auto& [d, s] : rep.by_difficulty) {
-      std::snprintf(line, sizeof line, "  %-6s %8lld  %-22s %-22s %-22s %8.1f %8.0f\n", d.c_str(), (long long)s.problems,
-                    pct(s.pass1).c_str(), pct(s.pass_k).c_str(), pct(s.maj_k).c_str(), s.mean_tokens, s.tokens_per_s);
+      std::snprintf(line, sizeof line, "  %-6s %8lld  %-22s %-22s %-22s %8.1f %9.0f %8.3fs\n", d.c_str(), (long long)s.problems,
+                    pct(s.pass1).c_str(), pct(s.pass_k).c_str(), pct(s.maj_k).c_str(), s.mean_tokens, s.tokens_per_s,
+                    s.latency_s);
       std::cout << line;
     }
+    std::cout << "  (tokens: per answer, EOS included; seq tok/s and latency: per answer, admission to last token)\n";
   });
 }
 

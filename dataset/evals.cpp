@@ -54,9 +54,9 @@ std::vector<EvalRunInfo> latest_eval_runs(Store& s) {
     out.push_back(std::move(i));
   }
   for (auto& i : out) {
-    auto r = s.db().prepare("SELECT started_at FROM runs WHERE id = ?");
+    auto r = s.db().prepare("SELECT started_at, config_toml FROM runs WHERE id = ?");
     r.bind(1, i.run_id);
-    if (r.step()) i.started_at = r.col_text(0);
+    if (r.step()) i.started_at = r.col_text(0), i.config_toml = r.col_text(1);
   }
   return out;
 }

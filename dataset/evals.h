@@ -24,6 +24,7 @@ void insert_eval_results(Store& s, std::int64_t run_id, std::int64_t model_id, c
 struct EvalRunInfo {
   std::int64_t run_id = 0, model_id = 0, n_params = 0, n_active_params = 0;
   std::string role, path, arch, sha256, started_at;
+  std::string config_toml;  // the run's resolved config: its protocol (eval/protocol.h)
 };
 
 // Per model, its newest finished eval run; teachers first, then students, then baselines, then by model id.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -31,20 +32,42 @@ std::string esc(const std::string& s) {  // HTML text
   return o;
 }
 
-std::string short_name(const ModelReport& m) {
-  auto p = m.run.path;
+std::string basename_of(std::string p) {
   while (!p.empty() && p.back() == '/') p.pop_back();
   const auto slash = p.rfind('/');
-  return m.run.role + ": " + (slash == std::string::npos ? p : p.substr(slash + 1));
+  return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+std::string parent_and_base(std::string p) {
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  const auto slash = p.rfind('/');
+  if (slash == std::string::npos || slash == 0) return p;
+  return basename_of(p.substr(0, slash)) + "/" + p.substr(slash + 1);
+}
+
+// "role: directory"; where two models would read the same, "role: parent/directory", and where even that
+// repeats (one directory trained twice: two weight files), the model id as well.
+void assign_labels(std::vector<ModelReport>& models) {
+  auto widen_repeated = [&](const std::function<std::string(const ModelReport&)>& wider) {
+    std::vector<std::string> now;
+    for (const auto& m : models) now.push_back(m.label);
+    for (std::size_t i = 0; i < models.size(); ++i)
+      if (std::count(now.begin(), now.end(), now[i]) > 1) models[i].label = wider(models[i]);
+  };
+  for (auto& m : models) m.label = m.run.role + ": " + basename_of(m.run.path);
+  widen_repeated([](const ModelReport& m) { return m.run.role + ": " + parent_and_base(m.run.path); });
+  widen_repeated([](const ModelReport& m) { return m.label + " #" + std::to_string(m.run.model_id); });
 }
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
 }  // namespace
 
-Comparison compare_models(dataset::Store& s, std::uint64_t seed) {
+Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed) {
   Comparison c;
   auto runs = dataset::latest_eval_runs(s);
-  if (runs.empty()) throw InputError("the store has no eval runs: run `distill eval --model DIR` for each model first");
+  if (runs.empty())
+    throw InputError(s.path() + " holds no finished eval run: run `distill eval --db " + s.path() +
+                     " --model DIR` for each model first (a killed one continues with `distill eval --resume`)");
   std::vector<std::map<std::int64_t, ProblemOutcome>> per_model;
   std::map<std::int64_t, std::string> prompts;
   for (const auto& r : runs) {
@@ -72,16 +95,38 @@ Comparison compare_models(dataset::Store& s, std::uint64_t seed) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     ModelReport mr;
     mr.run = runs[i];
+    mr.protocol = protocol_of(runs[i].config_toml);
+    mr.answered = std::int64_t(per_model[i].size());
     std::vector<ProblemOutcome> v;
     for (auto pid : common) {
       v.push_back(per_model[i].at(pid));
       for (auto t : v.back().tokens) mr.tokens.push_back(t);
     }
-    mr.by_difficulty = summarize_by_difficulty(v, 0, seed);
+    // k as the run was made with (0: its K), and its own bootstrap seed unless one is given
+    mr.by_difficulty = summarize_by_difficulty(v, mr.protocol.k, seed.value_or(bootstrap_seed(mr.protocol.seed)));
     c.models.push_back(std::move(mr));
   }
+  assign_labels(c.models);
+  c.cost_base = c.models[0].label;
   const auto cost = [](const ModelReport& m) { return double(m.run.n_active_params) * m.by_difficulty.at("all").mean_tokens; };
   for (auto& m : c.models) m.relative_cost = cost(c.models[0]) > 0 ? cost(m) / cost(c.models[0]) : 0;
+  // What a reader must know before trusting the side-by-side numbers.
+  bool differ = false;
+  for (const auto& m : c.models) differ = differ || describe(m.protocol) != describe(c.models[0].protocol) ||
+                                          m.protocol.split != c.models[0].protocol.split;
+  if (differ) {
+    std::string w = "the models were evaluated under different protocols:";
+    for (const auto& m : c.models)
+      w += " " + m.label + " (" + describe(m.protocol) + (m.protocol.known ? ", split " + m.protocol.split : "") + ");";
+    w.back() = '.';
+    c.warnings.push_back(w);
+  }
+  std::string more;
+  for (const auto& m : c.models)
+    if (m.answered > c.problems) more += std::string(more.empty() ? "" : ", ") + m.label + " " + std::to_string(m.answered);
+  if (!more.empty())
+    c.warnings.push_back("only the " + std::to_string(c.problems) + " problems every model answered are compared; runs " +
+                         "answered more (" + more + ")");
   // Disagreements: problems where the models' majority answers are not all equally right.
   for (auto pid : common) {
     Disagreement d;
@@ -116,23 +161,31 @@ std::string comparison_table(const Comparison& c) {
   std::ostringstream os;
   char line[256];
   os << "compare: " << c.models.size() << " models on the " << c.problems << " problems all of them answered\n";
-  std::snprintf(line, sizeof line, "  %-34s %12s %12s %16s %16s %9s %9s %8s\n", "model", "params", "active",
-                "pass@1 %", "maj@k %", "tokens", "seq tok/s", "cost");
+  for (const auto& w : c.warnings) os << "warning: " << w << "\n";
+  std::snprintf(line, sizeof line, "  %-34s %12s %12s %-20s %-13s %8s %9s %8s\n", "model", "params", "active",
+                "pass@1 % [95% CI]", "maj@k %", "tokens", "seq tok/s", "cost");
   os << line;
   for (const auto& m : c.models) {
     const auto& a = m.by_difficulty.at("all");
-    std::snprintf(line, sizeof line, "  %-34s %12lld %12lld %6.1f ±%-8.1f %6.1f (k=%-3lld) %9.1f %9.0f %7.2fx\n",
-                  short_name(m).substr(0, 34).c_str(), (long long)m.run.n_params, (long long)m.run.n_active_params,
-                  100 * a.pass1.value, 100 * (a.pass1.hi - a.pass1.lo) / 2, 100 * a.maj_k.value, (long long)a.k,
-                  a.mean_tokens, a.tokens_per_s, m.relative_cost);
+    const auto pass1 = fmt(100 * a.pass1.value, 1) + " [" + fmt(100 * a.pass1.lo, 1) + ", " + fmt(100 * a.pass1.hi, 1) + "]";
+    const auto maj = fmt(100 * a.maj_k.value, 1) + " (k=" + std::to_string(a.k) + ")";
+    std::snprintf(line, sizeof line, "  %-34s %12lld %12lld %-20s %-13s %8.1f %9.0f %7.2fx\n", m.label.substr(0, 34).c_str(),
+                  (long long)m.run.n_params, (long long)m.run.n_active_params, pass1.c_str(), maj.c_str(), a.mean_tokens,
+                  a.tokens_per_s, m.relative_cost);
     os << line;
   }
+  os << "  (tokens: per answer; cost: active params x tokens per answer, relative to " << c.cost_base << ")\n";
+  bool same = true;
+  for (const auto& m : c.models) same = same && describe(m.protocol) == describe(c.models[0].protocol);
+  if (same) os << "  protocol (every model): " << describe(c.models[0].protocol) << "\n";
+  else
+    for (const auto& m : c.models) os << "  protocol of " << m.label << ": " << describe(m.protocol) << "\n";
   os << "\npass@1 % by difficulty\n  " << std::string(8, ' ');
   std::set<std::string> diffs;
   for (const auto& m : c.models)
     for (const auto& [d, s] : m.by_difficulty) diffs.insert(d);
   for (const auto& m : c.models) {
-    std::snprintf(line, sizeof line, "%-22s", short_name(m).substr(0, 21).c_str());
+    std::snprintf(line, sizeof line, "%-22s", m.label.substr(0, 21).c_str());
     os << line;
   }
   os << "\n";
@@ -146,13 +199,13 @@ std::string comparison_table(const Comparison& c) {
     }
     os << "\n";
   }
-  os << "\n" << c.disagreements.size() << " problems where the models' majority answers disagree";
+  os << "\n" << c.disagreements.size() << " problems where the models' majority answers are not equally right";
   os << (c.disagreements.empty() ? "\n" : " (first 10):\n");
   for (std::size_t i = 0; i < c.disagreements.size() && i < 10; ++i) {
     const auto& d = c.disagreements[i];
     os << "  problem " << d.problem_id << " (gold " << d.gold << "):";
     for (std::size_t k = 0; k < d.majority.size(); ++k)
-      os << "  " << short_name(c.models[k]) << " " << (d.majority[k].empty() ? "(none)" : d.majority[k])
+      os << "  " << c.models[k].label << " " << (d.majority[k].empty() ? "(none)" : d.majority[k])
          << (d.correct[k] ? " ok" : " x");
     os << "\n";
   }
@@ -168,15 +221,26 @@ std::string comparison_json(const Comparison& c) {
                {"pass@1", {{"value", s.pass1.value}, {"lo", s.pass1.lo}, {"hi", s.pass1.hi}}},
                {"pass@k", {{"value", s.pass_k.value}, {"lo", s.pass_k.lo}, {"hi", s.pass_k.hi}}},
                {"maj@k", {{"value", s.maj_k.value}, {"lo", s.maj_k.lo}, {"hi", s.maj_k.hi}}},
-               {"mean_tokens", s.mean_tokens}, {"sequence_tokens_per_s", s.tokens_per_s}};
-    models.push_back({{"role", m.run.role}, {"path", m.run.path}, {"arch", m.run.arch}, {"run_id", m.run.run_id},
-                      {"n_params", m.run.n_params}, {"n_active_params", m.run.n_active_params},
+               {"mean_tokens", s.mean_tokens}, {"sequence_tokens_per_s", s.tokens_per_s}, {"latency_s", s.latency_s}};
+    const auto& p = m.protocol;
+    nlohmann::ordered_json protocol = nullptr;
+    if (p.known)
+      protocol = {{"split", p.split}, {"greedy", p.greedy}, {"temperature", p.temperature}, {"top_p", p.top_p},
+                  {"samples", p.samples}, {"k", p.k}, {"max_tokens", p.max_tokens}, {"limit", p.limit}, {"seed", p.seed}};
+    models.push_back({{"label", m.label}, {"role", m.run.role}, {"path", m.run.path}, {"arch", m.run.arch},
+                      {"model_id", m.run.model_id}, {"run_id", m.run.run_id}, {"protocol", protocol},
+                      {"answered", m.answered}, {"n_params", m.run.n_params}, {"n_active_params", m.run.n_active_params},
                       {"relative_cost", m.relative_cost}, {"by_difficulty", by}});
   }
   nlohmann::ordered_json dis = nlohmann::ordered_json::array();
   for (const auto& d : c.disagreements)
     dis.push_back({{"problem_id", d.problem_id}, {"gold", d.gold}, {"majority", d.majority}, {"correct", d.correct}});
-  return nlohmann::ordered_json{{"problems", c.problems}, {"models", models}, {"disagreements", dis}}.dump(2) + "\n";
+  // Answers are model output: bytes that are not UTF-8 (a store written before decode replaced them) become
+  // U+FFFD rather than aborting the dump.
+  return nlohmann::ordered_json{{"problems", c.problems}, {"warnings", c.warnings}, {"cost_relative_to", c.cost_base},
+                                {"models", models}, {"disagreements", dis}}
+             .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+         "\n";
 }
 
 std::string comparison_html(const Comparison& c) {
@@ -184,16 +248,17 @@ std::string comparison_html(const Comparison& c) {
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>distill: teacher vs student</title>\n"
        "<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-       "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}</style></head><body>\n";
+       "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}.warning{color:#a04000}</style></head><body>\n";
   h << "<h1>Teacher vs student</h1>\n<p>" << c.problems << " problems answered by every model.</p>\n";
-  h << "<table id=\"summary\"><tr><th>model</th><th>params</th><th>active</th><th>pass@1 %</th><th>maj@k %</th>"
-       "<th>tokens/answer</th><th>relative cost</th></tr>\n";
+  for (const auto& w : c.warnings) h << "<p class=\"warning\"><b>Warning:</b> " << esc(w) << "</p>\n";
+  h << "<table id=\"summary\"><tr><th>model</th><th>params</th><th>active</th><th>pass@1 % [95% CI]</th><th>maj@k %</th>"
+       "<th>tokens/answer</th><th>cost vs " << esc(c.cost_base) << "</th><th>protocol</th></tr>\n";
   for (const auto& m : c.models) {
     const auto& a = m.by_difficulty.at("all");
-    h << "<tr><td>" << esc(short_name(m)) << "</td><td>" << m.run.n_params << "</td><td>" << m.run.n_active_params
+    h << "<tr><td>" << esc(m.label) << "</td><td>" << m.run.n_params << "</td><td>" << m.run.n_active_params
       << "</td><td>" << fmt(100 * a.pass1.value, 1) << " [" << fmt(100 * a.pass1.lo, 1) << ", " << fmt(100 * a.pass1.hi, 1)
-      << "]</td><td>" << fmt(100 * a.maj_k.value, 1) << "</td><td>" << fmt(a.mean_tokens, 1) << "</td><td>"
-      << fmt(m.relative_cost, 2) << "x</td></tr>\n";
+      << "]</td><td>" << fmt(100 * a.maj_k.value, 1) << " (k=" << a.k << ")</td><td>" << fmt(a.mean_tokens, 1) << "</td><td>"
+      << fmt(m.relative_cost, 2) << "x</td><td>" << esc(describe(m.protocol)) << "</td></tr>\n";
   }
   h << "</table>\n";
   // Chart 1: accuracy by difficulty, grouped bars with 95% interval whiskers.
@@ -217,7 +282,7 @@ std::string comparison_html(const Comparison& c) {
       const auto& p = it->second.pass1;
       const double x = L + di * gw + gw * 0.1 + mi * bw, y = H - B - (H - B - T) * p.value;
       h << "<rect class=\"bar\" x=\"" << fmt(x, 1) << "\" y=\"" << fmt(y, 1) << "\" width=\"" << fmt(bw - 2, 1)
-        << "\" height=\"" << fmt(H - B - y, 1) << "\" fill=\"" << kColors[mi % 6] << "\"><title>" << esc(short_name(c.models[mi]))
+        << "\" height=\"" << fmt(H - B - y, 1) << "\" fill=\"" << kColors[mi % 6] << "\"><title>" << esc(c.models[mi].label)
         << ", difficulty " << diffs[di] << ": " << fmt(100 * p.value, 1) << "%</title></rect>\n";
       const double ylo = H - B - (H - B - T) * p.lo, yhi = H - B - (H - B - T) * p.hi, xm = x + (bw - 2) / 2;
       h << "<line x1=\"" << fmt(xm, 1) << "\" x2=\"" << fmt(xm, 1) << "\" y1=\"" << fmt(ylo, 1) << "\" y2=\"" << fmt(yhi, 1)
@@ -227,7 +292,7 @@ std::string comparison_html(const Comparison& c) {
   }
   for (std::size_t mi = 0; mi < c.models.size(); ++mi)
     h << "<rect x=\"" << L + 10 + 170 * mi << "\" y=\"" << H - 14 << "\" width=\"10\" height=\"10\" fill=\"" << kColors[mi % 6]
-      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(short_name(c.models[mi]).substr(0, 24)) << "</text>\n";
+      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(c.models[mi].label.substr(0, 24)) << "</text>\n";
   h << "</svg>\n";
   // Chart 2: completion-length distributions (one histogram outline per model).
   std::int64_t mx = 1;
@@ -247,12 +312,12 @@ std::string comparison_html(const Comparison& c) {
       pts += fmt(x, 1) + "," + fmt(y, 1) + " ";
     }
     h << "<polyline class=\"dist\" fill=\"none\" stroke-width=\"2\" stroke=\"" << kColors[mi % 6] << "\" points=\"" << pts
-      << "\"><title>" << esc(short_name(c.models[mi])) << "</title></polyline>\n";
+      << "\"><title>" << esc(c.models[mi].label) << "</title></polyline>\n";
   }
   for (int b = 0; b <= nb; b += 5)
     h << "<text x=\"" << fmt(L + (W - L - 20) * double(b) / nb, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
       << std::int64_t(b * bucket) << "</text>\n";
-  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (share of each model's answers)</text>\n</svg>\n";
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (each model's answers, its tallest bar at full height)</text>\n</svg>\n";
   // Chart 3: accuracy against size (active parameters, log scale).
   double pmin = 1e30, pmax = 1;
   for (const auto& m : c.models) pmin = std::min(pmin, double(m.run.n_active_params)), pmax = std::max(pmax, double(m.run.n_active_params));
@@ -269,12 +334,12 @@ std::string comparison_html(const Comparison& c) {
     const double x = L + (W - L - 20) * (std::log10(double(std::max<std::int64_t>(1, m.run.n_active_params))) - lmin) / (lmax - lmin);
     const double y = H - B - (H - B - T) * m.by_difficulty.at("all").pass1.value;
     h << "<circle class=\"point\" cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"6\" fill=\"" << kColors[mi % 6]
-      << "\"><title>" << esc(short_name(m)) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
-      << "\">" << esc(short_name(m).substr(0, 24)) << "</text>\n";
+      << "\"><title>" << esc(m.label) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
+      << "\">" << esc(m.label.substr(0, 24)) << "</text>\n";
   }
   h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">active parameters (log scale) vs pass@1</text>\n</svg>\n";
   h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right.</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";
-  for (const auto& m : c.models) h << "<th>" << esc(short_name(m)) << "</th>";
+  for (const auto& m : c.models) h << "<th>" << esc(m.label) << "</th>";
   h << "</tr>\n";
   for (std::size_t i = 0; i < c.disagreements.size() && i < 50; ++i) {
     const auto& d = c.disagreements[i];

@@ -1,25 +1,32 @@
 // eval/compare.h: teacher vs student(s) vs baselines from their newest eval runs, on the problems every one of
 // them answered (same problems; the same seeds when they were evaluated with the same --seed). Per model:
-// params, active params, pass@1, maj@k, tokens per answer, speed, and cost relative to the teacher (active
-// params x tokens per answer); per problem: where their majority answers disagree. Renders a terminal table,
-// JSON and a self-contained HTML report with SVG charts. Reads the store only.
+// params, active params, pass@1, maj@k (at the k its run was made with), tokens per answer, speed, latency, and
+// cost relative to the first model, the teacher when there is one (active params x tokens per answer); per
+// problem: where their majority answers are not equally right. Each model's protocol is read from its run and
+// shown; runs made under different protocols, or on fewer problems than another, are said so in every output.
+// Renders a terminal table, JSON and a self-contained HTML report with SVG charts. Reads the store only.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dataset/evals.h"
 #include "eval/metrics.h"
+#include "eval/protocol.h"
 
 namespace distill::eval {
 
 struct ModelReport {
   dataset::EvalRunInfo run;
+  std::string label;                             // "role: directory", made unique among the models compared
+  Protocol protocol;                             // what its run measured under
+  std::int64_t answered = 0;                     // problems its run answered (before taking the common ones)
   std::map<std::string, Summary> by_difficulty;  // "1".."5", "none", "all"
   std::vector<std::int64_t> tokens;              // completion lengths, for the distribution chart
-  double relative_cost = 1;                      // (active params x mean tokens) / the first model's
+  double relative_cost = 1;                      // (active params x mean tokens) / the first model's (`cost_base`)
 };
 
 struct Disagreement {
@@ -33,10 +40,15 @@ struct Comparison {
   std::vector<ModelReport> models;
   std::int64_t problems = 0;  // answered by every model
   std::vector<Disagreement> disagreements;
+  std::string cost_base;      // label of the model costs are relative to
+  // Said in every output when not empty: the protocols that differ ("protocols differ: teacher: ...; student:
+  // ..."), and models whose runs answered more problems than all of them share.
+  std::vector<std::string> warnings;
 };
 
-// InputError when the store holds no eval runs.
-Comparison compare_models(dataset::Store& s, std::uint64_t seed = 0);
+// InputError when the store holds no finished eval runs. Bootstrap intervals use `seed`, else each run's own
+// (the intervals `distill eval` printed for it, when the problems are the same).
+Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed = std::nullopt);
 
 std::string comparison_table(const Comparison& c);  // the terminal table and the disagreement list
 std::string comparison_json(const Comparison& c);

@@ -41,6 +41,9 @@ struct Summary {
   double latency_s = 0;     // mean seconds per sample, from admission to its last token
 };
 
+// The seed of an eval run's bootstrap intervals, from the run's --seed (eval prints them, compare repeats them).
+inline std::uint64_t bootstrap_seed(std::uint64_t eval_seed) { return eval_seed ^ 0xb007ULL; }
+
 // k = 0: k is the number of samples per problem (the smallest, if they differ).
 Summary summarize(const std::vector<ProblemOutcome>& outcomes, std::int64_t k, std::uint64_t seed, int resamples = 1000);
 

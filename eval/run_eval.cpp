@@ -15,6 +15,7 @@
 #include "dataset/answer.h"
 #include "dataset/evals.h"
 #include "dataset/samples.h"
+#include "eval/protocol.h"
 #include "model/device.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
@@ -106,28 +107,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.tokens_per_s = double(generated) / std::max(rep.seconds, 1e-9);
   rep.resumed = std::int64_t(have.size());
-  rep.by_difficulty = summarize_by_difficulty(outcomes, cfg.k, cfg.seed ^ 0xb007ULL);
-}
-
-// `key = value` lines of a resolved config (cli/config.cpp writes them), for comparing a resumed run's protocol.
-std::map<std::string, std::string> config_values(const std::string& toml) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(toml);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find(" = ");
-    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
-    auto v = line.substr(eq + 3);
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    out[line.substr(0, eq)] = v;
-  }
-  return out;
-}
-
-bool same_value(const std::string& a, const std::string& b) {
-  if (a == b) return true;
-  char *ea = nullptr, *eb = nullptr;
-  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
-  return !a.empty() && !b.empty() && *ea == 0 && *eb == 0 && x == y;
+  rep.by_difficulty = summarize_by_difficulty(outcomes, cfg.k, bootstrap_seed(cfg.seed));
 }
 
 }  // namespace
@@ -135,7 +115,9 @@ bool same_value(const std::string& a, const std::string& b) {
 EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::string& config_toml,
                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
   if (cfg_in.samples < 1) throw InputError("--samples " + std::to_string(cfg_in.samples) + ": expected >= 1");
-  if (cfg_in.k < 0 || cfg_in.k > cfg_in.samples) throw InputError("--k must lie in 0..--samples");
+  if (cfg_in.k < 0 || cfg_in.k > cfg_in.samples)
+    throw InputError("--k " + std::to_string(cfg_in.k) + ": expected 0..--samples (" + std::to_string(cfg_in.samples) +
+                     "; 0: all of them)");
   if (cfg_in.batch < 1) throw InputError("--batch " + std::to_string(cfg_in.batch) + ": expected >= 1");
   if (cfg_in.limit < 0) throw InputError("--limit " + std::to_string(cfg_in.limit) + ": expected >= 0 (0: all)");
   EvalConfig cfg = cfg_in;
@@ -147,7 +129,9 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   sp.top_p = cfg.top_p;
   sp.max_tokens = cfg.max_tokens;
   const auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
-  if (problems.empty()) throw InputError("no problems in split '" + cfg.split + "'");
+  if (problems.empty())
+    throw InputError(store.path() + ": no problems in split '" + cfg.split + "' (`distill data stats --db " + store.path() +
+                     "` lists the splits)");
   const torch::Device device = model::parse_device(cfg.device);
   auto model = model::load_hf_dir(cfg.model_dir, device);
   auto tok = model::load_tokenizer(cfg.model_dir);
@@ -171,15 +155,9 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
       throw InputError("--resume: the store holds no unfinished eval of " + cfg.model_dir +
                        " (one killed or failed after storing completions)");
     // "" when `toml` has this run's protocol, else the first difference
-    auto differs = [now = config_values(config_toml)](std::int64_t id, const std::string& toml) -> std::string {
-      const auto before = config_values(toml);
-      for (const char* key : {"split", "samples", "k", "limit", "temperature", "top-p", "greedy", "max-tokens", "seed"}) {
-        const auto x = before.find(key), y = now.find(key);
-        if (x == before.end() || y == now.end() || !same_value(x->second, y->second))
-          return "eval run " + std::to_string(id) + " was made with " + key + " = " +
-                 (x == before.end() ? "(unset)" : x->second) + ", this one has " + (y == now.end() ? "(unset)" : y->second);
-      }
-      return "";
+    auto differs = [&](std::int64_t id, const std::string& toml) -> std::string {
+      const auto d = protocol_difference(toml, config_toml);
+      return d.empty() ? d : "eval run " + std::to_string(id) + " was made with " + d;
     };
     std::string mismatch;
     for (const auto& [id, toml] : runs) {  // newest first: the newest with this protocol

@@ -11,6 +11,7 @@
 
 #include "common/errors.h"
 #include "common/fs.h"
+#include "common/utf8.h"
 #include "model/tokenizer.h"
 
 namespace distill::model {
@@ -89,7 +90,9 @@ class SentencePieceTokenizer final : public Tokenizer {
       }
     }
     flush();
-    return out;
+    // Byte pieces can spell bytes that are no UTF-8 (a model's stray byte, a character cut at max_tokens): each
+    // becomes U+FFFD, as HF tokenizers decode with errors="replace", so every stored completion is valid text.
+    return printable_utf8(out);
   }
 
   int vocab_size() const override { return sp_.GetPieceSize(); }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "dataset/store.h"
 #include "eval/metrics.h"
 #include "test_paths.h"
 #include "tests/helpers.h"
@@ -166,7 +167,47 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
 
   auto t = test::run_distill({"compare", "--db", db});
   REQUIRE(t.code == 0);
-  CHECK_THAT(t.out, Catch::Contains("teacher: demo-teacher") && Catch::Contains("student: stu") && Catch::Contains("disagree"));
+  CHECK_THAT(t.out, Catch::Contains("teacher: demo-teacher") && Catch::Contains("student: stu") &&
+                        Catch::Contains("not equally right") && Catch::Contains("T 0.6, top-p 0.95, K 2, 48 tokens max, seed 3"));
+  CHECK_THAT(t.out, !Catch::Contains("warning"));
+  // each model's protocol, read from its run; the same protocol everywhere: nothing to warn about
+  CHECK(j["warnings"].empty());
+  CHECK(j["cost_relative_to"] == "teacher: demo-teacher");
+  CHECK(j["models"][1]["label"] == "student: stu");
+  CHECK(j["models"][0]["protocol"]["samples"] == 2);
+  CHECK(j["models"][0]["protocol"]["seed"] == 3);
+  CHECK(j["models"][1]["answered"] == 10);
+  CHECK(j["models"][0]["by_difficulty"]["all"]["latency_s"].get<double>() > 0);
+
+  // A second student in another directory of the same name, evaluated greedily on fewer problems: the labels
+  // tell the two apart, and both the other protocol and the smaller common set are said.
+  REQUIRE(test::run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "b/stu", "--steps", "2", "--max-seq-len",
+                             "128", "--batch-tokens", "256", "--val-fraction", "0", "--seed", "9"}).code == 0);
+  REQUIRE(test::run_distill({"eval", "--db", db, "--model", d / "b/stu", "--greedy", "--limit", "5", "--max-tokens", "48",
+                             "--seed", "3"}).code == 0);
+  auto w = test::run_distill({"compare", "--db", db, "--json"});
+  REQUIRE(w.code == 0);
+  auto wj = nlohmann::json::parse(w.out);
+  REQUIRE(wj["models"].size() == 3);
+  CHECK(wj["problems"] == 5);
+  const std::string l1 = wj["models"][1]["label"], l2 = wj["models"][2]["label"];
+  CHECK(l1 != l2);
+  CHECK_THAT(l2, Catch::StartsWith("student: ") && Catch::EndsWith("b/stu"));
+  REQUIRE(wj["warnings"].size() == 2);
+  CHECK_THAT(wj["warnings"][0].get<std::string>(), Catch::Contains("different protocols") && Catch::Contains("greedy"));
+  CHECK_THAT(wj["warnings"][1].get<std::string>(), Catch::Contains("only the 5 problems") && Catch::Contains("teacher: demo-teacher 10"));
+  auto wt = test::run_distill({"compare", "--db", db});
+  CHECK_THAT(wt.out, Catch::Contains("warning: the models were evaluated under different protocols"));
+  CHECK_THAT(test::read_text(d / "report.html"), !Catch::Contains("class=\"warning\""));
+
+  // A stored answer that is not UTF-8 (a store written before decode replaced such bytes): JSON still comes out.
+  dataset::Store::open(db, dataset::OpenMode::read)
+      ->db()
+      .exec("UPDATE eval_results SET completion = CAST(X'3C7468696E6B3E0A3C2F7468696E6B3E205C626F7865647B33E27D' AS TEXT) "
+            "WHERE run_id = (SELECT max(run_id) FROM eval_results)");
+  auto u = test::run_distill({"compare", "--db", db, "--json"});
+  REQUIRE(u.code == 0);
+  CHECK(nlohmann::json::parse(u.out)["disagreements"].dump().find("3\xEF\xBF\xBD") != std::string::npos);
 }
 
 TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with the completions of an uninterrupted run") {
@@ -214,7 +255,7 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
   REQUIRE(b.code == 0);
   auto metrics = [](const std::string& out) {  // all but the timings
     auto by = nlohmann::json::parse(out)["models"][0]["by_difficulty"];
-    for (auto& [d, s] : by.items()) s.erase("sequence_tokens_per_s");
+    for (auto& [d, s] : by.items()) s.erase("sequence_tokens_per_s"), s.erase("latency_s");
     return by;
   };
   CHECK(metrics(a.out) == metrics(b.out));

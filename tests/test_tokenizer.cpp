@@ -1,6 +1,7 @@
 // tests/test_tokenizer.cpp: the SentencePiece tokenizer: exact round trips (synthetic problems and arbitrary
 // UTF-8), digits split, special tokens as single ids, deterministic training, clear load errors.
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 
 #include "common/errors.h"
@@ -84,6 +85,30 @@ TEST_CASE("tokenizer: arbitrary UTF-8 round-trips exactly, U+2581 and control ch
     INFO(s);
     CHECK(tk.decode(tk.encode(s)) == s);
   }
+}
+
+TEST_CASE("tokenizer: byte pieces that spell no UTF-8 decode to U+FFFD, valid ones to their character") {
+  const auto& tk = shared();
+  auto byte = [&](int b) {  // the byte-fallback piece <0xNN>
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    for (int id = 0; id < tk.vocab_size(); ++id)
+      if (tk.piece(id) == name) return id;
+    FAIL("no byte piece " << name);
+    return -1;
+  };
+  const auto a = tk.encode("a"), e_acute = tk.encode("\xC3\xA9");
+  // a lone lead byte (a character cut at max_tokens), a stray continuation byte, and a lead byte before ASCII
+  CHECK(tk.decode({byte(0xE2)}) == "\xEF\xBF\xBD");
+  std::vector<int> mixed = a;
+  mixed.push_back(byte(0x80));
+  mixed.insert(mixed.end(), a.begin(), a.end());
+  CHECK(tk.decode(mixed) == "a\xEF\xBF\xBD" "a");
+  std::vector<int> cut = {byte(0xC3)};
+  cut.insert(cut.end(), a.begin(), a.end());
+  CHECK(tk.decode(cut) == "\xEF\xBF\xBD" "a");
+  CHECK(tk.decode({byte(0xC3), byte(0xA9)}) == "\xC3\xA9");  // split over two byte pieces: one character
+  CHECK(tk.decode(e_acute) == "\xC3\xA9");
 }
 
 TEST_CASE("tokenizer: digits are split, specials are single ids") {
