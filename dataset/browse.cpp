@@ -102,7 +102,7 @@ std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& 
   for (auto st : statuses) wanted.insert(st == Status::kept ? "keep" : st == Status::rejected ? "reject" : "");
   auto q = s.db().prepare(std::string(
       "SELECT s.id, s.problem_id, s.model_id, p.prompt, p.answer, s.completion, s.finish_reason, m.path, p.difficulty, "
-      "coalesce(d.decision, ''), s.n_tokens FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "coalesce(d.decision, ''), s.n_tokens, p.split FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
       "LEFT JOIN (") + kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, split);
   std::vector<CuratedSample> out;
@@ -119,6 +119,7 @@ std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& 
     c.model_path = q.col_text(7);
     if (!q.col_null(8)) c.difficulty = int(q.col_int(8));
     c.n_tokens = q.col_int(10);
+    c.split = q.col_text(11);
     out.push_back(std::move(c));
   }
   return out;

@@ -34,7 +34,7 @@ std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offs
 // Samples to train on: their problem and completion, in sample id order.
 struct CuratedSample {
   std::int64_t id = 0, problem_id = 0, model_id = 0, n_tokens = 0;
-  std::string prompt, answer, completion, finish_reason, model_path;
+  std::string prompt, answer, completion, finish_reason, model_path, split;  // split: the problem's
   std::optional<int> difficulty;
 };
 std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& statuses, const std::string& split);

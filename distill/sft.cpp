@@ -313,6 +313,13 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
        << " training examples, " << val_ex.size() << " held out; " << rows << " rows of " << cfg.max_seq_len
        << " tokens x " << cfg.grad_accum << " per step";
     log(os.str());
+    // Samples of eval problems (generated on that split and accepted by hand) would flatter every number eval
+    // reports afterwards.
+    std::int64_t of_eval = 0;
+    for (const auto& s : samples) of_eval += s.split == "eval";
+    if (of_eval && cfg.split.empty())
+      log("train: warning: " + std::to_string(of_eval) + " of the samples answer problems of split 'eval', the split "
+          "`distill eval` measures on; --split train leaves them out");
     if (truncated)
       log("train: warning: " + std::to_string(truncated) + " of " + std::to_string(train_ex.size()) +
           " training examples are longer than --max-seq-len " + std::to_string(cfg.max_seq_len) +

@@ -381,9 +381,14 @@ TEST_CASE("train: preset parameter counts match the published ones, and the anal
 
 namespace {
 // A store with kept teacher samples (the demo teacher's tokenizer is the default one: its path is the samples').
-std::string kept_store(const test::TempDir& d) {
+// A store of ~120 train problems (synth keeps distinct ones) and `eval_problems` of split eval, each with one kept
+// gold-CoT sample.
+std::string kept_store(const test::TempDir& d, int eval_problems = 0) {
   const auto db = d / "s.db";
   REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "120", "--difficulty", "1-2"}).code == 0);
+  if (eval_problems)
+    REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", std::to_string(eval_problems), "--split",
+                         "eval", "--difficulty", "1-2"}).code == 0);
   auto s = dataset::Store::open(db, dataset::OpenMode::read);
   const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
   const auto model = dataset::upsert_model(*s, {"teacher", teacher, "DeepseekV3ForCausalLM", 1, 1, std::string(64, 'd')});
@@ -541,6 +546,24 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
                                    nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: samples of eval-split problems are trained on only with a warning, and --split train leaves them out") {
+  test::TempDir d;
+  const auto db = kept_store(d, 10);
+  const std::vector<std::string> args = {"train", "--db", db, "--student", "tiny", "--steps", "1", "--max-seq-len", "96",
+                                         "--batch-tokens", "384", "--val-fraction", "0", "--json"};
+  auto all = args;
+  all.insert(all.end(), {"--out", d / "all"});
+  auto r = run_distill(all);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.err, Catch::Contains("10 of the samples answer problems of split 'eval'"));
+  auto train_only = args;
+  train_only.insert(train_only.end(), {"--out", d / "train", "--split", "train"});
+  auto t = run_distill(train_only);
+  REQUIRE(t.code == 0);
+  CHECK_THAT(t.err, !Catch::Contains("split 'eval'"));
+  CHECK(nlohmann::json::parse(r.out)["train_examples"].get<int>() == nlohmann::json::parse(t.out)["train_examples"].get<int>() + 10);
 }
 
 TEST_CASE("train: an example ends in EOS when the teacher stopped by itself (EOS or a stop string), not when cut") {
