@@ -67,6 +67,13 @@ void make_output_dir(const std::string& dir, const std::string& flag) {
   if (ec) throw InputError(flag + " " + dir + ": cannot create the directory (" + ec.message() + ")");
 }
 
+void sync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeFailure(dir + ": cannot open the folder to sync it: " + std::strerror(errno));
+  ::fsync(fd);  // some filesystems refuse fsync on a folder (EINVAL); the rename is still made
+  ::close(fd);
+}
+
 void write_file_atomic(const std::string& path_in, std::string_view bytes) {
   const std::string path = output_target(path_in);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());

@@ -23,6 +23,9 @@ void check_output_file(const std::string& path, const std::string& flag, const s
 void check_output_dir(const std::string& dir, const std::string& flag);
 void make_output_dir(const std::string& dir, const std::string& flag);
 
+// fsync of a folder, so that renames into it are durable; RuntimeFailure naming it when it cannot be opened.
+void sync_directory(const std::string& dir);
+
 // Where an atomic write of `path` lands: a symlink's target (the link stays), the path itself otherwise.
 // InputError when it exists and is not a regular file.
 std::string output_target(const std::string& path);

@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+
 #include <filesystem>
 #include <set>
 
@@ -92,9 +95,16 @@ void write_checkpoint(const std::string& out, std::int64_t step, const std::func
   fs::create_directories(tmp);
   fill(tmp);
   fs::remove_all(old);
-  if (fs::exists(dir)) fs::rename(dir, old);
-  fs::rename(tmp, dir);
-  fs::remove_all(old);
+  if (!fs::exists(dir)) {
+    fs::rename(tmp, dir);
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(tmp);  // one atomic swap: checkpoint-N is the old copy or the new one at every instant
+  } else {  // a filesystem without RENAME_EXCHANGE: a short window where only the .old copy exists
+    fs::rename(dir, old);
+    fs::rename(tmp, dir);
+    fs::remove_all(old);
+  }
+  sync_directory(out);  // the rename itself survives a power cut
 }
 
 nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule) {

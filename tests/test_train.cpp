@@ -24,6 +24,7 @@
 #include "distill/packing.h"
 #include "distill/sft.h"
 #include "model/hf_checkpoint.h"
+#include "model/train_state.h"
 #include "teacher/prompt_format.h"
 #include "student/presets.h"
 #include "test_paths.h"
@@ -546,6 +547,27 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
                                    nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: a checkpoint written again for the same step replaces the old one whole, leaving no temporaries") {
+  test::TempDir d;
+  auto write = [&](const std::string& text, bool fail) {
+    model::write_checkpoint(d / "out", 4, [&](const std::string& tmp) {
+      test::write_text(tmp + "/trainer_state.json", text);
+      if (fail) throw std::runtime_error("killed while writing");
+    });
+  };
+  std::filesystem::create_directories(d / "out");
+  write("first", false);
+  CHECK(test::read_text(d / "out/checkpoint-4/trainer_state.json") == "first");
+  CHECK_THROWS(write("broken", true));  // a failed write leaves the complete older copy in place
+  CHECK(test::read_text(d / "out/checkpoint-4/trainer_state.json") == "first");
+  write("second", false);
+  CHECK(test::read_text(d / "out/checkpoint-4/trainer_state.json") == "second");
+  CHECK(model::newest_checkpoint(d / "out") == 4);
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(d / "out")) names.push_back(e.path().filename().string());
+  CHECK(names == std::vector<std::string>{"checkpoint-4"});
 }
 
 TEST_CASE("train: samples of eval-split problems are trained on only with a warning, and --split train leaves them out") {
