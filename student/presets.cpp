@@ -76,9 +76,11 @@ std::vector<Preset> make() {
   v.push_back({"qwen2.5-7b", "huggingface.co/Qwen/Qwen2.5-7B config.json (R1-Distill-Qwen-7B starts from the Math variant: same shapes, rope_theta 1e4, 4k context)", q7, 7615616512});
   auto q14 = qwen2(5120, 13824, 48, 40, 8, false, 131072, 1000000.0);
   q14.vocab_size = 152064;
+  q14.rms_norm_eps = 1e-5;  // 14B and 32B publish 1e-05; 0.5B-7B 1e-06
   v.push_back({"qwen2.5-14b", "huggingface.co/Qwen/Qwen2.5-14B config.json (base of DeepSeek-R1-Distill-Qwen-14B)", q14, 14770033664});
   auto q32 = qwen2(5120, 27648, 64, 40, 8, false, 131072, 1000000.0);
   q32.vocab_size = 152064;
+  q32.rms_norm_eps = 1e-5;
   v.push_back({"qwen2.5-32b", "huggingface.co/Qwen/Qwen2.5-32B config.json (base of DeepSeek-R1-Distill-Qwen-32B)", q32, 32763876352});
   v.push_back({"llama3.1-8b", "huggingface.co/meta-llama/Llama-3.1-8B config.json (base of DeepSeek-R1-Distill-Llama-8B)",
                llama3(4096, 14336, 32, 32), 8030261248});

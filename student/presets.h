@@ -1,7 +1,7 @@
 // student/presets.h: named student architectures for `distill train --student NAME`. `tiny` is the demo's
 // student (dense, under a quarter of the demo teacher's parameters); the others are the dense models the
 // DeepSeek-R1 distills were built on, each with the config.json it copies and the parameter count its model
-// card publishes (tests/test_presets.cpp checks our count against it). A preset's vocabulary is replaced by the
+// card publishes (tests/test_train.cpp checks our count against it). A preset's vocabulary is replaced by the
 // tokenizer's when training from scratch.
 #pragma once
 

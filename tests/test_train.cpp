@@ -378,12 +378,17 @@ TEST_CASE("train: preset parameter counts match the published ones, and the anal
   auto teacher = model::load_hf_dir(std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher", torch::kCPU);
   CHECK(t->n_params() * 4 <= teacher->n_params());
   CHECK(student::find_preset("gpt-5") == nullptr);
+  // the norm epsilon differs within a family: each config.json's own value (Qwen2.5 14B/32B 1e-05, smaller 1e-06)
+  for (auto [name, eps] : {std::pair{"qwen2.5-1.5b", 1e-6}, std::pair{"qwen2.5-7b", 1e-6}, std::pair{"qwen2.5-14b", 1e-5},
+                           std::pair{"qwen2.5-32b", 1e-5}, std::pair{"llama3.1-8b", 1e-5}, std::pair{"llama3.3-70b", 1e-5}}) {
+    INFO(name);
+    CHECK(student::find_preset(name)->config.rms_norm_eps == eps);
+  }
 }
 
 namespace {
-// A store with kept teacher samples (the demo teacher's tokenizer is the default one: its path is the samples').
-// A store of ~120 train problems (synth keeps distinct ones) and `eval_problems` of split eval, each with one kept
-// gold-CoT sample.
+// A store with kept teacher samples (the demo teacher's tokenizer is the default one: its path is the samples'):
+// ~120 train problems (synth keeps distinct ones) and `eval_problems` of split eval, one gold-CoT sample each.
 std::string kept_store(const test::TempDir& d, int eval_problems = 0) {
   const auto db = d / "s.db";
   REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "120", "--difficulty", "1-2"}).code == 0);
