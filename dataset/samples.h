@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -57,8 +58,16 @@ struct GoldExample {
 // Problems of `split` that have a gold solution, in id order.
 std::vector<GoldExample> gold_examples(Store& s, const std::string& split);
 
-// (problem_id, sample_idx, seed) already stored for this model.
-std::set<std::tuple<std::int64_t, std::int64_t, std::int64_t>> stored_sample_keys(Store& s, std::int64_t model_id);
+// How a stored sample was drawn, for a resumed `generate` to tell its own samples from another run's.
+struct StoredSampleSettings {
+  double temperature = 0, top_p = 0;
+  std::int64_t max_tokens = 0;
+  bool has_logprobs = false;  // top-k logprobs stored beside it
+};
+
+// (problem_id, sample_idx, seed) already stored for this model, with the settings each was drawn with.
+std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> stored_sample_keys(Store& s,
+                                                                                                      std::int64_t model_id);
 
 struct TrainStepRow {
   std::int64_t step;

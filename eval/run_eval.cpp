@@ -136,6 +136,10 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   auto model = model::load_hf_dir(cfg.model_dir, device);
   auto tok = model::load_tokenizer(cfg.model_dir);
   teacher::check_sampling(sp, model->config().vocab_size);
+  std::int64_t longest = 0;  // tokenized again by evaluate(); cheap next to generation, and checked before any write
+  for (const auto& p : problems)
+    longest = std::max<std::int64_t>(longest, std::int64_t(teacher::r1_prompt_ids(*tok, p.prompt).size()));
+  teacher::check_context(model->config(), cfg.model_dir, longest, cfg.max_tokens);
   const auto sha = sha256_file_hex(cfg.model_dir + "/model.safetensors");
   // compare groups models by their stored role: a model keeps the one it was first stored with
   if (const auto role = dataset::model_role(store, sha); role && !cfg.role.empty() && *role != cfg.role)

@@ -25,6 +25,17 @@ std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int6
   return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
 }
 
+void check_context(const model::ModelConfig& c, const std::string& model_dir, std::int64_t longest_prompt,
+                   std::int64_t max_tokens) {
+  const auto limit = c.max_position_embeddings;
+  if (longest_prompt + max_tokens <= limit) return;
+  throw InputError("--max-tokens " + std::to_string(max_tokens) + ": the longest prompt (" +
+                   std::to_string(longest_prompt) + " tokens) plus the completion would pass " + model_dir +
+                   "'s context of " + std::to_string(limit) + " positions (max_position_embeddings); " +
+                   (limit > longest_prompt ? "--max-tokens " + std::to_string(limit - longest_prompt) + " fits"
+                                           : std::string("the prompt alone is too long")));
+}
+
 std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens, const std::vector<std::string>& stop) {
   if (!tokens.empty() && tokens.back() == tok.eos_id()) tokens.pop_back();
   std::string text = tok.decode(tokens);
@@ -71,12 +82,23 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   std::vector<Work> work;
   std::deque<GenRequest> queue;
   GenerateSummary sum;
+  // A stored sample under this run's key is skipped: the run resumes. One drawn with other settings is another
+  // run's, and skipping it would quietly draw nothing new, so the run is refused.
+  std::int64_t foreign = 0;
+  const dataset::StoredSampleSettings* example = nullptr;
   for (std::size_t i = 0; i < problems.size(); ++i) {
     std::vector<int> prompt;  // tokenized once per problem, and only if some sample is still missing
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
       const auto seed = sample_seed(cfg.seed, problems[i].id, k);
       ++sum.planned;
-      if (done.count({problems[i].id, k, std::int64_t(seed)})) { ++sum.skipped; continue; }
+      if (auto it = done.find({problems[i].id, k, std::int64_t(seed)}); it != done.end()) {
+        const auto& was = it->second;
+        if (was.temperature != cfg.sampling.temperature || was.top_p != cfg.sampling.top_p ||
+            was.max_tokens != cfg.sampling.max_tokens || (cfg.sampling.topk_logprobs > 0 && !was.has_logprobs))
+          ++foreign, example = &was;
+        ++sum.skipped;
+        continue;
+      }
       if (prompt.empty()) prompt = r1_prompt_ids(*tok, problems[i].prompt);
       GenRequest r;
       r.id = std::int64_t(work.size());
@@ -86,13 +108,20 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       work.push_back({i, k, seed});
     }
   }
+  if (foreign)
+    throw InputError(std::to_string(foreign) + " of the planned samples are stored already under these seeds, drawn " +
+                     "with temperature " + number_text(example->temperature) + ", top-p " + number_text(example->top_p) +
+                     ", max-tokens " + std::to_string(example->max_tokens) +
+                     (example->has_logprobs ? "" : ", without top-k logprobs") + ": this run would keep them and draw " +
+                     "nothing new for them. Draw afresh with another --seed, or repeat those settings to resume");
   if (queue.empty()) return sum;
 
+  std::int64_t longest = 0;
+  for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
+  check_context(model->config(), cfg.teacher_dir, longest, cfg.sampling.max_tokens);
   const auto run_id = store.begin_run("generate", config_toml);
   EngineOptions eo;
   eo.max_batch = cfg.batch;
-  std::int64_t longest = 0;
-  for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
   eo.max_seq_len = longest + cfg.sampling.max_tokens + 1;
   eo.eos_id = tok->eos_id();
   std::unique_ptr<Engine> engine;  // made inside the try: its KV cache may not fit

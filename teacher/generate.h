@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataset/store.h"
+#include "model/config.h"
 #include "model/tokenizer.h"
 #include "teacher/sampling.h"
 
@@ -44,6 +45,12 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
 // that occurs, and prefixed with the "<think>\n" the prompt ended with (R1 distills keep the think block).
 std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens,
                             const std::vector<std::string>& stop = {});
+
+// InputError unless the longest prompt plus max_tokens fits the model's context (config max_position_embeddings):
+// past it the model runs on positions it never trained on (vLLM refuses such requests). Names the flag and the
+// largest --max-tokens that fits.
+void check_context(const model::ModelConfig& c, const std::string& model_dir, std::int64_t longest_prompt,
+                   std::int64_t max_tokens);
 
 // The seed of sample `idx` of problem `problem_id` under base seed `base` (stable across runs and batches).
 std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx);

@@ -124,13 +124,13 @@ torch::Tensor probs_kernel(const torch::Tensor& logits, const SamplingParams& p)
 }  // namespace
 
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p) {
-  if (p.temperature > 0 && use_kernel(logits)) return probs_kernel(logits, p);
+  if (!is_greedy(p) && use_kernel(logits)) return probs_kernel(logits, p);
   return sampling_probs_ops(logits, p);
 }
 
 torch::Tensor sampling_probs_ops(const torch::Tensor& logits_in, const SamplingParams& p) {
   auto logits = logits_in.to(torch::kFloat32);
-  if (p.temperature <= 0) {
+  if (is_greedy(p)) {
     auto idx = logits.argmax(-1, true);
     return torch::zeros_like(logits).scatter_(-1, idx, 1.0);
   }
@@ -152,7 +152,7 @@ torch::Tensor sampling_probs_ops(const torch::Tensor& logits_in, const SamplingP
 }
 
 torch::Tensor sample_tokens(const torch::Tensor& logits, const SamplingParams& p, std::vector<at::Generator>& gens) {
-  if (p.temperature <= 0) return logits.argmax(-1);
+  if (is_greedy(p)) return logits.argmax(-1);
   auto probs = sampling_probs(logits, p);
   TORCH_CHECK(std::int64_t(gens.size()) == probs.size(0), "one generator per row");
   // One draw per row, batched: what at::multinomial(probs[i], 1) does (argmax of p / q with q ~ Exp(1) drawn

@@ -11,8 +11,12 @@
 
 namespace distill::teacher {
 
+// Temperatures below this decode greedily (vLLM's rule): logits / T would overflow to inf - inf = NaN long before
+// T reaches 0, and the draw would then fall on token 0.
+constexpr double kGreedyBelowTemperature = 1e-5;
+
 struct SamplingParams {
-  double temperature = 0.6;    // 0: greedy
+  double temperature = 0.6;    // 0 (or under kGreedyBelowTemperature): greedy
   double top_p = 0.95;         // 1: off. Keeps the smallest set of most likely tokens whose mass reaches top_p
   std::int64_t top_k = 0;      // 0: off
   double min_p = 0.0;          // 0: off. Drops tokens with p < min_p * p_max
@@ -24,7 +28,9 @@ struct SamplingParams {
 // value is out of range or not a number; `vocab_size` bounds --topk-logprobs.
 void check_sampling(const SamplingParams& p, std::int64_t vocab_size);
 
-// The filtered, renormalised distribution [B, V] (float) the draw uses. With temperature 0 it is one-hot.
+inline bool is_greedy(const SamplingParams& p) { return p.temperature < kGreedyBelowTemperature; }
+
+// The filtered, renormalised distribution [B, V] (float) the draw uses. Greedy (is_greedy): one-hot.
 // On the CPU in fp32 a per-row kernel computes it; elsewhere sampling_probs_ops, the same as LibTorch ops.
 torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingParams& p);
 torch::Tensor sampling_probs_ops(const torch::Tensor& logits, const SamplingParams& p);

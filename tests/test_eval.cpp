@@ -112,6 +112,17 @@ TEST_CASE("eval: the shipped teacher answers eval problems, every completion is 
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--role", "oracle"}).code == 2);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--samples", "2", "--k", "5"}).code == 2);
   CHECK(test::run_distill({"eval", "--db", db, "--model", teacher, "--split", "nope"}).code == 2);
+  // past the model's context (2048 positions): refused before any run is recorded, naming what would fit
+  const auto runs = test::query_scalar(db, "SELECT count(*) FROM runs");
+  auto longer = test::run_distill({"eval", "--db", db, "--model", teacher, "--max-tokens", "2040"});
+  CHECK(longer.code == 2);
+  CHECK_THAT(longer.err, Catch::Contains("max_position_embeddings") && Catch::Contains("context of 2048 positions") &&
+                             Catch::Contains("fits"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs") == runs);
+  auto gen = test::run_distill({"generate", "--db", db, "--teacher", teacher, "--split", "eval", "--limit", "2", "--max-tokens", "2040"});
+  CHECK(gen.code == 2);
+  CHECK_THAT(gen.err, Catch::Contains("context of 2048 positions"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs") == runs);
 }
 
 TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON and an HTML report that Chromium renders") {

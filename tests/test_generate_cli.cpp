@@ -94,6 +94,22 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
   REQUIRE(again.code == 0);
   CHECK_THAT(again.out, Catch::Contains("0 new samples (12 of 12 already stored)"));
   CHECK(count(db, "SELECT count(*) FROM samples") == 12);
+  {  // the same seeds with other settings would keep the old draws and make none: refused, nothing written
+    auto hotter = args;
+    hotter.insert(hotter.end(), {"--temperature", "0.9"});
+    auto h = run_distill(hotter);
+    CHECK(h.code == 2);
+    CHECK_THAT(h.err, Catch::Contains("12 of the planned samples are stored already") &&
+                          Catch::Contains("temperature 0.6") && Catch::Contains("another --seed"));
+    auto lp = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--max-tokens", "16",
+                           "--limit", "4", "--seed", "9", "--device", test::device_flag()});
+    REQUIRE(lp.code == 0);
+    auto want_lp = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--max-tokens", "16",
+                                "--limit", "4", "--seed", "9", "--topk-logprobs", "5", "--device", test::device_flag()});
+    CHECK(want_lp.code == 2);
+    CHECK_THAT(want_lp.err, Catch::Contains("without top-k logprobs"));
+    CHECK(count(db, "SELECT count(*) FROM samples") == 16);
+  }
   // a stop string ends sequences early and is not stored
   auto st = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--limit", "6",
                          "--max-tokens", "16", "--seed", "5", "--temperature", "0", "--stop", "1", "--stop", "2",

@@ -78,6 +78,16 @@ TEST_CASE("sampling: temperature 0 is argmax, and filters never leave an empty d
   p.temperature = 0;
   std::vector<at::Generator> gens(3, make_generator(1, torch::kCPU));
   CHECK(torch::equal(sample_tokens(logits, p, gens), logits.argmax(-1)));
+  // a temperature so small that logits / T overflows (inf - inf = NaN, drawn as token 0) decodes greedily too
+  auto far = (logits + 5).abs();  // argmax never at token 0 in row 0 after the swap below
+  far[0][0] = 0;
+  for (double t : {1e-40, 1e-30, 1e-6}) {
+    INFO("temperature " << t);
+    p.temperature = t;
+    CHECK(torch::equal(sample_tokens(far, p, gens), far.argmax(-1)));
+    for (const auto& probs : {sampling_probs(far, p), sampling_probs_ops(far, p)})
+      CHECK(torch::equal(probs.argmax(-1), far.argmax(-1)));
+  }
   p.temperature = 0.1;
   p.top_p = 1e-9;
   p.top_k = 1;
