@@ -2,6 +2,7 @@
 #include "eval/compare.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -251,16 +252,20 @@ std::string comparison_html(const Comparison& c) {
        "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}.warning{color:#a04000}</style></head><body>\n";
   h << "<h1>Teacher vs student</h1>\n<p>" << c.problems << " problems answered by every model.</p>\n";
   for (const auto& w : c.warnings) h << "<p class=\"warning\"><b>Warning:</b> " << esc(w) << "</p>\n";
+  bool same = true;  // one protocol line, or a column when they differ
+  for (const auto& m : c.models) same = same && describe(m.protocol) == describe(c.models[0].protocol);
+  if (same) h << "<p>Protocol (every model): " << esc(describe(c.models[0].protocol)) << ".</p>\n";
   h << "<table id=\"summary\"><tr><th>model</th><th>params</th><th>active</th><th>pass@1 % [95% CI]</th><th>maj@k %</th>"
-       "<th>tokens/answer</th><th>cost vs " << esc(c.cost_base) << "</th><th>protocol</th></tr>\n";
+       "<th>tokens/answer</th><th>cost vs " << esc(c.cost_base) << "</th>" << (same ? "" : "<th>protocol</th>") << "</tr>\n";
   for (const auto& m : c.models) {
     const auto& a = m.by_difficulty.at("all");
     h << "<tr><td>" << esc(m.label) << "</td><td>" << m.run.n_params << "</td><td>" << m.run.n_active_params
       << "</td><td>" << fmt(100 * a.pass1.value, 1) << " [" << fmt(100 * a.pass1.lo, 1) << ", " << fmt(100 * a.pass1.hi, 1)
       << "]</td><td>" << fmt(100 * a.maj_k.value, 1) << " (k=" << a.k << ")</td><td>" << fmt(a.mean_tokens, 1) << "</td><td>"
-      << fmt(m.relative_cost, 2) << "x</td><td>" << esc(describe(m.protocol)) << "</td></tr>\n";
+      << fmt(m.relative_cost, 2) << "x</td>" << (same ? "" : "<td>" + esc(describe(m.protocol)) + "</td>") << "</tr>\n";
   }
-  h << "</table>\n";
+  h << "</table>\n<p><small>Intervals: 95% percentile bootstrap over problems (1,000 resamples); a model right or "
+       "wrong on every problem gets an interval of no width, which says nothing about the problems not drawn.</small></p>\n";
   // Chart 1: accuracy by difficulty, grouped bars with 95% interval whiskers.
   std::vector<std::string> diffs;
   for (const auto& [d, s] : c.models[0].by_difficulty)
@@ -300,7 +305,7 @@ std::string comparison_html(const Comparison& c) {
     for (auto t : m.tokens) mx = std::max(mx, t);
   const int nb = 20;
   const double bucket = double(mx + 1) / nb;
-  h << "<h2>Chain-of-thought length</h2>\n<svg id=\"chart-lengths\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
+  h << "<h2>Completion length</h2>\n<svg id=\"chart-lengths\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
     << "\" height=\"" << H << "\" font-size=\"11\">\n";
   for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
     std::vector<double> hist(nb, 0);
@@ -317,7 +322,7 @@ std::string comparison_html(const Comparison& c) {
   for (int b = 0; b <= nb; b += 5)
     h << "<text x=\"" << fmt(L + (W - L - 20) * double(b) / nb, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
       << std::int64_t(b * bucket) << "</text>\n";
-  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (each model's answers, its tallest bar at full height)</text>\n</svg>\n";
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (each model's answers, its most common length at full height)</text>\n</svg>\n";
   // Chart 3: accuracy against size (active parameters, log scale).
   double pmin = 1e30, pmax = 1;
   for (const auto& m : c.models) pmin = std::min(pmin, double(m.run.n_active_params)), pmax = std::max(pmax, double(m.run.n_active_params));
@@ -337,8 +342,16 @@ std::string comparison_html(const Comparison& c) {
       << "\"><title>" << esc(m.label) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
       << "\">" << esc(m.label.substr(0, 24)) << "</text>\n";
   }
+  for (int e = int(std::ceil(lmin)); e <= int(std::floor(lmax)); ++e) {  // a tick at each power of ten
+    const double x = L + (W - L - 20) * (double(e) - lmin) / (lmax - lmin);
+    const char* unit[] = {"1", "10", "100", "1K", "10K", "100K", "1M", "10M", "100M", "1B", "10B", "100B", "1T"};
+    h << "<line x1=\"" << fmt(x, 1) << "\" x2=\"" << fmt(x, 1) << "\" y1=\"" << H - B << "\" y2=\"" << H - B + 4
+      << "\" stroke=\"#333\"/><text x=\"" << fmt(x, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
+      << (e >= 0 && e <= 12 ? unit[e] : "1e" + std::to_string(e)) << "</text>\n";
+  }
   h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">active parameters (log scale) vs pass@1</text>\n</svg>\n";
-  h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right.</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";
+  h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right"
+    << (c.disagreements.size() > 50 ? " (the first 50 by problem id; `distill compare --json` lists them all)" : "") << ".</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";
   for (const auto& m : c.models) h << "<th>" << esc(m.label) << "</th>";
   h << "</tr>\n";
   for (std::size_t i = 0; i < c.disagreements.size() && i < 50; ++i) {
