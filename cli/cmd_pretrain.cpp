@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/interrupt.h"
 #include "common/progress.h"
 #include "teacher/pretrain.h"
 
@@ -106,6 +107,9 @@ void register_pretrain(CLI::App& root, Registry& reg) {
     for (auto& [d, cnt] : rep.eval_by_difficulty)
       std::cout << "  held-out greedy accuracy, difficulty " << d << ": " << cnt.first << "/" << cnt.second << " ("
                 << fmt_fixed(100.0 * cnt.first / std::max(1, cnt.second), 1) << "%)\n";
+    if (!rep.interrupted_by.empty())
+      throw Interrupted("pretrain: stopped by " + rep.interrupted_by + " after step " + std::to_string(rep.last_step) +
+                        "; " + a->out + "/checkpoint-" + std::to_string(rep.last_step) + " holds it: rerun with --resume");
   });
 }
 

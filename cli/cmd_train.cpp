@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/interrupt.h"
 #include "common/errors.h"
 #include "common/progress.h"
 #include "distill/sft.h"
@@ -93,16 +94,20 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"seconds", rep.seconds},     {"tokens_per_s", rep.tokens_per_s},
                                   {"finished", rep.finished},   {"out", c.out},
                                   {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd},
-                                  {"truncated_examples", rep.truncated_examples}}
+                                  {"truncated_examples", rep.truncated_examples},
+                                  {"interrupted_by", rep.interrupted_by}}
                        .dump(2)
                 << "\n";
-      return;
+    } else {
+      std::cout << "train: steps " << rep.first_step << ".." << rep.last_step << ", loss " << fmt_fixed(rep.final_loss, 4)
+                << (rep.val_loss >= 0 ? ", val loss " + fmt_fixed(rep.val_loss, 4) : "") << ", "
+                << fmt_fixed(rep.seconds, 1) << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> "
+                << (rep.finished ? c.out : c.out + "/checkpoint-" + std::to_string(rep.last_step) + " (resume with --resume)")
+                << "\n";
     }
-    std::cout << "train: steps " << rep.first_step << ".." << rep.last_step << ", loss " << fmt_fixed(rep.final_loss, 4)
-              << (rep.val_loss >= 0 ? ", val loss " + fmt_fixed(rep.val_loss, 4) : "") << ", " << fmt_fixed(rep.seconds, 1)
-              << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> "
-              << (rep.finished ? c.out : c.out + "/checkpoint-" + std::to_string(rep.last_step) + " (resume with --resume)")
-              << "\n";
+    if (!rep.interrupted_by.empty())
+      throw Interrupted("train: stopped by " + rep.interrupted_by + " after step " + std::to_string(rep.last_step) + "; " +
+                        c.out + "/checkpoint-" + std::to_string(rep.last_step) + " holds it: rerun with --resume");
   });
 }
 

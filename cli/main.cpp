@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "common/errors.h"
+#include "common/interrupt.h"
 #include "common/utf8.h"
 
 namespace distill::cli {
@@ -109,6 +110,9 @@ int run_cli(const std::vector<std::string>& args) {
   } catch (const InputError& e) {
     std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
     return 2;
+  } catch (const Interrupted& e) {
+    std::cerr << "distill: " << printable_utf8(e.what()) << "\n";
+    return 130;
   } catch (const CLI::Error& e) {
     std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
     return 2;

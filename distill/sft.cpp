@@ -15,6 +15,7 @@
 
 #include "common/errors.h"
 #include "common/fs.h"
+#include "common/interrupt.h"
 #include "common/rng.h"
 #include "common/sha256.h"
 #include "dataset/browse.h"
@@ -332,7 +333,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   try {
     const auto t0 = std::chrono::steady_clock::now();
     std::int64_t run_tokens = 0;
-    const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
+    std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, start + cfg.stop_after) : cfg.steps;
+    InterruptGuard interrupt;  // Ctrl-C / SIGTERM: end after the current step, checkpointed, as --stop-after would
     auto checkpoint = [&](std::int64_t step) {
       model::write_checkpoint(cfg.out, step, [&](const std::string& tmp) {
         model::save_hf_dir(*m, tmp, tok_dir);  // copies to the host inside, the model stays on its device
@@ -391,6 +393,10 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (on_step) on_step({step + 1, cfg.steps, last, lr, double(run_tokens) / std::max(el, 1e-9), vl});
       if (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < cfg.steps) checkpoint(step + 1);
+      if (interrupt.requested() && step + 1 < end) {
+        end = step + 1;  // the loop ends here; below, the checkpoint to resume from
+        rep.interrupted_by = interrupt.signal_name();
+      }
     }
     dataset::insert_train_steps(store, rep.run_id, step_rows), step_rows.clear();
     rep.last_step = end;

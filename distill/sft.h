@@ -61,7 +61,8 @@ struct SftReport {
   std::int64_t truncated_examples = 0;  // training examples longer than max_seq_len, cut there (logged)
   double final_kd = -1;           // KD loss (mean per position) of the last step, when --kd
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
-  bool finished = false;  // reached `steps` (else stopped by stop_after)
+  bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, checkpointed)
+  std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };
 
 // One training example of a curated sample: BOS + R1 prompt (ending in "<think>\n"), then the completion after

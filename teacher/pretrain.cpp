@@ -10,6 +10,7 @@
 
 #include "common/errors.h"
 #include "common/fs.h"
+#include "common/interrupt.h"
 #include "common/rng.h"
 #include "dataset/answer.h"
 #include "dataset/samples.h"
@@ -94,11 +95,12 @@ struct Progress {
   double ema = 0;
 };
 
-// Steps at.start..end-1; rows into the store under run_id; checkpoint(step, at) every save_every steps. Returns
-// the tokens this run trained on.
+// Steps at.start..end-1; rows into the store under run_id; checkpoint(step, at) every save_every steps. A signal
+// caught by `interrupt` ends the loop after the current step, with `end` moved there. Returns the tokens this run
+// trained on.
 std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
                 const torch::Device& device, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
-                const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t end,
+                const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t& end, const InterruptGuard& interrupt,
                 const std::function<void(std::int64_t, const Progress&)>& checkpoint,
                 const std::function<void(const StepInfo&)>& on_step, const std::function<void(const std::string&)>& log) {
   std::vector<dataset::TrainStepRow> step_rows;
@@ -165,6 +167,7 @@ std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::i
       step_rows.clear();
       checkpoint(step + 1, at);
     }
+    if (interrupt.requested() && step + 1 < end) end = step + 1;
   }
   dataset::insert_train_steps(store, run_id, step_rows);
   return run_tokens;
@@ -262,7 +265,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
     at.ema = state["ema"].get<double>();
     if (log) log("resuming from " + dir);
   }
-  const std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, at.start + cfg.stop_after) : cfg.steps;
+  std::int64_t end = cfg.stop_after > 0 ? std::min(cfg.steps, at.start + cfg.stop_after) : cfg.steps;
   auto checkpoint = [&](std::int64_t step, const Progress& p) {
     model::write_checkpoint(cfg.out, step, [&](const std::string& tmp) {
       model::save_hf_dir(*m, tmp, cfg.tokenizer_dir);
@@ -276,7 +279,10 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   const auto run_id = store.begin_run("pretrain", config_toml);
   try {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto run_tokens = train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, checkpoint, on_step, log);
+    InterruptGuard interrupt;  // Ctrl-C / SIGTERM: end after the current step, checkpointed, as --stop-after would
+    const auto run_tokens =
+        train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, interrupt, checkpoint, on_step, log);
+    if (interrupt.requested() && end < cfg.steps) rep.interrupted_by = interrupt.signal_name();
     rep.final_loss = at.ema;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);

@@ -44,7 +44,8 @@ struct PretrainReport {
   std::int64_t n_params = 0, n_active_params = 0;
   std::map<int, std::pair<int, int>> eval_by_difficulty;  // difficulty -> (correct, total), greedy; when finished
   std::int64_t first_step = 1, last_step = 0;
-  bool finished = false;  // reached `steps` (else stopped by stop_after, with a checkpoint)
+  bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, with a checkpoint)
+  std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };
 
 struct StepInfo {

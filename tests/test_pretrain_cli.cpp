@@ -1,14 +1,19 @@
 // tests/test_pretrain_cli.cpp: `distill pretrain` trains a tiny MoE on gold CoT, lowers the loss, records the
 // run and its steps, and writes an HF directory that loads and generates; stop + --resume equals an uninterrupted
 // run; bad input exits 2.
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <torch/torch.h>
 
 #include "common/fs.h"
 #include "model/hf_checkpoint.h"
+#include "model/train_state.h"
 #include "tests/helpers.h"
 #include "tests/model_fixtures.h"
 
@@ -125,4 +130,22 @@ TEST_CASE("pretrain: stop + resume gives the loss curve and weights of an uninte
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("lr = 0.003") && Catch::Contains("same settings"));
   CHECK(run_distill(with({"--out", d / "x", "--save-every", "-1"})).code == 2);
+  {  // SIGTERM (a scheduler's stop): the run ends after its current step, checkpointed there, and exits 130
+    auto long_run = with({"--out", d / "term"});
+    *(std::find(long_run.begin(), long_run.end(), "--steps") + 1) = "100000";
+    const int pid = test::spawn_distill(long_run, d / "term.err");
+    const std::string rows = "SELECT count(*) FROM train_steps s JOIN runs r ON r.id = s.run_id WHERE r.config_toml LIKE '%/term%'";
+    for (int i = 0; i < 600 && test::query_scalar(db, rows).value_or(0) < 4; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    INFO(test::read_text(d / "term.err"));
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    const auto step = model::newest_checkpoint(d / "term");
+    CHECK(step >= 4);
+    CHECK(step < 100000);
+    CHECK_THAT(test::read_text(d / "term.err"), Catch::Contains("stopped by SIGTERM after step " + std::to_string(step)));
+  }
 }

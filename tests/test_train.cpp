@@ -3,7 +3,12 @@
 // figures; and `distill train` end to end on a real store: the loss falls, checkpoints are complete, and
 // stopping + --resume gives the loss curve and weights of an uninterrupted run (with --position-stretch too).
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -552,6 +557,40 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
                                    nlohmann::json::parse(base.out)["run_id"].dump()) == 2);
   CHECK(run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "x", "--target", "steps"}).code == 2);
   CHECK(run_distill({"train", "--db", db, "--status", "maybe", "--out", d / "x"}).code == 2);
+}
+
+TEST_CASE("train: SIGINT ends the run after the current step with a checkpoint, and --resume ends as if never stopped") {
+  test::TempDir d;
+  const auto db = kept_store(d);
+  auto args = [&](const std::string& out, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"train", "--db", db, "--student", "tiny", "--steps", "300", "--max-seq-len", "96",
+                                  "--batch-tokens", "384", "--warmup", "3", "--lr", "3e-3", "--eval-every", "0",
+                                  "--seed", "5", "--threads", "1", "--json", "--out", out};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const int pid = test::spawn_distill(args(d / "cut"), d / "cut.err");
+  for (int i = 0; i < 400 && test::read_text(d / "cut.err").find("training examples") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // into the step loop
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto err = test::read_text(d / "cut.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const auto step = model::newest_checkpoint(d / "cut");
+  CHECK(step > 0);
+  CHECK(step < 300);  // it really stopped early, at a step boundary, and left that step to resume from
+  CHECK_THAT(err, Catch::Contains("stopped by SIGINT after step " + std::to_string(step)) && Catch::Contains("--resume"));
+  auto resumed = run_distill(args(d / "cut", {"--resume"}));
+  REQUIRE(resumed.code == 0);
+  CHECK(nlohmann::json::parse(resumed.out)["first_step"] == step + 1);
+  REQUIRE(run_distill(args(d / "full")).code == 0);
+  auto wa = model::SafetensorsFile::open(d / "full/model.safetensors");
+  auto wb = model::SafetensorsFile::open(d / "cut/model.safetensors");
+  for (const auto& t : wa->header().tensors) CHECK(max_diff(wa->get(t.name), wb->get(t.name)) <= 1e-6);
 }
 
 TEST_CASE("train: a checkpoint written again for the same step replaces the old one whole, leaving no temporaries") {
