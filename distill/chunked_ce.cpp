@@ -13,6 +13,8 @@ namespace distill::train {
 
 namespace {
 
+constexpr std::int64_t kKeepLogitsBelow = std::int64_t(1) << 22;  // elements: 16 MB of fp32 logits
+
 bool fused_applies(const torch::Tensor& h, const torch::Tensor& w) {
   return model::fused::applies(h) && model::fused::applies(w) && !at::autocast::is_autocast_enabled(at::kCPU);
 }
@@ -34,6 +36,10 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
       const auto n = std::min(C, V - c0);
       auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
       if (fused) {
+        // One slice that is small (a small vocabulary: the tiny student's logits are 4 MB): backward takes these
+        // logits instead of forming them again, a sixteenth of the tiny student's matmul work. Large ones are never
+        // kept: holding them through the whole backward is what slicing avoids.
+        if (C == V && N * V <= kKeepLogitsBelow) ctx->saved_data["logits"] = logits;
         model::fused::ce_slice_forward(logits, lab, c0, m, s, target);
       } else {
         auto new_m = torch::maximum(m, std::get<0>(logits.max(1)));
@@ -65,10 +71,14 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
     if (fused_applies(h, w)) {  // CPU float32: see forward
       auto scale_c = scale.squeeze(1).contiguous(), labels_c = labels.contiguous();
+      // The kept logits become the gradient in place, so they serve one backward; another (retain_graph) forms
+      // them again.
+      torch::Tensor kept;
+      if (ctx->saved_data.count("logits")) kept = ctx->saved_data["logits"].toTensor(), ctx->saved_data.erase("logits");
       for (std::int64_t c0 = 0; c0 < V; c0 += C) {
         const auto n = std::min(C, V - c0);
         auto wc = w.narrow(0, c0, n);
-        auto p = torch::matmul(h, wc.t());
+        auto p = kept.defined() ? kept : torch::matmul(h, wc.t());
         model::fused::ce_slice_backward(p, labels_c, c0, lse, scale_c);
         dh.addmm_(p, wc);
         dw.narrow(0, c0, n).addmm_(p.t(), h);

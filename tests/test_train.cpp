@@ -107,6 +107,23 @@ std::vector<train::Example> random_examples(std::int64_t V, const std::vector<in
 }
 }  // namespace
 
+TEST_CASE("train: cross-entropy keeps small logits for its backward, and a second backward (retain_graph) forms them again") {
+  torch::manual_seed(3);
+  auto h = torch::randn({64, 16}).requires_grad_(true), w = torch::randn({40, 16}).requires_grad_(true);
+  auto labels = torch::randint(40, {64}, torch::kInt64);
+  auto want_loss = torch::nn::functional::cross_entropy(torch::matmul(h, w.t()), labels,
+                                                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  auto gh = torch::autograd::grad({want_loss}, {h, w});
+  auto loss = train::chunked_cross_entropy_sum(h, w, labels, 0);  // one slice of 64 x 40: kept
+  CHECK(std::abs(loss.item<double>() - want_loss.item<double>()) < 1e-4);
+  for (int pass = 0; pass < 2; ++pass) {
+    INFO("backward " << pass + 1);
+    auto g = torch::autograd::grad({loss}, {h, w}, {}, /*retain_graph=*/true);
+    CHECK(max_diff(g[0], gh[0]) < 1e-5);
+    CHECK(max_diff(g[1], gh[1]) < 1e-5);
+  }
+}
+
 TEST_CASE("train: sliced cross-entropy equals the plain loss on the test device, in fp32 and under bf16 autocast", "[device]") {
   // fp32: the slices against one plain cross-entropy on the same device. bf16 autocast (the trainer's setting on
   // CUDA): the slices' matmuls run in bf16; on the CPU the fused pass takes float32 slices only, so it must step
