@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
+#include "common/interrupt.h"
 #include "common/fs.h"
 #include "dataset/browse.h"
 #include "distill_version.h"
@@ -169,7 +170,9 @@ void register_demo(CLI::App& root, Registry& reg) {
       std::cout << std::endl;
       std::vector<std::string> argv = {"distill"};
       argv.insert(argv.end(), step.begin(), step.end());
-      if (int rc = run_cli(argv); rc != 0)
+      if (int rc = run_cli(argv); rc == 130)  // a step stopped on Ctrl-C / SIGTERM: the demo ends there too
+        throw Interrupted("demo: stopped during `" + step[0] + " " + step[1] + "`; `distill demo` starts afresh when run again");
+      else if (rc != 0)
         throw RuntimeFailure("demo step `" + step[0] + " " + step[1] + "` failed with exit code " + std::to_string(rc));
       if (step[0] == "data" && step[1] == "stats") {  // the curation funnel, from the log
         auto store = dataset::Store::open(db, dataset::OpenMode::read);

@@ -1,6 +1,7 @@
 // common/interrupt.h: a graceful stop for long runs. While an InterruptGuard lives, the first SIGINT (Ctrl-C) or
 // SIGTERM only sets a flag, which the run polls between steps to checkpoint and end cleanly; a second signal of
-// the same kind acts as usual (the handler resets itself), so a stuck run can still be killed.
+// the same kind acts as usual (the handler resets itself), so a stuck run can still be killed. A signal the
+// process inherited as ignored (a background job, nohup) stays ignored.
 #pragma once
 
 #include <stdexcept>

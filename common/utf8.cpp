@@ -3,42 +3,68 @@
 
 namespace distill {
 
+namespace {
+
+// The sequence a lead byte opens: its length (0: not a lead byte) and the allowed range of its second byte.
+std::size_t lead(unsigned char c, unsigned char& lo, unsigned char& hi) {
+  lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) return 2;
+  if (c == 0xE0) return lo = 0xA0, 3;
+  if (c >= 0xE1 && c <= 0xEC) return 3;
+  if (c == 0xED) return hi = 0x9F, 3;  // no surrogates
+  if (c >= 0xEE && c <= 0xEF) return 3;
+  if (c == 0xF0) return lo = 0x90, 4;
+  if (c >= 0xF1 && c <= 0xF3) return 4;
+  if (c == 0xF4) return hi = 0x8F, 4;  // nothing above U+10FFFF
+  return 0;
+}
+
+// How many bytes at p[0..n) form a valid sequence (its length), or, when they do not, the length of the maximal
+// subpart (a lead byte and the continuation bytes that still fit it; at least 1), returned negated.
+std::ptrdiff_t sequence(const unsigned char* p, std::size_t n) {
+  if (p[0] < 0x80) return 1;
+  unsigned char lo, hi;
+  const std::size_t len = lead(p[0], lo, hi);
+  if (len == 0) return -1;
+  std::size_t k = 1;
+  if (k < n && p[k] >= lo && p[k] <= hi) ++k;
+  else return -std::ptrdiff_t(k);
+  while (k < len && k < n && p[k] >= 0x80 && p[k] <= 0xBF) ++k;
+  return k == len ? std::ptrdiff_t(len) : -std::ptrdiff_t(k);
+}
+
+}  // namespace
+
 std::optional<std::size_t> first_invalid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) { ++i; continue; }
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; }
-    else if (c == 0xE0) { len = 3; lo = 0xA0; }
-    else if (c >= 0xE1 && c <= 0xEC) { len = 3; }
-    else if (c == 0xED) { len = 3; hi = 0x9F; }  // no surrogates
-    else if (c >= 0xEE && c <= 0xEF) { len = 3; }
-    else if (c == 0xF0) { len = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) { len = 4; }
-    else if (c == 0xF4) { len = 4; hi = 0x8F; }  // nothing above U+10FFFF
-    else return i;
-    if (i + len > n) return i;
-    if (p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (std::size_t k = 2; k < len; ++k)
-      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
-    i += len;
+  for (std::size_t i = 0; i < n;) {
+    const auto k = sequence(p + i, n - i);
+    if (k < 0) return i;
+    i += std::size_t(k);
   }
   return std::nullopt;
 }
 
 std::string printable_utf8(std::string_view s) {
+  // One U+FFFD per maximal subpart of an ill-formed sequence (Unicode's recommended practice, what Python's
+  // errors="replace" does): a 4-byte character cut after 3 bytes is one replacement, a stray byte is one.
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
   std::string out;
-  while (!s.empty()) {
-    const auto bad = first_invalid_utf8(s);
-    if (!bad) break;
-    out.append(s.substr(0, *bad)).append("\xEF\xBF\xBD");
-    s.remove_prefix(*bad + 1);
+  out.reserve(n);
+  std::size_t start = 0;  // of the valid run not yet copied
+  for (std::size_t i = 0; i < n;) {
+    const auto k = sequence(p + i, n - i);
+    if (k > 0) {
+      i += std::size_t(k);
+      continue;
+    }
+    out.append(s.substr(start, i - start)).append("\xEF\xBF\xBD");
+    i += std::size_t(-k);
+    start = i;
   }
-  return out.append(s);
+  return out.append(s.substr(start));
 }
 
 }  // namespace distill

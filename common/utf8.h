@@ -15,8 +15,9 @@ std::optional<std::size_t> first_invalid_utf8(std::string_view s);
 
 inline bool is_valid_utf8(std::string_view s) { return !first_invalid_utf8(s).has_value(); }
 
-// `s` with each byte that starts no valid sequence replaced by U+FFFD: for messages that quote bytes from
-// outside (a damaged file's text), so what reaches the terminal is UTF-8.
+// `s` with each ill-formed part replaced by U+FFFD, one per maximal subpart (as Python decodes with
+// errors="replace"): for messages that quote bytes from outside (a damaged file's text), and for decoded model
+// output, so what reaches the terminal or the store is UTF-8.
 std::string printable_utf8(std::string_view s);
 
 }  // namespace distill

@@ -24,20 +24,22 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, doub
   return std::make_unique<torch::optim::AdamW>(std::move(groups));
 }
 
-void clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip) {
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip) {
   // torch.nn.utils.clip_grad_norm_'s formula, kept on the device: coef = min(1, clip / (norm + 1e-6)), applied
   // always (a multiply by 1 when under), so no host sync waits for the norm.
-  if (grads.empty()) return;
+  if (grads.empty()) return {};
   auto total = torch::stack(at::_foreach_norm(grads, 2)).norm();
   at::_foreach_mul_(grads, (clip / (total + 1e-6)).clamp_max(1.0));
+  return total;
 }
 
-void adamw_step(torch::optim::AdamW& opt, double lr, double clip) {
+torch::Tensor adamw_step(torch::optim::AdamW& opt, double lr, double clip) {
   std::vector<torch::Tensor> all_grads;
   for (auto& g : opt.param_groups())
     for (auto& p : g.params())
       if (p.grad().defined()) all_grads.push_back(p.grad());
-  if (clip > 0) clip_grad_norm(all_grads, clip);
+  torch::Tensor norm;
+  if (clip > 0) norm = clip_grad_norm(all_grads, clip);
   // One fused kernel per group (ATen's _fused_adamw_, what torch.optim.AdamW(fused=True) calls) in place of
   // LibTorch's ten ops per parameter: on the CPU a 20M model's step takes 9 ms instead of 43 (measured), on a GPU
   // one launch instead of thousands. The moments stay in the AdamW object's state, where the checkpoints read
@@ -71,6 +73,7 @@ void adamw_step(torch::optim::AdamW& opt, double lr, double clip) {
     at::_fused_adamw_(ps, grads, avgs, sqs, {}, steps, lr, b1, b2, o.weight_decay(), o.eps(), /*amsgrad=*/false,
                       /*maximize=*/false);
   }
+  return norm;
 }
 
 }  // namespace distill::train

@@ -14,10 +14,12 @@ namespace distill::train {
 std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, double lr, double weight_decay);
 
 // Scales `grads` in place so that their global L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_).
-void clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip);
+// Returns that norm before scaling (a 0-dim tensor on the gradients' device; undefined when `grads` is empty).
+torch::Tensor clip_grad_norm(const std::vector<torch::Tensor>& grads, double clip);
 
 // Sets every group's lr, clips the gradients' global norm to `clip` (0: no clip), steps (one fused AdamW kernel
-// per group; the moments live in `opt`'s state, as LibTorch's own step keeps them).
-void adamw_step(torch::optim::AdamW& opt, double lr, double clip);
+// per group; the moments live in `opt`'s state, as LibTorch's own step keeps them). Returns the norm before
+// clipping, on the device, for the caller to check with its next host read (undefined without clipping).
+torch::Tensor adamw_step(torch::optim::AdamW& opt, double lr, double clip);
 
 }  // namespace distill::train

@@ -128,13 +128,14 @@ namespace {
 // What the examples are, in order (their tokens, where the loss starts, whether KD covers them): a resume onto
 // other samples (re-curated, same count) would continue another run's curve.
 std::string data_fingerprint(const std::vector<Example>& ex) {
-  std::string bytes;
+  Sha256 h;  // streamed: a large set is not copied
   for (const auto& e : ex) {
-    for (std::int64_t v : {std::int64_t(e.ids.size()), e.loss_from, std::int64_t(e.kd_ids.size())})
-      bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-    bytes.append(reinterpret_cast<const char*>(e.ids.data()), e.ids.size() * sizeof(e.ids[0]));
+    for (std::int64_t v : {std::int64_t(e.ids.size()), e.loss_from, std::int64_t(e.kd_ids.size())}) h.update(&v, sizeof v);
+    h.update(e.ids.data(), e.ids.size() * sizeof(e.ids[0]));
   }
-  return sha256_hex(bytes);
+  std::string hex;
+  for (auto b : h.digest()) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+  return hex;
 }
 
 // Every option in range before anything is read or written; each message names its flag and the value given.
@@ -194,8 +195,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     std::set<std::string> checked;
     for (const auto& s : samples) {  // the teacher's top-k ids mean something only in the student's vocabulary
       if (!checked.insert(s.model_path).second) continue;
-      if (!fs::exists(s.model_path + "/tokenizer.model"))  // unverifiable: top-k ids of another vocabulary would
-        throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path +  // train without an error
+      // Unverifiable is refused too: top-k ids of another vocabulary would train without an error.
+      if (!fs::exists(s.model_path + "/tokenizer.model"))
+        throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path +
                          "/tokenizer.model (the teacher that generated the samples) is missing; restore that "
                          "directory, or train without --kd");
       if (sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
@@ -284,7 +286,10 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
                                    {"precision", model::training_precision(device)},
-                                   {"position_stretch", cfg.position_stretch}, {"data", data_fingerprint(train_ex)}};
+                                   {"position_stretch", cfg.position_stretch},
+                                   // checked after train_examples (keys compare in sorted order): a count that
+                                   // differs is named as such, the same count of other examples by this hash
+                                   {"train_examples_sha256", data_fingerprint(train_ex)}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0, cfg.position_stretch,
                 m->config().max_position_embeddings);
   std::int64_t start = 0, tokens = 0;
@@ -372,14 +377,21 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
           run_tokens += b.tokens;
         }
       }
-      adamw_step(opt, lr, cfg.grad_clip);
-      if (kd) rep.final_kd = kd_total.item<double>() / double(std::max<std::int64_t>(1, kd_targets));
-      last = loss_sum.item<double>() / double(std::max<std::int64_t>(1, targets));
-      // Checked before this step can be checkpointed or saved: a non-finite KD term has already made the update
-      // (and so the weights) NaN while the cross-entropy, read before it, still looks fine.
-      if (!std::isfinite(last) || (kd && !std::isfinite(rep.final_kd)))
-        throw RuntimeFailure("train: the " + std::string(std::isfinite(last) ? "KD loss is " + std::to_string(rep.final_kd)
-                                                                             : "loss is " + std::to_string(last)) +
+      const auto grad_norm = adamw_step(opt, lr, cfg.grad_clip);
+      // One host read for the step's numbers: the losses and the gradient norm (when clipping computed it).
+      const auto read = torch::stack({loss_sum, kd_total,
+                                      grad_norm.defined() ? grad_norm.to(torch::kFloat64) : torch::zeros_like(loss_sum)})
+                            .to(torch::kCPU);
+      const double* got = read.data_ptr<double>();
+      if (kd) rep.final_kd = got[1] / double(std::max<std::int64_t>(1, kd_targets));
+      last = got[0] / double(std::max<std::int64_t>(1, targets));
+      // Checked before this step can be checkpointed or saved: a non-finite KD term or gradient has already made the
+      // update (and so the weights) NaN while the cross-entropy, read before it, may still look fine.
+      if (!std::isfinite(last) || (kd && !std::isfinite(rep.final_kd)) || !std::isfinite(got[2]))
+        throw RuntimeFailure("train: the " +
+                             std::string(!std::isfinite(last) ? "loss is " + std::to_string(last)
+                                         : kd && !std::isfinite(rep.final_kd) ? "KD loss is " + std::to_string(rep.final_kd)
+                                                                              : "gradient norm is " + std::to_string(got[2])) +
                              " at step " + std::to_string(step + 1) +
                              "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;

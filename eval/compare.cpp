@@ -46,6 +46,15 @@ std::string parent_and_base(std::string p) {
   return basename_of(p.substr(0, slash)) + "/" + p.substr(slash + 1);
 }
 
+// A label cut to `width` bytes for a column: its end kept ("..ent: exp-b/student"), where labels made unique
+// differ, and the cut moved to a character boundary.
+std::string fit(const std::string& label, std::size_t width) {
+  if (label.size() <= width) return label;
+  std::size_t from = label.size() - (width - 2);
+  while (from < label.size() && (static_cast<unsigned char>(label[from]) & 0xC0) == 0x80) ++from;
+  return ".." + label.substr(from);
+}
+
 // "role: directory"; where two models would read the same, "role: parent/directory", and where even that
 // repeats (one directory trained twice: two weight files), the model id as well.
 void assign_labels(std::vector<ModelReport>& models) {
@@ -170,7 +179,7 @@ std::string comparison_table(const Comparison& c) {
     const auto& a = m.by_difficulty.at("all");
     const auto pass1 = fmt(100 * a.pass1.value, 1) + " [" + fmt(100 * a.pass1.lo, 1) + ", " + fmt(100 * a.pass1.hi, 1) + "]";
     const auto maj = fmt(100 * a.maj_k.value, 1) + " (k=" + std::to_string(a.k) + ")";
-    std::snprintf(line, sizeof line, "  %-34s %12lld %12lld %-20s %-13s %8.1f %9.0f %7.2fx\n", m.label.substr(0, 34).c_str(),
+    std::snprintf(line, sizeof line, "  %-34s %12lld %12lld %-20s %-13s %8.1f %9.0f %7.2fx\n", fit(m.label, 34).c_str(),
                   (long long)m.run.n_params, (long long)m.run.n_active_params, pass1.c_str(), maj.c_str(), a.mean_tokens,
                   a.tokens_per_s, m.relative_cost);
     os << line;
@@ -186,7 +195,7 @@ std::string comparison_table(const Comparison& c) {
   for (const auto& m : c.models)
     for (const auto& [d, s] : m.by_difficulty) diffs.insert(d);
   for (const auto& m : c.models) {
-    std::snprintf(line, sizeof line, "%-22s", m.label.substr(0, 21).c_str());
+    std::snprintf(line, sizeof line, "%-22s", fit(m.label, 21).c_str());
     os << line;
   }
   os << "\n";
@@ -297,7 +306,7 @@ std::string comparison_html(const Comparison& c) {
   }
   for (std::size_t mi = 0; mi < c.models.size(); ++mi)
     h << "<rect x=\"" << L + 10 + 170 * mi << "\" y=\"" << H - 14 << "\" width=\"10\" height=\"10\" fill=\"" << kColors[mi % 6]
-      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(c.models[mi].label.substr(0, 24)) << "</text>\n";
+      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(fit(c.models[mi].label, 24)) << "</text>\n";
   h << "</svg>\n";
   // Chart 2: completion-length distributions (one histogram outline per model).
   std::int64_t mx = 1;
@@ -340,7 +349,7 @@ std::string comparison_html(const Comparison& c) {
     const double y = H - B - (H - B - T) * m.by_difficulty.at("all").pass1.value;
     h << "<circle class=\"point\" cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"6\" fill=\"" << kColors[mi % 6]
       << "\"><title>" << esc(m.label) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
-      << "\">" << esc(m.label.substr(0, 24)) << "</text>\n";
+      << "\">" << esc(fit(m.label, 24)) << "</text>\n";
   }
   for (int e = int(std::ceil(lmin)); e <= int(std::floor(lmax)); ++e) {  // a tick at each power of ten
     const double x = L + (W - L - 20) * (double(e) - lmin) / (lmax - lmin);

@@ -41,8 +41,9 @@ struct Comparison {
   std::int64_t problems = 0;  // answered by every model
   std::vector<Disagreement> disagreements;
   std::string cost_base;      // label of the model costs are relative to
-  // Said in every output when not empty: the protocols that differ ("protocols differ: teacher: ...; student:
-  // ..."), and models whose runs answered more problems than all of them share.
+  // Said in every output when not empty: the protocols, when they differ ("the models were evaluated under
+  // different protocols: teacher: ... (...); student: ..."), and the models whose runs answered more problems than
+  // all of them share.
   std::vector<std::string> warnings;
 };
 

@@ -91,7 +91,8 @@ class SentencePieceTokenizer final : public Tokenizer {
     }
     flush();
     // Byte pieces can spell bytes that are no UTF-8 (a model's stray byte, a character cut at max_tokens): each
-    // becomes U+FFFD, as HF tokenizers decode with errors="replace", so every stored completion is valid text.
+    // ill-formed part becomes one U+FFFD, as HF tokenizers decode with errors="replace", so every stored
+    // completion is valid text.
     return printable_utf8(out);
   }
 

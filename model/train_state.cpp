@@ -94,6 +94,7 @@ void write_checkpoint(const std::string& out, std::int64_t step, const std::func
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   fill(tmp);
+  sync_directory(tmp);  // its files' entries are durable before the name points at them
   fs::remove_all(old);
   if (!fs::exists(dir)) {
     fs::rename(tmp, dir);
@@ -125,7 +126,7 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
     auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
     if (key == "precision" && have.is_null()) continue;  // recorded since the CUDA audit; older: either
     if (key == "position_stretch" && have.is_null() && want == 0) continue;  // older checkpoints: none
-    if (key == "data" && have.is_null()) continue;  // older checkpoints: only the example count
+    if (key == "train_examples_sha256" && have.is_null()) continue;  // older checkpoints: only the example count
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)
       throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +

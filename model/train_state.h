@@ -30,13 +30,14 @@ std::int64_t newest_checkpoint(const std::string& out);
 // steps a later --resume would take for this run's (HF's Trainer refuses a non-empty output_dir the same way).
 void refuse_earlier_checkpoints(const std::string& out);
 
-// Writes out/checkpoint-STEP/ complete or not at all: `fill` writes its files into a .tmp folder, which then
-// replaces any older copy (set aside first, removed once the new one is in place).
+// Writes out/checkpoint-STEP/ complete or not at all: `fill` writes its files into a .tmp folder, which is synced
+// and then takes the name (swapped with any older copy in one renameat2 RENAME_EXCHANGE where the filesystem has
+// it, else after setting the old one aside), and `out` is synced so the rename survives a power cut.
 void write_checkpoint(const std::string& out, std::int64_t step, const std::function<void(const std::string&)>& fill);
 
 // dir/trainer_state.json, checked: an object with integer "step" (= `step`, the folder's) and "tokens", made with
 // every key of `schedule` equal (a schedule key it lacks is an older checkpoint, refused, except "precision",
-// "data" and a zero "position_stretch", which older checkpoints did not record). Each
+// "train_examples_sha256" and a zero "position_stretch", which older checkpoints did not record). Each
 // mismatch is an InputError naming the key and both values.
 nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule);
 

@@ -96,11 +96,12 @@ struct Progress {
 };
 
 // Steps at.start..end-1; rows into the store under run_id; checkpoint(step, at) every save_every steps. A signal
-// caught by `interrupt` ends the loop after the current step, with `end` moved there. Returns the tokens this run
-// trained on.
+// caught by `interrupt` ends the loop after the current step, with `end` moved there and `stopped_by_signal` set.
+// Returns the tokens this run trained on.
 std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
                 const torch::Device& device, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
-                const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t& end, const InterruptGuard& interrupt,
+                const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t& end,
+                const InterruptGuard& interrupt, bool& stopped_by_signal,
                 const std::function<void(std::int64_t, const Progress&)>& checkpoint,
                 const std::function<void(const StepInfo&)>& on_step, const std::function<void(const std::string&)>& log) {
   std::vector<dataset::TrainStepRow> step_rows;
@@ -167,7 +168,7 @@ std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::i
       step_rows.clear();
       checkpoint(step + 1, at);
     }
-    if (interrupt.requested() && step + 1 < end) end = step + 1;
+    if (interrupt.requested() && step + 1 < end) end = step + 1, stopped_by_signal = true;
   }
   dataset::insert_train_steps(store, run_id, step_rows);
   return run_tokens;
@@ -280,9 +281,10 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   try {
     const auto t0 = std::chrono::steady_clock::now();
     InterruptGuard interrupt;  // Ctrl-C / SIGTERM: end after the current step, checkpointed, as --stop-after would
-    const auto run_tokens =
-        train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, interrupt, checkpoint, on_step, log);
-    if (interrupt.requested() && end < cfg.steps) rep.interrupted_by = interrupt.signal_name();
+    bool stopped_by_signal = false;
+    const auto run_tokens = train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, interrupt,
+                                       stopped_by_signal, checkpoint, on_step, log);
+    if (stopped_by_signal) rep.interrupted_by = interrupt.signal_name();
     rep.final_loss = at.ema;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);

@@ -207,9 +207,12 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   REQUIRE(wj["warnings"].size() == 2);
   CHECK_THAT(wj["warnings"][0].get<std::string>(), Catch::Contains("different protocols") && Catch::Contains("greedy"));
   CHECK_THAT(wj["warnings"][1].get<std::string>(), Catch::Contains("only the 5 problems") && Catch::Contains("teacher: demo-teacher 10"));
-  auto wt = test::run_distill({"compare", "--db", db});
+  CHECK_THAT(test::read_text(d / "report.html"), !Catch::Contains("class=\"warning\""));  // the two-model report
+  auto wt = test::run_distill({"compare", "--db", db, "--html", d / "report3.html"});
   CHECK_THAT(wt.out, Catch::Contains("warning: the models were evaluated under different protocols"));
-  CHECK_THAT(test::read_text(d / "report.html"), !Catch::Contains("class=\"warning\""));
+  CHECK_THAT(test::read_text(d / "report3.html"),
+             Catch::Contains("<p class=\"warning\"><b>Warning:</b> the models were evaluated under different protocols") &&
+                 Catch::Contains("<th>protocol</th>"));
 
   // A stored answer that is not UTF-8 (a store written before decode replaced such bytes): JSON still comes out.
   dataset::Store::open(db, dataset::OpenMode::read)

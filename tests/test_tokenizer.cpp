@@ -108,6 +108,7 @@ TEST_CASE("tokenizer: byte pieces that spell no UTF-8 decode to U+FFFD, valid on
   cut.insert(cut.end(), a.begin(), a.end());
   CHECK(tk.decode(cut) == "\xEF\xBF\xBD" "a");
   CHECK(tk.decode({byte(0xC3), byte(0xA9)}) == "\xC3\xA9");  // split over two byte pieces: one character
+  CHECK(tk.decode({byte(0xF0), byte(0x9F), byte(0x98)}) == "\xEF\xBF\xBD");  // a 4-byte character cut after 3: one
   CHECK(tk.decode(e_acute) == "\xC3\xA9");
 }
 

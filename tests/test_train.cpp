@@ -556,7 +556,7 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
         .exec("UPDATE samples SET completion = replace(completion, '</think>', 'so\n</think>')");
     auto recurated = run_distill(with({"--out", d / "recurated", "--resume"}));
     CHECK(recurated.code == 2);
-    CHECK_THAT(recurated.err, Catch::Contains("made with data = "));
+    CHECK_THAT(recurated.err, Catch::Contains("made with train_examples_sha256 = "));
   }
   {  // examples longer than --max-seq-len are cut there: counted and said, not silent
     auto cut = run_distill({"train", "--db", db, "--student", "tiny", "--out", d / "cut", "--steps", "1", "--max-seq-len",
@@ -587,9 +587,10 @@ TEST_CASE("train: SIGINT ends the run after the current step with a checkpoint, 
     return a;
   };
   const int pid = test::spawn_distill(args(d / "cut"), d / "cut.err");
-  for (int i = 0; i < 400 && test::read_text(d / "cut.err").find("training examples") == std::string::npos; ++i)
+  // in the step loop: its first 50 step rows are in the store
+  const std::string rows = "SELECT count(*) FROM train_steps s JOIN runs r ON r.id = s.run_id WHERE r.config_toml LIKE '%/cut\"%'";
+  for (int i = 0; i < 800 && test::query_scalar(db, rows).value_or(0) < 50; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // into the step loop
   kill(pid, SIGINT);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -78,3 +78,28 @@ TEST_CASE("rng: the same seed gives the same stream, uniform stays in range") {
   }
   for (int k : seen) CHECK(k > 800);  // ~1000 each
 }
+
+TEST_CASE("utf8: printable_utf8 replaces each maximal ill-formed subpart with one U+FFFD, as Python's decoder does") {
+  // Expected: bytes.decode("utf-8", "replace").encode() in CPython 3 for each input.
+  const std::string R = "\xEF\xBF\xBD";
+  const std::pair<std::string, std::string> cases[] = {
+      {"\xE2", R},                               // a lead byte alone (a character cut at max_tokens)
+      {"a\x80" "a", "a" + R + "a"},              // a stray continuation byte
+      {"\xC3" "a", R + "a"},                     // a lead byte before ASCII
+      {"\xC3\xA9", "\xC3\xA9"},                  // valid: untouched
+      {"\xF0\x9F\x98", R},                       // a 4-byte character cut after 3: one replacement
+      {"\xF0\x9F\x98" "a", R + "a"},
+      {"\xE2\x82", R},
+      {"\x80\x80", R + R},                       // two stray bytes: two
+      {"\xED\xA0\x80", R + R + R},               // a surrogate: its bytes one by one
+      {"\xE0\x80\xAF", R + R + R},               // overlong
+      {"\xF4\x90\x80\x80", R + R + R + R},       // above U+10FFFF
+      {"\xFF\xFE", R + R},
+      {"ok\xF0\x9F\x98\x80!", "ok\xF0\x9F\x98\x80!"},
+  };
+  for (const auto& [in, want] : cases) {
+    INFO(in.size() << " bytes");
+    CHECK(printable_utf8(in) == want);
+    CHECK(is_valid_utf8(printable_utf8(in)));
+  }
+}
