@@ -53,13 +53,20 @@ std::vector<GoldExample> gold_examples(Store& s, const std::string& split) {
 std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> stored_sample_keys(Store& s,
                                                                                                       std::int64_t model_id) {
   auto q = s.db().prepare(
-      "SELECT s.problem_id, s.sample_idx, s.seed, s.temperature, s.top_p, s.max_tokens, l.sample_id IS NOT NULL "
-      "FROM samples s LEFT JOIN sample_logprobs l ON l.sample_id = s.id WHERE s.model_id = ?");
+      "SELECT s.problem_id, s.sample_idx, s.seed, s.temperature, s.top_p, s.max_tokens, l.sample_id IS NOT NULL, "
+      "s.run_id FROM samples s LEFT JOIN sample_logprobs l ON l.sample_id = s.id WHERE s.model_id = ?");
   q.bind(1, model_id);
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> out;
   while (q.step())
-    out[{q.col_int(0), q.col_int(1), q.col_int(2)}] = {q.col_double(3), q.col_double(4), q.col_int(5), q.col_int(6) != 0};
+    out[{q.col_int(0), q.col_int(1), q.col_int(2)}] = {q.col_double(3), q.col_double(4), q.col_int(5), q.col_int(6) != 0,
+                                                       q.col_int(7)};
   return out;
+}
+
+std::string run_config_toml(Store& s, std::int64_t run_id) {
+  auto q = s.db().prepare("SELECT config_toml FROM runs WHERE id = ?");
+  q.bind(1, run_id);
+  return q.step() ? q.col_text(0) : std::string();
 }
 
 void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows) {

@@ -63,7 +63,11 @@ struct StoredSampleSettings {
   double temperature = 0, top_p = 0;
   std::int64_t max_tokens = 0;
   bool has_logprobs = false;  // top-k logprobs stored beside it
+  std::int64_t run_id = 0;    // the run that drew it (its config holds the rest: top-k, min-p, stop strings, K)
 };
+
+// The resolved config a run stored ("" for an unknown id).
+std::string run_config_toml(Store& s, std::int64_t run_id);
 
 // (problem_id, sample_idx, seed) already stored for this model, with the settings each was drawn with.
 std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> stored_sample_keys(Store& s,

@@ -5,27 +5,9 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "common/config_text.h"
+
 namespace distill::eval {
-
-std::map<std::string, std::string> config_values(const std::string& toml) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(toml);
-  for (std::string line; std::getline(in, line);) {
-    const auto eq = line.find(" = ");
-    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
-    auto v = line.substr(eq + 3);
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    out[line.substr(0, eq)] = v;
-  }
-  return out;
-}
-
-bool same_value(const std::string& a, const std::string& b) {
-  if (a == b) return true;
-  char *ea = nullptr, *eb = nullptr;
-  const double x = std::strtod(a.c_str(), &ea), y = std::strtod(b.c_str(), &eb);
-  return !a.empty() && !b.empty() && *ea == 0 && *eb == 0 && x == y;
-}
 
 const std::vector<std::string>& protocol_keys() {
   static const std::vector<std::string> keys = {"split", "samples", "k", "limit", "temperature", "top-p",

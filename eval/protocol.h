@@ -12,12 +12,6 @@
 
 namespace distill::eval {
 
-// `key = value` lines of a resolved config (comments and blank lines skipped, string quotes removed).
-std::map<std::string, std::string> config_values(const std::string& toml);
-
-// Equal as text, or as numbers ("0.6" and "0.60").
-bool same_value(const std::string& a, const std::string& b);
-
 // The keys that define what an eval run measured, in the order messages name them.
 const std::vector<std::string>& protocol_keys();
 

@@ -4,10 +4,12 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <cstring>
 #include <filesystem>
 
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/rng.h"
 #include "common/sha256.h"
@@ -86,6 +88,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   // run's, and skipping it would quietly draw nothing new, so the run is refused.
   std::int64_t foreign = 0;
   const dataset::StoredSampleSettings* example = nullptr;
+  std::map<std::int64_t, bool> drawn_by;  // runs whose samples this one would keep -> both greedy
   for (std::size_t i = 0; i < problems.size(); ++i) {
     std::vector<int> prompt;  // tokenized once per problem, and only if some sample is still missing
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
@@ -93,9 +96,12 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       ++sum.planned;
       if (auto it = done.find({problems[i].id, k, std::int64_t(seed)}); it != done.end()) {
         const auto& was = it->second;
-        if (was.temperature != cfg.sampling.temperature || was.top_p != cfg.sampling.top_p ||
+        const bool greedy = is_greedy(cfg.sampling) && was.temperature < kGreedyBelowTemperature;  // filters moot
+        if ((!greedy && (was.temperature != cfg.sampling.temperature || was.top_p != cfg.sampling.top_p)) ||
             was.max_tokens != cfg.sampling.max_tokens || (cfg.sampling.topk_logprobs > 0 && !was.has_logprobs))
           ++foreign, example = &was;
+        else
+          drawn_by[was.run_id] = greedy;
         ++sum.skipped;
         continue;
       }
@@ -106,6 +112,20 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       r.seed = seed;
       queue.push_back(std::move(r));
       work.push_back({i, k, seed});
+    }
+  }
+  // The settings a sample row does not hold, from the config of the run that drew it.
+  const auto now = config_values(config_toml);
+  for (const auto& [run, greedy] : drawn_by) {
+    const auto before = config_values(dataset::run_config_toml(store, run));
+    for (const char* key : {"top-k", "min-p", "stop", "topk-logprobs"}) {
+      if (greedy && (std::string(key) == "top-k" || std::string(key) == "min-p")) continue;  // moot when greedy
+      const auto x = before.find(key), y = now.find(key);
+      if (x == before.end() || y == now.end() || same_value(x->second, y->second)) continue;
+      throw InputError("samples planned here are stored already under these seeds, drawn by generate run " +
+                       std::to_string(run) + " with " + key + " = " + x->second + " (this run has " + y->second +
+                       "): this run would keep them and draw nothing new for them. Draw afresh with another --seed, "
+                       "or repeat those settings to resume");
     }
   }
   if (foreign)

@@ -101,6 +101,15 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
     CHECK(h.code == 2);
     CHECK_THAT(h.err, Catch::Contains("12 of the planned samples are stored already") &&
                           Catch::Contains("temperature 0.6") && Catch::Contains("another --seed"));
+    for (auto [flag, value] : {std::pair{"--top-k", "5"}, std::pair{"--topk-logprobs", "3"}, std::pair{"--stop", "7"}}) {
+      auto other = args;  // settings the sample rows do not hold: read from the config of the run that drew them
+      if (auto at = std::find(other.begin(), other.end(), flag); at != other.end()) *(at + 1) = value;
+      else other.insert(other.end(), {flag, value});
+      auto o = run_distill(other);
+      INFO(flag);
+      CHECK(o.code == 2);
+      CHECK_THAT(o.err, Catch::Contains(std::string(flag).substr(2) + " = ") && Catch::Contains("another --seed"));
+    }
     auto lp = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--max-tokens", "16",
                            "--limit", "4", "--seed", "9", "--device", test::device_flag()});
     REQUIRE(lp.code == 0);
@@ -120,6 +129,14 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
         count(db, "SELECT count(*) FROM samples s JOIN runs r ON r.id = s.run_id AND r.config_toml LIKE '%seed = 5%' "
                   "WHERE s.finish_reason = 'stop'"));
   CHECK(count(db, "SELECT count(*) FROM samples WHERE finish_reason = 'stop'") > 0);
+  {  // greedy: top-p changes nothing, so a rerun that differs only there resumes (adds nothing)
+    auto again_greedy = run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--samples", "1", "--limit", "6",
+                                     "--max-tokens", "16", "--seed", "5", "--temperature", "0", "--top-p", "0.5", "--stop",
+                                     "1", "--stop", "2", "--device", test::device_flag()});
+    INFO(again_greedy.err);
+    CHECK(again_greedy.code == 0);
+    CHECK_THAT(again_greedy.out, Catch::Contains("0 new samples"));
+  }
   // bad input: a teacher directory without weights, an unknown split
   std::filesystem::create_directories(d / "empty");
   CHECK(run_distill({"generate", "--db", db, "--teacher", d / "empty"}).code == 2);

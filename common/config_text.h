@@ -1,0 +1,18 @@
+// common/config_text.h: reading back the resolved config a run stored (runs.config_toml: `key = value` lines as
+// cli/config.cpp writes them), to tell whether a later run repeats its settings (eval --resume, compare,
+// generate's resume). Pure.
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace distill {
+
+// `key = value` lines of a resolved config (comments and blank lines skipped, string quotes removed; arrays and
+// other values kept as written).
+std::map<std::string, std::string> config_values(const std::string& toml);
+
+// Equal as text, or as numbers ("0.6" and "0.60").
+bool same_value(const std::string& a, const std::string& b);
+
+}  // namespace distill
