@@ -133,9 +133,7 @@ std::string data_fingerprint(const std::vector<Example>& ex) {
     for (std::int64_t v : {std::int64_t(e.ids.size()), e.loss_from, std::int64_t(e.kd_ids.size())}) h.update(&v, sizeof v);
     h.update(e.ids.data(), e.ids.size() * sizeof(e.ids[0]));
   }
-  std::string hex;
-  for (auto b : h.digest()) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
-  return hex;
+  return h.hex();
 }
 
 // Every option in range before anything is read or written; each message names its flag and the value given.

@@ -69,6 +69,13 @@ void assign_labels(std::vector<ModelReport>& models) {
   widen_repeated([](const ModelReport& m) { return m.label + " #" + std::to_string(m.run.model_id); });
 }
 
+// Whether every model ran under the first one's protocol (as described: decoding, K, k, length cap, seed).
+bool one_protocol(const Comparison& c) {
+  for (const auto& m : c.models)
+    if (describe(m.protocol) != describe(c.models[0].protocol)) return false;
+  return true;
+}
+
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
 }  // namespace
 
@@ -121,9 +128,8 @@ Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed) 
   const auto cost = [](const ModelReport& m) { return double(m.run.n_active_params) * m.by_difficulty.at("all").mean_tokens; };
   for (auto& m : c.models) m.relative_cost = cost(c.models[0]) > 0 ? cost(m) / cost(c.models[0]) : 0;
   // What a reader must know before trusting the side-by-side numbers.
-  bool differ = false;
-  for (const auto& m : c.models) differ = differ || describe(m.protocol) != describe(c.models[0].protocol) ||
-                                          m.protocol.split != c.models[0].protocol.split;
+  bool differ = !one_protocol(c);
+  for (const auto& m : c.models) differ = differ || m.protocol.split != c.models[0].protocol.split;
   if (differ) {
     std::string w = "the models were evaluated under different protocols:";
     for (const auto& m : c.models)
@@ -185,8 +191,7 @@ std::string comparison_table(const Comparison& c) {
     os << line;
   }
   os << "  (tokens: per answer; cost: active params x tokens per answer, relative to " << c.cost_base << ")\n";
-  bool same = true;
-  for (const auto& m : c.models) same = same && describe(m.protocol) == describe(c.models[0].protocol);
+  const bool same = one_protocol(c);
   if (same) os << "  protocol (every model): " << describe(c.models[0].protocol) << "\n";
   else
     for (const auto& m : c.models) os << "  protocol of " << m.label << ": " << describe(m.protocol) << "\n";
@@ -261,8 +266,7 @@ std::string comparison_html(const Comparison& c) {
        "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}.warning{color:#a04000}</style></head><body>\n";
   h << "<h1>Teacher vs student</h1>\n<p>" << c.problems << " problems answered by every model.</p>\n";
   for (const auto& w : c.warnings) h << "<p class=\"warning\"><b>Warning:</b> " << esc(w) << "</p>\n";
-  bool same = true;  // one protocol line, or a column when they differ
-  for (const auto& m : c.models) same = same && describe(m.protocol) == describe(c.models[0].protocol);
+  const bool same = one_protocol(c);  // one protocol line, or a column when they differ
   if (same) h << "<p>Protocol (every model): " << esc(describe(c.models[0].protocol)) << ".</p>\n";
   h << "<table id=\"summary\"><tr><th>model</th><th>params</th><th>active</th><th>pass@1 % [95% CI]</th><th>maj@k %</th>"
        "<th>tokens/answer</th><th>cost vs " << esc(c.cost_base) << "</th>" << (same ? "" : "<th>protocol</th>") << "</tr>\n";
