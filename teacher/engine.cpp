@@ -71,7 +71,7 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
     if (r.prompt.empty()) throw InputError("generation request " + std::to_string(r.id) + " has an empty prompt");
     T = std::max<std::int64_t>(T, std::int64_t(r.prompt.size()));
   }
-  if (T + 1 >= opt_.max_seq_len)
+  if (T >= opt_.max_seq_len)  // max_seq_len - 1 prompt tokens still leave the slot room for one generated token
     throw InputError("a prompt of " + std::to_string(T) + " tokens does not fit max_seq_len " + std::to_string(opt_.max_seq_len));
   std::vector<std::int64_t> ids(std::size_t(B * T), 0), slots, last;
   for (std::int64_t b = 0; b < B; ++b) {

@@ -31,18 +31,26 @@ torch::Tensor keep_nucleus(const torch::Tensor& logits, const torch::Tensor& can
   return logits.masked_fill(logits < cut, -std::numeric_limits<float>::infinity());
 }
 
-torch::Tensor top_p_filter(const torch::Tensor& logits, double top_p) {
-  // Sorting all V logits per step is the costly part; the nucleus nearly always lies in the top 64, so those are
-  // tried first, and the full sort runs only when some row's top 64 hold less than top_p of the mass.
-  const auto V = logits.size(-1);
-  const std::int64_t C = std::min<std::int64_t>(64, V);
-  if (C < V) {
-    auto [top, top_idx] = logits.topk(C, -1);  // sorted descending
-    auto top_probs = (top - torch::logsumexp(logits, -1, true)).exp();
-    if ((top_probs.sum(-1) >= top_p).all().item<bool>()) return keep_nucleus(logits, top, top_probs, top_p);
-  }
+torch::Tensor full_sort_nucleus(const torch::Tensor& logits, double top_p) {
   auto sorted = std::get<0>(logits.sort(-1, /*descending=*/true));
   return keep_nucleus(logits, sorted, sorted.softmax(-1), top_p);
+}
+
+torch::Tensor top_p_filter(const torch::Tensor& logits, double top_p) {
+  // Sorting all V logits per step is the costly part; the nucleus nearly always lies in the top 64, so those are
+  // tried first, and only the rows whose top 64 hold less than top_p of the mass are sorted whole. The path is
+  // chosen per row, so a row's nucleus never depends on the rows batched with it (the two paths form the
+  // probabilities differently, and a boundary token could fall either way).
+  const auto V = logits.size(-1);
+  const std::int64_t C = std::min<std::int64_t>(64, V);
+  if (C == V || logits.dim() != 2) return full_sort_nucleus(logits, top_p);
+  auto [top, top_idx] = logits.topk(C, -1);  // sorted descending
+  auto top_probs = (top - torch::logsumexp(logits, -1, true)).exp();
+  auto out = keep_nucleus(logits, top, top_probs, top_p);
+  const auto short_rows = (top_probs.sum(-1) < top_p).nonzero().squeeze(-1);
+  if (short_rows.numel() > 0)  // a host read: how many rows need the whole sort
+    out.index_copy_(0, short_rows, full_sort_nucleus(logits.index_select(0, short_rows), top_p));
+  return out;
 }
 
 // ---- the CPU kernel: the exponentials as one vectorised op over the batch, the filters per row in plain loops.

@@ -7,6 +7,7 @@
 
 #include "common/fs.h"
 #include "model/hf_checkpoint.h"
+#include "common/errors.h"
 #include "teacher/engine.h"
 #include "teacher/sampling.h"
 #include "test_paths.h"
@@ -119,6 +120,22 @@ TEST_CASE("sampling: the top-64 fast path of top-p equals the full-sort definiti
   }
 }
 
+TEST_CASE("sampling: top-p picks its path per row, so a row's distribution is the same alone or batched with flat rows") {
+  // The GPU (and any non-fp32) path runs these LibTorch ops: a flat row in the batch must not send the peaked rows
+  // down the full sort, whose probabilities round differently.
+  torch::manual_seed(12);
+  auto peaked = 4.0 * torch::randn({5, 700}), flat = 0.05 * torch::randn({3, 700});
+  auto batch = torch::cat({peaked.narrow(0, 0, 2), flat, peaked.narrow(0, 2, 3)});
+  SamplingParams p;
+  p.temperature = 0.8;
+  p.top_p = 0.9;
+  auto together = sampling_probs_ops(batch, p);
+  for (std::int64_t r = 0; r < batch.size(0); ++r) {
+    INFO("row " << r);
+    CHECK(torch::equal(together[r], sampling_probs_ops(batch.narrow(0, r, 1), p)[0]));
+  }
+}
+
 TEST_CASE("engine: greedy decoding with the KV cache equals a plain full-forward loop", "[device]") {
   torch::NoGradGuard g;
   auto m = test::reference_model("deepseek_v3");
@@ -201,6 +218,27 @@ TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent
       for (std::size_t k = 1; k < r.topk[t].size(); ++k) CHECK(r.topk[t][k].second <= r.topk[t][k - 1].second);
     }
   }
+}
+
+TEST_CASE("engine: a prompt one token shorter than a slot still gets its one token, a full-slot prompt is refused") {
+  auto m = test::reference_model("llama");
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = 20;
+  GenRequest r;
+  r.id = 0;
+  r.prompt = {5, 6, 7, 8, 9, 10, 11};
+  r.seed = 1;
+  EngineOptions o;
+  o.max_seq_len = std::int64_t(r.prompt.size()) + 1;
+  o.eos_id = -1;
+  std::vector<GenResult> got;
+  Engine(m, o).run({r}, p, [&](GenResult&& g) { got.push_back(std::move(g)); });
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].tokens.size() == 1);
+  CHECK(got[0].finish_reason == "length");
+  o.max_seq_len = std::int64_t(r.prompt.size());
+  CHECK_THROWS_AS(Engine(m, o).run({r}, p, [&](GenResult&&) {}), distill::InputError);
 }
 
 TEST_CASE("sampling: the CPU draw equals exponential_ noise and argmax of p / q, the LibTorch path") {
