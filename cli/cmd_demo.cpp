@@ -15,6 +15,7 @@
 #include "common/interrupt.h"
 #include "common/fs.h"
 #include "dataset/browse.h"
+#include "distill/sft.h"
 #include "distill_version.h"
 #include "eval/compare.h"
 #include "model/config.h"
@@ -68,8 +69,7 @@ void check_args(const Args& a) {
   at_least("--steps", a.steps, 1);
   at_least("--eval-samples", a.eval_samples, 1);
   at_least("--eval-limit", a.eval_limit, 0);
-  if (!(a.position_stretch >= 0 && a.position_stretch <= 1))
-    throw InputError("--position-stretch " + number_text(a.position_stretch) + ": expected a number in [0, 1]");
+  train::check_position_stretch(a.position_stretch);
   model::parse_device(a.device);  // throws InputError: malformed, or a CUDA device this machine lacks
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"})
     if (!fs::is_regular_file(fs::path(a.teacher) / f))

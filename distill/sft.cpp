@@ -106,6 +106,10 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
 
 }  // namespace
 
+void check_position_stretch(double p) {
+  if (!(p >= 0 && p <= 1)) throw InputError("--position-stretch " + number_text(p) + ": expected a number in [0, 1]");
+}
+
 std::optional<Example> sft_example(const model::Tokenizer& tok, const std::string& prompt, std::string_view completion,
                                    const std::string& finish_reason, const std::string& target) {
   Example e;
@@ -150,8 +154,7 @@ void check_config(const SftConfig& c) {
   at_least("--save-every", c.save_every, 0, " (0: only the final model)");
   at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
   at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
-  if (!(c.position_stretch >= 0 && c.position_stretch <= 1))
-    throw InputError("--position-stretch " + number_text(c.position_stretch) + ": expected a number in [0, 1]");
+  check_position_stretch(c.position_stretch);
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");

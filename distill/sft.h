@@ -65,6 +65,9 @@ struct SftReport {
   std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };
 
+// InputError naming --position-stretch unless 0 <= P <= 1 (train checks it, and the demo before it starts).
+void check_position_stretch(double p);
+
 // One training example of a curated sample: BOS + R1 prompt (ending in "<think>\n"), then the completion after
 // its "<think>\n", then EOS when the teacher stopped by itself (finish_reason "eos", or "stop": generate cut the
 // stop string from the text, and the student learns to end there); a sample cut at max_tokens ("length") gets

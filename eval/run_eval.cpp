@@ -27,8 +27,10 @@ namespace distill::eval {
 namespace {
 
 // Samples every problem K times, scores the answers and stores each completion under rep.run_id as it comes (a
-// batch's worth per transaction, so a killed eval keeps them). `stored`: a resumed run's rows, not drawn again.
+// batch's worth per transaction, so a killed eval keeps them). `prompts`: each problem's R1 prompt ids. `stored`:
+// a resumed run's rows, not drawn again.
 void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<dataset::ProblemRef>& problems,
+              const std::vector<std::vector<int>>& prompts,
               model::Transformer& model, const model::Tokenizer& tok, const teacher::SamplingParams& sp,
               const std::vector<dataset::EvalResult>& stored, EvalReport& rep,
               const std::function<void(std::int64_t, std::int64_t)>& progress) {
@@ -67,11 +69,9 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   std::vector<Work> work;
   std::deque<teacher::GenRequest> queue;
   for (std::size_t i = 0; i < problems.size(); ++i) {
-    std::vector<int> prompt;
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
       if (have.count({i, k})) continue;
-      if (prompt.empty()) prompt = teacher::r1_prompt_ids(tok, problems[i].prompt);
-      queue.push_back({std::int64_t(work.size()), prompt, teacher::sample_seed(cfg.seed, problems[i].id, k)});
+      queue.push_back({std::int64_t(work.size()), prompts[i], teacher::sample_seed(cfg.seed, problems[i].id, k)});
       work.push_back({i, k});
     }
   }
@@ -136,9 +136,13 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   auto model = model::load_hf_dir(cfg.model_dir, device);
   auto tok = model::load_tokenizer(cfg.model_dir);
   teacher::check_sampling(sp, model->config().vocab_size);
-  std::int64_t longest = 0;  // tokenized again by evaluate(); cheap next to generation, and checked before any write
-  for (const auto& p : problems)
-    longest = std::max<std::int64_t>(longest, std::int64_t(teacher::r1_prompt_ids(*tok, p.prompt).size()));
+  // Every prompt tokenized once, here: the context check needs the longest before anything is written.
+  std::vector<std::vector<int>> prompts;
+  std::int64_t longest = 0;
+  for (const auto& p : problems) {
+    prompts.push_back(teacher::r1_prompt_ids(*tok, p.prompt));
+    longest = std::max<std::int64_t>(longest, std::int64_t(prompts.back().size()));
+  }
   teacher::check_context(model->config(), cfg.model_dir, longest, cfg.max_tokens);
   const auto sha = sha256_file_hex(cfg.model_dir + "/model.safetensors");
   // compare groups models by their stored role: a model keeps the one it was first stored with
@@ -183,7 +187,7 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
     rep.run_id = store.begin_run("eval", config_toml);
   }
   try {
-    evaluate(store, cfg, problems, model, *tok, sp, stored, rep, progress);
+    evaluate(store, cfg, problems, prompts, model, *tok, sp, stored, rep, progress);
   } catch (...) {
     store.fail_run(rep.run_id);
     throw;
