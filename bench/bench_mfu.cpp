@@ -148,7 +148,18 @@ int main(int argc, char** argv) {
   const double mm_params = double(m->n_params() - (cfg.tie_word_embeddings ? 0 : cfg.vocab_size * cfg.hidden_size));
   const double flops_per_token = 6.0 * mm_params + 12.0 * double(cfg.num_hidden_layers) * double(cfg.num_attention_heads) *
                                                        double(cfg.attn_head_dim()) * double(seq);
-  double theirs = 0;
+  // Our row goes out before the reference starts, so a reference that fails or runs past a time limit (a lent GPU
+  // is held for minutes) does not take the measurement with it.
+  std::printf("bench_mfu: %s on %s, bf16 autocast, seq %lld x batch %lld, %lld steps\n", preset.c_str(), name.c_str(),
+              (long long)seq, (long long)batch, (long long)steps);
+  std::printf("%-16s %14s %12s %8s\n", "", "tokens/s", "TFLOP/s", "MFU");
+  auto row = [&](const char* who, double tps) {
+    const double tflops = flops_per_token * tps / 1e12;
+    if (peak > 0) std::printf("%-16s %14.0f %12.1f %7.1f%%\n", who, tps, tflops, 100 * tflops / peak);
+    else std::printf("%-16s %14.0f %12.1f %8s\n", who, tps, tflops, "-");
+    std::fflush(stdout);
+  };
+  row("distill", ours);
   if (reference) {
     opt.reset();  // the GPU's memory to the reference: optimizer state, gradients, weights, batches
     m->zero_grad(true);
@@ -158,19 +169,9 @@ int main(int argc, char** argv) {
       torch::cuda::synchronize();
       c10::cuda::CUDACachingAllocator::emptyCache();
     }
-    theirs = bench::reference_tokens_per_s("reference_train.py " + mdir + " " + batches + " --steps " +
-                                           std::to_string(steps) + " --warmup 2 --device " + device_name + " --bf16");
-  }
-  std::printf("bench_mfu: %s on %s, bf16 autocast, seq %lld x batch %lld, %lld steps\n", preset.c_str(), name.c_str(),
-              (long long)seq, (long long)batch, (long long)steps);
-  std::printf("%-16s %14s %12s %8s\n", "", "tokens/s", "TFLOP/s", "MFU");
-  auto row = [&](const char* who, double tps) {
-    const double tflops = flops_per_token * tps / 1e12;
-    if (peak > 0) std::printf("%-16s %14.0f %12.1f %7.1f%%\n", who, tps, tflops, 100 * tflops / peak);
-    else std::printf("%-16s %14.0f %12.1f %8s\n", who, tps, tflops, "-");
-  };
-  row("distill", ours);
-  if (reference) {
+    const double theirs = bench::reference_tokens_per_s("reference_train.py " + mdir + " " + batches + " --steps " +
+                                                        std::to_string(steps) + " --warmup 2 --device " + device_name +
+                                                        " --bf16");
     if (theirs > 0) row("pytorch eager", theirs);
     std::printf("ratio %.2fx (%.3g FLOPs per token", theirs > 0 ? ours / theirs : 0.0, flops_per_token);
     if (peak > 0) std::printf("; peak %.4g TFLOP/s", peak);
