@@ -10,15 +10,21 @@
 // the same code on the CPU (a smoke run, not a measurement). Asserts nothing.
 // Usage: bench_mfu [--preset NAME] [--seq T] [--batch B] [--steps N] [--vocab-chunk C] [--device cuda|cpu]
 //                  [--peak-tflops P] [--no-reference]
+// DISTILL_PROFILE=trace.json profiles one more step after the timed ones (Kineto, CPU + CUDA activities): writes
+// the trace and prints the kernels that took most device time, with their share of the step's wall time.
 #include <ATen/autocast_mode.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <unistd.h>
 
@@ -62,6 +68,47 @@ double peak_tflops_of(const std::string& name) {
            {"A100", 312.0}, {"L40S", 362.0}})
     if (name.find(key) != std::string::npos) return tflops;
   return 0;
+}
+
+// Runs `step` once under the Kineto profiler, saves the trace to `path`, and prints the events of the step's
+// device (GPU kernels and copies on CUDA, operators on the CPU, where they nest and so overlap) by total time.
+template <class Step, class Sync>
+void profile_step(const std::string& path, const torch::Device& device, Step&& step, Sync&& sync) {
+  namespace prof = torch::profiler::impl;
+  namespace ap = torch::autograd::profiler;
+  std::set<prof::ActivityType> activities{prof::ActivityType::CPU};
+  if (device.is_cuda()) activities.insert(prof::ActivityType::CUDA);
+  const prof::ProfilerConfig config(prof::ProfilerState::KINETO);
+  ap::prepareProfiler(config, activities);
+  ap::enableProfiler(config, activities);
+  const double t0 = now_s();
+  step();
+  sync();
+  const double wall_ms = (now_s() - t0) * 1e3;
+  auto result = ap::disableProfiler();
+  result->save(path);
+  std::map<std::string, std::pair<double, long>> by_name;  // name -> (total ms, count)
+  double total_ms = 0;
+  for (const auto& e : result->events()) {
+    if (e.deviceType() != device.type()) continue;
+    auto& [ms, n] = by_name[e.name()];
+    ms += double(e.durationNs()) / 1e6;
+    ++n;
+    total_ms += double(e.durationNs()) / 1e6;
+  }
+  std::vector<std::pair<std::string, std::pair<double, long>>> rows(by_name.begin(), by_name.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("profile: one step, %.1f ms wall; %s events %.1f ms in all (%s); trace %s\n", wall_ms,
+              device.is_cuda() ? "device" : "CPU operator", total_ms,
+              device.is_cuda() ? "kernels and copies, so the gap to the wall is idle device time"
+                               : "nested, so they overlap",
+              path.c_str());
+  std::printf("  %9s %6s %6s  %s\n", "ms", "wall%", "calls", "name");
+  for (std::size_t i = 0; i < rows.size() && i < 30; ++i) {
+    const auto& [name, v] = rows[i];
+    std::printf("  %9.2f %5.1f%% %6ld  %.110s\n", v.first, 100 * v.first / wall_ms, v.second, name.c_str());
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -144,6 +191,7 @@ int main(int argc, char** argv) {
   for (std::int64_t s = 0; s < steps; ++s) step(s);
   sync();
   const double ours = double(steps * batch * seq) / (now_s() - t0);
+  if (const char* trace = std::getenv("DISTILL_PROFILE")) profile_step(trace, device, [&] { step(steps); }, sync);
 
   const double mm_params = double(m->n_params() - (cfg.tie_word_embeddings ? 0 : cfg.vocab_size * cfg.hidden_size));
   const double flops_per_token = 6.0 * mm_params + 12.0 * double(cfg.num_hidden_layers) * double(cfg.num_attention_heads) *
