@@ -56,6 +56,7 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");
   t->add_option("--seed", c.seed, "seed for init and data order");
   t->add_option("--device", c.device, "cpu or cuda");
+  t->add_option("--precision", c.precision, "auto (bf16 autocast on CUDA, fp32 on the CPU) | bf16 (CUDA) | fp32");
   t->add_option("--threads", c.threads, "intra-op threads (0: default)");
   t->add_flag("--json", a->json, "print the summary as JSON");
   reg.add(t, [t, a] {

@@ -172,6 +172,13 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   check_config(cfg);
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
+  const std::string precision = [&] {
+    try {
+      return std::string(model::training_precision(cfg.precision, device));
+    } catch (const std::invalid_argument& e) {
+      throw InputError(e.what());
+    }
+  }();
   auto samples = dataset::curated_samples(store, cfg.statuses, cfg.split);
   if (samples.empty()) {
     std::string statuses;
@@ -286,7 +293,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
-                                   {"precision", model::training_precision(device)},
+                                   {"precision", precision},
                                    {"position_stretch", cfg.position_stretch},
                                    // checked after train_examples (keys compare in sorted order): a count that
                                    // differs is named as such, the same count of other examples by this hash
@@ -364,7 +371,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       // The step's sums stay on the device until the step is queued: one host read per step, not two per batch.
       auto loss_sum = torch::zeros({}, torch::dtype(torch::kFloat64).device(device)), kd_total = loss_sum.clone();
       {  // autocast covers forward and backward only: its cast cache must not outlive the weights' update
-        model::BF16Autocast autocast(device, cfg.checkpoint_activations);
+        model::BF16Autocast autocast(precision, cfg.checkpoint_activations);
         for (auto& b : micro) {
           auto [l, kl] = batch_loss_sums(m, b, cfg.vocab_chunk, kd, cfg.checkpoint_activations);
           auto obj = l / double(std::max<std::int64_t>(1, targets));  // gradients sum to the step's token mean
@@ -397,7 +404,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                              "; lower --lr or raise --warmup (checkpoints so far are kept)");
       double vl = -1;
       if ((cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0) || step + 1 == cfg.steps) {
-        model::BF16Autocast autocast(device, false);  // the training loss's precision, so the two curves compare
+        model::BF16Autocast autocast(precision, false);  // the training loss's precision, so the two curves compare
         vl = val_loss(m, val_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.vocab_chunk, device);
       }
       if (vl >= 0) rep.val_loss = vl;

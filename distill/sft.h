@@ -46,6 +46,7 @@ struct SftConfig {
   bool resume = false;              // continue from the newest checkpoint in `out`
   std::uint64_t seed = 0;
   std::string device = "cpu";
+  std::string precision = "auto";   // auto (bf16 autocast on CUDA, fp32 on the CPU) | bf16 (CUDA) | fp32
   int threads = 0;
 };
 

@@ -168,6 +168,23 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
     CHECK(other_precision.code == 2);
     CHECK_THAT(other_precision.err, Catch::Contains("precision"));
   }
+  {  // --precision: fp32 anywhere, bf16 autocast on CUDA alone; the checkpoint records the one a run used
+    auto bogus = run_distill(with({"--out", d / "precision", "--precision", "fp16"}));
+    CHECK(bogus.code == 2);
+    CHECK_THAT(bogus.err, Catch::Contains("--precision 'fp16'") && Catch::Contains("auto, bf16 or fp32"));
+    CHECK_FALSE(std::filesystem::exists(d / "precision"));
+    if (test::device().is_cuda()) {
+      auto fp32 = run_distill(with({"--out", d / "precision", "--precision", "fp32", "--stop-after", "12"}));
+      REQUIRE(fp32.code == 0);
+      auto st = nlohmann::json::parse(read_file(d / "precision/checkpoint-12/trainer_state.json"));
+      CHECK(st["schedule"]["precision"] == "fp32");
+    } else {
+      auto bf16 = run_distill(with({"--out", d / "precision", "--precision", "bf16"}));
+      CHECK(bf16.code == 2);
+      CHECK_THAT(bf16.err, Catch::Contains("bf16 autocast is for CUDA"));
+      CHECK_FALSE(std::filesystem::exists(d / "precision"));
+    }
+  }
   // a fresh run into a directory holding an earlier run's checkpoints: a later --resume would take its steps
   auto again = run_distill(with({"--out", d / "split"}));
   CHECK(again.code == 2);
