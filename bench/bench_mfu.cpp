@@ -14,19 +14,22 @@
 // the trace and prints the kernels that took most device time, with their share of the step's wall time.
 #include <ATen/autocast_mode.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <kineto/ActivityType.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
 #include <string>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 #include "bench/reference_run.h"
 #include "distill/chunked_ce.h"
@@ -71,7 +74,9 @@ double peak_tflops_of(const std::string& name) {
 }
 
 // Runs `step` once under the Kineto profiler, saves the trace to `path`, and prints the events of the step's
-// device (GPU kernels and copies on CUDA, operators on the CPU, where they nest and so overlap) by total time.
+// device by total time: on CUDA its kernels, copies and memsets (annotations and syncs left out, so the sum is
+// device busy time, and its gap to the wall is idle device time plus the profiler's own overhead); on the CPU
+// its operators, which nest and so overlap.
 template <class Step, class Sync>
 void profile_step(const std::string& path, const torch::Device& device, Step&& step, Sync&& sync) {
   namespace prof = torch::profiler::impl;
@@ -87,10 +92,19 @@ void profile_step(const std::string& path, const torch::Device& device, Step&& s
   const double wall_ms = (now_s() - t0) * 1e3;
   auto result = ap::disableProfiler();
   result->save(path);
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) std::fprintf(stderr, "bench_mfu: the profiler wrote no trace to %s\n", path.c_str());
+  auto device_work = [&](const torch::autograd::profiler::KinetoEvent& e) {
+    if (e.deviceType() != device.type()) return false;
+    if (!device.is_cuda()) return true;
+    const auto t = e.activityType();
+    return t == std::uint8_t(libkineto::ActivityType::CONCURRENT_KERNEL) ||
+           t == std::uint8_t(libkineto::ActivityType::GPU_MEMCPY) || t == std::uint8_t(libkineto::ActivityType::GPU_MEMSET);
+  };
   std::map<std::string, std::pair<double, long>> by_name;  // name -> (total ms, count)
   double total_ms = 0;
   for (const auto& e : result->events()) {
-    if (e.deviceType() != device.type()) continue;
+    if (!device_work(e)) continue;
     auto& [ms, n] = by_name[e.name()];
     ms += double(e.durationNs()) / 1e6;
     ++n;
@@ -100,7 +114,7 @@ void profile_step(const std::string& path, const torch::Device& device, Step&& s
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
   std::printf("profile: one step, %.1f ms wall; %s events %.1f ms in all (%s); trace %s\n", wall_ms,
               device.is_cuda() ? "device" : "CPU operator", total_ms,
-              device.is_cuda() ? "kernels and copies, so the gap to the wall is idle device time"
+              device.is_cuda() ? "kernels, copies and memsets: the gap to the wall is idle time and profiler overhead"
                                : "nested, so they overlap",
               path.c_str());
   std::printf("  %9s %6s %6s  %s\n", "ms", "wall%", "calls", "name");
@@ -191,7 +205,6 @@ int main(int argc, char** argv) {
   for (std::int64_t s = 0; s < steps; ++s) step(s);
   sync();
   const double ours = double(steps * batch * seq) / (now_s() - t0);
-  if (const char* trace = std::getenv("DISTILL_PROFILE")) profile_step(trace, device, [&] { step(steps); }, sync);
 
   const double mm_params = double(m->n_params() - (cfg.tie_word_embeddings ? 0 : cfg.vocab_size * cfg.hidden_size));
   const double flops_per_token = 6.0 * mm_params + 12.0 * double(cfg.num_hidden_layers) * double(cfg.num_attention_heads) *
@@ -208,6 +221,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   };
   row("distill", ours);
+  if (const char* trace = std::getenv("DISTILL_PROFILE"); trace && *trace)  // after the row: a failure keeps it
+    profile_step(trace, device, [&] { step(steps); }, sync);
   if (reference) {
     opt.reset();  // the GPU's memory to the reference: optimizer state, gradients, weights, batches
     m->zero_grad(true);

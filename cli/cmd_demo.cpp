@@ -3,24 +3,32 @@
 // teacher -> curate (R1 filters, dedup, decontaminate against eval, accept the rest) -> export -> train the tiny
 // student on the teacher's CoT and an answer-only baseline of the same size and steps -> evaluate all three,
 // eval including one difficulty above anything trained on -> compare, with the HTML report. It holds no logic of
-// its own beyond choosing the defaults and summing up.
+// its own beyond choosing the defaults, summing up, and `--resume`: demo-state.json in the work directory lists
+// the steps and how many finished, and a resumed demo continues the step that was stopped (train from its
+// checkpoint, eval from its stored completions).
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/errors.h"
 #include "common/interrupt.h"
 #include "common/fs.h"
+#include "common/sha256.h"
 #include "dataset/browse.h"
+#include "dataset/evals.h"
 #include "distill/sft.h"
 #include "distill_version.h"
 #include "eval/compare.h"
 #include "model/autocast.h"
 #include "model/config.h"
 #include "model/device.h"
+#include "model/train_state.h"
 
 namespace distill::cli {
 
@@ -58,6 +66,7 @@ struct Args {
   // trained this 0.4M-parameter model slower (274-321k tok/s against 349-351k): the casts cost more than the
   // bf16 matmuls save at hidden size 64.
   std::string precision = "fp32";
+  bool resume = false;  // continue the demo in `workdir` at the step it stopped in
 };
 
 // Every option in range and the teacher readable before the work directory is touched: the sub-steps would find
@@ -90,7 +99,7 @@ void check_args(const Args& a) {
   model::ModelConfig::from_hf_json(read_file(cfg), cfg);  // throws InputError naming the key
 }
 
-// The work directory holds only what a demo wrote (a marker says so); a rerun starts it afresh.
+// The work directory holds only what a demo wrote (a marker says so); a rerun without --resume starts it afresh.
 void fresh_workdir(const std::string& dir) {
   const auto marker = fs::path(dir) / ".distill-demo";
   check_output_dir(dir, "--workdir");
@@ -101,6 +110,66 @@ void fresh_workdir(const std::string& dir) {
   }
   make_output_dir(dir, "--workdir");
   std::ofstream(marker) << "made by distill demo; the next demo run here empties this directory\n";
+}
+
+// The demo's progress, in its work directory: the steps it runs, as argument lists (a resume must run the same
+// ones), and how many of them have finished. Written after each step, atomically.
+constexpr const char* kStateFile = "demo-state.json";
+using StepList = std::vector<std::vector<std::string>>;
+
+void save_state(const std::string& dir, const StepList& steps, std::size_t done) {
+  write_file_atomic((fs::path(dir) / kStateFile).string(), nlohmann::json{{"steps", steps}, {"done", done}}.dump(1) + "\n");
+}
+
+// How many of `steps` a demo in `dir` finished, for `demo --resume`; refuses a directory no demo made and a demo
+// that ran other steps (other options), naming the first difference.
+std::size_t finished_steps(const std::string& dir, const StepList& steps) {
+  const auto file = (fs::path(dir) / kStateFile).string();
+  if (!fs::exists(fs::path(dir) / ".distill-demo") || !fs::exists(file))
+    throw InputError("--resume: " + dir + " holds no demo to continue (no " + kStateFile + "); run `distill demo` without --resume");
+  nlohmann::json st;
+  try {
+    st = nlohmann::json::parse(read_file(file));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(file + ": not valid JSON (" + std::string(e.what()) + "); run `distill demo` without --resume");
+  }
+  if (!st.is_object() || !st.contains("steps") || !st["steps"].is_array() || !st.value("done", nlohmann::json()).is_number_unsigned())
+    throw InputError(file + ": expected an object with \"steps\" (argument lists) and \"done\" (a count)");
+  StepList was;
+  try {
+    was = st["steps"].get<StepList>();
+  } catch (const nlohmann::json::exception&) {
+    throw InputError(file + ": \"steps\" is not a list of argument lists");
+  }
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : " ") + x;
+    return out;
+  };
+  for (std::size_t i = 0; i < std::max(was.size(), steps.size()); ++i)
+    if (i >= was.size() || i >= steps.size() || was[i] != steps[i])
+      throw InputError("--resume: the demo in " + dir + " was started with other options: its step " + std::to_string(i + 1) +
+                       " was `distill " + (i < was.size() ? joined(was[i]) : std::string("(none)")) + "`, this one is `distill " +
+                       (i < steps.size() ? joined(steps[i]) : std::string("(none)")) +
+                       "`; repeat its options, or start afresh without --resume");
+  return std::min(st["done"].get<std::size_t>(), steps.size());
+}
+
+// The step a resumed demo starts with, continuing that step's own work where it can: a train run from its newest
+// checkpoint, an eval run from the completions it stored (generate and synth continue by themselves when rerun).
+std::vector<std::string> continued(const std::vector<std::string>& step, const std::string& db) {
+  auto value_of = [&](const std::string& flag) {
+    auto it = std::find(step.begin(), step.end(), flag);
+    return it != step.end() && it + 1 != step.end() ? *(it + 1) : std::string();
+  };
+  auto out = step;
+  if (step[0] == "train" && model::newest_checkpoint(value_of("--out")) > 0) out.push_back("--resume");
+  if (step[0] == "eval" && fs::exists(db)) {
+    const auto weights = value_of("--model") + "/model.safetensors";
+    auto store = dataset::Store::open(db, dataset::OpenMode::read);
+    if (fs::exists(weights) && !dataset::unfinished_eval_runs(*store, sha256_file_hex(weights)).empty()) out.push_back("--resume");
+  }
+  return out;
 }
 
 // Problem-weighted pass@1 over the difficulty levels lo..hi of one model's report.
@@ -132,10 +201,10 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--eval-samples", a->eval_samples, "samples per eval problem (R1 protocol: T 0.6, top-p 0.95)");
   c->add_option("--eval-limit", a->eval_limit, "evaluate on the first N eval problems (0: all)");
   c->add_option("--device", a->device, "where the teacher, student and baseline run: cpu, cuda or cuda:N");
+  c->add_flag("--resume", a->resume, "continue an interrupted demo in --workdir (the same options) at the step it stopped in");
   c->add_option("--precision", a->precision, "`train --precision` of the student and of the baseline: fp32 (default), bf16 (CUDA) or auto");
   reg.add(c, [a] {
     check_args(*a);
-    fresh_workdir(a->workdir);
     const std::string w = a->workdir, db = w + "/store.db", seed = std::to_string(a->seed);
     const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);
     const std::string eval_d = "1-" + std::to_string(a->train_max_difficulty + 1);
@@ -158,7 +227,7 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "dedup", "--db", db, "--apply"},
         {"data", "decontaminate", "--db", db, "--against", "eval", "--apply"},
         {"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "survived the demo's curation"},
-        {"data", "export", "--db", db, "--format", "jsonl", "--out", w + "/curated.jsonl"},
+        {"data", "export", "--db", db, "--format", "jsonl", "--out", w + "/curated.jsonl", "--force"},
         {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
         // The student: the teacher's reasoning. Rows of 128 hold one example each, at stretched positions.
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
@@ -176,17 +245,31 @@ void register_demo(CLI::App& root, Registry& reg) {
         eval_step(w + "/baseline", "baseline"),
         {"compare", "--db", db, "--html", w + "/report.html"},
     };
+    std::size_t first = 0;
+    if (a->resume) {
+      first = finished_steps(w, steps_run);
+      std::cout << "demo: resuming " << w << " after " << first << " of " << steps_run.size() << " steps\n";
+    } else {
+      fresh_workdir(w);
+      save_state(w, steps_run, 0);
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    for (const auto& step : steps_run) {
+    for (std::size_t i = first; i < steps_run.size(); ++i) {
+      const auto step = i == first && a->resume ? continued(steps_run[i], db) : steps_run[i];
+      const std::string name = step[0] == "data" ? "data " + step[1] : step[0];
       std::cout << "\n$ distill";
       for (const auto& s : step) std::cout << " " << (s.find_first_of(" \n") == std::string::npos ? s : "'" + s + "'");
       std::cout << std::endl;
       std::vector<std::string> argv = {"distill"};
       argv.insert(argv.end(), step.begin(), step.end());
       if (int rc = run_cli(argv); rc == 130)  // a step stopped on Ctrl-C / SIGTERM: the demo ends there too
-        throw Interrupted("demo: stopped during `" + step[0] + " " + step[1] + "`; `distill demo` starts afresh when run again");
+        throw Interrupted("demo: stopped during step " + std::to_string(i + 1) + " of " + std::to_string(steps_run.size()) +
+                          " (`" + name + "`); continue with the same command and --resume (that step picks up where "
+                          "it stopped)");
       else if (rc != 0)
-        throw RuntimeFailure("demo step `" + step[0] + " " + step[1] + "` failed with exit code " + std::to_string(rc));
+        throw RuntimeFailure("demo step `" + name + "` failed with exit code " + std::to_string(rc) +
+                             "; after a fix, the same command with --resume starts again at this step");
+      save_state(w, steps_run, i + 1);
       if (step[0] == "data" && step[1] == "stats") {  // the curation funnel, from the log
         auto store = dataset::Store::open(db, dataset::OpenMode::read);
         std::cout << "\ncuration funnel:";

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/interrupt.h"
 #include "common/progress.h"
 #include "eval/run_eval.h"
 
@@ -59,6 +60,11 @@ void register_eval(CLI::App& root, Registry& reg) {
       shown = done;
     });
     if (bar) bar->finish();
+    if (!rep.interrupted_by.empty())  // no metrics from part of the samples: the stored ones wait for --resume
+      throw Interrupted("eval: stopped by " + rep.interrupted_by + " with " + std::to_string(rep.completed) + " of " +
+                        std::to_string(rep.planned) + " completions stored (run " + std::to_string(rep.run_id) + "); " +
+                        (rep.completed > 0 ? "continue it with the same command and --resume"
+                                           : "nothing to continue: run the same command again"));
     if (a->json) {
       nlohmann::json by = nlohmann::json::object();
       for (const auto& [d, s] : rep.by_difficulty)

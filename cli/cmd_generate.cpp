@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/interrupt.h"
 #include "common/progress.h"
 #include "teacher/generate.h"
 
@@ -57,6 +58,10 @@ void register_generate(CLI::App& root, Registry& reg) {
                 << fmt_fixed(s.seconds, 1) << " s";
     }
     std::cout << "\n";
+    if (!s.interrupted_by.empty())
+      throw Interrupted("generate: stopped by " + s.interrupted_by + " after " + std::to_string(s.generated) + " of " +
+                        std::to_string(s.planned - s.skipped) + " new samples, which are stored; run the same command "
+                        "again to draw the rest");
   });
 }
 

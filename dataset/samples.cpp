@@ -18,6 +18,13 @@ std::int64_t upsert_model(Store& s, const ModelRow& m) {
   return id;
 }
 
+std::optional<std::int64_t> model_id_of(Store& s, const std::string& sha256) {
+  auto q = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
+  q.bind(1, sha256);
+  if (!q.step()) return std::nullopt;
+  return q.col_int(0);
+}
+
 std::optional<std::string> model_role(Store& s, const std::string& sha256) {
   auto q = s.db().prepare("SELECT role FROM models WHERE sha256 = ?");
   q.bind(1, sha256);
@@ -50,8 +57,7 @@ std::vector<GoldExample> gold_examples(Store& s, const std::string& split) {
   return out;
 }
 
-std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> stored_sample_keys(Store& s,
-                                                                                                      std::int64_t model_id) {
+StoredSampleKeys stored_sample_keys(Store& s, std::int64_t model_id) {
   auto q = s.db().prepare(
       "SELECT s.problem_id, s.sample_idx, s.seed, s.temperature, s.top_p, s.max_tokens, l.sample_id IS NOT NULL, "
       "s.run_id FROM samples s LEFT JOIN sample_logprobs l ON l.sample_id = s.id WHERE s.model_id = ?");

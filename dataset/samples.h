@@ -45,6 +45,9 @@ struct SampleRow {
 // Returns the id of the model with this sha256, inserting the row if new.
 std::int64_t upsert_model(Store& s, const ModelRow& m);
 
+// The id of the model with this sha256, if it is in the store (read only: checks that must pass before any write).
+std::optional<std::int64_t> model_id_of(Store& s, const std::string& sha256);
+
 // The role the model with this sha256 was stored with, if it is in the store.
 std::optional<std::string> model_role(Store& s, const std::string& sha256);
 
@@ -70,8 +73,8 @@ struct StoredSampleSettings {
 std::string run_config_toml(Store& s, std::int64_t run_id);
 
 // (problem_id, sample_idx, seed) already stored for this model, with the settings each was drawn with.
-std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings> stored_sample_keys(Store& s,
-                                                                                                      std::int64_t model_id);
+using StoredSampleKeys = std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, StoredSampleSettings>;
+StoredSampleKeys stored_sample_keys(Store& s, std::int64_t model_id);
 
 struct TrainStepRow {
   std::int64_t step;

@@ -172,9 +172,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   check_config(cfg);
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
-  const std::string precision = [&] {
+  const model::Precision precision = [&] {
     try {
-      return std::string(model::training_precision(cfg.precision, device));
+      return model::training_precision(cfg.precision, device);
     } catch (const std::invalid_argument& e) {
       throw InputError(e.what());
     }
@@ -293,7 +293,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"grad_clip", cfg.grad_clip}, {"grad_accum", cfg.grad_accum}, {"batch_tokens", cfg.batch_tokens},
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
-                                   {"precision", precision},
+                                   {"precision", model::precision_name(precision)},
                                    {"position_stretch", cfg.position_stretch},
                                    // checked after train_examples (keys compare in sorted order): a count that
                                    // differs is named as such, the same count of other examples by this hash

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/errors.h"
+#include "common/interrupt.h"
 #include "common/sha256.h"
 #include "dataset/answer.h"
 #include "dataset/evals.h"
@@ -33,7 +34,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
               const std::vector<std::vector<int>>& prompts,
               model::Transformer& model, const model::Tokenizer& tok, const teacher::SamplingParams& sp,
               const std::vector<dataset::EvalResult>& stored, EvalReport& rep,
-              const std::function<void(std::int64_t, std::int64_t)>& progress) {
+              const std::function<void(std::int64_t, std::int64_t)>& progress, const InterruptGuard& interrupt) {
   std::vector<ProblemOutcome> outcomes(problems.size());
   std::map<std::int64_t, std::size_t> index;  // problem id -> position
   for (std::size_t i = 0; i < problems.size(); ++i) {
@@ -101,9 +102,15 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
       generated += n;
       if (std::int64_t(pending.size()) >= cfg.batch) flush();
       if (progress) progress(++done, total);
-    });
+    }, {}, [&] { return interrupt.requested(); });
   }
   flush();
+  rep.completed = std::int64_t(have.size()) + done;
+  rep.planned = std::int64_t(have.size()) + total;
+  if (done < total && interrupt.requested()) {  // stored as far as it got; no metrics from a partial run
+    rep.interrupted_by = interrupt.signal_name();
+    return;
+  }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.tokens_per_s = double(generated) / std::max(rep.seconds, 1e-9);
   rep.resumed = std::int64_t(have.size());
@@ -154,8 +161,6 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   EvalReport rep;
   rep.n_params = model->n_params();
   rep.n_active_params = model->n_active_params();
-  rep.model_id = dataset::upsert_model(store, {cfg.role, cfg.model_dir, model->config().architecture(), rep.n_params,
-                                               rep.n_active_params, sha});
   std::vector<dataset::EvalResult> stored;
   if (cfg.resume) {  // the same protocol or nothing: the run's completions must all answer one question
     const auto runs = dataset::unfinished_eval_runs(store, sha);
@@ -180,19 +185,22 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
     if (const auto done = dataset::newest_finished_eval_run(store, sha); done > rep.run_id)
       throw InputError("--resume: eval run " + std::to_string(done) + " of this model finished after run " +
                        std::to_string(rep.run_id) + " began, and compare shows the newest; evaluate afresh instead");
-    if (!store.claim_run(rep.run_id))
+    if (!store.claim_run(rep.run_id))  // the last check, and the first write: a refused resume writes nothing
       throw InputError("--resume: eval run " + std::to_string(rep.run_id) + " is still running in another process");
     stored = dataset::eval_results_of(store, rep.run_id);
   } else {
     rep.run_id = store.begin_run("eval", config_toml);
   }
+  InterruptGuard interrupt;  // Ctrl-C / SIGTERM: store what has finished and end; `--resume` continues the run
   try {
-    evaluate(store, cfg, problems, prompts, model, *tok, sp, stored, rep, progress);
+    rep.model_id = dataset::upsert_model(store, {cfg.role, cfg.model_dir, model->config().architecture(), rep.n_params,
+                                                 rep.n_active_params, sha});
+    evaluate(store, cfg, problems, prompts, model, *tok, sp, stored, rep, progress, interrupt);
   } catch (...) {
     store.fail_run(rep.run_id);
     throw;
   }
-  store.finish_run(rep.run_id, true);
+  store.finish_run(rep.run_id, rep.interrupted_by.empty());  // an interrupted run stays unfinished, for --resume
   return rep;
 }
 

@@ -33,6 +33,8 @@ struct EvalConfig {
 struct EvalReport {
   std::int64_t run_id = 0, model_id = 0, n_params = 0, n_active_params = 0;
   std::int64_t resumed = 0;                      // completions a resumed run had stored already
+  std::int64_t completed = 0, planned = 0;       // completions stored by the end of this call / the run's total
+  std::string interrupted_by;                    // "SIGINT" / "SIGTERM": stopped early, by_difficulty left empty
   double seconds = 0, tokens_per_s = 0;          // wall time; all generated tokens / wall time
   std::map<std::string, Summary> by_difficulty;  // "1".."5", "none", and "all"
 };

@@ -11,30 +11,31 @@
 
 namespace distill::model {
 
-// The precisions a trainer runs at, by the names its checkpoints record.
-inline constexpr const char* kBf16Autocast = "bf16-autocast";
-inline constexpr const char* kFp32 = "fp32";
+// The precision a trainer runs at. Its checkpoints record precision_name(): a resume must match it.
+enum class Precision { fp32, bf16_autocast };
+
+inline const char* precision_name(Precision p) { return p == Precision::bf16_autocast ? "bf16-autocast" : "fp32"; }
 
 // The precision `requested` on device `d`: "auto" is bf16 autocast on CUDA and fp32 on the CPU; "bf16" is bf16
-// autocast (CUDA only: the CPU trainers are fp32); "fp32" is fp32 anywhere. Returns kBf16Autocast or kFp32;
-// throws std::invalid_argument with a message that says what is accepted.
-inline const char* training_precision(const std::string& requested, const c10::Device& d) {
-  if (requested == "fp32") return kFp32;
-  if (requested == "auto") return d.is_cuda() ? kBf16Autocast : kFp32;
+// autocast (CUDA only: the CPU trainers are fp32); "fp32" is fp32 anywhere. Throws std::invalid_argument with a
+// message that says what is accepted.
+inline Precision training_precision(const std::string& requested, const c10::Device& d) {
+  if (requested == "fp32") return Precision::fp32;
+  if (requested == "auto") return d.is_cuda() ? Precision::bf16_autocast : Precision::fp32;
   if (requested == "bf16") {
     if (!d.is_cuda()) throw std::invalid_argument("--precision bf16: bf16 autocast is for CUDA; on the CPU use fp32 or auto");
-    return kBf16Autocast;
+    return Precision::bf16_autocast;
   }
   throw std::invalid_argument("--precision '" + requested + "': expected auto, bf16 or fp32");
 }
 
 // bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in
-// fp32, as torch.autocast does) when `precision` is kBf16Autocast; nothing otherwise. With activation checkpointing
+// fp32, as torch.autocast does) when `precision` is bf16_autocast; nothing otherwise. With activation checkpointing
 // the cast cache is off: the no-grad forward would otherwise cache weight casts without a gradient history,
 // and the recomputation in backward would reuse them and lose the weights' gradients (pytorch#112583).
 class BF16Autocast {
  public:
-  BF16Autocast(const std::string& precision, bool checkpointing) : on_(precision == kBf16Autocast) {
+  BF16Autocast(Precision precision, bool checkpointing) : on_(precision == Precision::bf16_autocast) {
     if (!on_) return;
     was_ = at::autocast::is_autocast_enabled(at::kCUDA);
     cache_was_ = at::autocast::is_autocast_cache_enabled();

@@ -130,7 +130,10 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)
       throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +
-                       want.dump() + "; resume with the same settings and samples");
+                       want.dump() + "; resume with the same settings and samples" +
+                       (key == "precision" ? std::string(" (bf16-autocast: CUDA with train --precision auto or bf16; "
+                                                         "fp32: the CPU, or train --precision fp32)")
+                                           : std::string()));
   }
   return state;
 }

@@ -136,7 +136,7 @@ void Engine::decode_step(const SamplingParams& p) {
 }
 
 void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,
-                 const std::function<bool(const std::vector<int>&)>& stop) {
+                 const std::function<bool(const std::vector<int>&)>& stop, const std::function<bool()>& cancel) {
   c10::InferenceMode inference;
   auto retire = [&] {
     for (std::size_t i = 0; i < active_.size();) {
@@ -154,6 +154,11 @@ void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const st
   const auto min_join =
       std::min(opt_.max_batch, opt_.min_join > 0 ? opt_.min_join : std::max<std::int64_t>(1, opt_.max_batch / 8));
   while (!queue.empty() || !active_.empty()) {
+    if (cancel && cancel()) {
+      for (const auto& a : active_) free_slots_.push_back(a.slot);
+      active_.clear();
+      return;
+    }
     const auto free = std::int64_t(free_slots_.size());
     if (!queue.empty() && free > 0 &&
         (free >= min_join || active_.empty() || std::int64_t(queue.size()) <= free)) {

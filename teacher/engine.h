@@ -48,10 +48,13 @@ class Engine {
   Engine(model::Transformer model, EngineOptions opt);
 
   // Generates for every request, max_batch at a time, calling on_done as each finishes (in finish order).
-  // `stop(tokens)` may end a sequence early ("stop"); it sees the generated ids so far.
+  // `stop(tokens)` may end a sequence early ("stop"); it sees the generated ids so far. `cancel()`, asked before
+  // each prefill or decode step, ends the run early when true: the sequences in flight are dropped unreported
+  // (each draws from its own seed, so a later run redraws them alike) and the unstarted requests are not begun.
   void run(std::deque<GenRequest> queue, const SamplingParams& p,
            const std::function<void(GenResult&&)>& on_done,
-           const std::function<bool(const std::vector<int>&)>& stop = {});
+           const std::function<bool(const std::vector<int>&)>& stop = {},
+           const std::function<bool()>& cancel = {});
 
   std::int64_t tokens_generated() const { return tokens_generated_; }
 

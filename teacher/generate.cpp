@@ -11,6 +11,7 @@
 
 #include "common/config_text.h"
 #include "common/errors.h"
+#include "common/interrupt.h"
 #include "common/rng.h"
 #include "common/sha256.h"
 #include "dataset/answer.h"
@@ -72,9 +73,9 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   mr.n_params = model->n_params();
   mr.n_active_params = model->n_active_params();
   mr.sha256 = sha256_file_hex((fs::path(cfg.teacher_dir) / "model.safetensors").string());
-  const auto model_id = dataset::upsert_model(store, mr);
-
-  const auto done = dataset::stored_sample_keys(store, model_id);
+  // The model's row is written only once every check below has passed: a refused run leaves the store as it was.
+  const auto known_id = dataset::model_id_of(store, mr.sha256);
+  const auto done = known_id ? dataset::stored_sample_keys(store, *known_id) : dataset::StoredSampleKeys{};
 
   struct Work {
     std::size_t problem;
@@ -139,6 +140,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   std::int64_t longest = 0;
   for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
   check_context(model->config(), cfg.teacher_dir, longest, cfg.sampling.max_tokens);
+  const auto model_id = dataset::upsert_model(store, mr);
   const auto run_id = store.begin_run("generate", config_toml);
   EngineOptions eo;
   eo.max_batch = cfg.batch;
@@ -159,6 +161,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
         if (!s.empty() && text.find(s) != std::string::npos) return true;
       return false;
     };
+  InterruptGuard interrupt;  // Ctrl-C / SIGTERM: store what has finished, then end (a rerun draws the rest)
   try {
     engine = std::make_unique<Engine>(model, eo);
     engine->run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
@@ -197,13 +200,14 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       buffer.push_back(std::move(s));
       if (std::int64_t(buffer.size()) >= cfg.commit_every) flush();
       if (progress) progress(sum.generated, sum.planned - sum.skipped, sum.tokens);
-    }, stop_fn);
+    }, stop_fn, [&] { return interrupt.requested(); });
     flush();
   } catch (...) {
     store.fail_run(run_id);
     throw;
   }
-  store.finish_run(run_id, true);
+  if (interrupt.requested() && sum.generated < sum.planned - sum.skipped) sum.interrupted_by = interrupt.signal_name();
+  store.finish_run(run_id, sum.interrupted_by.empty());
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }

@@ -35,6 +35,9 @@ struct GenerateConfig {
 struct GenerateSummary {
   std::int64_t planned = 0, skipped = 0, generated = 0, correct = 0, tokens = 0;
   double seconds = 0;
+  // "SIGINT" / "SIGTERM" when a signal ended the run early: the samples finished by then are stored (the run is
+  // recorded as failed), and rerunning the same command draws the rest, as it would after a kill.
+  std::string interrupted_by;
 };
 
 // progress(done, total, tokens) is called as samples finish.

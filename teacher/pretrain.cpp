@@ -99,7 +99,7 @@ struct Progress {
 // caught by `interrupt` ends the loop after the current step, with `end` moved there and `stopped_by_signal` set.
 // Returns the tokens this run trained on.
 std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::int64_t run_id, model::Transformer& m,
-                const torch::Device& device, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
+                const torch::Device& device, model::Precision precision, torch::optim::AdamW& opt, const model::Tokenizer& tok, const std::vector<Example>& data,
                 const std::vector<dataset::GoldExample>& held, Progress& at, std::int64_t& end,
                 const InterruptGuard& interrupt, bool& stopped_by_signal,
                 const std::function<void(std::int64_t, const Progress&)>& checkpoint,
@@ -134,7 +134,7 @@ std::int64_t train_loop(dataset::Store& store, const PretrainConfig& cfg, std::i
     in.want_aux_loss = cfg.aux_coef > 0;
     torch::Tensor loss;
     {  // the trainers' precision: bf16 autocast on CUDA (the router stays fp32), fp32 on the CPU
-      model::BF16Autocast autocast(model::training_precision("auto", device), false);
+      model::BF16Autocast autocast(precision, false);
       auto out = m->forward(in);
       loss = model::causal_lm_loss(out.logits, torch::from_blob(labels.data(), {B, T}, i64).to(device));
       auto total = out.aux_loss.defined() ? loss + cfg.aux_coef * out.aux_loss : loss;
@@ -194,7 +194,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   check_output_dir(cfg.out, "--out");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
-  const std::string precision = model::training_precision("auto", device);
+  const model::Precision precision = model::training_precision("auto", device);
   auto tok = model::load_tokenizer(cfg.tokenizer_dir);
   auto gold = dataset::gold_examples(store, cfg.split);
   if (gold.empty()) throw InputError("the store has no problems with gold solutions in split '" + cfg.split + "'");
@@ -251,7 +251,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
       {"warmup", cfg.warmup}, {"weight_decay", cfg.weight_decay}, {"grad_clip", cfg.grad_clip},
       {"batch_size", cfg.batch_size}, {"aux_coef", cfg.aux_coef}, {"bias_update_rate", cfg.bias_update_rate},
       {"split", cfg.split}, {"train_examples", data.size()}, {"model", nlohmann::json::parse(mc.to_hf_json())},
-      {"precision", precision}};
+      {"precision", model::precision_name(precision)}};
   Progress at;
   if (!cfg.resume) model::refuse_earlier_checkpoints(cfg.out);
   if (cfg.resume) {
@@ -283,7 +283,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
     const auto t0 = std::chrono::steady_clock::now();
     InterruptGuard interrupt;  // Ctrl-C / SIGTERM: end after the current step, checkpointed, as --stop-after would
     bool stopped_by_signal = false;
-    const auto run_tokens = train_loop(store, cfg, run_id, m, device, opt, *tok, data, held, at, end, interrupt,
+    const auto run_tokens = train_loop(store, cfg, run_id, m, device, precision, opt, *tok, data, held, at, end, interrupt,
                                        stopped_by_signal, checkpoint, on_step, log);
     if (stopped_by_signal) rep.interrupted_by = interrupt.signal_name();
     rep.final_loss = at.ema;

@@ -165,6 +165,8 @@ TEST_CASE("bad input: --config files, compare --html and demo options are checke
            {"--steps", "0"}, {"--train-n", "0"}, {"--eval-n", "-1"}, {"--samples", "0"}, {"--max-tokens", "0"},
            {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}, {"--position-stretch", "1.5"}})
     refused({"demo", "--workdir", w, flag, value}, flag + " " + value);
+  refused({"demo", "--workdir", w, "--precision", "fp16"}, "--precision 'fp16': expected auto, bf16 or fp32");
+  refused({"demo", "--workdir", w, "--precision", "bf16"}, "bf16 autocast is for CUDA");  // the demo's device: cpu
   refused({"demo", "--workdir", w, "--teacher", d.path}, "no config.json");
   refused({"demo", "--workdir", d / "ok.toml"}, "not a directory");
   CHECK_FALSE(fs::exists(w));

@@ -1,11 +1,14 @@
 // tests/test_cli.cpp: the real build/bin/distill on temp directories: exit codes, messages, --config,
 // --json, and that bad input leaves files untouched.
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common/sha256.h"
 #include "tests/helpers.h"
@@ -22,6 +25,50 @@ nlohmann::json stats_json(const std::string& db) {
   return nlohmann::json::parse(r.out);
 }
 }  // namespace
+
+TEST_CASE("cli: a demo stopped by SIGINT continues with --resume and ends as an uninterrupted demo does") {
+  TempDir d;
+  auto demo = [&](const std::string& dir, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"demo", "--workdir", dir, "--train-n", "300", "--eval-n", "40", "--gen-limit", "80",
+                                  "--max-tokens", "48", "--steps", "120", "--eval-samples", "1"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto resume_refused = run_distill(demo(d / "none", {"--resume"}));
+  CHECK(resume_refused.code == 2);
+  CHECK_THAT(resume_refused.err, Catch::Contains("holds no demo to continue"));
+  CHECK_FALSE(std::filesystem::exists(d / "none"));
+
+  // Stopped in the student's training, once its first 50 steps are in the store.
+  const int pid = test::spawn_distill(demo(d / "cut"), d / "cut.err");
+  const std::string rows = "SELECT count(*) FROM train_steps s JOIN runs r ON r.id = s.run_id WHERE r.config_toml LIKE '%/student\"%'";
+  for (int i = 0; i < 2400 && test::query_scalar(d / "cut/store.db", rows).value_or(0) < 50; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto err = test::read_text(d / "cut.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK_THAT(err, Catch::Contains("demo: stopped during step 10 of 15 (`train`)") && Catch::Contains("--resume"));
+  CHECK_FALSE(std::filesystem::exists(d / "cut/student/model.safetensors"));
+
+  auto other = run_distill(demo(d / "cut", {"--resume", "--seed", "2"}));  // other options: refused, nothing touched
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Catch::Contains("was started with other options: its step 1 was"));
+  auto resumed = run_distill(demo(d / "cut", {"--resume"}));
+  INFO(resumed.out << resumed.err);
+  REQUIRE(resumed.code == 0);
+  CHECK_THAT(resumed.out, Catch::Contains("demo: resuming") && Catch::Contains("after 9 of 15 steps") &&
+                              Catch::Contains("--out " + (d / "cut/student") + " --steps 120") && Catch::Contains("--resume"));
+  auto full = run_distill(demo(d / "full"));
+  REQUIRE(full.code == 0);
+  auto summary = [](const std::string& out) { return out.substr(out.find("demo summary"), out.find("demo: done") - out.find("demo summary")); };
+  CHECK(summary(resumed.out) == summary(full.out));
+  CHECK(sha256_file_hex(d / "cut/student/model.safetensors") == sha256_file_hex(d / "full/student/model.safetensors"));
+  CHECK(nlohmann::json::parse(test::read_text(d / "cut/demo-state.json"))["done"] == 15);
+}
 
 TEST_CASE("cli: --version names distill, LibTorch, CUDA and threads") {
   auto r = run_distill({"--version"});

@@ -237,6 +237,12 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
     return a;
   };
   auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
+  // nothing to resume yet: refused, and the refusal writes nothing (no model row, no run)
+  auto early = test::run_distill(args(db, {"--resume"}));
+  CHECK(early.code == 2);
+  CHECK_THAT(early.err, Catch::Contains("no unfinished eval"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM models") == 0);
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval'") == 0);
   const int pid = test::spawn_distill(args(db));
   for (int i = 0; i < 600 && stored(db) < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(pid, SIGKILL);
@@ -274,4 +280,44 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
   };
   CHECK(metrics(a.out) == metrics(b.out));
   CHECK(test::run_distill(args(db, {"--resume"})).code == 2);  // nothing left to continue
+}
+
+TEST_CASE("eval: SIGINT stores the finished completions, exits 130 without metrics, and --resume completes the run") {
+  test::TempDir d;
+  const auto db = d / "s.db", ref = d / "ref.db";
+  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "30", "--split", "eval", "--difficulty", "1-3"}).code == 0);
+  std::filesystem::copy_file(db, ref);
+  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
+  auto args = [&](const std::string& store, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"eval", "--db", store, "--model", teacher, "--samples", "3", "--max-tokens", "48",
+                                  "--batch", "4", "--temperature", "0.8", "--seed", "5", "--role", "teacher", "--json"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
+  const int pid = test::spawn_distill(args(db), d / "int.err");
+  for (int i = 0; i < 600 && stored(db) < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto err = test::read_text(d / "int.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const double after = stored(db);
+  CHECK(after >= 8);
+  CHECK(after < 90);
+  CHECK_THAT(err, Catch::Contains("stopped by SIGINT with " + std::to_string(std::int64_t(after)) + " of 90 completions stored") &&
+                      Catch::Contains("--resume"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval' AND status = 'failed'") == 1);
+  auto r = test::run_distill(args(db, {"--resume"}));
+  REQUIRE(r.code == 0);
+  auto ref_run = test::run_distill(args(ref));
+  REQUIRE(ref_run.code == 0);
+  CHECK(nlohmann::json::parse(r.out)["resumed"].get<double>() == after);
+  // the same completions, and so the same metrics, as the uninterrupted run
+  const std::string rows = "SELECT problem_id, sample_idx, completion, verdict FROM eval_results ORDER BY problem_id, sample_idx";
+  CHECK(test::query_rows(db, rows) == test::query_rows(ref, rows));
+  CHECK(nlohmann::json::parse(r.out)["by_difficulty"]["all"]["pass@1"] ==
+        nlohmann::json::parse(ref_run.out)["by_difficulty"]["all"]["pass@1"]);
 }

@@ -171,3 +171,42 @@ TEST_CASE("generate: a run killed with SIGKILL resumes with no duplicate and no 
   CHECK(count(d / "s.db", "SELECT count(*) FROM (SELECT problem_id, sample_idx FROM samples GROUP BY 1, 2 HAVING count(*) > 1)") == 0);
   CHECK(sample_rows(d / "s.db") == sample_rows(d / "ref.db"));
 }
+
+TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same command then draws the rest") {
+  test::TempDir d;
+  make_fixture(d, 40);
+  std::filesystem::copy_file(d / "s.db", d / "ref.db");
+  auto args = [&](const std::string& db) {
+    return std::vector<std::string>{"generate", "--db", db, "--teacher", d / "teacher", "--samples", "3",
+                                    "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
+  };
+  // refused before any write: a context too long for the teacher leaves no model row behind
+  auto too_long = run_distill({"generate", "--db", d / "s.db", "--teacher", d / "teacher", "--max-tokens", "100000"});
+  CHECK(too_long.code == 2);
+  CHECK(count(d / "s.db", "SELECT count(*) FROM models") == 0);
+  CHECK(count(d / "s.db", "SELECT count(*) FROM runs WHERE kind = 'generate'") == 0);
+
+  const int pid = test::spawn_distill(args(d / "s.db"), d / "int.err");
+  std::int64_t seen = 0;
+  for (int i = 0; i < 600 && seen < 12; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    seen = count(d / "s.db", "SELECT count(*) FROM samples");
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto err = test::read_text(d / "int.err");
+  INFO(err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const auto stored = count(d / "s.db", "SELECT count(*) FROM samples");
+  CHECK(stored >= 12);
+  CHECK(stored < 120);  // it stopped early
+  CHECK_THAT(err, Catch::Contains("stopped by SIGINT after " + std::to_string(stored) + " of 120 new samples") &&
+                      Catch::Contains("run the same command again"));
+  CHECK(count(d / "s.db", "SELECT count(*) FROM runs WHERE kind = 'generate' AND status = 'failed'") == 1);
+  REQUIRE(run_distill(args(d / "s.db")).code == 0);
+  REQUIRE(run_distill(args(d / "ref.db")).code == 0);
+  CHECK(count(d / "s.db", "SELECT count(*) FROM samples") == 120);
+  CHECK(sample_rows(d / "s.db") == sample_rows(d / "ref.db"));
+}
