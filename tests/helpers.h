@@ -32,6 +32,11 @@ CliResult run_distill(const std::vector<std::string>& args, const std::vector<st
 int spawn_distill(const std::vector<std::string>& args, const std::string& stderr_path = "",
                   const std::vector<std::string>& env = {});
 
+// Waits until `ready()` holds (polled every 25 ms, at most `timeout_s`), sends signal `sig` to the process `pid`
+// (from spawn_distill) and reaps it. Returns its exit code when it exited, or -N when signal N ended it, so a
+// graceful 130 is told apart from a death by SIGINT.
+int signal_when(int pid, const std::function<bool()>& ready, int sig, double timeout_s = 60);
+
 // The first column of the first row of `sql` on SQLite file `db`, opened read-only (safe while a writer
 // runs: WAL); nullopt if the query fails or returns no row.
 std::optional<double> query_scalar(const std::string& db, const std::string& sql);

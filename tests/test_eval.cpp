@@ -2,14 +2,11 @@
 // counting votes, bootstrap intervals), and `distill eval` on a real store with the shipped teacher, killed and
 // resumed too.
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "dataset/store.h"
 #include "eval/metrics.h"
@@ -244,10 +241,7 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
   CHECK(test::query_scalar(db, "SELECT count(*) FROM models") == 0);
   CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'eval'") == 0);
   const int pid = test::spawn_distill(args(db));
-  for (int i = 0; i < 600 && stored(db) < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  CHECK(test::signal_when(pid, [&] { return stored(db) >= 8; }, SIGKILL) == -SIGKILL);
   const double after_kill = stored(db);
   INFO("completions stored when killed: " << after_kill);
   CHECK(after_kill >= 8);
@@ -296,14 +290,10 @@ TEST_CASE("eval: SIGINT stores the finished completions, exits 130 without metri
   };
   auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
   const int pid = test::spawn_distill(args(db), d / "int.err");
-  for (int i = 0; i < 600 && stored(db) < 8; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int code = test::signal_when(pid, [&] { return stored(db) >= 8; }, SIGINT);
   const auto err = test::read_text(d / "int.err");
   INFO(err);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(code == 130);
   const double after = stored(db);
   CHECK(after >= 8);
   CHECK(after < 90);

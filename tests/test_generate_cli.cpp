@@ -2,12 +2,10 @@
 // lineage in the store, reruns add nothing, and a run killed with SIGKILL resumes with no duplicate and no
 // gap, giving exactly the samples of an uninterrupted run.
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <thread>
 #include <torch/torch.h>
 
 #include "dataset/synth.h"
@@ -152,14 +150,7 @@ TEST_CASE("generate: a run killed with SIGKILL resumes with no duplicate and no 
                                     "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
   };
   const int pid = test::spawn_distill(args(d / "s.db"));
-  std::int64_t seen = 0;
-  for (int i = 0; i < 600 && seen < 12; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    seen = count(d / "s.db", "SELECT count(*) FROM samples");
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  CHECK(test::signal_when(pid, [&] { return count(d / "s.db", "SELECT count(*) FROM samples") >= 12; }, SIGKILL) == -SIGKILL);
   const auto after_kill = count(d / "s.db", "SELECT count(*) FROM samples");
   INFO("samples when killed: " << after_kill);
   CHECK(after_kill >= 12);
@@ -187,18 +178,10 @@ TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same
   CHECK(count(d / "s.db", "SELECT count(*) FROM runs WHERE kind = 'generate'") == 0);
 
   const int pid = test::spawn_distill(args(d / "s.db"), d / "int.err");
-  std::int64_t seen = 0;
-  for (int i = 0; i < 600 && seen < 12; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    seen = count(d / "s.db", "SELECT count(*) FROM samples");
-  }
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int code = test::signal_when(pid, [&] { return count(d / "s.db", "SELECT count(*) FROM samples") >= 12; }, SIGINT);
   const auto err = test::read_text(d / "int.err");
   INFO(err);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(code == 130);
   const auto stored = count(d / "s.db", "SELECT count(*) FROM samples");
   CHECK(stored >= 12);
   CHECK(stored < 120);  // it stopped early

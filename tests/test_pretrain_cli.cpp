@@ -3,12 +3,9 @@
 // run; bad input exits 2.
 #include <signal.h>
 #include <sqlite3.h>
-#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
-#include <thread>
 #include <torch/torch.h>
 
 #include "common/fs.h"
@@ -135,14 +132,9 @@ TEST_CASE("pretrain: stop + resume gives the loss curve and weights of an uninte
     *(std::find(long_run.begin(), long_run.end(), "--steps") + 1) = "100000";
     const int pid = test::spawn_distill(long_run, d / "term.err");
     const std::string rows = "SELECT count(*) FROM train_steps s JOIN runs r ON r.id = s.run_id WHERE r.config_toml LIKE '%/term%'";
-    for (int i = 0; i < 600 && test::query_scalar(db, rows).value_or(0) < 4; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    const int code = test::signal_when(pid, [&] { return test::query_scalar(db, rows).value_or(0) >= 4; }, SIGTERM, 15);
     INFO(test::read_text(d / "term.err"));
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 130);
+    CHECK(code == 130);
     const auto step = model::newest_checkpoint(d / "term");
     CHECK(step >= 4);
     CHECK(step < 100000);

@@ -4,13 +4,10 @@
 // in EOS as the teacher stopped, KD from the stored top-k, and gradient accumulation equals one large batch.
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <torch/torch.h>
 
 #include "common/fs.h"
@@ -230,15 +227,10 @@ TEST_CASE("train: SIGINT ends the run after the current step with a checkpoint, 
   const int pid = test::spawn_distill(args(d / "cut"), d / "cut.err");
   // in the step loop: its first 50 step rows are in the store
   const std::string rows = "SELECT count(*) FROM train_steps s JOIN runs r ON r.id = s.run_id WHERE r.config_toml LIKE '%/cut\"%'";
-  for (int i = 0; i < 800 && test::query_scalar(db, rows).value_or(0) < 50; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int code = test::signal_when(pid, [&] { return test::query_scalar(db, rows).value_or(0) >= 50; }, SIGINT);
   const auto err = test::read_text(d / "cut.err");
   INFO(err);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(code == 130);
   const auto step = model::newest_checkpoint(d / "cut");
   CHECK(step > 0);
   CHECK(step < 300);  // it really stopped early, at a step boundary, and left that step to resume from
