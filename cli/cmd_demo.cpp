@@ -205,7 +205,11 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--precision", a->precision, "`train --precision` of the student and of the baseline: fp32 (default), bf16 (CUDA) or auto");
   reg.add(c, [a] {
     check_args(*a);
-    const std::string w = a->workdir, db = w + "/store.db", seed = std::to_string(a->seed);
+    // Absolute and normalised: the commands (and demo-state.json, which a resume compares) name the same folder
+    // whatever directory the demo is started or resumed from, and however the user spelled it.
+    std::string w = fs::absolute(a->workdir).lexically_normal().string();
+    while (w.size() > 1 && w.back() == '/') w.pop_back();
+    const std::string db = w + "/store.db", seed = std::to_string(a->seed);
     const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);
     const std::string eval_d = "1-" + std::to_string(a->train_max_difficulty + 1);
     const std::string steps = std::to_string(a->steps), max_tokens = std::to_string(a->max_tokens);
@@ -254,19 +258,35 @@ void register_demo(CLI::App& root, Registry& reg) {
       save_state(w, steps_run, 0);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    for (std::size_t i = first; i < steps_run.size(); ++i) {
-      const auto step = i == first && a->resume ? continued(steps_run[i], db) : steps_run[i];
-      const std::string name = step[0] == "data" ? "data " + step[1] : step[0];
+    // Ctrl-C / SIGTERM anywhere in the demo: a step with its own guard stops itself (exit 130); one without (synth,
+    // curation, compare) finishes, and the demo stops before the next step. Either way --resume continues.
+    InterruptGuard interrupt;
+    const std::string total = std::to_string(steps_run.size());
+    auto run_step = [&](const std::vector<std::string>& step) {
       std::cout << "\n$ distill";
       for (const auto& s : step) std::cout << " " << (s.find_first_of(" \n") == std::string::npos ? s : "'" + s + "'");
       std::cout << std::endl;
       std::vector<std::string> argv = {"distill"};
       argv.insert(argv.end(), step.begin(), step.end());
-      if (int rc = run_cli(argv); rc == 130)  // a step stopped on Ctrl-C / SIGTERM: the demo ends there too
-        throw Interrupted("demo: stopped during step " + std::to_string(i + 1) + " of " + std::to_string(steps_run.size()) +
-                          " (`" + name + "`); continue with the same command and --resume (that step picks up where "
-                          "it stopped)");
-      else if (rc != 0)
+      return run_cli(argv);
+    };
+    for (std::size_t i = first; i < steps_run.size(); ++i) {
+      const std::string name = steps_run[i][0] == "data" ? "data " + steps_run[i][1] : steps_run[i][0];
+      const std::string where = "step " + std::to_string(i + 1) + " of " + total + " (`" + name + "`)";
+      if (interrupt.requested())
+        throw Interrupted("demo: stopped by " + std::string(interrupt.signal_name()) + " before " + where +
+                          "; continue with the same command and --resume");
+      const auto step = i == first && a->resume ? continued(steps_run[i], db) : steps_run[i];
+      int rc = run_step(step);
+      if (rc == 2 && step != steps_run[i] && step[0] == "eval") {
+        // eval refused to continue the stored run (another protocol's, or a newer finished run): evaluate afresh
+        std::cout << "demo: eval could not continue the stored completions; evaluating afresh" << std::endl;
+        rc = run_step(steps_run[i]);
+      }
+      if (rc == 130)  // the step stopped on Ctrl-C / SIGTERM: the demo ends there too
+        throw Interrupted("demo: stopped during " + where + "; continue with the same command and --resume (that step "
+                          "picks up where it stopped)");
+      if (rc != 0)
         throw RuntimeFailure("demo step `" + name + "` failed with exit code " + std::to_string(rc) +
                              "; after a fix, the same command with --resume starts again at this step");
       save_state(w, steps_run, i + 1);

@@ -60,8 +60,8 @@ void register_generate(CLI::App& root, Registry& reg) {
     std::cout << "\n";
     if (!s.interrupted_by.empty())
       throw Interrupted("generate: stopped by " + s.interrupted_by + " after " + std::to_string(s.generated) + " of " +
-                        std::to_string(s.planned - s.skipped) + " new samples, which are stored; run the same command "
-                        "again to draw the rest");
+                        std::to_string(s.planned - s.skipped) + " new samples" +
+                        (s.generated > 0 ? ", which are stored" : "") + "; run the same command again to draw the rest");
   });
 }
 

@@ -11,7 +11,7 @@ namespace {
 // volatile sig_atomic_t, is what another thread may read.
 std::atomic<int> g_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free);
-struct sigaction g_old_int, g_old_term;
+int g_depth = 0;  // guards alive (made and ended on the main thread)
 
 extern "C" void on_signal(int sig) { g_signal.store(sig, std::memory_order_relaxed); }
 
@@ -31,14 +31,15 @@ void install(int sig, struct sigaction* old) {
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
-  g_signal.store(0);
-  install(SIGINT, &g_old_int);
-  install(SIGTERM, &g_old_term);
+  if (g_depth++ == 0) g_signal.store(0);
+  install(SIGINT, &old_int_);
+  install(SIGTERM, &old_term_);
 }
 
 InterruptGuard::~InterruptGuard() {
-  sigaction(SIGINT, &g_old_int, nullptr);
-  sigaction(SIGTERM, &g_old_term, nullptr);
+  sigaction(SIGINT, &old_int_, nullptr);
+  sigaction(SIGTERM, &old_term_, nullptr);
+  --g_depth;
 }
 
 bool InterruptGuard::requested() const { return g_signal.load(std::memory_order_relaxed) != 0; }

@@ -1,9 +1,12 @@
 // common/interrupt.h: a graceful stop for long runs. While an InterruptGuard lives, the first SIGINT (Ctrl-C) or
 // SIGTERM only sets a flag, which the run polls between steps to checkpoint and end cleanly; a second signal of
 // the same kind acts as usual (the handler resets itself), so a stuck run can still be killed. A signal the
-// process inherited as ignored (a background job, nohup) stays ignored.
+// process inherited as ignored (a background job, nohup) stays ignored. Guards nest (the demo holds one around
+// the commands it runs, each of which may hold its own): only the outermost clears the flag, so a signal that
+// arrives between two inner guards is still seen, and each restores the handlers it found.
 #pragma once
 
+#include <csignal>
 #include <stdexcept>
 #include <string>
 
@@ -21,8 +24,11 @@ class InterruptGuard {
   InterruptGuard(const InterruptGuard&) = delete;
   InterruptGuard& operator=(const InterruptGuard&) = delete;
 
-  bool requested() const;     // a signal arrived since construction
+  bool requested() const;     // a signal arrived since the outermost guard was made
   const char* signal_name() const;  // "SIGINT" or "SIGTERM" once requested
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
 };
 
 }  // namespace distill

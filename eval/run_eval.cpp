@@ -200,7 +200,8 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
     store.fail_run(rep.run_id);
     throw;
   }
-  store.finish_run(rep.run_id, rep.interrupted_by.empty());  // an interrupted run stays unfinished, for --resume
+  // An interrupted run is recorded as failed, as a killed one is: not 'ok', so --resume finds and continues it.
+  store.finish_run(rep.run_id, rep.interrupted_by.empty());
   return rep;
 }
 

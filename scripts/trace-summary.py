@@ -62,7 +62,9 @@ def main():
     ops = [e for e in events if e.get("cat") == "cpu_op" and "dur" in e]
     by_id = {}
     for o in ops:
-        by_id.setdefault(o.get("args", {}).get("External id"), o)
+        ext = o.get("args", {}).get("External id")
+        if ext is not None:
+            by_id.setdefault(ext, o)
     nodes = collections.defaultdict(list)  # thread -> backward nodes sorted by start
     for o in ops:
         if o["name"].startswith("autograd::engine::evaluate_function: "):
@@ -86,7 +88,8 @@ def main():
     for e in gpu:
         if kind(e["name"]) in ("gemm", "attention"):
             continue
-        op = by_id.get(e.get("args", {}).get("External id"))
+        ext = e.get("args", {}).get("External id")
+        op = by_id.get(ext) if ext is not None else None
         key = (node_of(op), op["name"]) if op else ("?", e["name"][:60])
         by_op[key] += e["dur"]
         n_op[key] += 1

@@ -168,7 +168,7 @@ TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same
   make_fixture(d, 40);
   std::filesystem::copy_file(d / "s.db", d / "ref.db");
   auto args = [&](const std::string& db) {
-    return std::vector<std::string>{"generate", "--db", db, "--teacher", d / "teacher", "--samples", "3",
+    return std::vector<std::string>{"generate", "--db", db, "--teacher", d / "teacher", "--samples", "6",
                                     "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
   };
   // refused before any write: a context too long for the teacher leaves no model row behind
@@ -184,12 +184,12 @@ TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same
   CHECK(code == 130);
   const auto stored = count(d / "s.db", "SELECT count(*) FROM samples");
   CHECK(stored >= 12);
-  CHECK(stored < 120);  // it stopped early
-  CHECK_THAT(err, Catch::Contains("stopped by SIGINT after " + std::to_string(stored) + " of 120 new samples") &&
+  CHECK(stored < 240);  // it stopped early
+  CHECK_THAT(err, Catch::Contains("stopped by SIGINT after " + std::to_string(stored) + " of 240 new samples") &&
                       Catch::Contains("run the same command again"));
   CHECK(count(d / "s.db", "SELECT count(*) FROM runs WHERE kind = 'generate' AND status = 'failed'") == 1);
   REQUIRE(run_distill(args(d / "s.db")).code == 0);
   REQUIRE(run_distill(args(d / "ref.db")).code == 0);
-  CHECK(count(d / "s.db", "SELECT count(*) FROM samples") == 120);
+  CHECK(count(d / "s.db", "SELECT count(*) FROM samples") == 240);
   CHECK(sample_rows(d / "s.db") == sample_rows(d / "ref.db"));
 }
