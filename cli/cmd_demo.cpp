@@ -205,10 +205,14 @@ void register_demo(CLI::App& root, Registry& reg) {
   c->add_option("--precision", a->precision, "`train --precision` of the student and of the baseline: fp32 (default), bf16 (CUDA) or auto");
   reg.add(c, [a] {
     check_args(*a);
-    // Absolute and normalised: the commands (and demo-state.json, which a resume compares) name the same folder
-    // whatever directory the demo is started or resumed from, and however the user spelled it.
-    std::string w = fs::absolute(a->workdir).lexically_normal().string();
-    while (w.size() > 1 && w.back() == '/') w.pop_back();
+    // Absolute and normalised: the commands (and demo-state.json, which a resume compares) name the same folders
+    // whatever directory the demo is started or resumed from, and however the user spelled them.
+    auto normal = [](const std::string& path) {
+      std::string p = fs::absolute(path).lexically_normal().string();
+      while (p.size() > 1 && p.back() == '/') p.pop_back();
+      return p;
+    };
+    const std::string w = normal(a->workdir), teacher_dir = normal(a->teacher);
     const std::string db = w + "/store.db", seed = std::to_string(a->seed);
     const std::string train_d = "1-" + std::to_string(a->train_max_difficulty);
     const std::string eval_d = "1-" + std::to_string(a->train_max_difficulty + 1);
@@ -225,7 +229,7 @@ void register_demo(CLI::App& root, Registry& reg) {
          std::to_string(a->train_n), "--seed", seed},
         {"data", "synth", "--db", db, "--task", "chain", "--split", "eval", "--difficulty", eval_d, "--n",
          std::to_string(a->eval_n), "--seed", std::to_string(a->seed + 1)},
-        {"generate", "--db", db, "--teacher", a->teacher, "--split", "train", "--samples", std::to_string(a->samples),
+        {"generate", "--db", db, "--teacher", teacher_dir, "--split", "train", "--samples", std::to_string(a->samples),
          "--limit", std::to_string(a->gen_limit), "--max-tokens", max_tokens, "--batch", "128", "--seed", seed, "--device", a->device},
         {"data", "filter", "--db", db, "--r1", "--apply"},
         {"data", "dedup", "--db", db, "--apply"},
@@ -244,7 +248,7 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
          "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--warmup", warmup, "--position-stretch", stretch,
          "--seed", seed, "--device", a->device, "--precision", a->precision},
-        eval_step(a->teacher, "teacher"),
+        eval_step(teacher_dir, "teacher"),
         eval_step(w + "/student", "student"),
         eval_step(w + "/baseline", "baseline"),
         {"compare", "--db", db, "--html", w + "/report.html"},
