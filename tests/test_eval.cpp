@@ -221,18 +221,28 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   CHECK(nlohmann::json::parse(u.out)["disagreements"].dump().find("3\xEF\xBF\xBD") != std::string::npos);
 }
 
-TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with the completions of an uninterrupted run") {
-  test::TempDir d;
-  const auto db = d / "s.db", ref = d / "ref.db";
-  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "30", "--split", "eval", "--difficulty", "1-3"}).code == 0);
-  std::filesystem::copy_file(db, ref);
+namespace {
+// For the interrupted-eval tests: d/s.db holds 30 eval problems and d/ref.db a copy of it (for an uninterrupted
+// run); returns the eval command of the shipped teacher over a store, with `fixed` and then `extra` appended.
+auto interrupted_eval_fixture(const test::TempDir& d, const std::vector<std::string>& fixed) {
+  REQUIRE(test::run_distill({"data", "synth", "--db", d / "s.db", "--task", "chain", "--n", "30", "--split", "eval",
+                             "--difficulty", "1-3"}).code == 0);
+  std::filesystem::copy_file(d / "s.db", d / "ref.db");
   const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
-  auto args = [&](const std::string& store, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {"eval", "--db", store, "--model", teacher, "--samples", "3", "--max-tokens", "48",
-                                  "--batch", "4", "--temperature", "0.8", "--seed", "5", "--role", "teacher"};
+  return [teacher, fixed](const std::string& store, std::vector<std::string> extra = {}) {
+    std::vector<std::string> a = {"eval", "--db", store, "--model", teacher, "--max-tokens", "48", "--batch", "4",
+                                  "--temperature", "0.8", "--seed", "5", "--role", "teacher"};
+    a.insert(a.end(), fixed.begin(), fixed.end());
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
+}
+}  // namespace
+
+TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with the completions of an uninterrupted run") {
+  test::TempDir d;
+  const auto db = d / "s.db", ref = d / "ref.db";
+  const auto args = interrupted_eval_fixture(d, {"--samples", "3"});
   auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
   // nothing to resume yet: refused, and the refusal writes nothing (no model row, no run)
   auto early = test::run_distill(args(db, {"--resume"}));
@@ -279,15 +289,7 @@ TEST_CASE("eval: a run killed with SIGKILL continues with --resume and ends with
 TEST_CASE("eval: SIGINT stores the finished completions, exits 130 without metrics, and --resume completes the run") {
   test::TempDir d;
   const auto db = d / "s.db", ref = d / "ref.db";
-  REQUIRE(test::run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "30", "--split", "eval", "--difficulty", "1-3"}).code == 0);
-  std::filesystem::copy_file(db, ref);
-  const auto teacher = std::string(DISTILL_SOURCE_DIR) + "/models/demo-teacher";
-  auto args = [&](const std::string& store, std::vector<std::string> extra = {}) {
-    std::vector<std::string> a = {"eval", "--db", store, "--model", teacher, "--samples", "6", "--max-tokens", "48",
-                                  "--batch", "4", "--temperature", "0.8", "--seed", "5", "--role", "teacher", "--json"};
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  };
+  const auto args = interrupted_eval_fixture(d, {"--samples", "6", "--json"});
   auto stored = [](const std::string& store) { return test::query_scalar(store, "SELECT count(*) FROM eval_results").value_or(-1); };
   const int pid = test::spawn_distill(args(db), d / "int.err");
   const int code = test::signal_when(pid, [&] { return stored(db) >= 8; }, SIGINT);
