@@ -49,6 +49,7 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   c->add_option("--eval-n", a->eval_n, "held-out problems in that check");
   c->add_option("--seed", a->seed, "seed for init and data order");
   c->add_option("--device", a->device, "cpu or cuda");
+  c->add_option("--precision", a->precision, "auto (bf16 autocast on CUDA, fp32 on the CPU) | bf16 (CUDA) | fp32");
   c->add_option("--threads", a->threads, "intra-op threads (0: default)");
   c->add_option("--save-every", a->save_every, "checkpoint every N steps into --out/checkpoint-N/ (0: none)");
   c->add_option("--stop-after", a->stop_after, "end this run after N steps, checkpointed; continue with --resume");

@@ -33,6 +33,7 @@ struct PretrainConfig {
   std::int64_t eval_n = 200;
   std::uint64_t seed = 0;
   std::string device = "cpu";
+  std::string precision = "auto";  // auto (bf16 autocast on CUDA, fp32 on the CPU) | bf16 (CUDA) | fp32
   int threads = 0;                 // intra-op threads (0: LibTorch default)
   std::int64_t save_every = 0;     // checkpoint-N/ (model, optimizer, trainer state) every N steps (0: none)
   std::int64_t stop_after = 0;     // end this invocation after N steps, checkpointed (0: run to `steps`)

@@ -127,6 +127,15 @@ TEST_CASE("pretrain: stop + resume gives the loss curve and weights of an uninte
   CHECK(r.code == 2);
   CHECK_THAT(r.err, Catch::Contains("lr = 0.003") && Catch::Contains("same settings"));
   CHECK(run_distill(with({"--out", d / "x", "--save-every", "-1"})).code == 2);
+  auto fp16 = run_distill(with({"--out", d / "x", "--precision", "fp16"}));
+  CHECK(fp16.code == 2);
+  CHECK_THAT(fp16.err, Catch::Contains("--precision 'fp16': expected auto, bf16 or fp32"));
+  if (!test::device().is_cuda()) {
+    auto bf16 = run_distill(with({"--out", d / "x", "--precision", "bf16"}));
+    CHECK(bf16.code == 2);
+    CHECK_THAT(bf16.err, Catch::Contains("bf16 autocast is for CUDA"));
+  }
+  CHECK_FALSE(std::filesystem::exists(d / "x"));
   {  // SIGTERM (a scheduler's stop): the run ends after its current step, checkpointed there, and exits 130
     auto long_run = with({"--out", d / "term"});
     *(std::find(long_run.begin(), long_run.end(), "--steps") + 1) = "100000";
