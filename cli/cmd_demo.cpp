@@ -87,11 +87,7 @@ void check_args(const Args& a) {
   at_least("--eval-limit", a.eval_limit, 0);
   train::check_position_stretch(a.position_stretch);
   const auto device = model::parse_device(a.device);  // throws InputError: malformed, or a CUDA device this machine lacks
-  try {
-    model::training_precision(a.precision, device);
-  } catch (const std::invalid_argument& e) {
-    throw InputError(e.what());
-  }
+  model::training_precision(a.precision, device);  // throws InputError: an unknown value, or bf16 off CUDA
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"})
     if (!fs::is_regular_file(fs::path(a.teacher) / f))
       throw InputError("--teacher " + a.teacher + ": no " + f + " (expected an HF model directory with its tokenizer)");

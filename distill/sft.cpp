@@ -172,13 +172,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   check_config(cfg);
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
-  const model::Precision precision = [&] {
-    try {
-      return model::training_precision(cfg.precision, device);
-    } catch (const std::invalid_argument& e) {
-      throw InputError(e.what());
-    }
-  }();
+  const model::Precision precision = model::training_precision(cfg.precision, device);
   auto samples = dataset::curated_samples(store, cfg.statuses, cfg.split);
   if (samples.empty()) {
     std::string statuses;

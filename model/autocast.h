@@ -6,8 +6,9 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/Device.h>
 
-#include <stdexcept>
 #include <string>
+
+#include "common/errors.h"
 
 namespace distill::model {
 
@@ -17,16 +18,16 @@ enum class Precision { fp32, bf16_autocast };
 inline const char* precision_name(Precision p) { return p == Precision::bf16_autocast ? "bf16-autocast" : "fp32"; }
 
 // The precision `requested` on device `d`: "auto" is bf16 autocast on CUDA and fp32 on the CPU; "bf16" is bf16
-// autocast (CUDA only: the CPU trainers are fp32); "fp32" is fp32 anywhere. Throws std::invalid_argument with a
-// message that says what is accepted.
+// autocast (CUDA only: the CPU trainers are fp32); "fp32" is fp32 anywhere. Throws InputError (exit 2) with a
+// message that says what is accepted, as parse_device does for --device.
 inline Precision training_precision(const std::string& requested, const c10::Device& d) {
   if (requested == "fp32") return Precision::fp32;
   if (requested == "auto") return d.is_cuda() ? Precision::bf16_autocast : Precision::fp32;
   if (requested == "bf16") {
-    if (!d.is_cuda()) throw std::invalid_argument("--precision bf16: bf16 autocast is for CUDA; on the CPU use fp32 or auto");
+    if (!d.is_cuda()) throw InputError("--precision bf16: bf16 autocast is for CUDA; on the CPU use fp32 or auto");
     return Precision::bf16_autocast;
   }
-  throw std::invalid_argument("--precision '" + requested + "': expected auto, bf16 or fp32");
+  throw InputError("--precision '" + requested + "': expected auto, bf16 or fp32");
 }
 
 // bf16 autocast on CUDA for the forward and backward of a step (matmuls in bf16, reductions and the loss in

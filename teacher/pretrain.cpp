@@ -194,13 +194,7 @@ PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, co
   check_output_dir(cfg.out, "--out");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
   const torch::Device device = model::parse_device(cfg.device);
-  const model::Precision precision = [&] {
-    try {
-      return model::training_precision(cfg.precision, device);
-    } catch (const std::invalid_argument& e) {
-      throw InputError(e.what());
-    }
-  }();
+  const model::Precision precision = model::training_precision(cfg.precision, device);
   auto tok = model::load_tokenizer(cfg.tokenizer_dir);
   auto gold = dataset::gold_examples(store, cfg.split);
   if (gold.empty()) throw InputError("the store has no problems with gold solutions in split '" + cfg.split + "'");
