@@ -2,7 +2,8 @@
 // dense model, side by side in one run with the PyTorch-Python eager reference (bench/reference_train.py) of the
 // same weights, batches and optimizer (AdamW, clip 1.0; the reference runs SDPA attention and fused AdamW, the
 // fastest stock eager setup). Also prints effective GFLOP/s (6 x matmul params x tokens / s) against a plain fp32
-// matmul measured in the same run, and the ceiling that matmul rate puts on the ratio. Rows
+// matmul measured in the same run, both ATen's (MKL sgemm, what the reference's products run on) and ours
+// (model/cpu_gemm.h: oneDNN where it applies), and the ceiling our matmul rate puts on the ratio. Rows
 // "tiny" and "dense-20m" are language modelling on random tokens (the model, loss and optimizer alone);
 // "tiny-sft" is the trainer's own step on what `distill train` sees in the demo (R1 prompt + CoT, loss on the
 // completion, one example per 128-token row) against the eager loop an HF-style script would run on the same rows.
@@ -27,6 +28,7 @@
 #include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/optimizer.h"
+#include "model/cpu_gemm.h"
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
 #include "bench/reference_run.h"
@@ -41,12 +43,14 @@ namespace fs = std::filesystem;
 namespace {
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-double matmul_gflops() {
+// GFLOP/s of a 1024^3 fp32 product, through ATen's mm or through model::gemm (oneDNN where it applies).
+double matmul_gflops(bool ours) {
   auto a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
-  for (int i = 0; i < 3; ++i) torch::mm(a, b);
+  auto mm = [&] { return ours ? model::gemm::mm(a, b) : torch::mm(a, b); };
+  for (int i = 0; i < 3; ++i) mm();
   const int reps = 20;
   const double t0 = now_s();
-  for (int i = 0; i < reps; ++i) torch::mm(a, b);
+  for (int i = 0; i < reps; ++i) mm();
   return 2.0 * 1024 * 1024 * 1024 * reps / (now_s() - t0) / 1e9;
 }
 // Tokens/s of bench/reference_train.py on the same model directory and batches (0 when it fails).
@@ -87,8 +91,10 @@ int main(int argc, char** argv) {
   }
   if (threads) torch::set_num_threads(threads);
   if (const char* p = std::getenv("DISTILL_PROFILE")) fs::create_directories(p);
-  const double peak = matmul_gflops();
-  std::printf("plain fp32 matmul 1024^3: %.1f GFLOP/s on %d threads\n", peak, torch::get_num_threads());
+  const double aten_peak = matmul_gflops(false), peak = matmul_gflops(true);
+  std::printf("plain fp32 matmul 1024^3 on %d threads: ATen %.1f GFLOP/s, ours %.1f GFLOP/s (%s)\n",
+              torch::get_num_threads(), aten_peak, peak,
+              model::gemm::uses_onednn(torch::zeros({1024, 1024}), torch::zeros({1024, 1024})) ? "oneDNN" : "ATen");
   std::printf("%-10s %10s %8s %14s %14s %8s %12s %8s %8s\n", "model", "params", "batch", "distill tok/s", "python tok/s",
               "ratio", "GFLOP/s", "of mm", "ceiling");
   const auto dir = fs::temp_directory_path() / ("distill-bench-train-" + std::to_string(::getpid()));
@@ -133,9 +139,8 @@ int main(int argc, char** argv) {
     };
     const auto [ours, theirs] = best_of(repeat, name, run, [&] { return reference_tokens_per_s(mdir, batches_file, steps); });
     // GFLOP/s counts the matmul work, 6 x matmul params x tokens (the untied input embedding is a lookup, not a
-    // matmul; attention counts as free). ceiling: the ratio a step made of nothing but those matmuls at the plain
-    // matmul rate would reach. Both sides run the same GEMMs: an implementation whose GEMMs run at that rate
-    // cannot get past it.
+    // matmul; attention counts as free); "of mm" is that against our plain matmul rate. ceiling: the ratio a step
+    // of ours made of nothing but those matmuls at that rate would reach against the reference's measured rate.
     const double mm_params = double(m->n_params() - (cfg.tie_word_embeddings ? 0 : cfg.vocab_size * cfg.hidden_size));
     const double gflops = 6.0 * mm_params * ours / 1e9;
     const double ceiling = theirs > 0 ? peak / (6.0 * mm_params * theirs / 1e9) : 0.0;

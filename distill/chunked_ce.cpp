@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "model/autocast.h"
+#include "model/cpu_gemm.h"
 
 #include "model/train_kernels.h"
 
@@ -34,7 +35,7 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
     const auto lab = fused ? labels.contiguous() : labels.clamp_min(0);  // fused: as given; else a safe index
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
-      auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
+      auto logits = model::gemm::mm(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
       if (fused) {
         // One slice that is small (a small vocabulary: the tiny student's logits are 4 MB): backward takes these
         // logits instead of forming them again, a sixteenth of the tiny student's matmul work. Large ones are never
@@ -78,10 +79,10 @@ struct ChunkedCE : public torch::autograd::Function<ChunkedCE> {
       for (std::int64_t c0 = 0; c0 < V; c0 += C) {
         const auto n = std::min(C, V - c0);
         auto wc = w.narrow(0, c0, n);
-        auto p = kept.defined() ? kept : torch::matmul(h, wc.t());
+        auto p = kept.defined() ? kept : model::gemm::mm(h, wc.t());
         model::fused::ce_slice_backward(p, labels_c, c0, lse, scale_c);
-        dh.addmm_(p, wc);
-        dw.narrow(0, c0, n).addmm_(p.t(), h);
+        model::gemm::mm_into(p, wc, dh, true);
+        model::gemm::mm_into(p.t(), h, dw.narrow(0, c0, n), true);
       }
       return {dh, dw, torch::Tensor(), torch::Tensor()};
     }

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "model/autocast.h"
+#include "model/cpu_gemm.h"
 
 #include <cmath>
 #include <limits>
@@ -81,7 +82,7 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
     auto top = torch::zeros({N, K}, f32);
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
-      auto logits = torch::matmul(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
+      auto logits = model::gemm::mm(h, w.narrow(0, c0, n).t()).to(torch::kFloat32);  // [N, n]
       SliceIds sl(ids, c0, n);
       lse_update(mz, sz, logits);
       lse_update(mt, st, logits.masked_fill(sl.mask, -kInf));
@@ -115,12 +116,12 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto wc = w.narrow(0, c0, n);
-      auto logits = torch::matmul(h, wc.t()).to(torch::kFloat32);
+      auto logits = model::gemm::mm(h, wc.t()).to(torch::kFloat32);
       SliceIds sl(ids, c0, n);
       auto d = ((logits - mt) - lt).exp().masked_fill(sl.mask, 0) * g_tail - ((logits - mz) - lz).exp() * g_sum;
       d.scatter_add_(1, sl.col, g_top * sl.in.to(torch::kFloat32));
-      dh.add_(torch::matmul(d, wc.to(torch::kFloat32)));
-      dw.narrow(0, c0, n).add_(torch::matmul(d.t(), h.to(torch::kFloat32)));
+      dh.add_(model::gemm::mm(d, wc.to(torch::kFloat32)));
+      dw.narrow(0, c0, n).add_(model::gemm::mm(d.t(), h.to(torch::kFloat32)));
     }
     return {dh.to(h.scalar_type()), dw.to(w.scalar_type()), torch::Tensor(), torch::Tensor()};
   }

@@ -2,6 +2,8 @@
 // only when there is enough work to pay for it.
 #include "model/cpu_kernels.h"
 
+#include "model/cpu_gemm.h"
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -261,7 +263,7 @@ at::Tensor moe_grouped(const at::Tensor& x_in, const at::Tensor& idx_in, const a
       TORCH_CHECK(W[std::size_t(e)].is_contiguous() && W[std::size_t(e)].size(0) == ka, "moe_grouped: expert weights");
       if (!batch_api) {
         auto out_e = at::from_blob(C + s * nc, {c, nc}, opts);
-        at::mm_out(out_e, at::from_blob(const_cast<float*>(A) + s * ka, {c, ka}, opts), W[std::size_t(e)]);
+        gemm::mm_into(at::from_blob(const_cast<float*>(A) + s * ka, {c, ka}, opts), W[std::size_t(e)], out_e, false);
         continue;
       }
       m.push_back(int(c)), n.push_back(int(nc)), kk.push_back(int(ka)), one.push_back(1);

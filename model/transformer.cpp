@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/errors.h"
+#include "model/cpu_gemm.h"
 #include "model/cpu_kernels.h"
 #include "model/train_kernels.h"
 
@@ -30,8 +31,8 @@ Names names_for(const ModelConfig& c) {
   return {"mlp", "gate_proj", "up_proj", "down_proj", "shared_experts", ""};
 }
 
-torch::nn::Linear linear(std::int64_t in, std::int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+Linear linear(std::int64_t in, std::int64_t out, bool bias) {
+  return Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
 
 // x: [B, heads, T, d]; cos/sin_rot: [B, 1, T, d]. HF's x * cos + rotate_half(x) * sin, with rotate_half(x) =
@@ -65,10 +66,10 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, std::int64_t blocks, std
 }
 
 // SwiGLU down(silu(gate(x)) * up(x)); with gate_up = [gate; up] stacked (prepared inference), one matmul for both.
-torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, torch::nn::Linear& gate,
-                     torch::nn::Linear& up, torch::nn::Linear& down) {
+torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate,
+                     Linear& up, Linear& down) {
   if (gate_up.defined() && !torch::GradMode::is_enabled()) {
-    auto gu = F::linear(x, gate_up);
+    auto gu = gemm::linear(x, gate_up);
     if (cpu::applies(gu)) return down(cpu::silu_mul(gu));
     auto parts = gu.chunk(2, -1);
     return down(F::silu(parts[0]) * parts[1]);
@@ -124,6 +125,8 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
 }
 
 }  // namespace
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return gemm::linear(x, weight, bias); }
 
 // ---- KV cache -------------------------------------------------------------------------------------------
 KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
@@ -199,7 +202,7 @@ class DenseFfnImpl : public FfnBase {
     w_gate_up = torch::cat({gate_proj->weight, up_proj->weight}, 0);
   }
   void release_inference() override { w_gate_up = torch::Tensor(); }
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   torch::Tensor w_gate_up;  // prepared: [gate; up]
 };
 
@@ -217,7 +220,7 @@ class GqaAttentionImpl : public AttentionBase {
     const auto B = x.size(0), T = x.size(1);
     torch::Tensor q, k, v;
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
-      auto parts = F::linear(x, w_qkv, b_qkv).split({H * hd, K * hd, K * hd}, -1);
+      auto parts = gemm::linear(x, w_qkv, b_qkv).split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
@@ -246,7 +249,7 @@ class GqaAttentionImpl : public AttentionBase {
   }
   void release_inference() override { w_qkv = b_qkv = torch::Tensor(); }
   std::int64_t H, K, hd;
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   torch::Tensor w_qkv, b_qkv;  // prepared: [q; k; v] projections in one
 };
 
@@ -304,8 +307,8 @@ class MlaAttentionImpl : public AttentionBase {
     const auto& win = prepared ? w_in : made.w_in;
     const auto& wqb = prepared ? w_q_b : made.w_q_b;
     const auto& wo = prepared ? w_o : made.w_o;
-    auto parts = F::linear(x, win).split({win.size(0) - L, L}, -1);
-    auto q = q_proj ? parts[0] : F::linear(q_a_layernorm(parts[0]), wqb);  // [B,T,H*L]
+    auto parts = gemm::linear(x, win).split({win.size(0) - L, L}, -1);
+    auto q = q_proj ? parts[0] : gemm::linear(q_a_layernorm(parts[0]), wqb);  // [B,T,H*L]
     torch::Tensor qs, latent;  // [B,T,H,L] queries with rotated rope parts; [B,T,L] latents
     if (cpu::applies(q) && kv_a_layernorm->weight.scalar_type() == torch::kFloat32) {
       std::tie(qs, latent) = cpu::mla_rope_latent(q, parts[1], kv_a_layernorm->weight, kv_a_layernorm->eps, ctx.cos,
@@ -336,7 +339,7 @@ class MlaAttentionImpl : public AttentionBase {
       scores = at::bmm(qs, keys.transpose(1, 2)).mul_(scale).view({B, T, H, S}).add_(bias).view({B, T * H, S});
     }
     auto o = at::bmm(scores.softmax(-1), keys.narrow(-1, 0, rank));  // [B, T*H, rank]
-    return F::linear(o.view({B, T, H * rank}), wo);
+    return gemm::linear(o.view({B, T, H * rank}), wo);
   }
 
   struct Absorbed {
@@ -374,7 +377,7 @@ class MlaAttentionImpl : public AttentionBase {
   std::int64_t H, nope, rope, vd, rank;
   bool interleave;
   torch::Tensor w_in, w_q_b, w_o;  // prepared: absorbed() (used while gradients are off)
-  torch::nn::Linear q_proj{nullptr}, q_a_proj{nullptr}, q_b_proj{nullptr}, kv_a_proj_with_mqa{nullptr},
+  Linear q_proj{nullptr}, q_a_proj{nullptr}, q_b_proj{nullptr}, kv_a_proj_with_mqa{nullptr},
       kv_b_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_a_layernorm{nullptr}, kv_a_layernorm{nullptr};
 };
@@ -546,9 +549,9 @@ torch::Tensor MoEImpl::moe(const torch::Tensor& x, const torch::Tensor& idx, con
     if (!cnt[e]) continue;
     auto xe = xs.narrow(0, start, cnt[e]);
     if (prepared) {  // the stacked copies: two matmuls and the fused silu*up
-      auto gu = torch::mm(xe, w_gate_up_t[e]);
+      auto gu = gemm::mm(xe, w_gate_up_t[e]);
       auto h = cpu::applies(gu) ? cpu::silu_mul(gu) : [&] { auto p = gu.chunk(2, -1); return F::silu(p[0]) * p[1]; }();
-      outs.push_back(torch::mm(h, w_down_t[e]));
+      outs.push_back(gemm::mm(h, w_down_t[e]));
     } else {
       outs.push_back(experts[std::size_t(e)]->as<MLPImpl>()->forward(xe));
     }
@@ -564,7 +567,7 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
   if (w_router_shared.defined() && !torch::GradMode::is_enabled()) {
     // Prepared fp32 model: router, shared-expert gate|up (and Qwen's shared gate) in one matmul.
     const auto E = cfg.n_routed_experts, Is = shared->gate_proj->weight.size(0);
-    auto parts = F::linear(flat, w_router_shared).split({E, Is * 2, shared_gate ? 1 : 0}, -1);
+    auto parts = gemm::linear(flat, w_router_shared).split({E, Is * 2, shared_gate ? 1 : 0}, -1);
     if (ctx.router_logits) ctx.router_logits->push_back(parts[0]);
     auto [idx, w] = route(parts[0]);
     auto h = cpu::applies(parts[1]) ? cpu::silu_mul(parts[1])
@@ -588,7 +591,7 @@ torch::Tensor MoEImpl::forward(const torch::Tensor& x, LayerContext& ctx) {
 
 torch::Tensor MoEImpl::router_logits(const torch::Tensor& x) const {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  return F::linear(x.to(torch::kFloat32), router_weight.to(torch::kFloat32));
+  return gemm::linear(x.to(torch::kFloat32), router_weight.to(torch::kFloat32));
 }
 
 void MoEImpl::prepare_inference() {
@@ -742,7 +745,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   h = norm(h);
   ForwardOutput out;
   if (in.hidden_only) out.hidden = h;
-  else out.logits = F::linear(h, output_weight()).to(torch::kFloat32);
+  else out.logits = gemm::linear(h, output_weight()).to(torch::kFloat32);
   if (in.want_aux_loss && !router_logits.empty()) {
     // Switch/Mixtral load balancing over all MoE layers: E * sum_e (fraction routed to e) * (mean prob of e).
     auto all = torch::cat(router_logits, 0);

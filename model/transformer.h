@@ -22,6 +22,15 @@
 
 namespace distill::model {
 
+// nn::Linear (same parameters, names and options) whose forward is gemm::linear: oneDNN for large fp32 products
+// on the CPU, ATen's linear otherwise (model/cpu_gemm.h).
+class LinearImpl : public torch::nn::LinearImpl {
+ public:
+  using torch::nn::LinearImpl::LinearImpl;
+  torch::Tensor forward(const torch::Tensor& x);
+};
+TORCH_MODULE(Linear);
+
 // Preallocated K/V for every layer; row `slot` holds one sequence, index `position` its token.
 struct KVCache {
   // per layer: [slots, K, max_len, head_dim] each; MLA: k only, [slots, 1, max_len, kv_lora_rank + qk_rope_head_dim]
@@ -91,7 +100,7 @@ class MLPImpl : public torch::nn::Module {
   MLPImpl(std::int64_t dim, std::int64_t hidden, const char* gate, const char* up, const char* down);
   torch::Tensor forward(const torch::Tensor& x);
   void prepare_inference();  // w_gate_up, used while gradients are off
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // [hidden, dim] x2, [dim, hidden]
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};  // [hidden, dim] x2, [dim, hidden]
   torch::Tensor w_gate_up;  // prepared: [gate; up] [2*hidden, dim]
 };
 TORCH_MODULE(MLP);
@@ -149,7 +158,7 @@ class MoEImpl : public FfnBase {
   torch::Tensor e_score_correction_bias;  // [E]   "gate.e_score_correction_bias" (sigmoid routing only)
   torch::nn::ModuleList experts{nullptr};
   MLP shared{nullptr};                   // DeepSeek shared_experts / Qwen2-MoE shared_expert
-  torch::nn::Linear shared_gate{nullptr};  // Qwen2-MoE shared_expert_gate [1, D]
+  Linear shared_gate{nullptr};  // Qwen2-MoE shared_expert_gate [1, D]
 };
 TORCH_MODULE(MoE);
 
@@ -177,7 +186,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Embedding embed_tokens{nullptr};  // [V, D]
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
-  torch::nn::Linear lm_head{nullptr};          // [V, D]; absent when tied
+  Linear lm_head{nullptr};          // [V, D]; absent when tied
   std::vector<std::shared_ptr<MoEImpl>> moes_;
   torch::Tensor inv_freq_;  // RoPE inverse frequencies [rope_dim/2], on the device of the last forward
 };
