@@ -6,7 +6,8 @@
 // few rows) oneDNN's fixed cost per call is larger than MKL's, so those stay with ATen; so do every other
 // device, dtype, CPU autocast, and CPUs without AVX-512 (oneDNN's fp32 matmul entry in LibTorch needs it).
 // DISTILL_CPU_GEMM=aten turns the oneDNN path off (for A/B measurements). Results equal ATen's up to fp32
-// rounding (a different summation order); tests/test_model_equivalence.cpp checks values and gradients.
+// rounding (a different summation order); tests/test_cpu_gemm.cpp checks values and gradients, and the model's
+// reference tests run through it.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -2,8 +2,6 @@
 // only when there is enough work to pay for it.
 #include "model/cpu_kernels.h"
 
-#include "model/cpu_gemm.h"
-
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -12,6 +10,8 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+
+#include "model/cpu_gemm.h"
 
 // MKL's grouped GEMM (LP64), exported by the x86-64 torch wheel's libtorch_cpu. Weak: where a build lacks it, the
 // pointer is null and moe_grouped runs one at::mm per expert instead.

@@ -66,8 +66,7 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, std::int64_t blocks, std
 }
 
 // SwiGLU down(silu(gate(x)) * up(x)); with gate_up = [gate; up] stacked (prepared inference), one matmul for both.
-torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate,
-                     Linear& up, Linear& down) {
+torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate, Linear& up, Linear& down) {
   if (gate_up.defined() && !torch::GradMode::is_enabled()) {
     auto gu = gemm::linear(x, gate_up);
     if (cpu::applies(gu)) return down(cpu::silu_mul(gu));
