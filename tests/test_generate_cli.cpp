@@ -141,14 +141,20 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
   CHECK(run_distill({"generate", "--db", db, "--teacher", d / "teacher", "--split", "nope"}).code == 2);
 }
 
+namespace {
+// The two interrupted-generate tests: a 40-problem fixture with a pristine copy (ref.db) for the uninterrupted run,
+// and the command both sides run, committing every 4 samples.
+std::vector<std::string> interrupted_args(const test::TempDir& d, const std::string& db, const char* samples) {
+  return {"generate", "--db", db, "--teacher", d / "teacher", "--samples", samples,
+          "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
+}
+}  // namespace
+
 TEST_CASE("generate: a run killed with SIGKILL resumes with no duplicate and no gap") {
   test::TempDir d;
   make_fixture(d, 40);
   std::filesystem::copy_file(d / "s.db", d / "ref.db");
-  auto args = [&](const std::string& db) {
-    return std::vector<std::string>{"generate", "--db", db, "--teacher", d / "teacher", "--samples", "3",
-                                    "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
-  };
+  auto args = [&](const std::string& db) { return interrupted_args(d, db, "3"); };
   const int pid = test::spawn_distill(args(d / "s.db"));
   CHECK(test::signal_when(pid, [&] { return count(d / "s.db", "SELECT count(*) FROM samples") >= 12; }, SIGKILL) == -SIGKILL);
   const auto after_kill = count(d / "s.db", "SELECT count(*) FROM samples");
@@ -167,10 +173,7 @@ TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same
   test::TempDir d;
   make_fixture(d, 40);
   std::filesystem::copy_file(d / "s.db", d / "ref.db");
-  auto args = [&](const std::string& db) {
-    return std::vector<std::string>{"generate", "--db", db, "--teacher", d / "teacher", "--samples", "6",
-                                    "--max-tokens", "24", "--batch", "4", "--commit-every", "4", "--temperature", "0.8"};
-  };
+  auto args = [&](const std::string& db) { return interrupted_args(d, db, "6"); };
   // refused before any write: a context too long for the teacher leaves no model row behind
   auto too_long = run_distill({"generate", "--db", d / "s.db", "--teacher", d / "teacher", "--max-tokens", "100000"});
   CHECK(too_long.code == 2);
