@@ -113,6 +113,7 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
     auto g_top = g.narrow(1, 0, K), g_tail = g.narrow(1, K, 1), g_sum = g.sum(1, true);
     auto dh = torch::zeros({h.size(0), h.size(1)}, h.options().dtype(torch::kFloat32));
     auto dw = torch::zeros_like(w, w.options().dtype(torch::kFloat32));
+    const auto h32 = h.to(torch::kFloat32);  // the weight gradient's operand, once for every chunk
     for (std::int64_t c0 = 0; c0 < V; c0 += C) {
       const auto n = std::min(C, V - c0);
       auto wc = w.narrow(0, c0, n);
@@ -120,8 +121,8 @@ struct ChunkedKdLogq : public torch::autograd::Function<ChunkedKdLogq> {
       SliceIds sl(ids, c0, n);
       auto d = ((logits - mt) - lt).exp().masked_fill(sl.mask, 0) * g_tail - ((logits - mz) - lz).exp() * g_sum;
       d.scatter_add_(1, sl.col, g_top * sl.in.to(torch::kFloat32));
-      dh.add_(model::gemm::mm(d, wc.to(torch::kFloat32)));
-      dw.narrow(0, c0, n).add_(model::gemm::mm(d.t(), h.to(torch::kFloat32)));
+      model::gemm::mm_into(d, wc.to(torch::kFloat32), dh, true);  // accumulated in place: no product tensor to add
+      model::gemm::mm_into(d.t(), h32, dw.narrow(0, c0, n), true);
     }
     return {dh.to(h.scalar_type()), dw.to(w.scalar_type()), torch::Tensor(), torch::Tensor()};
   }

@@ -22,6 +22,7 @@
 #include "distill/optimizer.h"
 #include "distill/schedule.h"
 #include "distill/packing.h"
+#include "model/cpu_gemm.h"
 #include "model/hf_checkpoint.h"
 #include "student/presets.h"
 #include "test_paths.h"
@@ -413,6 +414,29 @@ TEST_CASE("train: KD losses (fkl, rkl, jsd) over the teacher's top-k and tail eq
     CHECK(max_diff(x.grad().cpu(), f->get(std::string(kind) + ".grad")) < test::tol::kGradAtol * test::tol_scale());
   }
   CHECK_THROWS_AS(train::parse_kd_kind("kl"), InputError);
+}
+
+// Past oneDNN's threshold (model/cpu_gemm.h) the slices' backward accumulates its products in place through
+// oneDNN on a CPU; the float64 plain KD is the reference, as above.
+TEST_CASE("train: KD over vocabulary slices with products past the oneDNN threshold equals the plain KD") {
+  torch::manual_seed(37);
+  const std::int64_t N = 256, D = 128, V = 512, K = 8;
+  auto [tv, ti] = (2 * torch::randn({N, V})).log_softmax(-1).topk(K, -1);
+  const auto w0 = torch::randn({V, D}) / 4, h0 = torch::randn({N, D});
+  INFO("oneDNN used: " << model::gemm::uses_onednn(torch::zeros({N, 128}), w0.narrow(0, 0, 128)));
+  for (const char* name : {"fkl", "jsd"}) {
+    const auto kind = train::parse_kd_kind(name);
+    auto h = h0.to(torch::kDouble).requires_grad_(true), w = w0.to(torch::kDouble).requires_grad_(true);
+    auto want = train::kd_loss_sum(torch::matmul(h, w.t()), ti, tv.to(torch::kDouble), kind);
+    want.backward();
+    auto hc = h0.clone().requires_grad_(true), wc = w0.clone().requires_grad_(true);
+    auto got = train::chunked_kd_loss_sum(hc, wc, ti, tv, kind, 128);
+    got.backward();
+    INFO(name << ": loss " << got.item<double>() << " against " << want.item<double>());
+    CHECK(std::abs(got.item<double>() / want.item<double>() - 1) <= 1e-5);
+    CHECK(max_diff(hc.grad().to(torch::kDouble), h.grad()) <= 1e-5 * h.grad().abs().max().item<double>());
+    CHECK(max_diff(wc.grad().to(torch::kDouble), w.grad()) <= 1e-5 * w.grad().abs().max().item<double>());
+  }
 }
 
 TEST_CASE("train: KD over vocabulary slices equals the KD of the full logits, values and gradients", "[device]") {
