@@ -51,6 +51,8 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--position-stretch", c.position_stretch,
                  "randomized prompt positions for length generalisation: each prompt token steps 2 with a rate drawn "
                  "from [0, P] per example (0: off)");
+  t->add_option("--average-last", c.average_last,
+                 "save the mean of the weights after each of the last N steps (tail averaging; 0: the last step's)");
   t->add_option("--target", c.target, "cot (the teacher's reasoning and answer) | answer (answer-only baseline)");
   t->add_option("--kd", c.kd, "logit distillation from the stored teacher top-k: fkl | rkl | jsd (default: off)");
   t->add_option("--kd-weight", c.kd_weight, "loss = CE + weight * KD");
@@ -96,6 +98,7 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"finished", rep.finished},   {"out", c.out},
                                   {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd},
                                   {"truncated_examples", rep.truncated_examples},
+                                  {"averaged_steps", rep.averaged_steps},
                                   {"interrupted_by", rep.interrupted_by}}
                        .dump(2)
                 << "\n";

@@ -155,6 +155,9 @@ void check_config(const SftConfig& c) {
   at_least("--stop-after", c.stop_after, 0, " (0: run to --steps)");
   at_least("--vocab-chunk", c.vocab_chunk, 0, " (0: the whole vocabulary at once)");
   check_position_stretch(c.position_stretch);
+  at_least("--average-last", c.average_last, 0, " (0: the last step's weights)");
+  if (c.average_last > c.steps)
+    throw InputError("--average-last " + std::to_string(c.average_last) + ": expected <= --steps (" + std::to_string(c.steps) + ")");
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");
@@ -288,13 +291,32 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                                    {"max_seq_len", cfg.max_seq_len}, {"target", cfg.target}, {"kd", cfg.kd},
                                    {"kd_weight", cfg.kd_weight}, {"train_examples", train_ex.size()},
                                    {"precision", model::precision_name(precision)},
-                                   {"position_stretch", cfg.position_stretch},
+                                   {"position_stretch", cfg.position_stretch}, {"average_last", cfg.average_last},
                                    // checked after train_examples (keys compare in sorted order): a count that
                                    // differs is named as such, the same count of other examples by this hash
                                    {"train_examples_sha256", data_fingerprint(train_ex)}};
   Stream stream(train_ex, cfg.max_seq_len, rows, tok->pad_id(), cfg.seed ^ 0x5f7ULL, kd ? kd_k : 0, cfg.position_stretch,
                 m->config().max_position_embeddings);
   std::int64_t start = 0, tokens = 0;
+  // Tail averaging (--average-last N): the running mean of the weights after each step with index >= avg_from,
+  // one tensor per parameter on the device, empty until that step. Checkpoints inside the window carry it
+  // (average.safetensors), so a resumed run saves the mean an uninterrupted one would.
+  const std::int64_t avg_from = cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps;
+  const auto named = m->named_parameters();
+  std::vector<torch::Tensor> avg;
+  auto load_average = [&](const std::string& path, std::int64_t count) {
+    if (!fs::exists(path))
+      throw InputError(path + ": missing; this checkpoint lies in the --average-last window and needs the mean of the "
+                       "weights so far (start afresh, or resume from a checkpoint that has it)");
+    auto f = model::SafetensorsFile::open(path);
+    for (const auto& p : named) {
+      auto t = f->get(p.key());
+      if (t.sizes() != p.value().sizes())
+        throw InputError(path + ": tensor " + p.key() + " has another shape than the model's parameter");
+      avg.push_back(t.to(p.value().device(), p.value().scalar_type()).clone());
+    }
+    if (log) log("resuming the mean of the weights of " + std::to_string(count) + " steps");
+  };
   if (!cfg.resume) model::refuse_earlier_checkpoints(cfg.out);
   if (cfg.resume) {
     start = model::newest_checkpoint(cfg.out);
@@ -304,6 +326,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     model::load_state(*m, *model::SafetensorsFile::open(dir + "/model.safetensors"));
     model::load_optimizer(opt, *m, dir + "/optimizer.safetensors", start);
     tokens = state["tokens"].get<std::int64_t>();
+    if (start > avg_from) load_average(dir + "/average.safetensors", start - avg_from);
     for (std::int64_t i = 0; i < start * cfg.grad_accum; ++i) stream.next();  // replay the data stream
     if (log) log("resuming from " + dir);
   }
@@ -346,6 +369,11 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       model::write_checkpoint(cfg.out, step, [&](const std::string& tmp) {
         model::save_hf_dir(*m, tmp, tok_dir);  // copies to the host inside, the model stays on its device
         model::save_optimizer(opt, *m, tmp + "/optimizer.safetensors");
+        if (!avg.empty()) {
+          std::vector<std::pair<std::string, torch::Tensor>> named_avg;
+          for (std::size_t i = 0; i < avg.size(); ++i) named_avg.emplace_back(named[i].key(), avg[i]);
+          model::save_safetensors(tmp + "/average.safetensors", named_avg);
+        }
         nlohmann::json state = {{"step", step}, {"tokens", tokens}, {"schedule", schedule},
                                 {"lr", lr_at(step - 1, cfg.steps, cfg.warmup, cfg.lr, cfg.min_lr_ratio)}};
         write_file_atomic(tmp + "/trainer_state.json", state.dump(2) + "\n");
@@ -380,6 +408,17 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
         }
       }
       const auto grad_norm = adamw_step(opt, lr, cfg.grad_clip);
+      if (step >= avg_from) {  // the k-th weights of the window enter the mean with weight 1/k
+        torch::NoGradGuard no_grad;
+        const auto k = step - avg_from + 1;
+        if (avg.empty())
+          for (const auto& p : named) avg.push_back(p.value().detach().clone());
+        else
+          for (std::size_t i = 0; i < avg.size(); ++i) avg[i].lerp_(named[i].value().detach(), 1.0 / double(k));
+        // The last step: the model becomes the mean, which the final validation loss measures and save writes.
+        if (step + 1 == cfg.steps)
+          for (std::size_t i = 0; i < avg.size(); ++i) named[i].value().detach().copy_(avg[i]);
+      }
       // One host read for the step's numbers: the losses and the gradient norm (when clipping computed it).
       const auto read = torch::stack({loss_sum, kd_total,
                                       grad_norm.defined() ? grad_norm.to(torch::kFloat64) : torch::zeros_like(loss_sum)})
@@ -418,7 +457,11 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rep.tokens_per_s = double(run_tokens) / std::max(rep.seconds, 1e-9);
     rep.finished = end == cfg.steps;
+    rep.averaged_steps = std::max<std::int64_t>(0, end - avg_from);
     if (rep.finished) {
+      if (log && rep.averaged_steps > 0)
+        log("train: the saved model is the mean of the weights after steps " + std::to_string(avg_from + 1) + ".." +
+            std::to_string(cfg.steps) + " (--average-last " + std::to_string(cfg.average_last) + ")");
       m->to(torch::kCPU);
       model::save_hf_dir(*m, cfg.out, tok_dir);
     } else if (cfg.save_every <= 0 || end % cfg.save_every != 0) {

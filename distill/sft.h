@@ -39,6 +39,8 @@ struct SftConfig {
   std::int64_t vocab_chunk = 0;     // cross-entropy over slices of this many vocabulary rows (0: all at once)
   bool checkpoint_activations = false;  // recompute each layer in backward: less memory, one more forward
   double position_stretch = 0;      // randomized prompt positions up to this rate (packing.h, stretched_positions)
+  std::int64_t average_last = 0;    // the saved model is the mean of the weights after each of the last N steps
+                                    // (tail averaging; 0: the last step's weights)
   std::string target = "cot";       // cot: the teacher's whole completion; answer: only its final answer (the
                                     // answer-only baseline: an empty think block, then the boxed answer)
   std::string kd;                   // "" | fkl | rkl | jsd: logit distillation from the stored teacher top-k
@@ -62,6 +64,7 @@ struct SftReport {
   std::int64_t truncated_examples = 0;  // training examples longer than max_seq_len, cut there (logged)
   double final_kd = -1;           // KD loss (mean per position) of the last step, when --kd
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
+  std::int64_t averaged_steps = 0;  // steps whose weights the saved model averages (--average-last; 0: none)
   bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, checkpointed)
   std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };

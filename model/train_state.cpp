@@ -126,6 +126,7 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
     auto have = state.contains("schedule") ? state["schedule"].value(key, nlohmann::json()) : state.value(key, nlohmann::json());
     if (key == "precision" && have.is_null()) continue;  // recorded since the CUDA audit; older: either
     if (key == "position_stretch" && have.is_null() && want == 0) continue;  // older checkpoints: none
+    if (key == "average_last" && have.is_null() && want == 0) continue;  // older checkpoints: no averaging
     if (key == "train_examples_sha256" && have.is_null()) continue;  // older checkpoints: only the example count
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)

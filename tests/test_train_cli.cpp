@@ -1,6 +1,6 @@
 // tests/test_train_cli.cpp: `distill train` end to end on a real store: the loss falls, checkpoints are complete
 // and atomic, stopping (--stop-after, SIGINT) + --resume gives the loss curve and weights of an uninterrupted run
-// (with --position-stretch too), resume refuses other settings, data or an earlier run's checkpoints, examples end
+// (with --position-stretch too, and the saved mean of --average-last), resume refuses other settings, data or an earlier run's checkpoints, examples end
 // in EOS as the teacher stopped, KD from the stored top-k, and gradient accumulation equals one large batch.
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <signal.h>
@@ -352,6 +352,61 @@ TEST_CASE("train: --position-stretch reaches the trainer, and stop + resume repl
   CHECK(other.code == 2);  // the checkpoint records the stretch: resuming without it would be another curve
   CHECK_THAT(other.err, Catch::Contains("position_stretch"));
   CHECK(run_distill({"train", "--db", db, "--out", d / "x", "--position-stretch", "1.5"}).code == 2);
+}
+
+TEST_CASE("train: --average-last saves the mean of the last N steps' weights, and stop + resume saves the same mean") {
+  test::TempDir d;
+  const auto db = kept_store(d);
+  const std::vector<std::string> common = {"train", "--db", db, "--student", "tiny", "--steps", "6", "--max-seq-len", "96",
+                                           "--batch-tokens", "384", "--warmup", "2", "--lr", "3e-3", "--eval-every", "0",
+                                           "--seed", "5", "--json", "--threads", "1"};
+  auto run = [&](std::vector<std::string> extra) {
+    auto a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_distill(a);
+  };
+  auto json_of = [](const test::CliResult& r) {
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  CHECK(json_of(run({"--out", d / "plain"}))["averaged_steps"] == 0);  // the weights after step 6: w6
+  // The same run (averaging changes no step), its checkpoints holding w1..w5, and a saved mean of w4, w5, w6.
+  auto avg = json_of(run({"--out", d / "avg", "--average-last", "3", "--save-every", "1"}));
+  CHECK(avg["averaged_steps"] == 3);
+  auto w4 = model::SafetensorsFile::open(d / "avg/checkpoint-4/model.safetensors");
+  auto w5 = model::SafetensorsFile::open(d / "avg/checkpoint-5/model.safetensors");
+  auto w6 = model::SafetensorsFile::open(d / "plain/model.safetensors");
+  auto mean = model::SafetensorsFile::open(d / "avg/model.safetensors");
+  CHECK(std::filesystem::exists(d / "avg/checkpoint-4/average.safetensors"));
+  CHECK_FALSE(std::filesystem::exists(d / "avg/checkpoint-3/average.safetensors"));  // before the window: nothing to carry
+  double off = 0, moved = 0;
+  for (const auto& t : mean->header().tensors) {
+    const auto want = (w4->get(t.name).to(torch::kDouble) + w5->get(t.name).to(torch::kDouble) + w6->get(t.name).to(torch::kDouble)) / 3;
+    off = std::max(off, max_diff(mean->get(t.name).to(torch::kDouble), want));
+    moved = std::max(moved, max_diff(mean->get(t.name), w6->get(t.name)));
+  }
+  CHECK(off <= 1e-6);
+  CHECK(moved > 1e-5);  // the mean is not the last step's weights
+  // Stopped inside the window (after step 5: the mean of w4 and w5 is in its checkpoint) and resumed.
+  json_of(run({"--out", d / "split", "--average-last", "3", "--stop-after", "5"}));
+  CHECK(std::filesystem::exists(d / "split/checkpoint-5/average.safetensors"));
+  CHECK(json_of(run({"--out", d / "split", "--average-last", "3", "--resume"}))["averaged_steps"] == 3);
+  auto resumed = model::SafetensorsFile::open(d / "split/model.safetensors");
+  double apart = 0;
+  for (const auto& t : mean->header().tensors) apart = std::max(apart, max_diff(resumed->get(t.name), mean->get(t.name)));
+  CHECK(apart <= 1e-6);
+  // A resume must average as the checkpoint's run did; the window fits in the schedule.
+  json_of(run({"--out", d / "again", "--average-last", "3", "--stop-after", "5"}));
+  auto other = run({"--out", d / "again", "--resume"});
+  CHECK(other.code == 2);
+  CHECK_THAT(other.err, Catch::Contains("average_last"));
+  std::filesystem::remove(d / "again/checkpoint-5/average.safetensors");
+  auto lost = run({"--out", d / "again", "--average-last", "3", "--resume"});
+  CHECK(lost.code == 2);
+  CHECK_THAT(lost.err, Catch::Contains("average.safetensors: missing"));
+  auto wide = run({"--out", d / "wide", "--average-last", "7"});
+  CHECK(wide.code == 2);
+  CHECK_THAT(wide.err, Catch::Contains("--average-last 7: expected <= --steps (6)"));
 }
 
 TEST_CASE("train: --kd distils from the top-k that generate stored, and refuses a different tokenizer", "[device]") {
