@@ -72,6 +72,8 @@ TEST_CASE("bad input: train names the flag out of range, a bad --out or a broken
   refused(with({"--min-lr-ratio", "2"}), "--min-lr-ratio 2");
   refused(with({"--val-fraction", "-0.1"}), "--val-fraction");
   refused(with({"--position-stretch", "-0.1"}), "--position-stretch -0.1");
+  refused(with({"--average-last", "-1"}), "--average-last -1");
+  refused(with({"--average-last", "3"}), "--average-last 3: expected <= --steps (2)");
   refused(with({"--grad-accum", "0"}), "--grad-accum 0");
   refused(with({"--batch-tokens", "64"}), "--batch-tokens 64");
   refused(with({"--seed", "-1"}), "--seed");
@@ -163,7 +165,8 @@ TEST_CASE("bad input: --config files, compare --html and demo options are checke
   const auto w = d / "demo";
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"--steps", "0"}, {"--train-n", "0"}, {"--eval-n", "-1"}, {"--samples", "0"}, {"--max-tokens", "0"},
-           {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}, {"--position-stretch", "1.5"}})
+           {"--eval-samples", "0"}, {"--eval-limit", "-1"}, {"--gen-limit", "-1"}, {"--position-stretch", "1.5"},
+           {"--average-last", "-2"}, {"--average-last", "99999"}, {"--weight-decay", "-1"}})
     refused({"demo", "--workdir", w, flag, value}, flag + " " + value);
   refused({"demo", "--workdir", w, "--precision", "fp16"}, "--precision 'fp16': expected auto, bf16 or fp32");
   refused({"demo", "--workdir", w, "--precision", "bf16"}, "bf16 autocast is for CUDA");  // the demo's device: cpu
