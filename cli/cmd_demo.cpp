@@ -273,9 +273,10 @@ void register_demo(CLI::App& root, Registry& reg) {
         {"data", "review", "--db", db, "--all-pending", "--accept", "--reason", "survived the demo's curation"},
         {"data", "export", "--db", db, "--format", "jsonl", "--out", w + "/curated.jsonl", "--force"},
         {"data", "stats", "--db", db, "--svg", w + "/lengths.svg"},
-        // The student: the teacher's reasoning. Rows of 128 hold one example each, at stretched positions.
+        // The student: the teacher's reasoning. Rows of 128 hold one example each, at stretched positions. The
+        // validation loss every 250 steps, not train's 50: the same weights, ~5% less time (measured).
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
-         "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--position-stretch", stretch,
+         "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--eval-every", "250", "--position-stretch", stretch,
          "--weight-decay", decay, "--average-last", average, "--seed", seed, "--device", a->device, "--precision", a->precision},
         // The baseline: the same size, steps and 32 examples a step, on answers alone. It ends at chance (train and
         // validation loss ln(10)/8 = 0.288: the seven fixed tokens learned, the digit not) under every setting tried
@@ -283,7 +284,8 @@ void register_demo(CLI::App& root, Registry& reg) {
         // model does not learn the mod-10 chain in 1,800 steps (nor in 3,000: seeds 1 and 3 end at 0.2880-0.2881),
         // which is what the comparison is meant to show.
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
-         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--warmup", warmup, "--position-stretch", stretch,
+         "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--warmup", warmup, "--eval-every", "250",
+         "--position-stretch", stretch,
          "--weight-decay", decay, "--average-last", average, "--seed", seed, "--device", a->device, "--precision", a->precision},
         eval_step(teacher_dir, "teacher"),
         eval_step(w + "/student", "student"),
