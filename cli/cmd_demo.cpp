@@ -276,8 +276,9 @@ void register_demo(CLI::App& root, Registry& reg) {
         // The student: the teacher's reasoning. Rows of 128 hold one example each, at stretched positions. The
         // validation loss every 250 steps, not train's 50: the same weights, ~5% less time (measured).
         {"train", "--db", db, "--student", "tiny", "--out", w + "/student", "--steps", steps, "--lr", "3e-3",
-         "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--eval-every", "250", "--position-stretch", stretch,
-         "--weight-decay", decay, "--average-last", average, "--seed", seed, "--device", a->device, "--precision", a->precision},
+         "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--eval-every", "250",
+         "--position-stretch", stretch, "--weight-decay", decay, "--average-last", average, "--seed", seed,
+         "--device", a->device, "--precision", a->precision},
         // The baseline: the same size, steps and 32 examples a step, on answers alone. It ends at chance (train and
         // validation loss ln(10)/8 = 0.288: the seven fixed tokens learned, the digit not) under every setting tried
         // on the dev data (lr 1e-3, 3e-3 and 1e-2, with and without the stretch): without the written steps this
@@ -285,8 +286,8 @@ void register_demo(CLI::App& root, Registry& reg) {
         // which is what the comparison is meant to show.
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
          "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--warmup", warmup, "--eval-every", "250",
-         "--position-stretch", stretch,
-         "--weight-decay", decay, "--average-last", average, "--seed", seed, "--device", a->device, "--precision", a->precision},
+         "--position-stretch", stretch, "--weight-decay", decay, "--average-last", average, "--seed", seed,
+         "--device", a->device, "--precision", a->precision},
         eval_step(teacher_dir, "teacher"),
         eval_step(w + "/student", "student"),
         eval_step(w + "/baseline", "baseline"),

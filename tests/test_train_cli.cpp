@@ -1,7 +1,8 @@
 // tests/test_train_cli.cpp: `distill train` end to end on a real store: the loss falls, checkpoints are complete
 // and atomic, stopping (--stop-after, SIGINT) + --resume gives the loss curve and weights of an uninterrupted run
-// (with --position-stretch too, and the saved mean of --average-last), resume refuses other settings, data or an earlier run's checkpoints, examples end
-// in EOS as the teacher stopped, KD from the stored top-k, and gradient accumulation equals one large batch.
+// (with --position-stretch too, and the saved mean of --average-last), resume refuses other settings, data or an
+// earlier run's checkpoints, examples end in EOS as the teacher stopped, KD from the stored top-k, and gradient
+// accumulation equals one large batch.
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <signal.h>
 
@@ -378,10 +379,11 @@ TEST_CASE("train: --average-last saves the mean of the last N steps' weights, an
   auto w6 = model::SafetensorsFile::open(d / "plain/model.safetensors");
   auto mean = model::SafetensorsFile::open(d / "avg/model.safetensors");
   CHECK(std::filesystem::exists(d / "avg/checkpoint-4/average.safetensors"));
-  CHECK_FALSE(std::filesystem::exists(d / "avg/checkpoint-3/average.safetensors"));  // before the window: nothing to carry
+  CHECK_FALSE(std::filesystem::exists(d / "avg/checkpoint-3/average.safetensors"));  // before the window: none
   double off = 0, moved = 0;
   for (const auto& t : mean->header().tensors) {
-    const auto want = (w4->get(t.name).to(torch::kDouble) + w5->get(t.name).to(torch::kDouble) + w6->get(t.name).to(torch::kDouble)) / 3;
+    auto of = [&](const std::shared_ptr<model::SafetensorsFile>& f) { return f->get(t.name).to(torch::kDouble); };
+    const auto want = (of(w4) + of(w5) + of(w6)) / 3;
     off = std::max(off, max_diff(mean->get(t.name).to(torch::kDouble), want));
     moved = std::max(moved, max_diff(mean->get(t.name), w6->get(t.name)));
   }
@@ -393,7 +395,8 @@ TEST_CASE("train: --average-last saves the mean of the last N steps' weights, an
   CHECK(json_of(run({"--out", d / "split", "--average-last", "3", "--resume"}))["averaged_steps"] == 3);
   auto resumed = model::SafetensorsFile::open(d / "split/model.safetensors");
   double apart = 0;
-  for (const auto& t : mean->header().tensors) apart = std::max(apart, max_diff(resumed->get(t.name), mean->get(t.name)));
+  for (const auto& t : mean->header().tensors)
+    apart = std::max(apart, max_diff(resumed->get(t.name), mean->get(t.name)));
   CHECK(apart <= 1e-6);
   // A resume must average as the checkpoint's run did; the window fits in the schedule.
   json_of(run({"--out", d / "again", "--average-last", "3", "--stop-after", "5"}));
