@@ -117,8 +117,8 @@ void check_args(const Args& a) {
   at_least("--eval-limit", a.eval_limit, 0);
   train::check_position_stretch(a.position_stretch);
   if (a.average_last < -1 || a.average_last > a.steps)
-    throw InputError("--average-last " + std::to_string(a.average_last) + ": expected 0..--steps (" + std::to_string(a.steps) +
-                     "), or -1 for the last quarter of the steps");
+    throw InputError("--average-last " + std::to_string(a.average_last) + ": expected 0..--steps (" +
+                     std::to_string(a.steps) + "), or -1 for the last quarter of the steps");
   if (!(a.weight_decay >= 0) || !std::isfinite(a.weight_decay))
     throw InputError("--weight-decay " + number_text(a.weight_decay) + ": expected a finite number >= 0");
   const auto device = model::parse_device(a.device);  // throws InputError: malformed, or a CUDA device this machine lacks

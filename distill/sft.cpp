@@ -157,7 +157,8 @@ void check_config(const SftConfig& c) {
   check_position_stretch(c.position_stretch);
   at_least("--average-last", c.average_last, 0, " (0: the last step's weights)");
   if (c.average_last > c.steps)
-    throw InputError("--average-last " + std::to_string(c.average_last) + ": expected <= --steps (" + std::to_string(c.steps) + ")");
+    throw InputError("--average-last " + std::to_string(c.average_last) + ": expected <= --steps (" +
+                     std::to_string(c.steps) + ")");
   if (!(c.val_fraction >= 0 && c.val_fraction < 1))
     throw InputError("--val-fraction " + number_text(c.val_fraction) + ": expected a number in [0, 1)");
   if (c.out.empty()) throw InputError("`distill train` needs --out DIR");

@@ -37,8 +37,8 @@ void write_checkpoint(const std::string& out, std::int64_t step, const std::func
 
 // dir/trainer_state.json, checked: an object with integer "step" (= `step`, the folder's) and "tokens", made with
 // every key of `schedule` equal (a schedule key it lacks is an older checkpoint, refused, except "precision",
-// "train_examples_sha256" and a zero "position_stretch" or "average_last", which older checkpoints did not record). Each
-// mismatch is an InputError naming the key and both values.
+// "train_examples_sha256" and a zero "position_stretch" or "average_last", which older checkpoints did not
+// record). Each mismatch is an InputError naming the key and both values.
 nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule);
 
 }  // namespace distill::model
