@@ -11,7 +11,9 @@
 
 #include "common/errors.h"
 #include "common/fs.h"
+#include "common/sha256.h"
 #include "common/utf8.h"
+#include "model/hf_tokenizer.h"
 #include "model/tokenizer.h"
 
 namespace distill::model {
@@ -62,6 +64,19 @@ class SentencePieceTokenizer final : public Tokenizer {
       pos = mark + kSpaceMark.size();
     }
     return out;
+  }
+
+  std::vector<int> encode_with_specials(std::string_view text) const override {
+    std::vector<int> ids = {sp_.bos_id()};
+    const std::vector<int> body = encode(text);
+    ids.insert(ids.end(), body.begin(), body.end());
+    return ids;
+  }
+
+  std::optional<int> token_id(std::string_view token) const override {
+    const int id = sp_.PieceToId(token);
+    if (id == sp_.unk_id() && token != "<unk>") return std::nullopt;
+    return id;
   }
 
   std::string decode(const std::vector<int>& ids) const override {
@@ -130,11 +145,34 @@ std::unique_ptr<Tokenizer> load_sentencepiece_from_bytes(const std::string& seri
   return std::make_unique<SentencePieceTokenizer>(serialized, name);
 }
 
+std::string tokenizer_file(const std::string& dir) {
+  for (const char* f : {"tokenizer.json", "tokenizer.model"})
+    if (std::filesystem::is_regular_file(std::filesystem::path(dir) / f)) return (std::filesystem::path(dir) / f).string();
+  return "";
+}
+
+bool has_tokenizer(const std::string& dir) { return !tokenizer_file(dir).empty(); }
+
+std::string tokenizer_fingerprint(const std::string& dir) {
+  const auto f = tokenizer_file(dir);
+  if (f.empty()) throw InputError(dir + ": no tokenizer.json or tokenizer.model");
+  return sha256_file_hex(f);
+}
+
+std::vector<std::string> tokenizer_files(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                        "added_tokens.json", "chat_template.jinja", "chat_template.json"})
+    if (std::filesystem::is_regular_file(std::filesystem::path(dir) / f)) out.push_back(f);
+  return out;
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  if (std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json")) return load_hf_tokenizer(dir);
   const std::string path = (std::filesystem::path(dir) / "tokenizer.model").string();
   if (!std::filesystem::exists(path))
-    throw InputError(path + ": no tokenizer here (expected a SentencePiece tokenizer.model written by "
-                            "`distill tokenizer train`)");
+    throw InputError(path + ": no tokenizer here (expected a HuggingFace tokenizer.json or a SentencePiece "
+                            "tokenizer.model written by `distill tokenizer train`)");
   return load_sentencepiece_from_bytes(read_file(path), path);
 }
 
