@@ -7,11 +7,15 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace distill::model {
 
 struct ModelConfig {
-  std::string model_type = "llama";  // llama | qwen2 | mixtral | qwen2_moe | deepseek_v3 (decides tensor names)
+  // llama | mistral | qwen2 | qwen3 | mixtral | qwen2_moe | qwen3_moe | deepseek_v3 (decides tensor names)
+  std::string model_type = "llama";
 
   // --- shape
   std::int64_t vocab_size = 512;
@@ -26,10 +30,23 @@ struct ModelConfig {
   // --- norms, positions, biases
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
-  // RoPE scaling: "" (none) or "llama3" (Llama 3.1+: low frequencies slowed by `factor`, a smooth ramp between)
+  // RoPE scaling: "" (none), "linear" (positions divided by `factor`), "llama3" (Llama 3.1+: low frequencies
+  // slowed by `factor`, a smooth ramp between) or "yarn" (YaRN: a ramp between interpolated and original
+  // frequencies over dims chosen by beta_fast/beta_slow, cos/sin scaled by the attention factor; DeepSeek's
+  // mscale_all_dim also scales the MLA softmax).
   std::string rope_scaling_type;
   double rope_scaling_factor = 1.0, rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
   std::int64_t rope_original_max_position = 8192;
+  double rope_beta_fast = 32.0, rope_beta_slow = 1.0;  // yarn
+  double rope_mscale = 0.0, rope_mscale_all_dim = 0.0;  // yarn; 0: not given
+  double rope_attention_factor = 0.0;                   // yarn; 0: derived from factor (and mscale)
+  bool rope_truncate = true;                            // yarn: round the correction range to whole dims
+  bool qk_norm = false;       // Qwen3: RMSNorm over each head's q and k before RoPE (q_norm, k_norm)
+  // Sliding-window attention (Mistral, Qwen with use_sliding_window): 0 for none. Only sequences that fit in
+  // the window are accepted, where the window changes nothing; a longer one is refused, naming the key.
+  std::int64_t sliding_window = 0;
+  std::string torch_dtype = "float32";  // the checkpoint's declared dtype (config.json dtype / torch_dtype)
+  std::int64_t num_nextn_predict_layers = 0;  // DeepSeek-V3 MTP layers stored after the decoder layers: ignored
   bool tie_word_embeddings = false;
   bool qkv_bias = false;      // Qwen2 (always), Llama's attention_bias
   bool o_bias = false;        // Llama's attention_bias also biases o_proj
@@ -55,7 +72,8 @@ struct ModelConfig {
   bool norm_topk_prob = true;              // renormalise the top-k weights to sum to 1
   double routed_scaling_factor = 1.0;
   std::int64_t first_k_dense_replace = 0;  // layers [0, k) are dense
-  std::int64_t moe_layer_freq = 1;         // then every n-th layer is MoE (Qwen2-MoE decoder_sparse_step)
+  std::int64_t moe_layer_freq = 1;         // then every n-th layer is MoE (Qwen2/3-MoE decoder_sparse_step)
+  std::vector<std::int64_t> mlp_only_layers;  // Qwen2/3-MoE: these layers are dense
   double router_aux_loss_coef = 0.0;       // weight of the load-balancing loss in training
 
   // --- special tokens
@@ -64,14 +82,14 @@ struct ModelConfig {
   bool use_mla() const { return kv_lora_rank > 0; }
   bool is_moe() const { return n_routed_experts > 0; }
   // DeepSeek: layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
-  // Qwen2-MoE: (layer + 1) % decoder_sparse_step == 0; Mixtral: every layer.
-  bool is_moe_layer(std::int64_t layer) const {
-    if (!is_moe()) return false;
-    if (model_type == "qwen2_moe") return (layer + 1) % moe_layer_freq == 0;
-    return layer >= first_k_dense_replace && layer % moe_layer_freq == 0;
-  }
+  // Qwen2/3-MoE: not in mlp_only_layers and (layer + 1) % decoder_sparse_step == 0; Mixtral: every layer.
+  bool is_moe_layer(std::int64_t layer) const;
+  bool is_qwen_moe() const { return model_type == "qwen2_moe" || model_type == "qwen3_moe"; }
   std::int64_t attn_head_dim() const { return head_dim ? head_dim : hidden_size / num_attention_heads; }
   std::int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }
+  std::int64_t rope_dim() const { return use_mla() ? qk_rope_head_dim : attn_head_dim(); }
+  // transformers builds DeepSeek's q_a_layernorm and kv_a_layernorm with its default eps, not rms_norm_eps.
+  static constexpr double kLatentNormEps = 1e-6;
 
   // Throws InputError naming `source` and the field when the combination is inconsistent.
   void validate(const std::string& source) const;
@@ -79,6 +97,7 @@ struct ModelConfig {
   // HF config.json text <-> config. Unknown keys that would change the computation are refused.
   static ModelConfig from_hf_json(const std::string& json_text, const std::string& source);
   std::string to_hf_json() const;
+  nlohmann::json rope_scaling_json() const;  // config.json's rope_scaling (null when unscaled)
   std::string architecture() const;  // "DeepseekV3ForCausalLM", ...
 };
 

@@ -50,6 +50,49 @@ torch::Tensor apply_rope(torch::Tensor x, const torch::Tensor& cos, const torch:
   return torch::addcmul(x * cos, torch::roll(x, x.size(-1) / 2, -1), sin_rot);
 }
 
+// YaRN's attention temperature: 0.1 * mscale * ln(factor) + 1 (1 for factor <= 1).
+double yarn_mscale(double factor, double mscale) { return factor <= 1 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0; }
+
+// RoPE inverse frequencies [rope_dim/2] (float32, as transformers computes them) and the factor that scales cos
+// and sin (1 except under yarn).
+std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const torch::Device& dev) {
+  const auto rd = c.rope_dim();
+  const auto i32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
+  auto pos_freqs = torch::pow(c.rope_theta, torch::arange(0, rd, 2, i32.dtype(torch::kInt64)).to(torch::kFloat32) / double(rd));
+  torch::Tensor inv_freq = 1.0 / pos_freqs;
+  const double factor = c.rope_scaling_factor;
+  if (c.rope_scaling_type == "linear") return {inv_freq / factor, 1.0};
+  if (c.rope_scaling_type == "llama3") {
+    // Llama 3.1: wavelengths beyond original/low_freq_factor slow down by `factor`, those under
+    // original/high_freq_factor stay, and in between the two blend by where the wavelength falls.
+    const double orig = double(c.rope_original_max_position), lo = c.rope_low_freq_factor, hi = c.rope_high_freq_factor;
+    auto wavelen = 2 * M_PI / inv_freq;
+    auto smooth = ((orig / wavelen) - lo) / (hi - lo);
+    auto blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq;
+    return {torch::where(wavelen > orig / lo, inv_freq / factor, torch::where(wavelen < orig / hi, inv_freq, blended)), 1.0};
+  }
+  if (c.rope_scaling_type != "yarn") return {inv_freq, 1.0};
+  // YaRN: dims that rotate fewer than beta_slow times over the original context are interpolated (slowed by
+  // factor), those rotating more than beta_fast times kept, with a linear ramp between.
+  const double base = c.rope_theta, orig = double(c.rope_original_max_position);
+  auto correction_dim = [&](double rotations) {
+    return (double(rd) * std::log(orig / (rotations * 2 * M_PI))) / (2 * std::log(base));
+  };
+  double low = correction_dim(c.rope_beta_fast), high = correction_dim(c.rope_beta_slow);
+  if (c.rope_truncate) low = std::floor(low), high = std::ceil(high);
+  low = std::max(low, 0.0), high = std::min(high, double(rd - 1));
+  if (low == high) high += 0.001;  // as the reference: no zero-width ramp
+  auto ramp = ((torch::arange(rd / 2, i32) - low) / (high - low)).clamp(0, 1);
+  auto keep = 1 - ramp;  // the share of the original frequency
+  inv_freq = (1.0 / (factor * pos_freqs)) * (1 - keep) + inv_freq * keep;
+  double attention = c.rope_attention_factor;
+  if (attention == 0)
+    attention = c.rope_mscale != 0 && c.rope_mscale_all_dim != 0
+                    ? yarn_mscale(factor, c.rope_mscale) / yarn_mscale(factor, c.rope_mscale_all_dim)
+                    : yarn_mscale(factor, 1.0);
+  return {inv_freq, attention};
+}
+
 // Row order that gathers interleaved rotary pairs to the half-split layout: [0, 2, 4, ..., 1, 3, 5, ...].
 torch::Tensor deinterleave_order(std::int64_t d) {
   return torch::cat({torch::arange(0, d, 2, torch::kInt64), torch::arange(1, d, 2, torch::kInt64)});
@@ -214,6 +257,10 @@ class GqaAttentionImpl : public AttentionBase {
     k_proj = register_module("k_proj", linear(c.hidden_size, K * hd, c.qkv_bias));
     v_proj = register_module("v_proj", linear(c.hidden_size, K * hd, c.qkv_bias));
     o_proj = register_module("o_proj", linear(H * hd, c.hidden_size, c.o_bias));
+    if (c.qk_norm) {
+      q_norm = register_module("q_norm", RMSNorm(hd, c.rms_norm_eps));
+      k_norm = register_module("k_norm", RMSNorm(hd, c.rms_norm_eps));
+    }
   }
   torch::Tensor forward(const torch::Tensor& x, LayerContext& ctx) override {
     const auto B = x.size(0), T = x.size(1);
@@ -223,6 +270,10 @@ class GqaAttentionImpl : public AttentionBase {
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
+    }
+    if (q_norm) {  // Qwen3: each head's q and k normalised before RoPE
+      q = q_norm(q.view({B, T, H, hd})).view({B, T, H * hd});
+      k = k_norm(k.view({B, T, K, hd})).view({B, T, K * hd});
     }
     if ((torch::GradMode::is_enabled() || !ctx.cache) && fused::applies(q) && fused::applies(ctx.cos) &&
         ctx.cos.size(-1) == hd) {
@@ -249,27 +300,39 @@ class GqaAttentionImpl : public AttentionBase {
   void release_inference() override { w_qkv = b_qkv = torch::Tensor(); }
   std::int64_t H, K, hd;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  RMSNorm q_norm{nullptr}, k_norm{nullptr};
   torch::Tensor w_qkv, b_qkv;  // prepared: [q; k; v] projections in one
 };
 
 // ---- attention: MLA (DeepSeek-V2/V3) ---------------------------------------------------------------------
+// DeepSeek scales the whole q.k product by mscale(factor, mscale_all_dim)^2 under yarn (as its reference code
+// and transformers' yarn_apply_mscale do), on top of yarn's scaling of the rotary part through cos and sin.
+double mla_softmax_scale(const ModelConfig& c) {
+  double scale = 1.0 / std::sqrt(double(c.qk_head_dim()));
+  if (c.rope_scaling_type == "yarn" && c.rope_mscale_all_dim != 0) {
+    const double m = yarn_mscale(c.rope_scaling_factor, c.rope_mscale_all_dim);
+    scale *= m * m;
+  }
+  return scale;
+}
+
 // q = q_b(norm(q_a(x))) (or q_proj(x)); [k_pass | v] = kv_b(norm(c_kv)) per head, with c_kv and a shared
 // rotary key k_rot from kv_a_proj_with_mqa(x); keys are [k_pass | rope(k_rot)], queries [q_pass | rope(q_rot)].
 class MlaAttentionImpl : public AttentionBase {
  public:
   explicit MlaAttentionImpl(const ModelConfig& c)
       : H(c.num_attention_heads), nope(c.qk_nope_head_dim), rope(c.qk_rope_head_dim), vd(c.v_head_dim),
-        rank(c.kv_lora_rank), interleave(c.rope_interleave) {
+        rank(c.kv_lora_rank), interleave(c.rope_interleave), scale(mla_softmax_scale(c)) {
     const auto qd = H * (nope + rope);
     if (c.q_lora_rank > 0) {
       q_a_proj = register_module("q_a_proj", linear(c.hidden_size, c.q_lora_rank, false));
-      q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, c.rms_norm_eps));
+      q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, ModelConfig::kLatentNormEps));
       q_b_proj = register_module("q_b_proj", linear(c.q_lora_rank, qd, false));
     } else {
       q_proj = register_module("q_proj", linear(c.hidden_size, qd, false));
     }
     kv_a_proj_with_mqa = register_module("kv_a_proj_with_mqa", linear(c.hidden_size, rank + rope, false));
-    kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(rank, c.rms_norm_eps));
+    kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(rank, ModelConfig::kLatentNormEps));
     kv_b_proj = register_module("kv_b_proj", linear(rank, H * (nope + vd), false));
     o_proj = register_module("o_proj", linear(H * vd, c.hidden_size, false));
   }
@@ -288,7 +351,7 @@ class MlaAttentionImpl : public AttentionBase {
     k_rot = apply_rope(k_rot, ctx.cos, ctx.sin_rot, interleave).expand({B, H, T, rope});
     auto qs = torch::cat({q_parts[0], q_rot}, -1);
     auto ks = torch::cat({kv_split[0], k_rot}, -1);
-    auto o = attend(qs, ks, kv_split[1].contiguous(), ctx, 1.0 / std::sqrt(double(nope + rope)));
+    auto o = attend(qs, ks, kv_split[1].contiguous(), ctx, scale);
     return o_proj(o.transpose(1, 2).reshape({B, T, H * vd}));
   }
 
@@ -329,7 +392,6 @@ class MlaAttentionImpl : public AttentionBase {
       keys = (ctx.slot_begin >= 0 ? live.narrow(0, ctx.slot_begin, B) : live.index_select(0, ctx.slots)).squeeze(1);
     }
     const auto S = keys.size(1);
-    const double scale = 1.0 / std::sqrt(double(nope + rope));
     const auto& bias = ctx.additive_mask(x.scalar_type());  // [B,T,1,S]
     torch::Tensor scores;  // [B, T*H, S]
     if (T == 1) {
@@ -375,6 +437,7 @@ class MlaAttentionImpl : public AttentionBase {
   void release_inference() override { w_in = w_q_b = w_o = torch::Tensor(); }
   std::int64_t H, nope, rope, vd, rank;
   bool interleave;
+  double scale;  // softmax scale: 1/sqrt(qk_head_dim), times mscale^2 under yarn with mscale_all_dim
   torch::Tensor w_in, w_q_b, w_o;  // prepared: absorbed() (used while gradients are off)
   Linear q_proj{nullptr}, q_a_proj{nullptr}, q_b_proj{nullptr}, kv_a_proj_with_mqa{nullptr},
       kv_b_proj{nullptr}, o_proj{nullptr};
@@ -651,7 +714,7 @@ void MoEImpl::update_bias(double rate) {
 }
 
 // ---- the whole model ------------------------------------------------------------------------------------
-TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg_(c) {
+TransformerImpl::TransformerImpl(const ModelConfig& c, bool init_weights) : cfg_(c) {
   c.validate("model config");
   model_ = register_module("model", std::make_shared<torch::nn::Module>());
   embed_tokens = model_->register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
@@ -665,6 +728,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& c) : cfg_(c) {
   if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size, false));
 
   // Init: N(0, initializer_range) for projections, embeddings and routers; ones for norms; zero biases.
+  if (!init_weights) return;
   torch::NoGradGuard g;
   for (auto& p : named_parameters()) {
     const auto& name = p.key();
@@ -681,6 +745,10 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   TORCH_CHECK(ids.dim() == 2, "input_ids must be [B, T], got ", ids.sizes());
   const auto B = ids.size(0), T = ids.size(1);
   const auto dev = ids.device();
+  if (cfg_.sliding_window > 0 && std::max(T, in.cache ? in.cache->max_len : 0) > cfg_.sliding_window)
+    throw InputError("a sequence of up to " + std::to_string(std::max(T, in.cache ? in.cache->max_len : 0)) +
+                     " tokens would cross the model's sliding window of " + std::to_string(cfg_.sliding_window) +
+                     " tokens (config.json sliding_window, not implemented): keep prompt + new tokens within it");
   auto pos = in.positions.defined() ? in.positions : torch::arange(T, ids.options()).unsqueeze(0).expand({B, T});
   TORCH_CHECK(pos.sizes() == ids.sizes(), "positions must match input_ids");
 
@@ -708,26 +776,12 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.mask = allowed.unsqueeze(1);
     if (in.segment_ids.defined() && dev.is_cpu()) ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
   }
-  // RoPE tables for these positions: inv_freq = theta^(-2i/d), angle = position * inv_freq.
-  if (!inv_freq_.defined() || inv_freq_.device() != dev) {
-    const auto rd = cfg_.use_mla() ? cfg_.qk_rope_head_dim : cfg_.attn_head_dim();
-    inv_freq_ = 1.0 / torch::pow(cfg_.rope_theta,
-                                 torch::arange(0, rd, 2, torch::TensorOptions().dtype(torch::kInt64).device(dev))
-                                         .to(torch::kFloat32) / double(rd));
-    if (cfg_.rope_scaling_type == "llama3") {
-      // Llama 3.1: wavelengths beyond original/low_freq_factor slow down by `factor`, those under
-      // original/high_freq_factor stay, and in between the two blend by where the wavelength falls.
-      const double orig = double(cfg_.rope_original_max_position), lo = cfg_.rope_low_freq_factor,
-                   hi = cfg_.rope_high_freq_factor, factor = cfg_.rope_scaling_factor;
-      auto wavelen = 2 * M_PI / inv_freq_;
-      auto smooth = ((orig / wavelen) - lo) / (hi - lo);
-      auto blended = (1 - smooth) * inv_freq_ / factor + smooth * inv_freq_;
-      inv_freq_ = torch::where(wavelen > orig / lo, inv_freq_ / factor, torch::where(wavelen < orig / hi, inv_freq_, blended));
-    }
-  }
+  // RoPE tables for these positions: angle = position * inv_freq.
+  if (!inv_freq_.defined() || inv_freq_.device() != dev) std::tie(inv_freq_, rope_attention_) = rope_frequencies(cfg_, dev);
   auto freqs = pos.to(torch::kFloat32).unsqueeze(-1) * inv_freq_;  // [B,T,rd/2]
   auto h = embed_tokens(ids);
   auto cos = freqs.cos(), sin = freqs.sin();
+  if (rope_attention_ != 1.0) cos = cos * rope_attention_, sin = sin * rope_attention_;
   ctx.cos = torch::cat({cos, cos}, -1).unsqueeze(1).to(h.scalar_type());      // [B,1,T,rd]
   ctx.sin_rot = torch::cat({-sin, sin}, -1).unsqueeze(1).to(h.scalar_type());  // [B,1,T,rd], see apply_rope
 

@@ -164,7 +164,8 @@ TORCH_MODULE(MoE);
 
 class TransformerImpl : public torch::nn::Module {
  public:
-  explicit TransformerImpl(const ModelConfig& c);
+  // init_weights false leaves parameters uninitialised, for a checkpoint to fill (no wasted random init).
+  explicit TransformerImpl(const ModelConfig& c, bool init_weights = true);
   ForwardOutput forward(const ForwardInput& in);
   const ModelConfig& config() const { return cfg_; }
 
@@ -189,6 +190,7 @@ class TransformerImpl : public torch::nn::Module {
   Linear lm_head{nullptr};          // [V, D]; absent when tied
   std::vector<std::shared_ptr<MoEImpl>> moes_;
   torch::Tensor inv_freq_;  // RoPE inverse frequencies [rope_dim/2], on the device of the last forward
+  double rope_attention_ = 1.0;  // yarn's scale of cos and sin
 };
 TORCH_MODULE(Transformer);
 

@@ -18,4 +18,12 @@ inline constexpr double kEquivAtol = 1e-5;
 // only difference is the clip's norm, summed in another order (relative ~1e-7 of a ~1e-3 step).
 inline constexpr double kOptimAtol = 1e-6;
 
+// fp32 logits of transformers-saved checkpoints vs transformers 5.x (tests/test_hf_parity.cpp): the bound.
+// Observed up to ~2e-6 (the per-architecture figures print with the test).
+inline constexpr double kHfLogitsAtol = 1e-4;
+// A bf16/f16 checkpoint computed in its own dtype vs transformers computing in it: both round every op's output
+// to 8 (bf16) or 11 (f16) mantissa bits, in different orders and with different fused kernels, on logits of a few
+// units; bf16's unit in the last place there is ~0.03.
+inline constexpr double kHfHalfLogitsAtol = 0.25;
+
 }  // namespace distill::test::tol
