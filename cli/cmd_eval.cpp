@@ -44,6 +44,8 @@ void register_eval(CLI::App& root, Registry& reg) {
   e->add_option("--role", c.role,
                 "teacher | student | baseline, for the comparison (default: the model's role in the store, else student)");
   e->add_option("--device", c.device, "cpu or cuda");
+  e->add_option("--prompt-format", c.prompt_format,
+                "auto (the model's chat template if it has one, else r1), r1 or chat_template");
   e->add_flag("--resume", c.resume, "continue the newest unfinished eval of this model (killed or failed; same protocol)");
   e->add_flag("--json", a->json, "print JSON");
   reg.add(e, [e, a] {
@@ -74,7 +76,7 @@ void register_eval(CLI::App& root, Registry& reg) {
       std::cout << nlohmann::json{{"run_id", rep.run_id}, {"model_id", rep.model_id}, {"model", a->cfg.model_dir},
                                   {"n_params", rep.n_params}, {"n_active_params", rep.n_active_params},
                                   {"seconds", rep.seconds}, {"tokens_per_s", rep.tokens_per_s}, {"resumed", rep.resumed},
-                                  {"by_difficulty", by}}
+                                  {"prompt_format", rep.prompt_format}, {"by_difficulty", by}}
                        .dump(2)
                 << "\n";
       return;
@@ -83,7 +85,7 @@ void register_eval(CLI::App& root, Registry& reg) {
     std::cout << "eval: " << a->cfg.model_dir << " (" << rep.n_params << " params), split " << a->cfg.split << ", "
               << all.problems << " problems x " << (all.problems ? all.samples / all.problems : 0) << " samples, "
               << fmt_fixed(rep.seconds, 1) << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s in all (run " << rep.run_id
-              << ")\n";
+              << ", prompt format " << rep.prompt_format << ")\n";
     if (rep.resumed) std::cout << "  resumed: " << rep.resumed << " completions were stored by the interrupted run\n";
     char line[200];
     std::snprintf(line, sizeof line, "  %-6s %8s  %-22s %-22s %-22s %8s %9s %9s\n", "diff", "problems", "pass@1 % [95% CI]",

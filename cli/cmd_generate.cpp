@@ -31,6 +31,8 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--seed", a->seed, "base seed (each sample's seed derives from it, the problem and the index)");
   c->add_option("--commit-every", a->commit_every, "samples per transaction");
   c->add_option("--device", a->device, "cpu or cuda");
+  c->add_option("--prompt-format", a->prompt_format,
+                "auto (the teacher's chat template if it has one, else r1), r1 or chat_template");
   c->add_option("--stop", a->stop, "stop string (repeatable); generation ends when it appears");
   reg.add(c, [c, a, db] {
     require(*c, "--db");
@@ -57,6 +59,7 @@ void register_generate(CLI::App& root, Registry& reg) {
                 << fmt_fixed(double(s.tokens) / std::max(s.seconds, 1e-9), 0) << " tok/s, "
                 << fmt_fixed(s.seconds, 1) << " s";
     }
+    if (!s.prompt_format.empty()) std::cout << " (prompt format " << s.prompt_format << ")";
     std::cout << "\n";
     if (!s.interrupted_by.empty())
       throw Interrupted("generate: stopped by " + s.interrupted_by + " after " + std::to_string(s.generated) + " of " +

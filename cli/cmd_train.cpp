@@ -29,7 +29,10 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--db", a->db, "store file");
   t->add_option("--student", c.student, "a preset (" + student::preset_names() + ") or an HF model directory");
   t->add_option("--out", c.out, "output directory (final HF model; checkpoint-N/ beside it)");
-  t->add_option("--tokenizer", c.tokenizer_dir, "tokenizer directory (default: the teacher's that made the samples)");
+  t->add_option("--tokenizer", c.tokenizer_dir,
+                "tokenizer directory (default: the student directory's own, else the teacher's that made the samples)");
+  t->add_option("--prompt-format", c.prompt_format,
+                "auto (the tokenizer directory's chat template if it has one, else r1), r1 or chat_template");
   t->add_option("--status", a->status, "statuses to train on, comma-separated (default: kept)");
   t->add_option("--split", c.split, "only samples of problems in this split");
   t->add_option("--steps", c.steps, "optimizer steps");

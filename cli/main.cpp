@@ -76,6 +76,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_train(app, reg);
   register_eval(app, reg);
   register_compare(app, reg);
+  register_complete(app, reg);
   register_demo(app, reg);
   check_integer_options(app);
 

@@ -112,10 +112,17 @@ void check_position_stretch(double p) {
 
 std::optional<Example> sft_example(const model::Tokenizer& tok, const std::string& prompt, std::string_view completion,
                                    const std::string& finish_reason, const std::string& target) {
+  return sft_example(teacher::PromptFormat::r1(tok), tok, prompt, completion, finish_reason, target);
+}
+
+std::optional<Example> sft_example(const teacher::PromptFormat& fmt, const model::Tokenizer& tok,
+                                   const std::string& prompt, std::string_view completion,
+                                   const std::string& finish_reason, const std::string& target) {
   Example e;
-  e.ids = teacher::r1_prompt_ids(tok, prompt);
+  e.ids = fmt.prompt_ids(prompt);
   e.loss_from = std::int64_t(e.ids.size());
-  if (completion.rfind("<think>\n", 0) == 0) completion.remove_prefix(8);
+  const auto& prefix = fmt.response_prefix();
+  if (!prefix.empty() && completion.rfind(prefix, 0) == 0) completion.remove_prefix(prefix.size());
   if (target == "answer") {  // keep "</think>" and what follows it: the answer without the reasoning
     const auto close = completion.rfind("</think>");
     if (close == std::string_view::npos) return std::nullopt;
@@ -123,7 +130,7 @@ std::optional<Example> sft_example(const model::Tokenizer& tok, const std::strin
   }
   auto c = tok.encode(completion);
   e.ids.insert(e.ids.end(), c.begin(), c.end());
-  if (finish_reason == "eos" || finish_reason == "stop") e.ids.push_back(tok.eos_id());
+  if ((finish_reason == "eos" || finish_reason == "stop") && tok.eos_id() >= 0) e.ids.push_back(tok.eos_id());
   return e;
 }
 
@@ -186,6 +193,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                      "; curate first (e.g. `distill data review --all-pending --accept`) or pick --status/--split");
   }
   std::string tok_dir = cfg.tokenizer_dir;
+  if (tok_dir.empty() && !student::find_preset(cfg.student) && model::has_tokenizer(cfg.student)) tok_dir = cfg.student;
   if (tok_dir.empty()) {
     tok_dir = samples.front().model_path;
     for (const auto& s : samples)
@@ -194,7 +202,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
                          "); name the tokenizer with --tokenizer DIR");
   }
   auto tok = model::load_tokenizer(tok_dir);
-  const auto tok_sha = sha256_file_hex(tok_dir + "/tokenizer.model");
+  const auto tok_sha = model::tokenizer_fingerprint(tok_dir);
+  const auto format = teacher::PromptFormat::for_model(tok_dir, *tok, cfg.prompt_format);
   std::optional<KdKind> kd;
   if (!cfg.kd.empty()) {
     kd = parse_kd_kind(cfg.kd);
@@ -202,13 +211,14 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     for (const auto& s : samples) {  // the teacher's top-k ids mean something only in the student's vocabulary
       if (!checked.insert(s.model_path).second) continue;
       // Unverifiable is refused too: top-k ids of another vocabulary would train without an error.
-      if (!fs::exists(s.model_path + "/tokenizer.model"))
+      if (!model::has_tokenizer(s.model_path))
         throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path +
-                         "/tokenizer.model (the teacher that generated the samples) is missing; restore that "
-                         "directory, or train without --kd");
-      if (sha256_file_hex(s.model_path + "/tokenizer.model") != tok_sha)
-        throw InputError("--kd needs the teacher's tokenizer: " + s.model_path + "/tokenizer.model differs from " +
-                         tok_dir + "/tokenizer.model (sha256)");
+                         " (the teacher that generated the samples) has no tokenizer.json or tokenizer.model; restore "
+                         "that directory, or train without --kd");
+      if (model::tokenizer_fingerprint(s.model_path) != tok_sha)
+        throw InputError("--kd needs the teacher's tokenizer in the student: the teacher's " +
+                         model::tokenizer_file(s.model_path) + " differs from the student's " +
+                         model::tokenizer_file(tok_dir) + " (sha256); train without --kd (SFT re-tokenizes the text)");
     }
   }
 
@@ -216,7 +226,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   std::vector<Example> train_ex, val_ex;
   std::int64_t kd_k = 0;
   for (const auto& s : samples) {
-    auto made = sft_example(*tok, s.prompt, s.completion, s.finish_reason, cfg.target);
+    auto made = sft_example(format, *tok, s.prompt, s.completion, s.finish_reason, cfg.target);
     if (!made) continue;
     Example e = std::move(*made);
     if (kd) {
@@ -265,10 +275,10 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     m = model::Transformer(mc);
   } else if (fs::is_directory(cfg.student)) {
     m = model::load_hf_dir(cfg.student, torch::kCPU);
-    if (fs::exists(cfg.student + "/tokenizer.model") && sha256_file_hex(cfg.student + "/tokenizer.model") != tok_sha)
-      throw InputError("student " + cfg.student + " has its own tokenizer.model, different from " + tok_dir +
-                       "/tokenizer.model: train with --tokenizer " + cfg.student);
-    if (m->config().vocab_size != tok->vocab_size())
+    if (model::has_tokenizer(cfg.student) && model::tokenizer_fingerprint(cfg.student) != tok_sha)
+      throw InputError("student " + cfg.student + " has its own tokenizer (" + model::tokenizer_file(cfg.student) +
+                       "), different from " + model::tokenizer_file(tok_dir) + ": train with --tokenizer " + cfg.student);
+    if (m->config().vocab_size < tok->vocab_size())  // HF embeddings may be padded past the tokenizer's ids
       throw InputError("student " + cfg.student + " has vocab_size " + std::to_string(m->config().vocab_size) +
                        " but the tokenizer in " + tok_dir + " has " + std::to_string(tok->vocab_size()));
   } else {

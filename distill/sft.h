@@ -17,13 +17,17 @@
 #include "dataset/store.h"
 #include "distill/packing.h"
 #include "model/tokenizer.h"
+#include "teacher/prompt_format.h"
 
 namespace distill::train {
 
 struct SftConfig {
   std::string out;            // output directory: final HF model, checkpoint-N/ subdirectories
   std::string student = "tiny";  // a preset name (student/presets.h) or an HF directory to start from
-  std::string tokenizer_dir;  // default: the directory of the teacher that generated the samples
+  // default: the student directory's own tokenizer when it has one (the store holds text, so samples from any
+  // teacher re-tokenize), else the tokenizer of the teacher that generated the samples
+  std::string tokenizer_dir;
+  std::string prompt_format = "auto";  // auto (the tokenizer directory's chat template if any, else r1) | r1 | chat_template
   std::string split;          // "" = samples of every split
   std::vector<dataset::Status> statuses = {dataset::Status::kept};
   std::int64_t steps = 200;
@@ -77,6 +81,10 @@ void check_position_stretch(double p);
 // stop string from the text, and the student learns to end there); a sample cut at max_tokens ("length") gets
 // none. target "answer" keeps only "</think>" and what follows it (nullopt without one).
 std::optional<Example> sft_example(const model::Tokenizer& tok, const std::string& prompt, std::string_view completion,
+                                   const std::string& finish_reason, const std::string& target);
+// The same in the student's prompt format: its prompt, then the completion after the format's response prefix.
+std::optional<Example> sft_example(const teacher::PromptFormat& fmt, const model::Tokenizer& tok,
+                                   const std::string& prompt, std::string_view completion,
                                    const std::string& finish_reason, const std::string& target);
 
 SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,

@@ -28,10 +28,12 @@ namespace distill::eval {
 namespace {
 
 // Samples every problem K times, scores the answers and stores each completion under rep.run_id as it comes (a
-// batch's worth per transaction, so a killed eval keeps them). `prompts`: each problem's R1 prompt ids. `stored`:
-// a resumed run's rows, not drawn again.
+// batch's worth per transaction, so a killed eval keeps them). `prompts`: each problem's prompt ids in the model's
+// format, whose response starts with `prefix`; `eos`: the ids that end a sequence. `stored`: a resumed run's rows,
+// not drawn again.
 void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<dataset::ProblemRef>& problems,
-              const std::vector<std::vector<int>>& prompts,
+              const std::vector<std::vector<int>>& prompts, const std::string& prefix,
+              const std::vector<std::int64_t>& eos,
               model::Transformer& model, const model::Tokenizer& tok, const teacher::SamplingParams& sp,
               const std::vector<dataset::EvalResult>& stored, EvalReport& rep,
               const std::function<void(std::int64_t, std::int64_t)>& progress, const InterruptGuard& interrupt) {
@@ -81,7 +83,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   std::int64_t longest = 0;
   for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
   eo.max_seq_len = longest + cfg.max_tokens + 1;
-  eo.eos_id = tok.eos_id();
+  teacher::set_eos(eo, eos);
 
   std::vector<dataset::EvalRow> pending;
   auto flush = [&] {
@@ -95,7 +97,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
     teacher::Engine engine(model, eo);
     engine.run(std::move(queue), sp, [&](teacher::GenResult&& r) {
       const auto& w = work[std::size_t(r.id)];
-      const auto text = teacher::completion_text(tok, r.tokens);
+      const auto text = teacher::completion_text(tok, r.tokens, {}, prefix, eos);
       const auto n = std::int64_t(r.tokens.size());
       const auto verdict = record(w.problem, w.idx, text, n, r.seconds);
       pending.push_back({problems[w.problem].id, w.idx, n, text, dataset::to_string(verdict), r.seconds * 1e3});
@@ -144,14 +146,16 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   auto tok = model::load_tokenizer(cfg.model_dir);
   teacher::check_sampling(sp, model->config().vocab_size);
   // Every prompt tokenized once, here: the context check needs the longest before anything is written.
+  const auto format = teacher::PromptFormat::for_model(cfg.model_dir, *tok, cfg.prompt_format);
+  const auto eos = teacher::model_eos_ids(*tok, model->config(), cfg.model_dir);
   std::vector<std::vector<int>> prompts;
   std::int64_t longest = 0;
   for (const auto& p : problems) {
-    prompts.push_back(teacher::r1_prompt_ids(*tok, p.prompt));
+    prompts.push_back(format.prompt_ids(p.prompt));
     longest = std::max<std::int64_t>(longest, std::int64_t(prompts.back().size()));
   }
   teacher::check_context(model->config(), cfg.model_dir, longest, cfg.max_tokens);
-  const auto sha = sha256_file_hex(cfg.model_dir + "/model.safetensors");
+  const auto sha = model::checkpoint_sha256(cfg.model_dir);
   // compare groups models by their stored role: a model keeps the one it was first stored with
   if (const auto role = dataset::model_role(store, sha); role && !cfg.role.empty() && *role != cfg.role)
     throw InputError("--role " + cfg.role + ": " + cfg.model_dir + " is in the store as a " + *role +
@@ -195,7 +199,8 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   try {
     rep.model_id = dataset::upsert_model(store, {cfg.role, cfg.model_dir, model->config().architecture(), rep.n_params,
                                                  rep.n_active_params, sha});
-    evaluate(store, cfg, problems, prompts, model, *tok, sp, stored, rep, progress, interrupt);
+    rep.prompt_format = format.name();
+    evaluate(store, cfg, problems, prompts, format.response_prefix(), eos, model, *tok, sp, stored, rep, progress, interrupt);
   } catch (...) {
     store.fail_run(rep.run_id);
     throw;

@@ -28,6 +28,7 @@ struct EvalConfig {
   std::string role;                // models.role: teacher | student | baseline ("": as stored, else student)
   std::string device = "cpu";
   bool resume = false;             // continue the newest unfinished eval of this model (same protocol)
+  std::string prompt_format = "auto";  // auto (the model's chat template if any, else r1) | r1 | chat_template
 };
 
 struct EvalReport {
@@ -36,6 +37,7 @@ struct EvalReport {
   std::int64_t completed = 0, planned = 0;       // completions stored by the end of this call / the run's total
   std::string interrupted_by;                    // "SIGINT" / "SIGTERM": stopped early, by_difficulty left empty
   double seconds = 0, tokens_per_s = 0;          // wall time; all generated tokens / wall time
+  std::string prompt_format;                     // the one used: r1 or chat_template
   std::map<std::string, Summary> by_difficulty;  // "1".."5", "none", and "all"
 };
 

@@ -52,7 +52,11 @@ void Engine::record(Active& a, const std::int64_t* ids, const float* vals, const
 }
 
 bool Engine::finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop) {
-  if (a.pending == opt_.eos_id) { a.res.finish_reason = "eos"; return true; }
+  if (a.pending == opt_.eos_id ||
+      std::find(opt_.more_eos_ids.begin(), opt_.more_eos_ids.end(), a.pending) != opt_.more_eos_ids.end()) {
+    a.res.finish_reason = "eos";
+    return true;
+  }
   if (stop && stop(a.res.tokens)) { a.res.finish_reason = "stop"; return true; }
   if (std::int64_t(a.res.tokens.size()) >= p.max_tokens || a.len + 1 >= opt_.max_seq_len) {
     a.res.finish_reason = "length";

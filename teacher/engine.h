@@ -37,6 +37,7 @@ struct EngineOptions {
   std::int64_t max_batch = 32;    // cache slots
   std::int64_t max_seq_len = 512; // prompt + completion per slot
   std::int64_t eos_id = 2;
+  std::vector<std::int64_t> more_eos_ids;  // further ids that end a sequence as EOS (generation_config.json lists several)
   // Requests join (one prefill) once this many slots are free, or all are, or the queue is that short: each
   // prefill is a whole forward, so letting every single retirement trigger one costs more than the idle slots.
   // 0: max_batch / 8 (at least 1).

@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <memory>
 #include <cstring>
 #include <filesystem>
@@ -39,13 +41,29 @@ void check_context(const model::ModelConfig& c, const std::string& model_dir, st
                                            : std::string("the prompt alone is too long")));
 }
 
-std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens, const std::vector<std::string>& stop) {
-  if (!tokens.empty() && tokens.back() == tok.eos_id()) tokens.pop_back();
+std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens, const std::vector<std::string>& stop,
+                            std::string_view prefix, const std::vector<std::int64_t>& more_eos) {
+  if (!tokens.empty() && (tokens.back() == tok.eos_id() ||
+                          std::find(more_eos.begin(), more_eos.end(), tokens.back()) != more_eos.end()))
+    tokens.pop_back();
   std::string text = tok.decode(tokens);
   for (const auto& st : stop)
     if (auto pos = text.find(st); !st.empty() && pos != std::string::npos) text.resize(pos);
-  text.insert(0, "<think>\n");
+  text.insert(0, prefix);
   return text;
+}
+
+std::vector<std::int64_t> model_eos_ids(const model::Tokenizer& tok, const model::ModelConfig& c, const std::string& dir) {
+  std::set<std::int64_t> ids;
+  if (tok.eos_id() >= 0) ids.insert(tok.eos_id());
+  if (c.eos_token_id >= 0) ids.insert(c.eos_token_id);
+  for (auto id : model::read_generation_config(dir).eos_token_ids) ids.insert(id);
+  return {ids.begin(), ids.end()};
+}
+
+void set_eos(EngineOptions& eo, const std::vector<std::int64_t>& ids) {
+  eo.eos_id = ids.empty() ? -1 : ids.front();
+  eo.more_eos_ids.assign(ids.empty() ? ids.end() : ids.begin() + 1, ids.end());
 }
 
 GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
@@ -59,9 +77,11 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   const torch::Device device = model::parse_device(cfg.device);
   auto model = model::load_hf_dir(cfg.teacher_dir, device);
   auto tok = model::load_tokenizer(cfg.teacher_dir);
-  if (tok->vocab_size() != model->config().vocab_size)
+  // HF checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids): only more ids
+  // than rows is an error.
+  if (tok->vocab_size() > model->config().vocab_size)
     throw InputError(cfg.teacher_dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +
-                     " pieces but config.json says vocab_size " + std::to_string(model->config().vocab_size));
+                     " ids but config.json says vocab_size " + std::to_string(model->config().vocab_size));
   check_sampling(cfg.sampling, model->config().vocab_size);
   auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
   if (problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
@@ -72,7 +92,9 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   mr.arch = model->config().architecture();
   mr.n_params = model->n_params();
   mr.n_active_params = model->n_active_params();
-  mr.sha256 = sha256_file_hex((fs::path(cfg.teacher_dir) / "model.safetensors").string());
+  mr.sha256 = model::checkpoint_sha256(cfg.teacher_dir);
+  const auto format = PromptFormat::for_model(cfg.teacher_dir, *tok, cfg.prompt_format);
+  const auto eos = model_eos_ids(*tok, model->config(), cfg.teacher_dir);
   // The model's row is written only once every check below has passed: a refused run leaves the store as it was.
   const auto known_id = dataset::model_id_of(store, mr.sha256);
   const auto done = known_id ? dataset::stored_sample_keys(store, *known_id) : dataset::StoredSampleKeys{};
@@ -85,6 +107,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   std::vector<Work> work;
   std::deque<GenRequest> queue;
   GenerateSummary sum;
+  sum.prompt_format = format.name();
   // A stored sample under this run's key is skipped: the run resumes. One drawn with other settings is another
   // run's, and skipping it would quietly draw nothing new, so the run is refused.
   std::int64_t foreign = 0;
@@ -106,7 +129,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
         ++sum.skipped;
         continue;
       }
-      if (prompt.empty()) prompt = r1_prompt_ids(*tok, problems[i].prompt);
+      if (prompt.empty()) prompt = format.prompt_ids(problems[i].prompt);
       GenRequest r;
       r.id = std::int64_t(work.size());
       r.prompt = prompt;
@@ -145,7 +168,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   EngineOptions eo;
   eo.max_batch = cfg.batch;
   eo.max_seq_len = longest + cfg.sampling.max_tokens + 1;
-  eo.eos_id = tok->eos_id();
+  set_eos(eo, eos);
   std::unique_ptr<Engine> engine;  // made inside the try: its KV cache may not fit
   std::vector<dataset::SampleRow> buffer;
   auto flush = [&] {
@@ -177,7 +200,8 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       s.top_p = cfg.sampling.top_p;
       s.max_tokens = cfg.sampling.max_tokens;
       // a stop string itself is not part of the completion
-      s.completion = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{});
+      s.completion = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{},
+                                     format.response_prefix(), eos);
       auto v = dataset::verify_completion(s.completion, prob.answer);
       s.extracted_answer = v.extracted;
       s.verdict = dataset::to_string(v.verdict);

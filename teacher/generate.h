@@ -18,6 +18,8 @@
 
 namespace distill::teacher {
 
+struct EngineOptions;
+
 struct GenerateConfig {
   std::string teacher_dir;         // HF directory with config.json, model.safetensors, tokenizer.model
   std::string split = "train";     // problems to sample
@@ -30,11 +32,13 @@ struct GenerateConfig {
   std::string device = "cpu";      // "cpu" or "cuda[:N]"
   std::string role = "teacher";    // models.role of the generating model
   std::vector<std::string> stop;   // stop strings: generation ends when one appears (it is not stored)
+  std::string prompt_format = "auto";  // auto (the model's chat template if any, else r1) | r1 | chat_template
 };
 
 struct GenerateSummary {
   std::int64_t planned = 0, skipped = 0, generated = 0, correct = 0, tokens = 0;
   double seconds = 0;
+  std::string prompt_format;       // the one used: r1 or chat_template
   // "SIGINT" / "SIGTERM" when a signal ended the run early: the samples finished by then are stored (the run is
   // recorded as failed), and rerunning the same command draws the rest, as it would after a kill.
   std::string interrupted_by;
@@ -44,10 +48,18 @@ struct GenerateSummary {
 GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress = {});
 
-// The stored completion for generated `tokens`: a trailing EOS dropped, decoded, cut before the first of `stop`
-// that occurs, and prefixed with the "<think>\n" the prompt ended with (R1 distills keep the think block).
+// The stored completion for generated `tokens`: a trailing EOS (the tokenizer's, or one of `more_eos`) dropped,
+// decoded, cut before the first of `stop` that occurs, and prefixed with the part of the response the prompt held
+// (PromptFormat::response_prefix: "<think>\n" for R1; R1 distills keep the think block).
 std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens,
-                            const std::vector<std::string>& stop = {});
+                            const std::vector<std::string>& stop = {}, std::string_view prefix = "<think>\n",
+                            const std::vector<std::int64_t>& more_eos = {});
+
+// Every id that ends a model's sequence: the tokenizer's EOS, config.json's and generation_config.json's (which
+// may list several, as Llama 3's does). Sorted, without duplicates.
+std::vector<std::int64_t> model_eos_ids(const model::Tokenizer& tok, const model::ModelConfig& c, const std::string& dir);
+// Sets the engine's EOS ids to `ids` (none: -1, only length ends a sequence).
+void set_eos(EngineOptions& eo, const std::vector<std::int64_t>& ids);
 
 // InputError unless the longest prompt plus max_tokens fits the model's context (config max_position_embeddings):
 // past it the model runs on positions it never trained on (vLLM refuses such requests). Names the flag and the

@@ -3,6 +3,7 @@
 // Pure functions over strings and a tokenizer.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,7 +23,41 @@ std::string r1_prompt(std::string_view problem);
 // "{steps}\n</think>\n\\boxed{A}" — what follows r1_prompt's "<think>\n".
 std::string r1_response_from_solution(std::string_view solution);
 
-// BOS, then the tokens of r1_prompt(problem): what generation and training feed the model.
+// BOS (when the tokenizer has one), then the tokens of r1_prompt(problem): what generation and training feed the model.
 std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view problem);
+
+// One user turn as a model sees it. format "" uses the model's chat template (rendered with
+// add_generation_prompt, then tokenized without added specials, as apply_chat_template(tokenize=True) does) and
+// is an InputError when the model has none; "r1" uses r1_prompt_ids. Any other format is an InputError.
+struct ChatPrompt {
+  std::string text;       // what was tokenized
+  std::vector<int> ids;
+  std::string format;     // "chat_template" or "r1"
+};
+ChatPrompt chat_prompt(const std::string& model_dir, const model::Tokenizer& tok, std::string_view user,
+                       const std::string& format);
+
+// How generate, train and eval turn a problem into a model's prompt: the model's chat template when it has one
+// (the problem and the R1 instruction as the user turn, rendered with add_generation_prompt), else distill's R1
+// format. A stored completion is the whole response, think block included: response_prefix() is the part of it
+// the prompt already holds ("<think>\n" for R1 and for templates that open the think block themselves, as
+// DeepSeek-R1's does), which a generation puts back in front and a training example takes off.
+class PromptFormat {
+ public:
+  // choice "" or "auto": the model's template when it has one, else R1; "r1": R1; "chat_template": the template,
+  // an InputError when the model has none. Anything else is an InputError naming --prompt-format.
+  static PromptFormat for_model(const std::string& model_dir, const model::Tokenizer& tok, const std::string& choice);
+  static PromptFormat r1(const model::Tokenizer& tok);
+
+  std::vector<int> prompt_ids(std::string_view problem) const;
+  std::string prompt_text(std::string_view problem) const;
+  const std::string& response_prefix() const { return prefix_; }
+  const std::string& name() const { return name_; }  // "r1" or "chat_template"
+
+ private:
+  const model::Tokenizer* tok_ = nullptr;
+  std::shared_ptr<const void> tpl_;  // the model::ChatTemplate (kept out of this header)
+  std::string name_, prefix_, bos_, eos_;
+};
 
 }  // namespace distill::teacher
