@@ -212,9 +212,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       if (!checked.insert(s.model_path).second) continue;
       // Unverifiable is refused too: top-k ids of another vocabulary would train without an error.
       if (!model::has_tokenizer(s.model_path))
-        throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path +
-                         " (the teacher that generated the samples) has no tokenizer.json or tokenizer.model; restore "
-                         "that directory, or train without --kd");
+        throw InputError("--kd needs the teacher's tokenizer, and " + s.model_path + "/tokenizer.model (or " +
+                         "tokenizer.json) of the teacher that generated the samples is missing; restore that "
+                         "directory, or train without --kd");
       if (model::tokenizer_fingerprint(s.model_path) != tok_sha)
         throw InputError("--kd needs the teacher's tokenizer in the student: the teacher's " +
                          model::tokenizer_file(s.model_path) + " differs from the student's " +

@@ -212,7 +212,8 @@ void read_deepseek(Reader& r, ModelConfig& c) {
   r.flag("norm_topk_prob", c.norm_topk_prob);
   r.num("routed_scaling_factor", c.routed_scaling_factor);
   r.num("first_k_dense_replace", c.first_k_dense_replace);
-  r.num("moe_layer_freq", c.moe_layer_freq);
+  // transformers makes every layer from first_k_dense_replace on MoE, whatever moe_layer_freq says.
+  r.must("moe_layer_freq", {1}, "transformers ignores it and makes every layer past first_k_dense_replace MoE");
   r.num("router_aux_loss_coef", c.router_aux_loss_coef);
   r.num("num_nextn_predict_layers", c.num_nextn_predict_layers);
   r.must("scoring_func", {"sigmoid"}, "deepseek_v3 routing is sigmoid with bias correction");
@@ -226,6 +227,7 @@ void read_deepseek(Reader& r, ModelConfig& c) {
 
 // Attention heads for the GQA families: head_dim may be explicit (Qwen3, Mistral) or null.
 void read_gqa(Reader& r, ModelConfig& c) {
+  if (!r.has("head_dim") && (c.model_type == "qwen3" || c.model_type == "qwen3_moe")) c.head_dim = 128;  // its default
   if (r.has("head_dim")) {
     if (!r.j["head_dim"].is_number_integer()) r.fail("key 'head_dim' must be an integer");
     c.head_dim = r.j["head_dim"].get<std::int64_t>();
@@ -402,7 +404,7 @@ std::string ModelConfig::to_hf_json() const {
             {"pad_token_id", pad_token_id},
             {"torch_dtype", torch_dtype},
             {"use_cache", true}};
-  if (head_dim && !use_mla()) j["head_dim"] = head_dim;
+  if (!use_mla()) j["head_dim"] = attn_head_dim();  // explicit: Qwen3's default is 128, not hidden / heads
   if (model_type == "llama" || model_type == "qwen3" || model_type == "qwen3_moe") j["attention_bias"] = qkv_bias;
   if (model_type == "llama") j["mlp_bias"] = false;
   if (model_type.rfind("qwen", 0) == 0) {

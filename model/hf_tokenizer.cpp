@@ -1191,10 +1191,11 @@ class HfTokenizer final : public Tokenizer {
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
     for (int id : ids) {
-      if (id < 0 || id >= id_space_)
-        throw InputError("token id " + std::to_string(id) + " is outside the vocabulary (size " +
-                         std::to_string(id_space_) + ")");
-      if (auto p = token_text(id)) tokens.push_back(*p);  // an unassigned id is skipped, as tokenizers does
+      if (id < 0) throw InputError("token id " + std::to_string(id) + " is not a token id");
+      // An id past the vocabulary (a checkpoint's padded embedding rows) or unassigned is skipped, as tokenizers
+      // does: a model may sample one, and the text must still come out.
+      if (id >= id_space_) continue;
+      if (auto p = token_text(id)) tokens.push_back(*p);
     }
     if (!decoder_) {  // tokenizers joins with spaces when there is no decoder
       std::string out;

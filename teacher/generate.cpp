@@ -13,6 +13,7 @@
 
 #include "common/config_text.h"
 #include "common/errors.h"
+#include "common/fs.h"
 #include "common/interrupt.h"
 #include "common/rng.h"
 #include "common/sha256.h"
@@ -57,6 +58,10 @@ std::vector<std::int64_t> model_eos_ids(const model::Tokenizer& tok, const model
   std::set<std::int64_t> ids;
   if (tok.eos_id() >= 0) ids.insert(tok.eos_id());
   if (c.eos_token_id >= 0) ids.insert(c.eos_token_id);
+  // config.json may list several (ModelConfig keeps the first); its eos_token_id reads as generation_config's does.
+  const auto cfg_path = (std::filesystem::path(dir) / "config.json").string();
+  if (std::filesystem::exists(cfg_path))
+    for (auto id : model::parse_generation_config(read_file(cfg_path), cfg_path).eos_token_ids) ids.insert(id);
   for (auto id : model::read_generation_config(dir).eos_token_ids) ids.insert(id);
   return {ids.begin(), ids.end()};
 }
@@ -142,7 +147,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   const auto now = config_values(config_toml);
   for (const auto& [run, greedy] : drawn_by) {
     const auto before = config_values(dataset::run_config_toml(store, run));
-    for (const char* key : {"top-k", "min-p", "stop", "topk-logprobs"}) {
+    for (const char* key : {"top-k", "min-p", "stop", "topk-logprobs", "prompt-format"}) {
       if (greedy && (std::string(key) == "top-k" || std::string(key) == "min-p")) continue;  // moot when greedy
       const auto x = before.find(key), y = now.find(key);
       if (x == before.end() || y == now.end() || same_value(x->second, y->second)) continue;

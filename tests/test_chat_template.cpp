@@ -127,7 +127,7 @@ TEST_CASE("chat template: for loops, loop variables, filters on the loop, else, 
   CHECK(render("{% set x = 1 %}{% for i in range(3) %}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }}") == "2221");
 }
 
-TEST_CASE("chat template: namespaces carry state out of loops; macros and block set") {
+TEST_CASE("chat template: namespaces carry state out of loops, macros and block set work") {
   CHECK(render("{% set ns = namespace(n=0, s='') %}{% for x in [1,2,3] %}{% set ns.n = ns.n + x %}"
                "{% set ns.s = ns.s ~ x %}{% endfor %}{{ ns.n }} {{ ns.s }}") == "6 123");
   CHECK(render("{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}"
