@@ -40,10 +40,7 @@ void register_complete(CLI::App& root, Registry& reg) {
   c->add_flag("--chat", a->chat, "render the prompt as one user turn with the model's chat template");
   c->add_option("--prompt-format", a->prompt_format, "with --chat: r1 uses distill's R1 format instead of the template");
   c->add_flag("--greedy", *greedy, "always take the most likely token (same as --temperature 0)");
-  c->add_option("--temperature", a->sampling.temperature, "sampling temperature (0: greedy)");
-  c->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass (1: off)");
-  c->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens (0: off)");
-  c->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the most likely one (0: off)");
+  add_sampling_filters(*c, a->sampling);
   c->add_option("--max-tokens", a->sampling.max_tokens, "new tokens at most");
   c->add_option("--topk-logprobs", a->sampling.topk_logprobs, "with --json: the k most likely tokens of every step");
   c->add_option("--seed", a->seed, "sampling seed");

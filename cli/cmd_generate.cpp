@@ -21,10 +21,7 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--split", a->split, "problems to sample");
   c->add_option("--samples", a->samples, "completions per problem (K)");
   c->add_option("--limit", a->limit, "only the first N problems of the split (0: all)");
-  c->add_option("--temperature", a->sampling.temperature, "sampling temperature (0: greedy)");
-  c->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass (1: off)");
-  c->add_option("--top-k", a->sampling.top_k, "keep the k most likely tokens (0: off)");
-  c->add_option("--min-p", a->sampling.min_p, "drop tokens below min-p x the most likely one (0: off)");
+  add_sampling_filters(*c, a->sampling);
   c->add_option("--max-tokens", a->sampling.max_tokens, "completion length cap");
   c->add_option("--topk-logprobs", a->sampling.topk_logprobs, "store the teacher's top-k logprobs per token (for KD)");
   c->add_option("--batch", a->batch, "sequences decoded together");

@@ -8,7 +8,17 @@
 
 #include "dataset/store.h"
 
+namespace CLI {
+class App;
+}
+namespace distill::teacher {
+struct SamplingParams;
+}
+
 namespace distill::cli {
+
+// --temperature, --top-p, --top-k and --min-p into `s`: the sampling filters generate and complete share.
+void add_sampling_filters(CLI::App& app, teacher::SamplingParams& s);
 
 // "3" -> (3, 3); "1-3" -> (1, 3). Throws InputError naming `flag`.
 std::pair<int, int> parse_int_range(const std::string& s, const std::string& flag);

@@ -38,6 +38,16 @@ std::vector<int> r1_prompt_ids(const model::Tokenizer& tok, std::string_view pro
   return ids;
 }
 
+namespace {
+
+// The special tokens a template may print, as transformers passes them (absent ones stay undefined).
+nlohmann::json special_tokens(const model::Tokenizer& tok) {
+  auto text = [&](int id) { return id >= 0 ? nlohmann::json(tok.piece(id)) : nlohmann::json(nullptr); };
+  return {{"bos_token", text(tok.bos_id())}, {"eos_token", text(tok.eos_id())}};
+}
+
+}  // namespace
+
 ChatPrompt chat_prompt(const std::string& model_dir, const model::Tokenizer& tok, std::string_view user,
                        const std::string& format) {
   ChatPrompt p;
@@ -52,9 +62,7 @@ ChatPrompt chat_prompt(const std::string& model_dir, const model::Tokenizer& tok
   if (!tpl)
     throw InputError(model_dir + " has no chat template (chat_template.jinja or tokenizer_config.json's "
                      "chat_template); use --prompt-format r1 for distill's R1 format");
-  // The special tokens the template may print, as transformers passes them (absent ones stay undefined).
-  auto token = [&](int id) { return id >= 0 ? nlohmann::json(tok.piece(id)) : nlohmann::json(nullptr); };
-  const nlohmann::json extra = {{"bos_token", token(tok.bos_id())}, {"eos_token", token(tok.eos_id())}};
+  const auto extra = special_tokens(tok);
   p.format = "chat_template";
   p.text = model::render_chat(*tpl, {{"user", std::string(user)}}, true, extra);
   p.ids = tok.encode(p.text);
@@ -68,10 +76,6 @@ std::string problem_turn(std::string_view problem) {
   s += "\n";
   s += kR1Instruction;
   return s;
-}
-
-nlohmann::json token_text(const model::Tokenizer& tok, int id) {
-  return id >= 0 ? nlohmann::json(tok.piece(id)) : nlohmann::json(nullptr);
 }
 
 }  // namespace
@@ -111,10 +115,8 @@ PromptFormat PromptFormat::for_model(const std::string& model_dir, const model::
 
 std::string PromptFormat::prompt_text(std::string_view problem) const {
   if (!tpl_) return r1_prompt(problem);
-  const nlohmann::json extra = {{"bos_token", token_text(*tok_, tok_->bos_id())},
-                                {"eos_token", token_text(*tok_, tok_->eos_id())}};
   const auto& tpl = *static_cast<const model::ChatTemplate*>(tpl_.get());
-  return model::render_chat(tpl, {{"user", problem_turn(problem)}}, true, extra);
+  return model::render_chat(tpl, {{"user", problem_turn(problem)}}, true, special_tokens(*tok_));
 }
 
 std::vector<int> PromptFormat::prompt_ids(std::string_view problem) const {
