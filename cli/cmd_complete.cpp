@@ -22,7 +22,9 @@ nlohmann::json result_json(const teacher::CompleteResult& r) {
     steps.push_back(std::move(s));
   }
   return {{"prompt", r.prompt_text}, {"prompt_ids", r.prompt_ids}, {"ids", r.ids},      {"text", r.text},
-          {"finish_reason", r.finish_reason}, {"steps", steps},    {"seconds", r.seconds}};
+          {"finish_reason", r.finish_reason}, {"steps", steps},    {"seconds", r.seconds},
+          {"sampling", {{"temperature", r.sampling.temperature}, {"top_p", r.sampling.top_p}, {"top_k", r.sampling.top_k},
+                        {"min_p", r.sampling.min_p}, {"max_tokens", r.sampling.max_tokens}, {"source", r.sampling_source}}}};
 }
 
 }  // namespace
@@ -39,7 +41,8 @@ void register_complete(CLI::App& root, Registry& reg) {
   c->add_option("--prompt", a->prompt, "the text to continue (with --chat: the user's message)");
   c->add_flag("--chat", a->chat, "render the prompt as one user turn with the model's chat template");
   c->add_option("--prompt-format", a->prompt_format, "with --chat: r1 uses distill's R1 format instead of the template");
-  c->add_flag("--greedy", *greedy, "always take the most likely token (same as --temperature 0)");
+  c->add_flag("--greedy", *greedy, "always take the most likely token (same as --temperature 0); sampling flags not "
+              "given come from the model's generation_config.json as transformers takes them");
   add_sampling_filters(*c, a->sampling);
   c->add_option("--max-tokens", a->sampling.max_tokens, "new tokens at most");
   c->add_option("--topk-logprobs", a->sampling.topk_logprobs, "with --json: the k most likely tokens of every step");
@@ -50,6 +53,8 @@ void register_complete(CLI::App& root, Registry& reg) {
     require(*c, "--model");
     require(*c, "--prompt");
     if (*greedy) a->sampling.temperature = 0;
+    for (const char* flag : {"greedy", "temperature", "top-p", "top-k", "min-p", "max-tokens"})
+      if (c->count(std::string("--") + flag)) a->sampling_given.push_back(flag);
     const auto r = teacher::run_complete(*a);
     if (*json) {
       std::cout << result_json(r).dump(2) << "\n";
@@ -57,7 +62,8 @@ void register_complete(CLI::App& root, Registry& reg) {
     }
     std::cout << r.text << "\n";
     std::cerr << "complete: " << r.ids.size() << " tokens (" << r.finish_reason << "), "
-              << fmt_fixed(double(r.ids.size()) / std::max(r.seconds, 1e-9), 1) << " tok/s\n";
+              << fmt_fixed(double(r.ids.size()) / std::max(r.seconds, 1e-9), 1) << " tok/s, sampling from "
+              << r.sampling_source << "\n";
   });
 }
 

@@ -70,6 +70,7 @@ void register_data_review(CLI::App& data, Registry& reg) {
                           {"sample_idx", v.sample_idx}, {"seed", v.seed}, {"temperature", v.temperature},
                           {"top_p", v.top_p}, {"model", {{"id", v.model_id}, {"path", v.model_path}, {"role", v.model_role}, {"sha256", v.model_sha256}}},
                           {"run_id", v.run_id}, {"created_at", v.created_at},
+                          {"prompt_format", v.prompt_format.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.prompt_format)},
                           {"difficulty", v.difficulty ? nlohmann::json(*v.difficulty) : nlohmann::json(nullptr)},
                           {"history", history_json(v.history)}};
       std::cout << j.dump(2) << "\n";
@@ -98,7 +99,8 @@ void register_data_review(CLI::App& data, Registry& reg) {
     std::cout << "\nverdict: " << v.verdict << "  (extracted " << (v.extracted_answer ? *v.extracted_answer : "nothing")
               << ", gold " << v.gold << ")\n";
     std::cout << "lineage: " << v.model_role << " " << v.model_path << " (sha256 " << v.model_sha256.substr(0, 12)
-              << "...), run " << v.run_id << ", sample " << v.sample_idx << ", seed " << v.seed << ", temperature "
+              << "...), run " << v.run_id << (v.prompt_format.empty() ? "" : ", prompt format " + v.prompt_format)
+              << ", sample " << v.sample_idx << ", seed " << v.seed << ", temperature "
               << fmt_fixed(v.temperature, 2) << ", top-p " << fmt_fixed(v.top_p, 2) << ", " << v.n_tokens
               << " tokens, finish " << v.finish_reason << ", " << v.created_at << "\n";
     if (!v.history.empty()) {

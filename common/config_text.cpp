@@ -19,6 +19,28 @@ std::map<std::string, std::string> config_values(const std::string& toml) {
   return out;
 }
 
+std::string with_config_value(const std::string& toml, const std::string& key, const std::string& value) {
+  std::string quoted = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    if (c == '\n') { quoted += "\\n"; continue; }
+    quoted += c;
+  }
+  quoted += '"';
+  std::istringstream in(toml);
+  std::string out;
+  bool found = false;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != '#' && line.rfind(key + " = ", 0) == 0) {
+      line = key + " = " + quoted;
+      found = true;
+    }
+    out += line + "\n";
+  }
+  if (!found) out += key + " = " + quoted + "\n";
+  return out;
+}
+
 bool same_value(const std::string& a, const std::string& b) {
   if (a == b) return true;
   char *ea = nullptr, *eb = nullptr;

@@ -12,6 +12,10 @@ namespace distill {
 // other values kept as written).
 std::map<std::string, std::string> config_values(const std::string& toml);
 
+// `toml` with KEY's line set to the string VALUE (appended when absent): a stage records what it resolved, such as
+// the prompt format `auto` chose.
+std::string with_config_value(const std::string& toml, const std::string& key, const std::string& value);
+
 // Equal as text, or as numbers ("0.6" and "0.60").
 bool same_value(const std::string& a, const std::string& b);
 

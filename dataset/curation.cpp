@@ -3,7 +3,9 @@
 
 #include <set>
 
+#include "common/config_text.h"
 #include "common/errors.h"
+#include "dataset/samples.h"
 
 namespace distill::dataset {
 
@@ -182,6 +184,10 @@ SampleView sample_view(Store& s, std::int64_t sample_id) {
   v.model_role = q.col_text(18);
   v.model_sha256 = q.col_text(19);
   if (!q.col_null(20)) v.difficulty = int(q.col_int(20));
+  {
+    const auto run = config_values(run_config_toml(s, v.run_id));
+    if (const auto f = run.find("prompt-format"); f != run.end() && f->second != "auto") v.prompt_format = f->second;
+  }
   v.status = status_name(sample_status(s, sample_id));
   v.history = curation_history(s, sample_id);
   return v;

@@ -81,6 +81,7 @@ struct SampleView {
   double temperature, top_p;
   std::int64_t model_id, run_id;
   std::string model_path, model_role, model_sha256;
+  std::string prompt_format;  // the drawing run's resolved --prompt-format: r1 | chat_template ("" when unrecorded)
   std::optional<int> difficulty;
   std::vector<CurationRow> history;
 };

@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/fs.h"
 #include "common/interrupt.h"
@@ -369,7 +370,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   }
   // --out is made before the run row: a path that cannot be a directory fails here, not after the last step.
   make_output_dir(cfg.out, "--out");
-  rep.run_id = store.begin_run("train", config_toml);
+  rep.run_id = store.begin_run("train", with_config_value(config_toml, "prompt-format", format.name()));
   std::vector<dataset::TrainStepRow> step_rows;
   try {
     const auto t0 = std::chrono::steady_clock::now();

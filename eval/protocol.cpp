@@ -23,6 +23,10 @@ std::string protocol_difference(const std::string& before_toml, const std::strin
       return key + " = " + (x == before.end() ? "(unset)" : x->second) + ", this one has " +
              (y == now.end() ? "(unset)" : y->second);
   }
+  // The prompt format is recorded resolved; runs stored before that hold "auto" or nothing and are not compared.
+  const auto x = before.find("prompt-format"), y = now.find("prompt-format");
+  if (x != before.end() && y != now.end() && x->second != "auto" && x->second != y->second)
+    return "prompt-format = " + x->second + ", this one has " + y->second;
   return "";
 }
 

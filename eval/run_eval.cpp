@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/interrupt.h"
 #include "common/sha256.h"
@@ -121,7 +122,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
 
 }  // namespace
 
-EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::string& config_toml,
+EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::string& given_config,
                     const std::function<void(std::int64_t, std::int64_t)>& progress) {
   if (cfg_in.samples < 1) throw InputError("--samples " + std::to_string(cfg_in.samples) + ": expected >= 1");
   if (cfg_in.k < 0 || cfg_in.k > cfg_in.samples)
@@ -148,6 +149,7 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   // Every prompt tokenized once, here: the context check needs the longest before anything is written.
   const auto format = teacher::PromptFormat::for_model(cfg.model_dir, *tok, cfg.prompt_format);
   const auto eos = teacher::model_eos_ids(*tok, model->config(), cfg.model_dir);
+  const auto config_toml = with_config_value(given_config, "prompt-format", format.name());  // auto's choice
   std::vector<std::vector<int>> prompts;
   std::int64_t longest = 0;
   for (const auto& p : problems) {

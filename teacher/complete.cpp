@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 
@@ -16,13 +17,40 @@
 
 namespace distill::teacher {
 
-CompleteResult run_complete(const CompleteConfig& cfg) {
-  if (cfg.prompt.empty()) throw InputError("--prompt: expected a non-empty text");
+SamplingParams with_generation_defaults(SamplingParams flags, const std::vector<std::string>& given,
+                                        const model::GenerationDefaults& g, std::string* source) {
+  auto set = [&](const char* flag) { return std::find(given.begin(), given.end(), flag) != given.end(); };
+  const bool names_sampling = g.do_sample || g.temperature || g.top_p || g.top_k || g.min_p;
+  if (!names_sampling && !g.max_new_tokens) {
+    if (source) *source = "flags and distill's defaults";
+    return flags;
+  }
+  std::string took;
+  auto note = [&](const std::string& what) { took += (took.empty() ? "" : ", ") + what; };
+  if (names_sampling && !set("greedy") && !set("temperature")) {
+    flags.temperature = g.do_sample.value_or(false) ? g.temperature.value_or(1.0) : 0.0;
+    note(flags.temperature == 0 ? "greedy" : "temperature " + number_text(flags.temperature));
+  }
+  if (names_sampling && !set("top-p")) flags.top_p = g.top_p.value_or(1.0), note("top-p " + number_text(flags.top_p));
+  if (names_sampling && !set("top-k")) flags.top_k = g.top_k.value_or(50), note("top-k " + std::to_string(flags.top_k));
+  if (names_sampling && !set("min-p") && g.min_p) flags.min_p = *g.min_p, note("min-p " + number_text(flags.min_p));
+  if (g.max_new_tokens && !set("max-tokens"))
+    flags.max_tokens = *g.max_new_tokens, note("max-tokens " + std::to_string(flags.max_tokens));
+  if (source) *source = took.empty() ? "flags and distill's defaults" : "generation_config.json (" + took + ")";
+  return flags;
+}
+
+CompleteResult run_complete(const CompleteConfig& cfg_in) {
+  if (cfg_in.prompt.empty()) throw InputError("--prompt: expected a non-empty text");
+  CompleteConfig cfg = cfg_in;
+  CompleteResult r;
+  cfg.sampling = with_generation_defaults(cfg.sampling, cfg.sampling_given, model::read_generation_config(cfg.model_dir),
+                                          &r.sampling_source);
+  r.sampling = cfg.sampling;
   const auto device = model::parse_device(cfg.device);
   auto tok = model::load_tokenizer(cfg.model_dir);
   auto model = model::load_hf_dir(cfg.model_dir, device);
   check_sampling(cfg.sampling, model->config().vocab_size);
-  CompleteResult r;
   if (cfg.chat) {
     auto p = chat_prompt(cfg.model_dir, *tok, cfg.prompt, cfg.prompt_format);
     r.prompt_text = std::move(p.text);

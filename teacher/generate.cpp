@@ -71,7 +71,7 @@ void set_eos(EngineOptions& eo, const std::vector<std::int64_t>& ids) {
   eo.more_eos_ids.assign(ids.empty() ? ids.end() : ids.begin() + 1, ids.end());
 }
 
-GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
+GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& given_config,
                              const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress) {
   namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
@@ -100,6 +100,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   mr.sha256 = model::checkpoint_sha256(cfg.teacher_dir);
   const auto format = PromptFormat::for_model(cfg.teacher_dir, *tok, cfg.prompt_format);
   const auto eos = model_eos_ids(*tok, model->config(), cfg.teacher_dir);
+  const auto config_toml = with_config_value(given_config, "prompt-format", format.name());  // auto's choice
   // The model's row is written only once every check below has passed: a refused run leaves the store as it was.
   const auto known_id = dataset::model_id_of(store, mr.sha256);
   const auto done = known_id ? dataset::stored_sample_keys(store, *known_id) : dataset::StoredSampleKeys{};
@@ -151,6 +152,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       if (greedy && (std::string(key) == "top-k" || std::string(key) == "min-p")) continue;  // moot when greedy
       const auto x = before.find(key), y = now.find(key);
       if (x == before.end() || y == now.end() || same_value(x->second, y->second)) continue;
+      if (std::string(key) == "prompt-format" && x->second == "auto") continue;  // stored unresolved by older runs
       throw InputError("samples planned here are stored already under these seeds, drawn by generate run " +
                        std::to_string(run) + " with " + key + " = " + x->second + " (this run has " + y->second +
                        "): this run would keep them and draw nothing new for them. Draw afresh with another --seed, "

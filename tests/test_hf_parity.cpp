@@ -244,3 +244,39 @@ TEST_CASE("hf parity: distill complete gives transformers' prompt ids, greedy to
   CHECK(r.code == 0);
   CHECK_THAT(nlohmann::json::parse(r.out)["prompt"].get<std::string>(), Catch::StartsWith("User: hi\n"));
 }
+
+TEST_CASE("hf parity: complete takes the sampling settings it is not given from generation_config.json") {
+  test::TempDir t;
+  const auto dir = t / "m";
+  fs::copy(models_dir() + "/qwen3_chat", dir, fs::copy_options::recursive);
+  auto complete = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = {"complete", "--model", dir, "--prompt", "hello there", "--json"};
+    args.insert(args.end(), more.begin(), more.end());
+    auto r = test::run_distill(args);
+    REQUIRE(r.code == 0);
+    return nlohmann::json::parse(r.out);
+  };
+  // As saved by transformers, the file names no sampling setting: distill's defaults stay.
+  auto j = complete({"--max-tokens", "3"});
+  CHECK(j["sampling"]["source"] == "flags and distill's defaults");
+  CHECK(j["sampling"]["temperature"].get<double>() == 0.6);
+  // Sampling recommended by the model (as Qwen3 ships it), transformers' defaults for the keys it lacks.
+  test::write_text(dir + "/generation_config.json",
+                   R"({"do_sample": true, "temperature": 0.7, "top_k": 5, "max_new_tokens": 3, "eos_token_id": 2})");
+  j = complete({});
+  CHECK(j["sampling"]["temperature"].get<double>() == 0.7);
+  CHECK(j["sampling"]["top_p"].get<double>() == 1.0);
+  CHECK(j["sampling"]["top_k"] == 5);
+  CHECK(j["sampling"]["max_tokens"] == 3);
+  CHECK(j["ids"].size() <= 3);
+  CHECK_THAT(j["sampling"]["source"].get<std::string>(), Catch::StartsWith("generation_config.json (temperature 0.7"));
+  j = complete({"--temperature", "0.2", "--max-tokens", "5"});  // a flag wins over the file
+  CHECK(j["sampling"]["temperature"].get<double>() == 0.2);
+  CHECK(j["sampling"]["top_k"] == 5);
+  CHECK(j["sampling"]["max_tokens"] == 5);
+  // do_sample false (or absent) is greedy, as in transformers, whatever temperature the file names.
+  test::write_text(dir + "/generation_config.json", R"({"do_sample": false, "temperature": 0.9, "eos_token_id": 2})");
+  j = complete({"--max-tokens", "6", "--seed", "3"});
+  CHECK(j["sampling"]["temperature"].get<double>() == 0.0);
+  CHECK(j["ids"] == complete({"--max-tokens", "6", "--greedy"})["ids"]);
+}

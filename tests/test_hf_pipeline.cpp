@@ -1,7 +1,7 @@
 // tests/test_hf_pipeline.cpp: transformers-saved checkpoints (tests/fixtures/hf/gen_hf_models.py) through the whole
 // pipeline with the real binary: Qwen3-MoE, Mixtral and DeepSeek-V3 teachers generate in their chat template, a
 // Qwen3 student with its own tokenizer.json trains on their samples and on the demo teacher's (SentencePiece: the
-// text is re-tokenized), logit KD across tokenizers is refused naming both files, eval and compare run.
+// text is re-tokenized), so do Llama and Qwen2 students, runs and samples record their prompt format, logit KD across tokenizers is refused naming both files, eval and compare run.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -53,6 +53,37 @@ TEST_CASE("hf pipeline: HF teachers generate, an HF student trains on any teache
   CHECK(tj["train_examples"].get<int>() == 12);  // 9 HF-teacher samples and 3 of the demo teacher
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"})
     CHECK(fs::exists(out + "/" + f));
+  // The run row and every sample's `data show` record the prompt format auto resolved to.
+  CHECK_THAT(test::query_rows(db, "SELECT config_toml FROM runs WHERE kind = 'train'").at(0),
+             Catch::Contains("prompt-format = \"chat_template\""));
+  auto sample_of = [&](const std::string& teacher) {  // query_rows ends every column with '|'
+    const auto row = test::query_rows(db, "SELECT s.id FROM samples s JOIN models m ON m.id = s.model_id WHERE m.path "
+                                          "LIKE '%" + teacher + "' LIMIT 1").at(0);
+    return row.substr(0, row.size() - 1);
+  };
+  const auto hf_sample = sample_of("qwen3_moe"), demo_sample = sample_of("demo-teacher");
+  auto show = test::run_distill({"data", "show", "--db", db, hf_sample});
+  CHECK_THAT(show.out, Catch::Contains("prompt format chat_template"));
+  show = test::run_distill({"data", "show", "--db", db, demo_sample, "--json"});
+  REQUIRE(show.code == 0);
+  CHECK(nlohmann::json::parse(show.out)["prompt_format"] == "r1");
+
+  // Llama (its own tokenizer.json, here in our R1 format) and Qwen2 (saved without a tokenizer: --tokenizer names
+  // one) students fine-tune from their weights too.
+  auto llama = test::run_distill({"train", "--db", db, "--student", hf_model("llama"), "--out", d / "llama", "--steps", "2",
+                                  "--prompt-format", "r1", "--max-seq-len", "96", "--batch-tokens", "384",
+                                  "--val-fraction", "0", "--json"});
+  REQUIRE(llama.code == 0);
+  CHECK(nlohmann::json::parse(llama.out)["last_step"].get<int>() == 2);
+  CHECK_THAT(test::query_rows(db, "SELECT config_toml FROM runs WHERE kind = 'train' ORDER BY id DESC LIMIT 1").at(0),
+             Catch::Contains("prompt-format = \"r1\""));
+  auto qwen2 = test::run_distill({"train", "--db", db, "--student", hf_model("qwen2_4x"), "--tokenizer", hf_model("qwen3"),
+                                  "--out", d / "qwen2", "--steps", "2", "--max-seq-len", "96", "--batch-tokens", "384",
+                                  "--val-fraction", "0", "--json"});
+  REQUIRE(qwen2.code == 0);
+  CHECK(nlohmann::json::parse(qwen2.out)["last_step"].get<int>() == 2);
+  CHECK(fs::exists(d / "qwen2/tokenizer.json"));
+
   // Logit KD needs one vocabulary: the demo teacher's tokenizer.model is not the student's tokenizer.json.
   auto kd = test::run_distill({"train", "--db", db, "--student", hf_model("qwen3"), "--out", d / "kd", "--steps", "2",
                                "--kd", "fkl", "--max-seq-len", "96", "--batch-tokens", "384"});

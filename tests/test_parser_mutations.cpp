@@ -2,7 +2,8 @@
 // tokenizer.model, answer extraction): thousands of deterministic mutations of valid inputs each (bytes flipped,
 // set to JSON punctuation or digits, ranges cut, repeated or truncated) must give a result or an InputError,
 // never another exception or a crash. A seeded stand-in for the fuzzing the roadmap plans; the mutator is
-// tests/helpers.h's (test_model_config.cpp runs it on config.json).
+// tests/helpers.h's, which also runs on config.json (test_model_config.cpp), tokenizer.json and text to encode
+// (test_hf_tokenizer.cpp) and the chat-template families (test_chat_template.cpp), beside their fixtures.
 #include <catch2/catch.hpp>
 
 #include <string>
