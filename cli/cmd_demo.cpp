@@ -292,6 +292,10 @@ void register_demo(CLI::App& root, Registry& reg) {
         eval_step(w + "/student", "student"),
         eval_step(w + "/baseline", "baseline"),
         {"compare", "--db", db, "--html", w + "/report.html"},
+        // The student out, for transformers / vLLM (sampling as it was evaluated) and for llama.cpp / Ollama.
+        {"export", "--model", w + "/student", "--format", "hf", "--out", w + "/student-hf", "--db", db, "--force"},
+        {"export", "--model", w + "/student", "--format", "gguf", "--dtype", "f16", "--out", w + "/student.gguf",
+         "--force"},
     };
     std::size_t first = 0;
     if (a->resume) {
@@ -363,7 +367,8 @@ void register_demo(CLI::App& root, Registry& reg) {
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "\ndemo: done in " << fmt_fixed(s, 1) << " s; everything is in " << w << "/ (report: " << w
-              << "/report.html)\n";
+              << "/report.html; the student for transformers: " << w << "/student-hf, for llama.cpp: " << w
+              << "/student.gguf)\n";
   });
 }
 

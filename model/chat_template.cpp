@@ -2392,16 +2392,22 @@ std::optional<std::string> template_in_json(const std::string& path) {
 
 }  // namespace
 
-std::optional<ChatTemplate> load_chat_template(const std::string& dir) {
+std::optional<std::pair<std::string, std::string>> chat_template_source(const std::string& dir) {
   namespace fs = std::filesystem;
   const auto jinja = (fs::path(dir) / "chat_template.jinja").string();
-  if (fs::exists(jinja)) return ChatTemplate::parse(read_file(jinja), jinja);
+  if (fs::exists(jinja)) return std::pair{read_file(jinja), jinja};
   for (const char* f : {"chat_template.json", "tokenizer_config.json"}) {
     const auto path = (fs::path(dir) / f).string();
     if (!fs::exists(path)) continue;
-    if (auto src = template_in_json(path)) return ChatTemplate::parse(*src, path + " chat_template");
+    if (auto src = template_in_json(path)) return std::pair{*src, path + " chat_template"};
   }
   return std::nullopt;
+}
+
+std::optional<ChatTemplate> load_chat_template(const std::string& dir) {
+  auto src = chat_template_source(dir);
+  if (!src) return std::nullopt;
+  return ChatTemplate::parse(src->first, src->second);
 }
 
 }  // namespace distill::model

@@ -58,5 +58,7 @@ std::string render_chat(const ChatTemplate& tpl, const std::vector<std::pair<std
 // which "default" is used). nullopt when the model has none; InputError naming the file when it is malformed or
 // the template does not parse.
 std::optional<ChatTemplate> load_chat_template(const std::string& dir);
+// The same template's text and where it was found, unparsed (export copies it into GGUF metadata).
+std::optional<std::pair<std::string, std::string>> chat_template_source(const std::string& dir);
 
 }  // namespace distill::model

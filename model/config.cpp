@@ -393,8 +393,6 @@ std::string ModelConfig::to_hf_json() const {
             {"intermediate_size", intermediate_size},
             {"max_position_embeddings", max_position_embeddings},
             {"rms_norm_eps", rms_norm_eps},
-            {"rope_theta", rope_theta},
-            {"rope_scaling", rope_scaling_json()},
             {"tie_word_embeddings", tie_word_embeddings},
             {"initializer_range", initializer_range},
             {"hidden_act", "silu"},
@@ -402,8 +400,16 @@ std::string ModelConfig::to_hf_json() const {
             {"bos_token_id", bos_token_id},
             {"eos_token_id", eos_token_id},
             {"pad_token_id", pad_token_id},
-            {"torch_dtype", torch_dtype},
+            {"dtype", torch_dtype},
             {"use_cache", true}};
+  // transformers 5's spelling: RoPE under rope_parameters, the dtype as `dtype`, attention kinds as layer_types.
+  json rope = rope_scaling_json();
+  if (rope.is_null()) rope = {{"rope_type", "default"}};
+  rope["rope_theta"] = rope_theta;
+  j["rope_parameters"] = rope;
+  if (model_type == "qwen2" || model_type == "qwen3" || is_qwen_moe())
+    j["layer_types"] = std::vector<std::string>(std::size_t(num_hidden_layers),
+                                                sliding_window > 0 ? "sliding_attention" : "full_attention");
   if (!use_mla()) j["head_dim"] = attn_head_dim();  // explicit: Qwen3's default is 128, not hidden / heads
   if (model_type == "llama" || model_type == "qwen3" || model_type == "qwen3_moe") j["attention_bias"] = qkv_bias;
   if (model_type == "llama") j["mlp_bias"] = false;

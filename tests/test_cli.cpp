@@ -45,7 +45,7 @@ TEST_CASE("cli: a demo stopped by SIGINT continues with --resume and ends as an 
   const auto err = test::read_text(d / "cut.err");
   INFO(err);
   CHECK(code == 130);
-  CHECK_THAT(err, Catch::Contains("demo: stopped during step 10 of 15 (`train`)") && Catch::Contains("--resume"));
+  CHECK_THAT(err, Catch::Contains("demo: stopped during step 10 of 17 (`train`)") && Catch::Contains("--resume"));
   CHECK_FALSE(std::filesystem::exists(d / "cut/student/model.safetensors"));
 
   auto other = run_distill(demo(d / "cut", {"--resume", "--seed", "2"}));  // other options: refused, nothing touched
@@ -54,14 +54,18 @@ TEST_CASE("cli: a demo stopped by SIGINT continues with --resume and ends as an 
   auto resumed = run_distill(demo(d / "cut" + "/./", {"--resume"}));  // the same folder, spelled otherwise
   INFO(resumed.out << resumed.err);
   REQUIRE(resumed.code == 0);
-  CHECK_THAT(resumed.out, Catch::Contains("demo: resuming") && Catch::Contains("after 9 of 15 steps") &&
+  CHECK_THAT(resumed.out, Catch::Contains("demo: resuming") && Catch::Contains("after 9 of 17 steps") &&
                               Catch::Contains("--out " + (d / "cut/student") + " --steps 80") && Catch::Contains("--resume"));
   auto full = run_distill(demo(d / "full"));
   REQUIRE(full.code == 0);
   auto summary = [](const std::string& out) { return out.substr(out.find("demo summary"), out.find("demo: done") - out.find("demo summary")); };
   CHECK(summary(resumed.out) == summary(full.out));
   CHECK(sha256_file_hex(d / "cut/student/model.safetensors") == sha256_file_hex(d / "full/student/model.safetensors"));
-  CHECK(nlohmann::json::parse(test::read_text(d / "cut/demo-state.json"))["done"] == 15);
+  CHECK(nlohmann::json::parse(test::read_text(d / "cut/demo-state.json"))["done"] == 17);
+  // It ends with the student exported for transformers (sampling as evaluated) and for llama.cpp.
+  CHECK(std::filesystem::exists(d / "full/student-hf/tokenizer.json"));
+  CHECK(std::filesystem::exists(d / "full/student.gguf"));
+  CHECK_THAT(test::read_text(d / "full/student-hf/generation_config.json"), Catch::Contains("\"temperature\": 0.6"));
 }
 
 TEST_CASE("cli: --version names distill, LibTorch, CUDA and threads") {

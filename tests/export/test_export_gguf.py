@@ -1,0 +1,151 @@
+"""tests/export/test_export_gguf.py: `distill export --format gguf` judged by the gguf package's reader and by
+llama.cpp itself (llama-cpp-python, pinned in scripts/setup). For a SentencePiece Llama student distill trained,
+transformers-saved Llama (Q/K permutation, byte-level BPE), Qwen2 (q/k/v biases) and Qwen3 (q/k norms) models:
+- the reader finds llama.cpp's keys, every tensor under llama.cpp's name and shape, and the values (f16 exactly as
+  torch rounds them, q8_0 within half a quantization step of each block);
+- llama.cpp loads the f16 file, tokenizes the prompt as distill does, and its 32 greedy tokens equal
+  `distill complete --greedy` on the f16 HF export; for q8_0 the agreement and first divergence are printed.
+Usage: test_export_gguf.py DISTILL FIXTURES_DIR DEMO_TEACHER WORKDIR"""
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+from gguf import GGUFReader, quants
+from safetensors.torch import load_file
+
+sys.path.insert(0, os.path.dirname(__file__))
+from export_common import CORPUS, check, complete, run, sp_student  # noqa: E402
+
+PROMPT = "What is 12 + 30?"
+STEPS = 32
+
+
+def field(r, key):
+    f = r.fields[key]
+    return f.contents() if hasattr(f, "contents") else f.parts[f.data[0]].tolist()
+
+
+def gguf_name(hf):
+    top = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+           "lm_head.weight": "output.weight"}
+    if hf in top:
+        return top[hf]
+    parts = hf.split(".")  # model.layers.N.<module...>.<weight|bias>
+    mid = ".".join(parts[3:-1])
+    names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
+             "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate",
+             "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    return f"blk.{parts[2]}.{names[mid]}.{parts[-1]}"
+
+
+def permute(w, heads):  # llama.cpp's Llama Q/K layout, as convert_hf_to_gguf.py makes it
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def check_file(path, cfg, src_tensors, dtype, name, has_bos):
+    r = GGUFReader(path)
+    arch = cfg["model_type"]
+    check(field(r, "general.architecture") == arch, f"{name} {dtype}: general.architecture {arch}")
+    for key, want in [("context_length", cfg["max_position_embeddings"]), ("block_count", cfg["num_hidden_layers"]),
+                      ("embedding_length", cfg["hidden_size"]), ("attention.head_count_kv", cfg["num_key_value_heads"])]:
+        check(field(r, f"{arch}.{key}") == want, f"{name} {dtype}: {arch}.{key} = {want}")
+    check(len(r.fields["tokenizer.ggml.tokens"].data) == cfg["vocab_size"], f"{name} {dtype}: one token per embedding row")
+    keys = ["tokenizer.ggml.eos_token_id", "tokenizer.chat_template"] + (["tokenizer.ggml.bos_token_id"] if has_bos else [])
+    for key in keys:
+        check(key in r.fields, f"{name} {dtype}: {key} present")
+    worst = 0.0
+    by_name = {t.name: t for t in r.tensors}
+    for hf, x in src_tensors.items():
+        g = gguf_name(hf)
+        check(g in by_name, f"{name} {dtype}: {g} present") if g not in by_name else None
+        t = by_name[g]
+        x = x.float().numpy()
+        if arch == "llama" and (".attn_q." in g or ".attn_k." in g):
+            x = permute(x, cfg["num_attention_heads"] if ".attn_q." in g else cfg["num_key_value_heads"])
+        if list(reversed([int(d) for d in t.shape])) != list(x.shape):
+            check(False, f"{name} {dtype}: {g} shape {list(t.shape)} for {list(x.shape)}")
+        got = quants.dequantize(t.data, t.tensor_type).reshape(x.shape).astype(np.float64)
+        if t.tensor_type.name == "F16":
+            check(np.array_equal(got, x.astype(np.float16).astype(np.float64)), f"{name} {dtype}: {g} is torch's f16") if not np.array_equal(got, x.astype(np.float16).astype(np.float64)) else None
+        elif t.tensor_type.name == "Q8_0":
+            blocks = x.reshape(-1, 32)
+            step = np.abs(blocks).max(axis=1, keepdims=True) / 127
+            err = np.abs(got.reshape(-1, 32) - blocks)
+            # round(x / d) costs half a step; the scale stored as f16 (relative error 2^-11) up to 127 of them more
+            ok = np.all(err <= step * (0.5 + 127 / 2048) * 1.001 + 1e-12)
+            worst = max(worst, float((err / np.maximum(step, 1e-30)).max()))
+            check(ok, f"{name} {dtype}: {g} within half a q8_0 step") if not ok else None
+        elif t.tensor_type.name == "F32":
+            check(np.array_equal(got, x.astype(np.float64)), f"{name} {dtype}: {g} exact in f32") if not np.array_equal(got, x.astype(np.float64)) else None
+    print(f"ok: {name} {dtype}: {len(src_tensors)} tensors under llama.cpp's names and shapes, values as written"
+          + (f" (worst q8_0 error {worst:.3f} of a step, bound 0.562)" if dtype == "q8_0" else ""))
+
+
+def llama_greedy(path, prompt_ids, n):
+    from llama_cpp import Llama
+    llm = Llama(model_path=path, n_ctx=256, n_threads=2, n_batch=64, verbose=False)
+    out = []
+    for t in llm.generate(prompt_ids, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0, reset=True):
+        out.append(t)
+        if len(out) == n or llm.token_eos() == t:
+            break
+    return llm, out
+
+
+def main():
+    distill, fixtures, teacher, work = sys.argv[1:5]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    qwen2 = os.path.join(work, "qwen2")  # the Qwen2 fixture with the chat tokenizer beside it
+    shutil.copytree(os.path.join(fixtures, "models", "qwen2_4x"), qwen2)
+    for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(os.path.join(fixtures, "models", "qwen3", f), qwen2)
+    cases = [("sp_student", sp_student(distill, work, teacher)), ("llama", os.path.join(fixtures, "models", "llama")),
+             ("qwen2", qwen2), ("qwen3", os.path.join(fixtures, "models", "qwen3"))]
+    for name, src in cases:
+        f32 = os.path.join(work, name + "_f32")
+        f16 = os.path.join(work, name + "_f16")
+        run(distill, "export", "--model", src, "--format", "hf", "--out", f32)
+        run(distill, "export", "--model", src, "--format", "hf", "--dtype", "f16", "--out", f16)
+        cfg = json.load(open(os.path.join(f32, "config.json")))
+        tensors = load_file(os.path.join(f32, "model.safetensors"))
+        ours = complete(distill, f16, PROMPT, STEPS, "--topk-logprobs", "2")
+        gap = min(s["top"][0]["logprob"] - s["top"][1]["logprob"] for s in ours["steps"])
+        for dtype in ("f16", "q8_0"):
+            path = os.path.join(work, f"{name}.{dtype}.gguf")
+            run(distill, "export", "--model", src, "--format", "gguf", "--dtype", dtype, "--out", path)
+            has_bos = "bos_token" in json.load(open(os.path.join(f32, "tokenizer_config.json")))
+            check_file(path, cfg, tensors, dtype, name, has_bos)
+            llm, theirs = llama_greedy(path, ours["prompt_ids"], STEPS)
+            agree = next((i for i, (a, b) in enumerate(zip(theirs, ours["ids"])) if a != b), min(len(theirs), len(ours["ids"])))
+            print(f"  {name} {dtype}: llama.cpp greedy agrees with distill for {agree} of {len(ours['ids'])} tokens"
+                  + ("" if agree == len(ours["ids"]) else f" (first divergence at step {agree})")
+                  + f"; smallest top-1/top-2 logprob gap on distill's path {gap:.3f}")
+            if dtype == "f16":
+                check(theirs == ours["ids"], f"{name} f16: llama.cpp's {STEPS} greedy tokens = distill complete --greedy on the f16 export")
+                tok = llm.tokenize(PROMPT.encode(), add_bos=True, special=True)
+                check(tok == ours["prompt_ids"], f"{name}: llama.cpp tokenizes the prompt as distill does")
+                same = sum(llm.tokenize(t.encode(), add_bos=False, special=True) ==
+                           json.loads(run(distill, "tokenizer", "encode", "--dir", src, "--json", t).stdout)["ids"] for t in CORPUS)
+                print(f"  {name}: llama.cpp tokenizer parity {same}/{len(CORPUS)} on the corpus")
+
+    # refusals: exit 2, naming the problem, nothing written
+    bad = os.path.join(work, "bad.gguf")
+    r = run(distill, "export", "--model", os.path.join(fixtures, "models", "mixtral"), "--format", "gguf", "--out", bad, check=False)
+    check(r.returncode == 2 and "mixtral" in r.stderr and not os.path.exists(bad), "a Mixtral GGUF export is refused by name")
+    r = run(distill, "export", "--model", cases[0][1], "--format", "gguf", "--dtype", "q4_k", "--out", bad, check=False)
+    check(r.returncode == 2 and "q4_k" in r.stderr and not os.path.exists(bad), "an unknown gguf dtype is refused")
+    path = os.path.join(work, "sp_student.f16.gguf")
+    size = os.path.getsize(path)
+    r = run(distill, "export", "--model", cases[0][1], "--format", "gguf", "--dtype", "q8_0", "--out", path, check=False)
+    check(r.returncode == 2 and os.path.getsize(path) == size, "an existing file needs --force and is left as it was")
+    check(not [f for f in os.listdir(work) if ".distill-" in f], "no temporary export left behind")
+    print("all gguf export checks passed")
+
+
+if __name__ == "__main__":
+    main()
