@@ -31,6 +31,7 @@ bench: build
 	@$(BUILD)/bin/bench_train
 	@$(BUILD)/bin/bench_attention
 	@$(BUILD)/bin/bench_mfu
+	@$(BUILD)/bin/bench_gemv
 	@.venv/bin/python bench/bench_export_decode.py
 
 clean:

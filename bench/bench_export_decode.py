@@ -5,9 +5,10 @@ The student is a Qwen3-shaped model built here with transformers' random init (n
 hidden 1024, 12 layers, 16 heads (8 KV), FFN 3072, vocab 32000 (about 190M parameters: decode is bound by reading
 the weights, as a real 0.5-1.5B student's is). It goes out through `distill export` to an f16 HF directory
 (distill reads it) and an f16 GGUF file (llama.cpp reads it). Each engine decodes --tokens greedy tokens after a
-short prompt, best of --repeats; the figure is decode tokens per second (prompt processing excluded on both sides:
+short prompt, best of --repeats runs alternated between the two; the figure is decode tokens per second (prompt processing excluded on both sides:
 llama.cpp's eval timings, distill's per-step timing from a run minus a 1-token run).
-Usage: bench_export_decode.py [--distill build/bin/distill] [--threads 2] [--tokens 128] [--repeats 3]"""
+distill reads an f16 checkpoint's weights through exact 16-bit copies in decode (model/cpu_gemv.h).
+Usage: bench_export_decode.py [--distill build/bin/distill] [--threads 2] [--tokens 128] [--repeats 5]"""
 import argparse
 import json
 import os
@@ -61,7 +62,7 @@ def main():
     ap.add_argument("--tokenizer", default=os.path.join(here, "..", "build", "fixtures", "hf", "models", "qwen3"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as work:
         src = os.path.join(work, "student")
@@ -76,8 +77,11 @@ def main():
         ids = json.loads(subprocess.run([a.distill, "complete", "--model", hf, "--prompt", prompt, "--greedy",
                                          "--max-tokens", "1", "--json"], capture_output=True, text=True,
                                         check=True).stdout)["prompt_ids"]
-        ours = max(distill_decode(a.distill, hf, a.threads, a.tokens, prompt) for _ in range(a.repeats))
-        theirs = max(llama_decode(gguf, a.threads, a.tokens, ids) for _ in range(a.repeats))
+        ours, theirs = [], []
+        for _ in range(a.repeats):  # alternated, so drift in the machine's load falls on both alike
+            ours.append(distill_decode(a.distill, hf, a.threads, a.tokens, prompt))
+            theirs.append(llama_decode(gguf, a.threads, a.tokens, ids))
+        ours, theirs = max(ours), max(theirs)
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         print(f"decode, batch 1, {a.threads} threads, {a.tokens} tokens, best of {a.repeats}, {n_params / 1e6:.0f}M-parameter "
               f"Qwen3-shaped f16 student, CPU {cpu}")

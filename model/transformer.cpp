@@ -8,6 +8,7 @@
 
 #include "common/errors.h"
 #include "model/cpu_gemm.h"
+#include "model/cpu_gemv.h"
 #include "model/cpu_kernels.h"
 #include "model/train_kernels.h"
 
@@ -109,9 +110,10 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, std::int64_t blocks, std
 }
 
 // SwiGLU down(silu(gate(x)) * up(x)); with gate_up = [gate; up] stacked (prepared inference), one matmul for both.
-torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate, Linear& up, Linear& down) {
+torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate, Linear& up, Linear& down,
+                     const torch::Tensor& gate_up16 = {}) {
   if (gate_up.defined() && !torch::GradMode::is_enabled()) {
-    auto gu = gemm::linear(x, gate_up);
+    auto gu = gemv::applies(x, gate_up16) ? gemv::linear(x, gate_up16) : gemm::linear(x, gate_up);
     if (cpu::applies(gu)) return down(cpu::silu_mul(gu));
     auto parts = gu.chunk(2, -1);
     return down(F::silu(parts[0]) * parts[1]);
@@ -168,7 +170,15 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
 
 }  // namespace
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return gemm::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  if (gemv::applies(x, weight16)) return gemv::linear(x, weight16, bias);
+  return gemm::linear(x, weight, bias);
+}
+
+void LinearImpl::prepare_decode_copy() {
+  torch::NoGradGuard g;
+  weight16 = gemv::compact(weight);
+}
 
 // ---- KV cache -------------------------------------------------------------------------------------------
 KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t max_len,
@@ -237,15 +247,20 @@ class DenseFfnImpl : public FfnBase {
     down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, false));
   }
   torch::Tensor forward(const torch::Tensor& x, LayerContext&) override {
-    return swiglu(x, w_gate_up, gate_proj, up_proj, down_proj);
+    return swiglu(x, w_gate_up, gate_proj, up_proj, down_proj, w_gate_up16);
   }
   void prepare_inference() override {
     torch::NoGradGuard g;
     w_gate_up = torch::cat({gate_proj->weight, up_proj->weight}, 0);
+    w_gate_up16 = gemv::compact(w_gate_up);
+    down_proj->prepare_decode_copy();
   }
-  void release_inference() override { w_gate_up = torch::Tensor(); }
+  void release_inference() override {
+    w_gate_up = w_gate_up16 = torch::Tensor();
+    down_proj->weight16 = torch::Tensor();
+  }
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-  torch::Tensor w_gate_up;  // prepared: [gate; up]
+  torch::Tensor w_gate_up, w_gate_up16;  // prepared: [gate; up], and its exact 16-bit copy for decode
 };
 
 // ---- attention: GQA -------------------------------------------------------------------------------------
@@ -266,7 +281,8 @@ class GqaAttentionImpl : public AttentionBase {
     const auto B = x.size(0), T = x.size(1);
     torch::Tensor q, k, v;
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
-      auto parts = gemm::linear(x, w_qkv, b_qkv).split({H * hd, K * hd, K * hd}, -1);
+      auto qkv = gemv::applies(x, w_qkv16) ? gemv::linear(x, w_qkv16, b_qkv) : gemm::linear(x, w_qkv, b_qkv);
+      auto parts = qkv.split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       q = q_proj(x), k = k_proj(x), v = v_proj(x);
@@ -296,12 +312,17 @@ class GqaAttentionImpl : public AttentionBase {
     torch::NoGradGuard g;
     w_qkv = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
     if (q_proj->bias.defined()) b_qkv = torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
+    w_qkv16 = gemv::compact(w_qkv);
+    o_proj->prepare_decode_copy();
   }
-  void release_inference() override { w_qkv = b_qkv = torch::Tensor(); }
+  void release_inference() override {
+    w_qkv = b_qkv = w_qkv16 = torch::Tensor();
+    o_proj->weight16 = torch::Tensor();
+  }
   std::int64_t H, K, hd;
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};
-  torch::Tensor w_qkv, b_qkv;  // prepared: [q; k; v] projections in one
+  torch::Tensor w_qkv, b_qkv, w_qkv16;  // prepared: [q; k; v] projections in one, and its 16-bit decode copy
 };
 
 // ---- attention: MLA (DeepSeek-V2/V3) ---------------------------------------------------------------------
@@ -697,9 +718,12 @@ void TransformerImpl::prepare_inference() {
     layer->attn->prepare_inference();
     layer->ffn->prepare_inference();
   }
+  torch::NoGradGuard g;
+  output16_ = gemv::compact(output_weight());
 }
 
 void TransformerImpl::release_inference() {
+  output16_ = torch::Tensor();
   for (auto& l : *layers) {
     auto* layer = l->as<DecoderLayerImpl>();
     layer->attn->release_inference();
@@ -798,6 +822,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   h = norm(h);
   ForwardOutput out;
   if (in.hidden_only) out.hidden = h;
+  else if (gemv::applies(h, output16_)) out.logits = gemv::linear(h, output16_);
   else out.logits = gemm::linear(h, output_weight()).to(torch::kFloat32);
   if (in.want_aux_loss && !router_logits.empty()) {
     // Switch/Mixtral load balancing over all MoE layers: E * sum_e (fraction routed to e) * (mean prob of e).

@@ -28,6 +28,9 @@ class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;
   torch::Tensor forward(const torch::Tensor& x);
+  // A 16-bit copy of the weight for decode steps (model/cpu_gemv.h), when it is exact; reset() frees it.
+  void prepare_decode_copy();
+  torch::Tensor weight16;
 };
 TORCH_MODULE(Linear);
 
@@ -188,6 +191,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
   Linear lm_head{nullptr};          // [V, D]; absent when tied
+  torch::Tensor output16_;          // prepared: output_weight() as an exact 16-bit copy for decode (cpu_gemv.h)
   std::vector<std::shared_ptr<MoEImpl>> moes_;
   torch::Tensor inv_freq_;  // RoPE inverse frequencies [rope_dim/2], on the device of the last forward
   double rope_attention_ = 1.0;  // yarn's scale of cos and sin

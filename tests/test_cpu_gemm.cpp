@@ -1,6 +1,7 @@
 // tests/test_cpu_gemm.cpp: model/cpu_gemm.h, the fp32 CPU products that go through oneDNN: equal to ATen's up to
 // fp32 rounding (values, transposed and strided operands, accumulation, linear's gradients), taken where
-// expected, and safe against signals arriving in the middle of a product.
+// expected, and safe against signals arriving in the middle of a product; and model/cpu_gemv.h's decode products
+// with 16-bit weight copies, equal to the fp32 product of the same values.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "model/cpu_gemm.h"
+#include "model/cpu_gemv.h"
 
 using namespace distill::model;
 
@@ -109,4 +111,39 @@ TEST_CASE("gemm: signals sent to the process during oneDNN products corrupt noth
   at::set_num_threads(threads);
   CHECK(wrong == 0);
   CHECK(g_hits.load() > 1000);  // the signals really arrived, between products
+}
+
+TEST_CASE("gemv: 16-bit weight copies are made only when exact, and their products equal the fp32 product") {
+  torch::NoGradGuard g;
+  torch::manual_seed(3);
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+  auto w = torch::randn({130, 40});
+  CHECK_FALSE(gemv::compact(w).defined());  // fp32 values: no exact 16-bit copy
+  if (!avx512) {
+    CHECK_FALSE(gemv::compact(w.to(torch::kHalf).to(torch::kFloat)).defined());
+    return;
+  }
+  CHECK(gemv::compact(w.to(torch::kHalf).to(torch::kFloat)).scalar_type() == torch::kHalf);
+  auto wide = w * 1e6;  // out of f16's range: only bf16 holds these exactly once rounded to it
+  CHECK(gemv::compact(wide.to(torch::kBFloat16).to(torch::kFloat)).scalar_type() == torch::kBFloat16);
+  CHECK(gemv::compact(torch::randn({2100, 1024}).to(torch::kHalf).to(torch::kFloat)).defined());  // huge-page copy
+  for (auto dt : {torch::kHalf, torch::kBFloat16})
+    for (std::int64_t K : {16, 40, 1000, 1024})
+      for (std::int64_t N : {1, 7, 130})
+        for (std::int64_t M : {1, 2, 3, 5, 8}) {
+          INFO(dt << " K " << K << " N " << N << " M " << M);
+          auto w32 = torch::randn({N, K}).to(dt).to(torch::kFloat);
+          auto w16 = gemv::compact(w32);
+          REQUIRE(w16.defined());
+          auto x = torch::randn({M, 1, K});
+          auto bias = torch::randn({N});
+          REQUIRE(gemv::applies(x, w16));
+          auto want = at::linear(x.to(torch::kDouble), w32.to(torch::kDouble), bias.to(torch::kDouble));
+          auto got = gemv::linear(x, w16, bias);
+          CHECK(got.sizes() == want.sizes());
+          CHECK(max_diff(got.to(torch::kDouble), want) < 1e-4 * std::sqrt(double(K)));
+          CHECK(max_diff(gemv::linear(x, w16), want - bias.to(torch::kDouble)) < 1e-4 * std::sqrt(double(K)));
+        }
+  CHECK_FALSE(gemv::applies(torch::randn({9, 16}), gemv::compact(torch::ones({4, 16}))));  // more rows: fp32 path
 }

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "common/fs.h"
+#include "model/cpu_gemv.h"
 #include "model/cpu_kernels.h"
 #include "model/hf_checkpoint.h"
 #include "model/train_kernels.h"
@@ -306,6 +307,45 @@ TEST_CASE("equivalence: prepared inference (fused weights, CPU kernels, decode p
     m->release_inference();
     CHECK(max_diff(m->forward(full).logits, want) < test::tol::kEquivAtol);
   }
+}
+
+TEST_CASE("equivalence: decode with exact 16-bit weight copies (f16 and bf16 checkpoints) equals the fp32 forward") {
+  // Weights holding f16 or bf16 values, as a checkpoint stored in either loads: prepare_inference keeps 16-bit
+  // copies that decode steps (one row and several) read through model/cpu_gemv.h.
+  torch::NoGradGuard g;
+  for (const char* name : {"llama", "qwen2"})
+    for (auto dt : {torch::kFloat16, torch::kBFloat16}) {
+      INFO(name << " " << dt);
+      auto m = test::reference_model(name);
+      for (auto& p : m->parameters()) p.copy_(p.to(dt).to(torch::kFloat32));
+      torch::manual_seed(4);
+      for (std::int64_t B : {1, 3}) {
+        auto ids = torch::randint(m->config().vocab_size, {B, 10}, torch::kInt64);
+        ForwardInput full;
+        full.input_ids = ids;
+        m->release_inference();
+        auto want = m->forward(full).logits;
+        m->prepare_inference();
+        // (bf16 values of these magnitudes are f16 values too, and f16 is tried first: either copy is exact)
+        if (__builtin_cpu_supports("avx512bw")) CHECK(gemv::compact(m->output_weight()).defined());
+        auto cache = KVCache::allocate(m->config(), B, 12, torch::kFloat32);
+        ForwardInput pre;
+        pre.input_ids = ids.narrow(1, 0, 6);
+        pre.cache = &cache;
+        pre.slots = torch::arange(B, torch::kInt64);
+        std::vector<torch::Tensor> out{m->forward(pre).logits};
+        for (std::int64_t t = 6; t < 10; ++t) {
+          ForwardInput step;
+          step.input_ids = ids.narrow(1, t, 1);
+          step.positions = torch::full({B, 1}, t, torch::kInt64);
+          step.slots = pre.slots;
+          step.cache = &cache;
+          out.push_back(m->forward(step).logits);
+        }
+        CHECK(max_diff(torch::cat(out, 1), want) < test::tol::kEquivAtol);
+      }
+      m->release_inference();
+    }
 }
 
 TEST_CASE("equivalence: the CPU RMSNorm and SwiGLU kernels equal the LibTorch formulas, strided rows too") {
