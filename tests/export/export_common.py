@@ -43,7 +43,7 @@ def sp_student(distill, work, teacher):
     run(distill, "data", "synth", "--db", db, "--task", "chain", "--n", "40", "--difficulty", "1-2")
     run(distill, "generate", "--db", db, "--teacher", teacher, "--samples", "2", "--limit", "20", "--max-tokens", "48")
     run(distill, "data", "review", "--db", db, "--all-pending", "--accept", "--reason", "export test")
-    run(distill, "train", "--db", db, "--student", "tiny", "--out", out, "--steps", "150", "--max-seq-len", "96",
+    run(distill, "train", "--db", db, "--student", "tiny", "--out", out, "--steps", "400", "--max-seq-len", "96",
         "--batch-tokens", "768", "--val-fraction", "0", "--lr", "3e-3")
     return out
 
