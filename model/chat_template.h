@@ -39,7 +39,7 @@ class ChatTemplate {
 
   const std::string& name() const;
 
-  struct Program;  // the parsed template (model/chat_template.cpp)
+  struct Program;  // the parsed template (model/chat_template_impl.h)
 
  private:
   explicit ChatTemplate(std::shared_ptr<const Program> program) : program_(std::move(program)) {}
