@@ -45,7 +45,7 @@ def distill_decode(distill, model, threads, n, prompt):
 
 def llama_decode(path, threads, n, prompt_ids):
     from llama_cpp import Llama
-    llm = Llama(model_path=path, n_ctx=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = Llama(model_path=path, n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False)
     llm.reset()
     llm.eval(prompt_ids)
     t0 = time.perf_counter()

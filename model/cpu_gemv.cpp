@@ -66,8 +66,8 @@ DISTILL_AVX512 void rows(const float* x, std::int64_t K, const std::uint16_t* w,
 }
 
 // One row of x (a single sequence's decode step): four accumulators over interleaved stretches of K, so the
-// FMA latency of one chain does not bound the loop. (Two rows of w at a time, and software prefetch, were slower
-// here; bench/bench_gemv.cpp measures it.)
+// FMA latency of one chain does not bound the loop. (Two rows of w at a time, software prefetch, and threads taking
+// interleaved chunks instead of contiguous halves were all slower here; bench/bench_gemv.cpp measures it.)
 template <bool kBf16>
 DISTILL_AVX512 void rows1(const float* x, std::int64_t K, const std::uint16_t* w, const float* bias, float* out,
                           std::int64_t n0, std::int64_t n1) {
@@ -125,6 +125,8 @@ at::Tensor huge_page_copy(const at::Tensor& c) {
   madvise(p, rounded, MADV_HUGEPAGE);  // advice only: without THP the copy still works, on small pages
   auto out = at::from_blob(p, c.sizes(), [](void* q) { std::free(q); }, c.options());
   out.copy_(c);
+  // Pages faulted in on a fragmented machine are mostly small; Linux 6.1+ can collapse them now, synchronously.
+  madvise(p, rounded, 25 /* MADV_COLLAPSE */);  // EINVAL on older kernels: nothing lost
   return out;
 }
 
