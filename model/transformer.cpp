@@ -53,46 +53,6 @@ torch::Tensor apply_rope(torch::Tensor x, const torch::Tensor& cos, const torch:
 // YaRN's attention temperature: 0.1 * mscale * ln(factor) + 1 (1 for factor <= 1).
 double yarn_mscale(double factor, double mscale) { return factor <= 1 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0; }
 
-// RoPE inverse frequencies [rope_dim/2] (float32, as transformers computes them) and the factor that scales cos
-// and sin (1 except under yarn).
-std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const torch::Device& dev) {
-  const auto rd = c.rope_dim();
-  const auto i32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
-  auto pos_freqs = torch::pow(c.rope_theta, torch::arange(0, rd, 2, i32.dtype(torch::kInt64)).to(torch::kFloat32) / double(rd));
-  torch::Tensor inv_freq = 1.0 / pos_freqs;
-  const double factor = c.rope_scaling_factor;
-  if (c.rope_scaling_type == "linear") return {inv_freq / factor, 1.0};
-  if (c.rope_scaling_type == "llama3") {
-    // Llama 3.1: wavelengths beyond original/low_freq_factor slow down by `factor`, those under
-    // original/high_freq_factor stay, and in between the two blend by where the wavelength falls.
-    const double orig = double(c.rope_original_max_position), lo = c.rope_low_freq_factor, hi = c.rope_high_freq_factor;
-    auto wavelen = 2 * M_PI / inv_freq;
-    auto smooth = ((orig / wavelen) - lo) / (hi - lo);
-    auto blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq;
-    return {torch::where(wavelen > orig / lo, inv_freq / factor, torch::where(wavelen < orig / hi, inv_freq, blended)), 1.0};
-  }
-  if (c.rope_scaling_type != "yarn") return {inv_freq, 1.0};
-  // YaRN: dims that rotate fewer than beta_slow times over the original context are interpolated (slowed by
-  // factor), those rotating more than beta_fast times kept, with a linear ramp between.
-  const double base = c.rope_theta, orig = double(c.rope_original_max_position);
-  auto correction_dim = [&](double rotations) {
-    return (double(rd) * std::log(orig / (rotations * 2 * M_PI))) / (2 * std::log(base));
-  };
-  double low = correction_dim(c.rope_beta_fast), high = correction_dim(c.rope_beta_slow);
-  if (c.rope_truncate) low = std::floor(low), high = std::ceil(high);
-  low = std::max(low, 0.0), high = std::min(high, double(rd - 1));
-  if (low == high) high += 0.001;  // as the reference: no zero-width ramp
-  auto ramp = ((torch::arange(rd / 2, i32) - low) / (high - low)).clamp(0, 1);
-  auto keep = 1 - ramp;  // the share of the original frequency
-  inv_freq = (1.0 / (factor * pos_freqs)) * (1 - keep) + inv_freq * keep;
-  double attention = c.rope_attention_factor;
-  if (attention == 0)
-    attention = c.rope_mscale != 0 && c.rope_mscale_all_dim != 0
-                    ? yarn_mscale(factor, c.rope_mscale) / yarn_mscale(factor, c.rope_mscale_all_dim)
-                    : yarn_mscale(factor, 1.0);
-  return {inv_freq, attention};
-}
-
 // Row order that gathers interleaved rotary pairs to the half-split layout: [0, 2, 4, ..., 1, 3, 5, ...].
 torch::Tensor deinterleave_order(std::int64_t d) {
   return torch::cat({torch::arange(0, d, 2, torch::kInt64), torch::arange(1, d, 2, torch::kInt64)});
@@ -170,6 +130,44 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
 }
 
 }  // namespace
+
+std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const torch::Device& dev) {
+  const auto rd = c.rope_dim();
+  const auto i32 = torch::TensorOptions().dtype(torch::kFloat32).device(dev);
+  auto pos_freqs = torch::pow(c.rope_theta, torch::arange(0, rd, 2, i32.dtype(torch::kInt64)).to(torch::kFloat32) / double(rd));
+  torch::Tensor inv_freq = 1.0 / pos_freqs;
+  const double factor = c.rope_scaling_factor;
+  if (c.rope_scaling_type == "linear") return {inv_freq / factor, 1.0};
+  if (c.rope_scaling_type == "llama3") {
+    // Llama 3.1: wavelengths beyond original/low_freq_factor slow down by `factor`, those under
+    // original/high_freq_factor stay, and in between the two blend by where the wavelength falls.
+    const double orig = double(c.rope_original_max_position), lo = c.rope_low_freq_factor, hi = c.rope_high_freq_factor;
+    auto wavelen = 2 * M_PI / inv_freq;
+    auto smooth = ((orig / wavelen) - lo) / (hi - lo);
+    auto blended = (1 - smooth) * inv_freq / factor + smooth * inv_freq;
+    return {torch::where(wavelen > orig / lo, inv_freq / factor, torch::where(wavelen < orig / hi, inv_freq, blended)), 1.0};
+  }
+  if (c.rope_scaling_type != "yarn") return {inv_freq, 1.0};
+  // YaRN: dims that rotate fewer than beta_slow times over the original context are interpolated (slowed by
+  // factor), those rotating more than beta_fast times kept, with a linear ramp between.
+  const double base = c.rope_theta, orig = double(c.rope_original_max_position);
+  auto correction_dim = [&](double rotations) {
+    return (double(rd) * std::log(orig / (rotations * 2 * M_PI))) / (2 * std::log(base));
+  };
+  double low = correction_dim(c.rope_beta_fast), high = correction_dim(c.rope_beta_slow);
+  if (c.rope_truncate) low = std::floor(low), high = std::ceil(high);
+  low = std::max(low, 0.0), high = std::min(high, double(rd - 1));
+  if (low == high) high += 0.001;  // as the reference: no zero-width ramp
+  auto ramp = ((torch::arange(rd / 2, i32) - low) / (high - low)).clamp(0, 1);
+  auto keep = 1 - ramp;  // the share of the original frequency
+  inv_freq = (1.0 / (factor * pos_freqs)) * (1 - keep) + inv_freq * keep;
+  double attention = c.rope_attention_factor;
+  if (attention == 0)
+    attention = c.rope_mscale != 0 && c.rope_mscale_all_dim != 0
+                    ? yarn_mscale(factor, c.rope_mscale) / yarn_mscale(factor, c.rope_mscale_all_dim)
+                    : yarn_mscale(factor, 1.0);
+  return {inv_freq, attention};
+}
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   if (gemv::applies(x, weight16)) return gemv::linear(x, weight16, bias);

@@ -198,6 +198,10 @@ class TransformerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Transformer);
 
+// RoPE inverse frequencies [rope_dim/2] (float32, as transformers computes them, with the config's scaling) and
+// the factor that scales cos and sin (1 except under yarn).
+std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const torch::Device& dev);
+
 // Next-token cross-entropy, mean over positions whose label is not -100: logits[:, t] predicts labels[:, t+1].
 torch::Tensor causal_lm_loss(const torch::Tensor& logits, const torch::Tensor& labels);
 

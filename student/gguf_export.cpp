@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "model/chat_template.h"
 #include "model/hf_checkpoint.h"
+#include "model/transformer.h"
 #include "model/sentencepiece_model.h"
 #include "model/tokenizer.h"
 #include "student/export.h"
@@ -163,9 +164,9 @@ void check_supported(const model::ModelConfig& c, const std::string& dir) {
   if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "qwen3")
     throw InputError(dir + ": GGUF export covers the llama, qwen2 and qwen3 architectures (the students); this model "
                      "is " + c.model_type + " (" + c.architecture() + ")");
-  if (!c.rope_scaling_type.empty())
-    throw InputError(dir + ": RoPE scaling '" + c.rope_scaling_type + "' is not written to GGUF yet; export "
-                     "--format hf instead");
+  if (!c.rope_scaling_type.empty() && c.rope_scaling_type != "llama3" && c.rope_scaling_type != "linear")
+    throw InputError(dir + ": RoPE scaling '" + c.rope_scaling_type + "' is not written to GGUF yet (llama3 and linear "
+                     "are); export --format hf instead");
   if (c.sliding_window > 0)
     throw InputError(dir + ": sliding-window attention is not written to GGUF yet; export --format hf instead");
   if (c.o_bias && c.model_type != "llama") throw InputError(dir + ": an o_proj bias is not written to GGUF");
@@ -201,6 +202,10 @@ ExportReport export_gguf(const ExportOptions& opt, const std::function<void(cons
   w.set(arch + ".rope.dimension_count", u32(c.attn_head_dim()));
   w.set(arch + ".rope.freq_base", float(c.rope_theta));
   w.set(arch + ".attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
+  if (c.rope_scaling_type == "linear") {
+    w.set(arch + ".rope.scaling.type", std::string("linear"));
+    w.set(arch + ".rope.scaling.factor", float(c.rope_scaling_factor));
+  }
   const bool has_json = fs::exists(fs::path(opt.model_dir) / "tokenizer.json");
   if (has_json) bpe_metadata(w, opt.model_dir, c.vocab_size);
   else spm_metadata(w, opt.model_dir, c.vocab_size);
@@ -228,6 +233,18 @@ ExportReport export_gguf(const ExportOptions& opt, const std::function<void(cons
     rep.bytes += std::int64_t(bytes.size());
     ++rep.tensors;
     w.add_tensor(name, x.sizes().vec(), type, std::move(bytes));
+  }
+  if (c.rope_scaling_type == "llama3") {
+    // llama.cpp divides each rotary frequency by rope_freqs[i], as its converter writes Llama 3.1's scaling:
+    // the ratio of the unscaled frequencies to ours, so both engines rotate alike.
+    auto plain = c;
+    plain.rope_scaling_type.clear();
+    auto ratio = (model::rope_frequencies(plain, torch::kCPU).first / model::rope_frequencies(c, torch::kCPU).first)
+                     .to(torch::kFloat32).contiguous();
+    auto bytes = tensor_bytes(ratio, GgmlType::f32);
+    rep.bytes += std::int64_t(bytes.size());
+    ++rep.tensors;
+    w.add_tensor("rope_freqs.weight", ratio.sizes().vec(), GgmlType::f32, std::move(bytes));
   }
   publish(opt.out, opt.force, /*is_dir=*/false, [&](const std::string& tmp) {
     write_file_atomic(tmp, w.serialize());

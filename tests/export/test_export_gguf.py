@@ -1,6 +1,7 @@
 """tests/export/test_export_gguf.py: `distill export --format gguf` judged by the gguf package's reader and by
 llama.cpp itself (llama-cpp-python, pinned in scripts/setup). For a SentencePiece Llama student distill trained,
-transformers-saved Llama (Q/K permutation, byte-level BPE), Qwen2 (q/k/v biases) and Qwen3 (q/k norms) models:
+transformers-saved Llama (Q/K permutation, byte-level BPE), Llama 3 RoPE scaling (rope_freqs), Qwen2 (q/k/v biases)
+and Qwen3 (q/k norms) models:
 - the reader finds llama.cpp's keys, every tensor under llama.cpp's name and shape, and the values (f16 exactly as
   torch rounds them, q8_0 within half a quantization step of each block);
 - llama.cpp loads the f16 file, tokenizes the prompt as distill does, and its 32 greedy tokens equal
@@ -56,11 +57,13 @@ def check_file(path, cfg, src_tensors, dtype, name, has_bos):
                       ("embedding_length", cfg["hidden_size"]), ("attention.head_count_kv", cfg["num_key_value_heads"])]:
         check(field(r, f"{arch}.{key}") == want, f"{name} {dtype}: {arch}.{key} = {want}")
     check(len(r.fields["tokenizer.ggml.tokens"].data) == cfg["vocab_size"], f"{name} {dtype}: one token per embedding row")
+    by_name = {t.name: t for t in r.tensors}
     keys = ["tokenizer.ggml.eos_token_id", "tokenizer.chat_template"] + (["tokenizer.ggml.bos_token_id"] if has_bos else [])
     for key in keys:
         check(key in r.fields, f"{name} {dtype}: {key} present")
     worst = 0.0
-    by_name = {t.name: t for t in r.tensors}
+    if cfg.get("rope_parameters", {}).get("rope_type") == "llama3":
+        check("rope_freqs.weight" in by_name, f"{name} {dtype}: Llama 3 RoPE scaling as rope_freqs.weight")
     for hf, x in src_tensors.items():
         g = gguf_name(hf)
         check(g in by_name, f"{name} {dtype}: {g} present") if g not in by_name else None
@@ -109,12 +112,15 @@ def main():
     distill, fixtures, teacher, work = sys.argv[1:5]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    qwen2 = os.path.join(work, "qwen2")  # the Qwen2 fixture with the chat tokenizer beside it
-    shutil.copytree(os.path.join(fixtures, "models", "qwen2_4x"), qwen2)
-    for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        shutil.copy(os.path.join(fixtures, "models", "qwen3", f), qwen2)
+    def with_tokenizer(fixture):  # a fixture saved without one, given the chat tokenizer (same vocabulary)
+        d = os.path.join(work, fixture)
+        shutil.copytree(os.path.join(fixtures, "models", fixture), d)
+        for f in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            shutil.copy(os.path.join(fixtures, "models", "qwen3", f), d)
+        return d
     cases = [("sp_student", sp_student(distill, work, teacher)), ("llama", os.path.join(fixtures, "models", "llama")),
-             ("qwen2", qwen2), ("qwen3", os.path.join(fixtures, "models", "qwen3"))]
+             ("llama3_rope", with_tokenizer("llama3_rope_4x")), ("qwen2", with_tokenizer("qwen2_4x")),
+             ("qwen3", os.path.join(fixtures, "models", "qwen3"))]
     for name, src in cases:
         f32 = os.path.join(work, name + "_f32")
         f16 = os.path.join(work, name + "_f16")
