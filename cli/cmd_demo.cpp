@@ -39,62 +39,24 @@ namespace {
 struct Args {
   std::string workdir = "distill-demo";
   std::string teacher = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
-  // Measured here: the student's loss drops from the plateau once it has seen a few thousand distinct problems
-  // (~700 steps with 7,900 of them, not within 1,400 with 2,000), so the teacher answers many problems once.
+  // Every default below was chosen on dev runs (train-split problems, never the eval split); the measurements
+  // behind each are in docs/demo-settings.md.
+  // The student leaves its loss plateau only after a few thousand distinct problems: many problems, one answer each.
   std::int64_t train_n = 12000, eval_n = 500, gen_limit = 8000, samples = 1, max_tokens = 96;
   std::int64_t train_max_difficulty = 4;  // the student sees 1..this; eval goes one further
-  // Steps: the student's loss plateaus near 0.3, then falls to ~0 at a point that varies with the seed and the
-  // rounding. Measured on the validation loss (held-out training problems): at 1,200 steps three of six runs had
-  // not fallen (0.01-0.1, and 86% instead of 100% on the trained levels); at 1,800, seeds 1-3 all reached 0.0000
-  // under ATen's products, but under the oneDNN ones (model/cpu_gemm.h) seed 3 stopped at 0.0081 (90.3% on the
-  // trained levels); at 3,000 seeds 1 and 3 reach 0.0000. The oneDNN products made the demo fast enough to afford
-  // it (~175 s in all on 2 cores, against ~180 s for 1,800 steps before them). 4,000 since weight decay 1.0 and
-  // the averaged weights (below): the decay holds some runs on a second plateau (~0.08) for longer, and a mean
-  // that still holds plateau weights is no better than they are (~265 s in all).
+  // Enough steps for every seed tried to leave the plateau under the decay and the weight averaging below.
   std::int64_t steps = 4000, eval_samples = 2, eval_limit = 0;
-  // Difficulty 5 has one operation more than any training problem, so its prompt is longer: a student trained at
-  // plain positions finds the start value and the operations by distance and reads the prompt as a shorter one
-  // (10-16% at d5). Stretched prompt positions (train --position-stretch) train longer distances. Chosen on dev
-  // runs: `demo --seed 11`'s data, students at seeds 11-15, greedy pass@1 on 400 difficulty-5 problems of the
-  // *train* split (seed 77; no demo trains on difficulty 5, and the eval split is never looked at): 0.15 with 100
-  // warmup steps gave 64 / 96 / 51 / 76 / 6% against 10% without; 0.1 (warmup 100) 1 / 18%, 0.2 (warmup 200)
-  // 15 / 12%, 0.15 with warmup 200 58 / 43%; with train's default 20 warmup steps the seed-11 student never left
-  // the plateau. (The first pass scored these runs on seed 11's eval-split problems, which share the eval split's
-  // hash range with the problems reported here; re-scored on train-split problems, the ranking is the same.)
-  // Student and baseline alike. With the oneDNN products (model/cpu_gemm.h: other fp32 rounding, so other runs)
-  // the same five students gave 21.5 / 24.8 / 64.8 / 58.5 / 47.2%: difficulty 5 stays a lottery per run. Tried
-  // then on the same protocol: a random gap of 0-10 positions between prompt and completion on top of the stretch,
-  // 73.5 / 78.2 / 41.8 / 57.8 / 37.8%; the gap (0-20) without the stretch, 12.0 / 8.8 / 9.0% (stopped there).
-  // Longer training helps more than either: at 3,000 steps (the default below) 70.5 / 95.0 / 85.2 / 59.0 / 43.0%,
-  // with --weight-decay 1.0 as well 92.5 / 89.0 / 87.5 / 46.5 / 80.8%, at 4,000 steps 91.5 / 54.2 / 88.2 / 20.2%
-  // (seeds 12-15 of these on one thread each, two runs at a time; seed 11 on two).
+  // Difficulty 5's longer prompt lands on distances the stretched positions trained (student and baseline alike).
   double position_stretch = 0.15;
   std::int64_t warmup = 100;
-  // `train --weight-decay` and `--average-last` of the student and of the baseline (-1: a quarter of --steps).
-  // Why difficulty 5 was a lottery: its failures are nearly all at line 5, which reads the sign or number of the
-  // last operation (marked "then") instead of the fifth; in training the fifth line is always the last one, so both
-  // readings fit the data, and which one a run learns changes from checkpoint to checkpoint: one run (seed 14, 3,000
-  // steps) scored 38 / 74 / 7 / 55 / 6 / 12% at steps 2000 / 2500 / 2600 / 2700 / 2800 / 2900, and 59% at the end.
-  // The mean of its checkpoints 2000-3000 scored 81% (seed 15: 79% against 43%). On the protocol above, with seeds
-  // 11-18 (one thread each, two runs at a time), d5 per seed:
-  //   3,000 steps (the default before):                     70.5 / 95.0 / 85.2 / 59.0 / 43.0 / 54.0 / 71.0 / 34.5%
-  //   + --average-last 1000:                                61.5 / 98.2 / 79.0 / 72.0 / 83.0 / 21.0 / 52.8 / 96.5%
-  //   + --weight-decay 1.0 --average-last 1000:             97.2 / 100 / 25.5 / 100 / 99.0 / 100 / 77.0 / 76.0%
-  //     (seed 13 left the 0.08 plateau at step ~2,950: val loss 0.075 for the mean)
-  //   4,000 steps, --weight-decay 1.0 --average-last 1000:  72.5 / 100 / 100 / 99.2 / 95.5 / 72.8 / 100 / 100%
-  // The last (these defaults) is ahead of the first on every seed (mean 92.5% against 64.0%), but not above 95%
-  // on all: two seeds in eight stop near 72%. Also tried: the stretch on the completion's positions too, 13.2 /
-  // 33.5 / 78.0 / 48.2 / 87.8 / 83.0 / 98.5 / 98.0%; 4 layers of width 96 (394k parameters), seed 15 never left
-  // the plateau.
+  // `train --weight-decay` and `--average-last` of the student and of the baseline (-1: a quarter of --steps):
+  // together they make difficulty 5 far less of a lottery per seed.
   double weight_decay = 1.0;
   std::int64_t average_last = -1;
   std::uint64_t seed = 1;
   std::string device = "cpu";  // generate, train and eval run here; synth, curation and compare are CPU work
-  // `train --precision` of the student and of the baseline. fp32 on every device: the CPU trains in fp32 anyway,
-  // and on an H200 (full demo, the same CUDA-drawn data per seed) bf16 autocast left the seed-1 student at val loss
-  // 0.016 and 90.2% on the trained levels where fp32 reached 0.0000 and 100% (seed 2: 99.9% and 99.5%), and
-  // trained this 0.4M-parameter model slower (274-321k tok/s against 349-351k): the casts cost more than the
-  // bf16 matmuls save at hidden size 64.
+  // `train --precision` of the student and of the baseline: fp32 everywhere (bf16 autocast was slower and less
+  // accurate for this 0.4M-parameter model on an H200).
   std::string precision = "fp32";
   bool resume = false;  // continue the demo in `workdir` at the step it stopped in
 };
@@ -279,11 +241,8 @@ void register_demo(CLI::App& root, Registry& reg) {
          "--max-seq-len", "128", "--batch-tokens", "4096", "--warmup", warmup, "--eval-every", "250",
          "--position-stretch", stretch, "--weight-decay", decay, "--average-last", average, "--seed", seed,
          "--device", a->device, "--precision", a->precision},
-        // The baseline: the same size, steps and 32 examples a step, on answers alone. It ends at chance (train and
-        // validation loss ln(10)/8 = 0.288: the seven fixed tokens learned, the digit not) under every setting tried
-        // on the dev data (lr 1e-3, 3e-3 and 1e-2, with and without the stretch): without the written steps this
-        // model does not learn the mod-10 chain in 1,800 steps (nor in 3,000: seeds 1 and 3 end at 0.2880-0.2881),
-        // which is what the comparison is meant to show.
+        // The baseline: the same size, steps and 32 examples a step, on answers alone. It ends at chance under every
+        // setting tried, which is what the comparison shows (docs/demo-settings.md).
         {"train", "--db", db, "--student", "tiny", "--target", "answer", "--out", w + "/baseline", "--steps", steps,
          "--lr", "3e-3", "--max-seq-len", "96", "--batch-tokens", "3072", "--warmup", warmup, "--eval-every", "250",
          "--position-stretch", stretch, "--weight-decay", decay, "--average-last", average, "--seed", seed,
