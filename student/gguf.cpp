@@ -3,8 +3,13 @@
 // first), u32 type, u64 offset into the data section; padding to 32; the data, each tensor aligned to 32.
 #include "student/gguf.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "common/errors.h"
 
@@ -110,11 +115,21 @@ void GgufWriter::set(const std::string& key, Value v) {
 }
 
 void GgufWriter::add_tensor(const std::string& name, const std::vector<std::int64_t>& dims, GgmlType type,
-                            std::string bytes) {
-  tensors_.push_back({name, dims, type, std::move(bytes)});
+                            std::function<std::string()> make) {
+  std::int64_t n = 1;
+  for (auto d : dims) n *= d;
+  if (type == GgmlType::q8_0 && (dims.empty() || dims.back() % kQ8Block))
+    throw InputError("tensor " + name + ": q8_0 needs rows that are a multiple of 32 values");
+  tensors_.push_back({name, dims, type, std::move(make), ggml_nbytes(type, n)});
 }
 
-std::string GgufWriter::serialize() const {
+void GgufWriter::add_tensor(const std::string& name, const std::vector<std::int64_t>& dims, GgmlType type,
+                            std::string bytes) {
+  auto held = std::make_shared<std::string>(std::move(bytes));
+  add_tensor(name, dims, type, [held] { return *held; });
+}
+
+std::string GgufWriter::header() const {
   Out o;
   o.b = "GGUF";
   o.raw(kGgufVersion);
@@ -123,26 +138,53 @@ std::string GgufWriter::serialize() const {
   for (const auto& [k, v] : kv_) o.str(k), write_value(o, v);
   std::uint64_t offset = 0;
   for (const auto& t : tensors_) {
-    std::int64_t n = 1;
-    for (auto d : t.dims) n *= d;
-    if (t.type == GgmlType::q8_0 && (t.dims.empty() || t.dims.back() % kQ8Block))
-      throw InputError("tensor " + t.name + ": q8_0 needs rows that are a multiple of 32 values");
-    if (ggml_nbytes(t.type, n) != t.bytes.size())
-      throw InputError("tensor " + t.name + ": " + std::to_string(t.bytes.size()) + " bytes for " + std::to_string(n) +
-                       " values of its type");
     o.str(t.name);
     o.raw<std::uint32_t>(t.dims.size());
     for (auto it = t.dims.rbegin(); it != t.dims.rend(); ++it) o.raw<std::uint64_t>(*it);
     o.raw(static_cast<std::uint32_t>(t.type));
     o.raw(offset);
-    offset += (t.bytes.size() + kGgufAlignment - 1) / kGgufAlignment * kGgufAlignment;
+    offset += (t.nbytes + kGgufAlignment - 1) / kGgufAlignment * kGgufAlignment;
   }
   o.pad();
-  for (const auto& t : tensors_) {
-    o.b += t.bytes;
-    o.pad();
-  }
   return o.b;
+}
+
+void GgufWriter::each_tensor(const std::function<void(const std::string&)>& sink) const {
+  for (const auto& t : tensors_) {
+    auto bytes = t.make();
+    if (bytes.size() != t.nbytes)
+      throw InputError("tensor " + t.name + ": " + std::to_string(bytes.size()) + " bytes where its dims and type "
+                       "take " + std::to_string(t.nbytes));
+    bytes.append((kGgufAlignment - bytes.size() % kGgufAlignment) % kGgufAlignment, '\0');
+    sink(bytes);
+  }
+}
+
+std::string GgufWriter::serialize() const {
+  std::string out = header();
+  each_tensor([&](const std::string& b) { out += b; });
+  return out;
+}
+
+void GgufWriter::write(const std::string& path) const {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw RuntimeFailure(path + ": cannot be created (" + std::strerror(errno) + ")");
+  auto put = [&](const std::string& b) {
+    if (std::fwrite(b.data(), 1, b.size(), f) != b.size()) {
+      const std::string why = std::strerror(errno);
+      std::fclose(f);
+      throw RuntimeFailure(path + ": write failed (" + why + ")");
+    }
+  };
+  try {
+    put(header());
+    each_tensor(put);
+  } catch (...) {
+    std::fclose(f);
+    throw;
+  }
+  const bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  if (std::fclose(f) != 0 || !ok) throw RuntimeFailure(path + ": write failed (" + std::strerror(errno) + ")");
 }
 
 }  // namespace distill::student

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -21,10 +22,16 @@ class GgufWriter {
   using Value = std::variant<std::uint32_t, std::int32_t, float, bool, std::string, std::vector<std::string>,
                              std::vector<std::int32_t>, std::vector<float>>;
   void set(const std::string& key, Value v);  // a key set twice keeps its last value, in its first place
-  // dims as torch lists them (outermost first); GGUF stores them innermost first.
+  // dims as torch lists them (outermost first); GGUF stores them innermost first. `make` gives the tensor's bytes
+  // when the file is written, so only one tensor's bytes are in memory at a time.
+  void add_tensor(const std::string& name, const std::vector<std::int64_t>& dims, GgmlType type,
+                  std::function<std::string()> make);
   void add_tensor(const std::string& name, const std::vector<std::int64_t>& dims, GgmlType type, std::string bytes);
-  // The whole file. Throws InputError for a tensor whose byte count does not match its dims and type.
+  // The whole file, in memory (tests). Throws InputError for a tensor whose byte count does not match its dims and
+  // type, or whose rows are not whole Q8_0 blocks.
   std::string serialize() const;
+  // The same bytes written to `path`, one tensor at a time, then flushed to disk (the caller renames it into place).
+  void write(const std::string& path) const;
   std::size_t tensor_count() const { return tensors_.size(); }
 
  private:
@@ -32,8 +39,11 @@ class GgufWriter {
     std::string name;
     std::vector<std::int64_t> dims;
     GgmlType type;
-    std::string bytes;
+    std::function<std::string()> make;
+    std::size_t nbytes;
   };
+  std::string header() const;  // magic to the padding before the data (checks every tensor's size)
+  void each_tensor(const std::function<void(const std::string&)>& sink) const;  // data and padding
   std::vector<std::pair<std::string, Value>> kv_;
   std::vector<Tensor> tensors_;
 };

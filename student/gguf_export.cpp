@@ -229,10 +229,9 @@ ExportReport export_gguf(const ExportOptions& opt, const std::function<void(cons
       x = unpermute_rope_rows(x, name.find(".attn_q.") != std::string::npos ? c.num_attention_heads : c.num_key_value_heads);
     GgmlType type = x.dim() == 1 ? GgmlType::f32 : wt;
     if (type == GgmlType::q8_0 && x.size(-1) % kQ8Block) type = GgmlType::f16;  // rows must hold whole blocks
-    auto bytes = tensor_bytes(x, type);
-    rep.bytes += std::int64_t(bytes.size());
+    rep.bytes += std::int64_t(ggml_nbytes(type, x.numel()));
     ++rep.tensors;
-    w.add_tensor(name, x.sizes().vec(), type, std::move(bytes));
+    w.add_tensor(name, x.sizes().vec(), type, [x, type] { return tensor_bytes(x, type); });  // converted at write
   }
   if (c.rope_scaling_type == "llama3") {
     // llama.cpp divides each rotary frequency by rope_freqs[i], as its converter writes Llama 3.1's scaling:
@@ -247,7 +246,7 @@ ExportReport export_gguf(const ExportOptions& opt, const std::function<void(cons
     w.add_tensor("rope_freqs.weight", ratio.sizes().vec(), GgmlType::f32, std::move(bytes));
   }
   publish(opt.out, opt.force, /*is_dir=*/false, [&](const std::string& tmp) {
-    write_file_atomic(tmp, w.serialize());
+    w.write(tmp);  // tensor by tensor: the file is never whole in memory
   });
   rep.files = {fs::path(opt.out).filename().string()};
   return rep;

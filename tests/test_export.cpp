@@ -74,8 +74,14 @@ TEST_CASE("export: a GGUF file opens with its magic, version and counts, and ali
   CHECK(f.substr(f.size() - 128, 12) == std::string(12, '\1'));  // a's 12 bytes padded to 32, then b's 68 to 96
   CHECK(f.substr(f.size() - 96, 68) == std::string(68, '\2'));
   student::GgufWriter bad;
-  bad.add_tensor("c", {2, 33}, student::GgmlType::q8_0, std::string(68, '\0'));
-  CHECK_THROWS_WITH(bad.serialize(), Catch::Contains("multiple of 32"));
+  CHECK_THROWS_WITH(bad.add_tensor("c", {2, 33}, student::GgmlType::q8_0, std::string(68, '\0')),
+                    Catch::Contains("multiple of 32"));
+  bad.add_tensor("d", {4}, student::GgmlType::f16, [] { return std::string(6, '\0'); });  // 4 f16 values are 8 bytes
+  CHECK_THROWS_WITH(bad.serialize(), Catch::Contains("6 bytes"));
+  // Streamed to a file, tensor by tensor, the bytes are those serialize() builds.
+  test::TempDir d;
+  w.write(d / "w.gguf");
+  CHECK(read_file(d / "w.gguf") == f);
 }
 
 TEST_CASE("export: the SentencePiece model reader agrees with the library on the demo teacher's tokenizer") {
