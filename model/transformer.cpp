@@ -68,11 +68,17 @@ torch::Tensor permute_rope_rows(const torch::Tensor& w, std::int64_t blocks, std
   return out;
 }
 
+// x w^T + b through the exact 16-bit copy w16 when a decode step may use it (model/cpu_gemv.h), else fp32.
+torch::Tensor decode_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& w16,
+                            const torch::Tensor& b = {}) {
+  return gemv::applies(x, w16) ? gemv::linear(x, w16, b) : gemm::linear(x, w, b);
+}
+
 // SwiGLU down(silu(gate(x)) * up(x)); with gate_up = [gate; up] stacked (prepared inference), one matmul for both.
 torch::Tensor swiglu(const torch::Tensor& x, const torch::Tensor& gate_up, Linear& gate, Linear& up, Linear& down,
                      const torch::Tensor& gate_up16 = {}) {
   if (gate_up.defined() && !torch::GradMode::is_enabled()) {
-    auto gu = gemv::applies(x, gate_up16) ? gemv::linear(x, gate_up16) : gemm::linear(x, gate_up);
+    auto gu = decode_linear(x, gate_up, gate_up16);
     if (cpu::applies(gu)) return down(cpu::silu_mul(gu));
     auto parts = gu.chunk(2, -1);
     return down(F::silu(parts[0]) * parts[1]);
@@ -170,8 +176,7 @@ std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const to
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  if (gemv::applies(x, weight16)) return gemv::linear(x, weight16, bias);
-  return gemm::linear(x, weight, bias);
+  return decode_linear(x, weight, weight16, bias);
 }
 
 void LinearImpl::prepare_decode_copy() {
@@ -280,7 +285,7 @@ class GqaAttentionImpl : public AttentionBase {
     const auto B = x.size(0), T = x.size(1);
     torch::Tensor q, k, v;
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
-      auto qkv = gemv::applies(x, w_qkv16) ? gemv::linear(x, w_qkv16, b_qkv) : gemm::linear(x, w_qkv, b_qkv);
+      auto qkv = decode_linear(x, w_qkv, w_qkv16, b_qkv);
       auto parts = qkv.split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];
     } else {
@@ -630,8 +635,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   h = norm(h);
   ForwardOutput out;
   if (in.hidden_only) out.hidden = h;
-  else if (gemv::applies(h, output16_)) out.logits = gemv::linear(h, output16_);
-  else out.logits = gemm::linear(h, output_weight()).to(torch::kFloat32);
+  else out.logits = decode_linear(h, output_weight(), output16_).to(torch::kFloat32);
   if (in.want_aux_loss && !router_logits.empty()) {
     // Switch/Mixtral load balancing over all MoE layers: E * sum_e (fraction routed to e) * (mean prob of e).
     auto all = torch::cat(router_logits, 0);

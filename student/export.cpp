@@ -124,7 +124,7 @@ std::string generation_config(const std::string& src_dir, const model::ModelConf
 // The tokenizer files: tokenizer.json as it came, or one written from tokenizer.model; the chat template as it
 // came, or distill's R1 template for a model that prompts in the R1 format.
 std::string write_tokenizer_files(const std::string& src, const std::string& dir, const model::ModelConfig& c,
-                                  std::vector<std::string>& files) {
+                                  const model::Tokenizer& tok, std::vector<std::string>& files) {
   auto copy = [&](const std::string& f) {
     write_file_atomic((fs::path(dir) / f).string(), read_file((fs::path(src) / f).string()));
     files.push_back(f);
@@ -140,10 +140,9 @@ std::string write_tokenizer_files(const std::string& src, const std::string& dir
     const auto m = model::parse_sentencepiece_model(read_file(spm), spm);
     write_file_atomic((fs::path(dir) / "tokenizer.json").string(), tokenizer_json_from_sentencepiece(m, spm));
     auto text = [&](int id) { return id >= 0 && id < int(m.pieces.size()) ? m.pieces[std::size_t(id)].text : std::string(); };
-    auto tok = model::load_tokenizer(src);
     write_file_atomic((fs::path(dir) / "tokenizer_config.json").string(),
-                      tokenizer_config_json(text(tok->bos_id()), text(tok->eos_id()), text(tok->pad_id()),
-                                            text(tok->unk_id()), c.max_position_embeddings));
+                      tokenizer_config_json(text(tok.bos_id()), text(tok.eos_id()), text(tok.pad_id()),
+                                            text(tok.unk_id()), c.max_position_embeddings));
     copy("tokenizer.model");  // for SentencePiece users and llama.cpp's own converter
     files.insert(files.end(), {"tokenizer.json", "tokenizer_config.json"});
     what = "tokenizer.json written from the SentencePiece tokenizer.model";
@@ -175,7 +174,7 @@ ExportReport export_hf(const ExportOptions& opt, const std::function<void(const 
     write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.to_hf_json());
     write_file_atomic((fs::path(tmp) / "generation_config.json").string(), generation_config(opt.model_dir, cfg, *tok, opt));
     rep.files.insert(rep.files.end(), {"config.json", "generation_config.json"});
-    rep.tokenizer = write_tokenizer_files(opt.model_dir, tmp, cfg, rep.files);
+    rep.tokenizer = write_tokenizer_files(opt.model_dir, tmp, cfg, *tok, rep.files);
   });
   return rep;
 }

@@ -97,7 +97,7 @@ void bpe_metadata(GgufWriter& w, const std::string& dir, std::int64_t n_vocab) {
 void spm_metadata(GgufWriter& w, const std::string& dir, std::int64_t n_vocab) {
   const auto path = (fs::path(dir) / "tokenizer.model").string();
   const auto m = model::parse_sentencepiece_model(read_file(path), path);
-  tokenizer_json_from_sentencepiece(m, path);  // the same settings check as the hf export
+  check_exportable(m, path);  // the same settings the hf export refuses
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<std::int32_t> types;

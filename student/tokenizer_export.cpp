@@ -44,17 +44,25 @@ json bpe_merges(const model::SpModel& m, const std::map<std::string, int>& vocab
 
 }  // namespace
 
+namespace {
+[[noreturn]] void refuse(const std::string& source, const std::string& what) {
+  throw InputError(source + ": " + what + " (export writes SentencePiece BPE models with the identity "
+                   "normalization and byte fallback, as `distill tokenizer train` makes them)");
+}
+}  // namespace
+
+void check_exportable(const model::SpModel& m, const std::string& source) {
+  if (m.model_type != "bpe") refuse(source, "model type " + m.model_type + " is not exported");
+  if (m.normalizer != "identity") refuse(source, "normalization rule '" + m.normalizer + "' is not exported");
+  if (m.remove_extra_whitespaces) refuse(source, "remove_extra_whitespaces is set");
+  if (m.treat_whitespace_as_suffix) refuse(source, "treat_whitespace_as_suffix is set");
+  if (!m.escape_whitespaces) refuse(source, "escape_whitespaces is off");
+  if (!m.byte_fallback) refuse(source, "byte_fallback is off");
+}
+
 std::string tokenizer_json_from_sentencepiece(const model::SpModel& m, const std::string& source) {
-  auto refuse = [&](const std::string& what) {
-    throw InputError(source + ": " + what + " (export writes SentencePiece BPE models with the identity "
-                     "normalization and byte fallback, as `distill tokenizer train` makes them)");
-  };
-  if (m.model_type != "bpe") refuse("model type " + m.model_type + " is not exported");
-  if (m.normalizer != "identity") refuse("normalization rule '" + m.normalizer + "' is not exported");
-  if (m.remove_extra_whitespaces) refuse("remove_extra_whitespaces is set");
-  if (m.treat_whitespace_as_suffix) refuse("treat_whitespace_as_suffix is set");
-  if (!m.escape_whitespaces) refuse("escape_whitespaces is off");
-  if (!m.byte_fallback) refuse("byte_fallback is off");
+  check_exportable(m, source);
+  auto refuse = [&](const std::string& what) { student::refuse(source, what); };
   std::map<std::string, int> vocab;
   json vocab_json = json::object(), added = json::array();
   std::string unk, bos;

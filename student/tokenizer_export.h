@@ -14,6 +14,8 @@ namespace distill::student {
 // added in front. The models distill trains are covered (BPE, identity normalization); anything else (unigram,
 // another normalization rule, whitespace collapsing or suffixes) is an InputError naming `source` and the setting.
 std::string tokenizer_json_from_sentencepiece(const model::SpModel& m, const std::string& source);
+// The settings check alone (GGUF export writes the pieces themselves): the same InputErrors.
+void check_exportable(const model::SpModel& m, const std::string& source);
 
 // tokenizer_config.json for a tokenizer.json: its special tokens by text ("" leaves one out) and the class
 // transformers 4.x and 5.x both read.
