@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/errors.h"
+#include "model/cpu_attention.h"
 #include "model/cpu_gemm.h"
 #include "model/cpu_gemv.h"
 #include "model/cpu_kernels.h"
@@ -286,6 +287,10 @@ class GqaAttentionImpl : public AttentionBase {
     torch::Tensor q, k, v;
     if (w_qkv.defined() && !torch::GradMode::is_enabled()) {
       auto qkv = decode_linear(x, w_qkv, w_qkv16, b_qkv);
+      if (ctx.cache && T == 1) {  // a decode step: the rest of attention in one CPU pass where it applies
+        auto spec = decode_spec(ctx);
+        if (cpu::decode_attention_applies(qkv, spec)) return o_proj(cpu::decode_attention(qkv, spec));
+      }
       auto parts = qkv.split({H * hd, K * hd, K * hd}, -1);
       q = parts[0], k = parts[1], v = parts[2];
     } else {
@@ -311,6 +316,16 @@ class GqaAttentionImpl : public AttentionBase {
     }
     auto o = attend(q, k, v, ctx, 1.0 / std::sqrt(double(hd)));
     return o_proj(o.transpose(1, 2).reshape({B, T, H * hd}));
+  }
+  cpu::DecodeAttention decode_spec(const LayerContext& ctx) const {
+    cpu::DecodeAttention a;
+    a.heads = H, a.kv_heads = K, a.head_dim = hd, a.scale = 1.0 / std::sqrt(double(hd));
+    if (q_norm) a.q_norm = q_norm->weight, a.k_norm = k_norm->weight, a.eps = q_norm->eps;
+    if (q_norm && k_norm->eps != q_norm->eps) a.head_dim = 0;  // one eps for both: decline otherwise
+    a.cos = ctx.cos, a.sin_rot = ctx.sin_rot;
+    a.k_cache = ctx.cache->k[std::size_t(ctx.layer)], a.v_cache = ctx.cache->v[std::size_t(ctx.layer)];
+    a.slots = ctx.slots, a.positions = ctx.positions;
+    return a;
   }
   void prepare_inference() override {
     torch::NoGradGuard g;
@@ -600,6 +615,7 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.slots = in.slots.defined() ? in.slots : torch::arange(B, ids.options());
     ctx.kv_len = in.kv_len ? in.kv_len : pos.max().item<std::int64_t>() + 1;
     ctx.slot_begin = in.slot_begin;
+    ctx.positions = pos;
     TORCH_CHECK(ctx.kv_len <= in.cache->max_len, "sequence longer than the KV cache (", in.cache->max_len, ")");
     // row of (slot, head, position) in the cache viewed as [slots * heads * max_len, d], in [B, heads, T] order
     const auto heads = in.cache->k.front().size(1);

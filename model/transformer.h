@@ -75,6 +75,7 @@ struct LayerContext {
   torch::Tensor bias_heads;               // GQA decode without grad: [B*H, 1, S], made by the first layer
   KVCache* cache = nullptr;
   torch::Tensor slots;                    // [B]
+  torch::Tensor positions;                // [B, T] int64, with a cache: the new tokens' positions
   torch::Tensor flat_index;               // [B*heads*T] (slot*heads + head)*max_len + position, for cache writes
   std::int64_t kv_len = 0;
   std::int64_t slot_begin = -1;

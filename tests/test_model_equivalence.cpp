@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "common/fs.h"
+#include "model/cpu_attention.h"
 #include "model/cpu_gemv.h"
 #include "model/cpu_kernels.h"
 #include "model/hf_checkpoint.h"
@@ -266,6 +267,62 @@ TEST_CASE("equivalence: packed documents with reset positions equal separate row
   auto p = m->forward(packed).logits;
   CHECK(max_diff(p.narrow(1, 0, 5), m->forward(fa).logits) < tol);
   CHECK(max_diff(p.narrow(1, 5, 7), m->forward(fb).logits) < tol);
+}
+
+TEST_CASE("equivalence: the one-pass CPU decode attention equals the LibTorch op chain it replaces") {
+  // GqaAttentionImpl's decode step in ops: per-head RMSNorm (Qwen3), RoPE in apply_rope's roll form, the cache
+  // writes, then softmax(q k^T * scale + mask) v for each query head over its kv head's keys. Rows sit in
+  // shuffled slots at different positions (one at 0), so each reads its own prefix of its own slot.
+  torch::NoGradGuard g;
+  for (std::int64_t d : {16, 64, 128})
+    for (auto [H, Hk] : {std::pair<std::int64_t, std::int64_t>{4, 4}, {8, 2}, {6, 3}})
+      for (bool norms : {false, true}) {
+        INFO("head_dim " << d << ", " << H << " heads over " << Hk << (norms ? ", q/k norms" : ""));
+        torch::manual_seed(d + H + norms);
+        const std::int64_t B = 3, slots_n = 5, max_len = 40;
+        auto pos = torch::tensor({17, 0, 33}, torch::kInt64).view({B, 1});
+        auto slots = torch::tensor({4, 0, 2}, torch::kInt64);
+        auto qkv = torch::randn({B, 1, (H + 2 * Hk) * d});
+        auto k_cache = torch::randn({slots_n, Hk, max_len, d}), v_cache = torch::randn({slots_n, Hk, max_len, d});
+        auto inv_freq = 1.0 / torch::pow(10000.0, torch::arange(0, d, 2).to(torch::kFloat32) / double(d));
+        auto f = pos.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [B,1,d/2]
+        auto cos = torch::cat({f.cos(), f.cos()}, -1).unsqueeze(1), sin_rot = torch::cat({-f.sin(), f.sin()}, -1).unsqueeze(1);
+        cpu::DecodeAttention a;
+        a.heads = H, a.kv_heads = Hk, a.head_dim = d, a.scale = 1.0 / std::sqrt(double(d)), a.eps = 1e-6;
+        if (norms) a.q_norm = torch::rand({d}) + 0.5, a.k_norm = torch::rand({d}) + 0.5;
+        a.cos = cos, a.sin_rot = sin_rot, a.slots = slots, a.positions = pos;
+        a.k_cache = k_cache.clone(), a.v_cache = v_cache.clone();
+        if (!cpu::decode_attention_applies(qkv, a)) {
+          WARN("no AVX-512 on this CPU: the one-pass decode attention is off, nothing to compare");
+          return;
+        }
+        auto got = cpu::decode_attention(qkv, a);
+
+        auto parts = qkv.split({H * d, Hk * d, Hk * d}, -1);
+        auto q = parts[0].view({B, 1, H, d}), k = parts[1].view({B, 1, Hk, d}), v = parts[2].view({B, 1, Hk, d});
+        auto rms = [&](const torch::Tensor& x, const torch::Tensor& w) {
+          return w * (x * torch::rsqrt(x.pow(2).mean(-1, true) + a.eps));
+        };
+        if (norms) q = rms(q, a.q_norm), k = rms(k, a.k_norm);
+        auto rope = [&](const torch::Tensor& x) {  // x [B, heads, 1, d]
+          return x * cos + torch::roll(x, d / 2, -1) * sin_rot;
+        };
+        q = rope(q.transpose(1, 2)), k = rope(k.transpose(1, 2)), v = v.transpose(1, 2);  // [B, heads, 1, d]
+        std::vector<torch::Tensor> rows;
+        for (std::int64_t b = 0; b < B; ++b) {
+          const auto s = slots[b].item<std::int64_t>(), p = pos[b][0].item<std::int64_t>();
+          k_cache[s].select(1, p).copy_(k[b].squeeze(1));
+          v_cache[s].select(1, p).copy_(v[b].squeeze(1));
+          auto keys = k_cache[s].narrow(1, 0, p + 1), values = v_cache[s].narrow(1, 0, p + 1);  // [Hk, S, d]
+          auto qh = q[b].view({Hk, H / Hk, d});
+          auto probs = (torch::matmul(qh, keys.transpose(1, 2)) * a.scale).softmax(-1);  // [Hk, rep, S]
+          rows.push_back(torch::matmul(probs, values).reshape({1, 1, H * d}));
+        }
+        auto want = torch::cat(rows, 0);
+        CHECK(max_diff(got, want) < test::tol::kEquivAtol);
+        CHECK(max_diff(a.k_cache, k_cache) < test::tol::kEquivAtol);  // the new keys written, nothing else
+        CHECK(torch::equal(a.v_cache, v_cache));
+      }
 }
 
 TEST_CASE("equivalence: prepared inference (fused weights, CPU kernels, decode path) equals the plain forward") {
