@@ -1,6 +1,8 @@
 // dataset/answer.cpp: see answer.h. Everything here is a pure function of its arguments.
 #include "dataset/answer.h"
 
+#include "dataset/math_equiv.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -79,7 +81,69 @@ std::optional<std::string> last_boxed(std::string_view text) {
   return std::string(text.substr(i, j - i));
 }
 
-std::optional<std::string> extract_answer(std::string_view c) {
+namespace {
+
+// "final answer is 42." / "the answer is 42": up to the end of the sentence or line.
+std::optional<std::string> after_phrase(std::string_view region, const std::string& lower, std::string_view phrase) {
+  const std::size_t k = lower.rfind(phrase);
+  if (k == std::string::npos) return std::nullopt;
+  std::size_t i = k + phrase.size();
+  while (i < region.size() && (region[i] == ' ' || region[i] == ':' || region[i] == '*')) ++i;
+  std::size_t j = i;
+  int dollars = 0;
+  while (j < region.size() && region[j] != '\n') {
+    if (region[j] == '$') ++dollars;
+    // a period ends the sentence unless it is a decimal point or inside $...$
+    if (region[j] == '.' && dollars % 2 == 0 && !(j + 1 < region.size() && std::isdigit(static_cast<unsigned char>(region[j + 1]))))
+      break;
+    ++j;
+  }
+  std::string a = trim(region.substr(i, j - i));
+  while (!a.empty() && (a.back() == ',' || a.back() == ';' || a.back() == '!' || a.back() == '*')) a.pop_back();
+  a = trim(a);
+  if (a.empty()) return std::nullopt;
+  return a;
+}
+
+// Every well-formed \boxed{...} / \fbox{...} of `region`, in order ("\boxed 5" too).
+std::vector<std::string> all_boxed(std::string_view region) {
+  std::vector<std::string> out;
+  for (std::size_t pos = 0; pos < region.size();) {
+    const std::size_t b = region.find("\\boxed", pos), f = region.find("\\fbox", pos);
+    const std::size_t at = std::min(b, f);
+    if (at == std::string_view::npos) break;
+    std::size_t i = at + (at == b ? 6 : 5);
+    while (i < region.size() && region[i] == ' ') ++i;
+    if (i < region.size() && region[i] == '{') {
+      const std::size_t close = match_brace(region, i);
+      if (close == std::string_view::npos) break;
+      out.push_back(trim(region.substr(i + 1, close - i - 1)));
+      pos = close + 1;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < region.size() && !std::isspace(static_cast<unsigned char>(region[j])) && region[j] != '$') ++j;
+    if (j > i) out.emplace_back(region.substr(i, j - i));
+    pos = std::max(j, i + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* to_string(ExtractRule r) {
+  switch (r) {
+    case ExtractRule::boxed: return "boxed";
+    case ExtractRule::boxed_parts: return "boxed-parts";
+    case ExtractRule::final_answer_is: return "final-answer-is";
+    case ExtractRule::answer_colon: return "answer-colon";
+    case ExtractRule::hashes: return "hashes";
+    case ExtractRule::last_math: return "last-math";
+  }
+  return "?";
+}
+
+std::optional<Extraction> extract_final(std::string_view c, std::size_t gold_parts) {
   std::string_view region = c;
   const std::size_t close = c.rfind("</think>");
   if (close != std::string_view::npos) {
@@ -89,200 +153,60 @@ std::optional<std::string> extract_answer(std::string_view c) {
   }
   std::size_t len = 0;
   if (last_command(region, {"\\boxed", "\\fbox"}, len) != std::string_view::npos) {
+    if (gold_parts > 1) {
+      auto boxes = all_boxed(region);
+      if (boxes.size() > 1) {
+        std::string joined;
+        for (const auto& b : boxes) joined += (joined.empty() ? "" : ", ") + b;
+        return Extraction{joined, ExtractRule::boxed_parts};
+      }
+    }
     auto b = last_boxed(region);
     if (!b || b->empty()) return std::nullopt;  // the final box is malformed or empty
-    return b;
+    return Extraction{*b, ExtractRule::boxed};
   }
+  std::string lower(region);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+  if (auto a = after_phrase(region, lower, "answer is")) return Extraction{*a, ExtractRule::final_answer_is};
+  if (auto a = after_phrase(region, lower, "answer:")) return Extraction{*a, ExtractRule::answer_colon};
   // GSM8K: "#### 42" (the rest of that line).
   if (std::size_t h = region.rfind("####"); h != std::string_view::npos) {
     std::size_t e = region.find('\n', h);
     std::string a = trim(region.substr(h + 4, e == std::string_view::npos ? std::string_view::npos : e - h - 4));
-    if (!a.empty()) return a;
+    if (!a.empty()) return Extraction{a, ExtractRule::hashes};
   }
-  // "the answer is 42" (case-insensitive, last occurrence): up to the end of the sentence or line.
-  std::string lower(region);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
-  const std::size_t k = lower.rfind("answer is");
-  if (k != std::string::npos) {
-    std::size_t i = k + 9;
-    while (i < region.size() && (region[i] == ' ' || region[i] == ':')) ++i;
-    std::size_t j = i;
-    while (j < region.size() && region[j] != '\n') {
-      // a period ends the sentence unless it is a decimal point
-      if (region[j] == '.' && !(j + 1 < region.size() && std::isdigit(static_cast<unsigned char>(region[j + 1]))))
-        break;
-      ++j;
+  // The last $...$ of the last non-empty line.
+  std::string_view last = region;
+  while (!last.empty() && std::isspace(static_cast<unsigned char>(last.back()))) last.remove_suffix(1);
+  if (std::size_t nl = last.rfind('\n'); nl != std::string_view::npos) last = last.substr(nl + 1);
+  const std::size_t e = last.rfind('$');
+  if (e != std::string_view::npos && e > 0) {
+    const std::size_t b = last.rfind('$', e - 1);
+    if (b != std::string_view::npos && e > b + 1) {
+      std::string a = trim(last.substr(b + 1, e - b - 1));
+      if (!a.empty()) return Extraction{a, ExtractRule::last_math};
     }
-    std::string a = trim(region.substr(i, j - i));
-    while (!a.empty() && (a.back() == ',' || a.back() == ';' || a.back() == '!')) a.pop_back();
-    if (!a.empty()) return a;
   }
   return std::nullopt;
 }
 
-namespace {
-
-// Unwraps \text{...}-like commands: "\text{5}" -> "5"; a trailing unit "5\text{ cm}" is dropped.
-void strip_text_commands(std::string& s) {
-  for (std::string_view cmd : {"\\text", "\\textbf", "\\mathrm", "\\mathbf", "\\mbox"}) {
-    for (std::size_t pos = s.find(cmd); pos != std::string::npos; pos = s.find(cmd, pos)) {
-      const std::size_t open = pos + cmd.size();
-      if (open >= s.size() || s[open] != '{') { pos = open; continue; }
-      const std::size_t close = match_brace(s, open);
-      if (close == std::string::npos) break;
-      std::string inner = s.substr(open + 1, close - open - 1);
-      std::size_t prev = pos;
-      while (prev > 0 && s[prev - 1] == ' ') --prev;
-      const bool has_number_before = prev > 0 && std::isdigit(static_cast<unsigned char>(s[prev - 1]));
-      const bool at_end = trim(std::string_view(s).substr(close + 1)).empty();
-      // a unit after a number at the end of the answer ("5\text{ apples}") is dropped entirely
-      const bool is_unit = has_number_before && at_end &&
-                           std::none_of(inner.begin(), inner.end(), [](unsigned char ch) { return std::isdigit(ch); });
-      s.replace(pos, close - pos + 1, is_unit ? "" : inner);
-    }
-  }
+std::optional<std::string> extract_answer(std::string_view c) {
+  auto e = extract_final(c);
+  if (!e) return std::nullopt;
+  return e->answer;
 }
 
-// \frac{a}{b}, \dfrac{a}{b}, \tfrac{a}{b}, \frac12 -> (a)/(b) when a and b are plain.
-void rewrite_fracs(std::string& s) {
-  replace_all(s, "\\dfrac", "\\frac");
-  replace_all(s, "\\tfrac", "\\frac");
-  for (std::size_t pos = s.find("\\frac"); pos != std::string::npos; pos = s.find("\\frac", pos + 1)) {
-    std::size_t i = pos + 5;
-    std::string parts[2];
-    bool ok = true;
-    for (auto& part : parts) {
-      if (i < s.size() && s[i] == '{') {
-        std::size_t c = match_brace(s, i);
-        if (c == std::string::npos) { ok = false; break; }
-        part = s.substr(i + 1, c - i - 1);
-        i = c + 1;
-      } else if (i < s.size() && std::isalnum(static_cast<unsigned char>(s[i]))) {
-        part = s.substr(i, 1);
-        ++i;
-      } else {
-        ok = false;
-        break;
-      }
-    }
-    if (!ok) continue;
-    s.replace(pos, i - pos, parts[0] + "/" + parts[1]);
-  }
-}
-
-// Parses a plain decimal with optional sign and strict thousands separators; nullopt if not exactly one.
-std::optional<long double> parse_decimal(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  std::size_t i = 0;
-  bool neg = false;
-  if (s[i] == '+' || s[i] == '-') { neg = s[i] == '-'; ++i; }
-  std::string digits;
-  std::size_t int_start = i;
-  int group = -1;  // digits since the last comma, -1 when no comma seen
-  bool any_comma = false;
-  for (; i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == ','); ++i) {
-    if (s[i] == ',') {
-      if (i == int_start || (any_comma && group != 3) || (!any_comma && (i - int_start) > 3)) return std::nullopt;
-      any_comma = true;
-      group = 0;
-      continue;
-    }
-    digits += s[i];
-    if (group >= 0) ++group;
-  }
-  if (any_comma && group != 3) return std::nullopt;
-  std::string frac;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i) frac += s[i];
-  }
-  if (i != s.size() || (digits.empty() && frac.empty())) return std::nullopt;
-  long double v = std::strtold((digits.empty() ? "0" : digits).append(".").append(frac.empty() ? "0" : frac).c_str(), nullptr);
-  return neg ? -v : v;
-}
-
-}  // namespace
-
-NormalizedAnswer normalize_answer(std::string_view raw) {
-  std::string s = trim(raw);
-  // strip math delimiters
-  for (int pass = 0; pass < 2; ++pass) {
-    if (s.size() >= 2 && s.front() == '$' && s.back() == '$') s = trim(std::string_view(s).substr(1, s.size() - 2));
-    if (s.size() >= 4 && s.rfind("\\(", 0) == 0 && s.substr(s.size() - 2) == "\\)") s = trim(std::string_view(s).substr(2, s.size() - 4));
-    if (s.size() >= 4 && s.rfind("\\[", 0) == 0 && s.substr(s.size() - 2) == "\\]") s = trim(std::string_view(s).substr(2, s.size() - 4));
-  }
-  replace_all(s, "\xE2\x88\x92", "-");  // U+2212 minus sign
-  for (std::string_view junk : {"\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "~", "^\\circ", "^{\\circ}", "\xC2\xB0", "\\displaystyle", "\\$"})
-    replace_all(s, junk, "");
-  strip_text_commands(s);
-  rewrite_fracs(s);
-  s = trim(s);
-  while (!s.empty() && (s.back() == '.' || s.back() == ',')) { s.pop_back(); s = trim(s); }
-  // "x = 5", "x=5": a single-letter variable assignment
-  if (s.size() > 2 && std::isalpha(static_cast<unsigned char>(s[0]))) {
-    std::size_t i = 1;
-    while (i < s.size() && s[i] == ' ') ++i;
-    if (i < s.size() && s[i] == '=') s = trim(std::string_view(s).substr(i + 1));
-  }
-  NormalizedAnswer out;
-  if (s.size() >= 2 && s.substr(s.size() - 2) == "\\%") { out.percent = true; s = trim(std::string_view(s).substr(0, s.size() - 2)); }
-  else if (!s.empty() && s.back() == '%') { out.percent = true; s = trim(std::string_view(s).substr(0, s.size() - 1)); }
-  // text form: no whitespace, \dfrac already unified
-  std::string compact;
-  for (char c : s) if (!std::isspace(static_cast<unsigned char>(c))) compact += c;
-  out.text = compact;
-  // strip braces around a plain value: "{5}" -> "5"
-  while (compact.size() >= 2 && compact.front() == '{' && match_brace(compact, 0) == compact.size() - 1)
-    compact = compact.substr(1, compact.size() - 2);
-  if (auto v = parse_decimal(compact)) {
-    out.numeric = true;
-    out.value = *v;
-  } else if (std::size_t slash = compact.find('/'); slash != std::string::npos && compact.find('/', slash + 1) == std::string::npos) {
-    auto unparen = [](std::string t) {
-      while (t.size() >= 2 && ((t.front() == '(' && t.back() == ')') || (t.front() == '{' && t.back() == '}')))
-        t = t.substr(1, t.size() - 2);
-      return t;
-    };
-    std::string num = unparen(compact.substr(0, slash)), den = unparen(compact.substr(slash + 1));
-    bool neg = false;
-    if (!num.empty() && num[0] == '-' && num.size() > 1 && num[1] == '(') { neg = true; num = unparen(num.substr(1)); }
-    auto a = parse_decimal(num), b = parse_decimal(den);
-    if (a && b && *b != 0) {
-      out.numeric = true;
-      out.value = (neg ? -*a : *a) / *b;
-    }
-  }
-  if (out.numeric) out.text = compact;
-  return out;
-}
-
-bool answers_equivalent(std::string_view answer, std::string_view gold) {
-  const auto a = normalize_answer(answer), g = normalize_answer(gold);
-  if (a.numeric && g.numeric) {
-    auto close = [](long double x, long double y) {
-      return std::fabs(x - y) <= 1e-9L + 1e-6L * std::max(std::fabs(x), std::fabs(y));
-    };
-    // Two whole numbers must match exactly (a relative tolerance would accept 1234568 for 1234567).
-    const bool whole = std::fmod(a.value, 1.0L) == 0 && std::fmod(g.value, 1.0L) == 0 && !a.percent && !g.percent;
-    if (whole) return a.value == g.value;
-    if (close(a.value, g.value)) return true;
-    if (a.percent != g.percent) {  // 50% vs 0.5
-      const long double pa = a.percent ? a.value / 100 : a.value, pg = g.percent ? g.value / 100 : g.value;
-      return close(pa, pg);
-    }
-    return false;
-  }
-  if (a.text.empty() || g.text.empty()) return false;
-  std::string x = a.text, y = g.text;
-  std::transform(x.begin(), x.end(), x.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  std::transform(y.begin(), y.end(), y.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return x == y;
-}
+bool answers_equivalent(std::string_view answer, std::string_view gold) { return math::equivalent(answer, gold); }
 
 Verification verify_completion(std::string_view completion, std::string_view gold) {
-  Verification v{Verdict::unparsable, extract_answer(completion)};
-  if (!v.extracted) return v;
-  v.verdict = answers_equivalent(*v.extracted, gold) ? Verdict::correct : Verdict::incorrect;
+  std::size_t parts = 1;
+  if (auto g = math::parse_answer(gold); g && (g->kind == math::Kind::list || g->kind == math::Kind::set)) parts = g->args.size();
+  Verification v{Verdict::unparsable, std::nullopt, nullptr};
+  auto e = extract_final(completion, parts);
+  if (!e) return v;
+  v.extracted = e->answer;
+  v.rule = to_string(e->rule);
+  v.verdict = answers_equivalent(e->answer, gold) ? Verdict::correct : Verdict::incorrect;
   return v;
 }
 

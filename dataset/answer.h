@@ -1,8 +1,6 @@
-// dataset/answer.h: final-answer extraction, normalisation and verification (pure functions over text).
-// Extraction follows the R1 protocol: only the text after the last </think> counts; an unclosed <think>
-// block has no answer. Within it: the last \boxed{...} (nested braces), else the last `#### n` line,
-// else the last "the answer is n". Verification compares numerically with a tolerance where both sides
-// are numbers (fractions, percentages, thousands separators, \frac), else as normalised text.
+// dataset/answer.h: final-answer extraction and verification (pure functions over text). Extraction follows the R1
+// protocol: only the text after the last </think> counts; an unclosed <think> block has no answer. Equivalence is
+// dataset/math_equiv.h's (LaTeX parsed into a tree, scalars compared by GiNaC).
 #pragma once
 
 #include <optional>
@@ -18,26 +16,28 @@ const char* to_string(Verdict v);
 // nullopt when there is none, or when the last one has unbalanced braces.
 std::optional<std::string> last_boxed(std::string_view text);
 
-// The final answer of a completion under the rules above; nullopt if none can be found.
+// Which rule found the final answer, most trusted first: the box(es), then "final answer is" (also "the answer
+// is"), "Answer:", "#### n", and the last $...$ of the last line.
+enum class ExtractRule { boxed, boxed_parts, final_answer_is, answer_colon, hashes, last_math };
+const char* to_string(ExtractRule r);
+
+struct Extraction {
+  std::string answer;
+  ExtractRule rule;
+};
+
+// The final answer of a completion under the rules above. With gold_parts > 1 (a gold of several answers), several
+// boxes after the think block are read as one answer of several parts ("a, b").
+std::optional<Extraction> extract_final(std::string_view completion, std::size_t gold_parts = 1);
 std::optional<std::string> extract_answer(std::string_view completion);
 
-// A normalised answer: either a number (value, plus whether it was written as a percentage) or text.
-struct NormalizedAnswer {
-  bool numeric = false;
-  long double value = 0;  // when numeric
-  bool percent = false;   // written with % or \%
-  std::string text;       // canonical text (always set; used when either side is not numeric)
-};
-NormalizedAnswer normalize_answer(std::string_view raw);
-
-// True if `answer` and `gold` denote the same value. Two whole numbers must be equal; otherwise
-// |a-b| <= 1e-9 + 1e-6*max(|a|,|b|). A percentage p% also matches p/100. Text compares case-insensitively
-// after normalisation (whitespace removed, \dfrac and \tfrac read as \frac).
+// True if `answer` and `gold` are the same mathematics: dataset/math_equiv.h's rules.
 bool answers_equivalent(std::string_view answer, std::string_view gold);
 
 struct Verification {
   Verdict verdict;
   std::optional<std::string> extracted;
+  const char* rule = nullptr;  // to_string(ExtractRule) when an answer was extracted
 };
 Verification verify_completion(std::string_view completion, std::string_view gold);
 
