@@ -10,6 +10,9 @@
 
 namespace distill::dataset {
 
+using math::match_brace;
+using math::trim;
+
 const char* to_string(Verdict v) {
   switch (v) {
     case Verdict::correct: return "correct";
@@ -19,30 +22,6 @@ const char* to_string(Verdict v) {
 }
 
 namespace {
-
-std::string trim(std::string_view s) {
-  std::size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return std::string(s.substr(a, b - a));
-}
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  if (from.empty()) return;
-  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
-    s.replace(pos, from.size(), to);
-}
-
-// Given s[open] == '{', returns the index of the matching '}', or npos if unbalanced.
-std::size_t match_brace(std::string_view s, std::size_t open) {
-  int depth = 0;
-  for (std::size_t i = open; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) { ++i; continue; }
-    if (s[i] == '{') ++depth;
-    else if (s[i] == '}' && --depth == 0) return i;
-  }
-  return std::string_view::npos;
-}
 
 // Position of the last occurrence of any of `needles` (whole command: not followed by a letter).
 std::size_t last_command(std::string_view s, std::initializer_list<std::string_view> needles, std::size_t& len) {
@@ -198,15 +177,15 @@ std::optional<std::string> extract_answer(std::string_view c) {
 
 bool answers_equivalent(std::string_view answer, std::string_view gold) { return math::equivalent(answer, gold); }
 
-Verification verify_completion(std::string_view completion, std::string_view gold) {
-  std::size_t parts = 1;
-  if (auto g = math::parse_answer(gold); g && (g->kind == math::Kind::list || g->kind == math::Kind::set)) parts = g->args.size();
+Verification verify_completion(std::string_view completion, std::string_view gold_text) {
+  const math::Gold gold(gold_text);
+  const bool several = gold.tree && (gold.tree->kind == math::Kind::list || gold.tree->kind == math::Kind::set);
   Verification v{Verdict::unparsable, std::nullopt, nullptr};
-  auto e = extract_final(completion, parts);
+  auto e = extract_final(completion, several ? gold.tree->args.size() : 1);
   if (!e) return v;
   v.extracted = e->answer;
   v.rule = to_string(e->rule);
-  v.verdict = answers_equivalent(e->answer, gold) ? Verdict::correct : Verdict::incorrect;
+  v.verdict = math::equivalent(e->answer, gold) ? Verdict::correct : Verdict::incorrect;
   return v;
 }
 

@@ -5,8 +5,8 @@
 #include <regex>
 
 #include "common/errors.h"
-#include "common/utf8.h"
 #include "dataset/answer.h"
+#include "dataset/jsonl.h"
 
 namespace distill::dataset {
 
@@ -24,14 +24,6 @@ namespace {
 const char* format_name(ImportFormat f) {
   return f == ImportFormat::gsm8k ? "gsm8k" : f == ImportFormat::math ? "math" : "jsonl";
 }
-
-struct LineError {
-  const std::string& file;
-  std::size_t line;
-  [[noreturn]] void operator()(const std::string& what) const {
-    throw InputError(file + ":" + std::to_string(line) + ": " + what);
-  }
-};
 
 std::string field_string(const json& obj, const std::string& key, const LineError& fail, const char* hint) {
   auto it = obj.find(key);
@@ -54,26 +46,8 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
   std::vector<ProblemRow> rows;
   const std::string source = opt.source.empty() ? format_name(opt.format) : opt.source;
   if (opt.split.empty()) throw InputError("--split must not be empty");
-  std::size_t line_no = 0, pos = 0;
-  while (pos < bytes.size()) {
-    std::size_t end = bytes.find('\n', pos);
-    if (end == std::string_view::npos) end = bytes.size();
-    std::string_view line = bytes.substr(pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    const LineError fail{filename, line_no};
-    if (auto bad = first_invalid_utf8(line))
-      fail("invalid UTF-8 at byte " + std::to_string(*bad + 1) + " of the line (the file must be UTF-8)");
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    json obj;
-    try {
-      obj = json::parse(line);
-    } catch (const json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
-      fail("malformed JSON: " + without_library_tag(e.what()));
-    }
-    if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());
-
+  for_each_line(bytes, filename, [&](std::string_view line, const LineError& fail) {
+    const json obj = parse_object_line(line, fail);
     ProblemRow r;
     r.source = source;
     r.split = opt.split;
@@ -124,10 +98,10 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
     if (r.answer.find_first_not_of(" \t\r\n") == std::string::npos) fail("empty answer");
     for (auto& [k, v] : obj.items())
       if (std::find(used.begin(), used.end(), k) == used.end()) meta[k] = v;
-    meta["line"] = line_no;
+    meta["line"] = fail.line;
     r.meta_json = meta.dump();
     rows.push_back(std::move(r));
-  }
+  });
   return rows;
 }
 

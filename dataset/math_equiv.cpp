@@ -336,15 +336,21 @@ std::string squeezed(std::string s, bool lower) {
 
 bool equivalent(const Expr& answer, const Expr& gold) { return eq(answer, gold); }
 
-bool equivalent(std::string_view answer, std::string_view gold) {
-  if (answer.size() > kMaxAnswerBytes || gold.size() > kMaxAnswerBytes) return false;
-  const std::string na = normalize_latex(answer), ng = normalize_latex(gold);
+Gold::Gold(std::string_view gold)
+    : normalized(gold.size() > kMaxAnswerBytes ? std::string() : normalize_latex(gold)), tree(parse_normalized(normalized)) {}
+
+bool equivalent(std::string_view answer, const Gold& gold) {
+  if (answer.size() > kMaxAnswerBytes) return false;
+  const std::string na = normalize_latex(answer);
+  const std::string& ng = gold.normalized;
   if (na.empty() || ng.empty()) return false;
   if (squeezed(na, false) == squeezed(ng, false)) return true;
-  auto a = parse_answer(answer), g = parse_answer(gold);
-  if (a && g) return eq(*a, *g);
-  if (!a && !g) return squeezed(na, true) == squeezed(ng, true);  // text answers ("Monday", "\text{odd}")
+  auto a = parse_normalized(na);
+  if (a && gold.tree) return eq(*a, *gold.tree);
+  if (!a && !gold.tree) return squeezed(na, true) == squeezed(ng, true);  // text answers ("Monday", "\text{odd}")
   return false;
 }
+
+bool equivalent(std::string_view answer, std::string_view gold) { return equivalent(answer, Gold(gold)); }
 
 }  // namespace distill::dataset::math

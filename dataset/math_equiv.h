@@ -13,6 +13,8 @@
 // interrupted), so every call returns quickly.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "dataset/math_parse.h"
@@ -20,6 +22,14 @@
 namespace distill::dataset::math {
 
 bool equivalent(const Expr& answer, const Expr& gold);
+
+// A gold answer read once, for comparing many answers with it.
+struct Gold {
+  explicit Gold(std::string_view gold);
+  std::string normalized;    // normalize_latex(gold); empty when the gold is too long
+  std::optional<Expr> tree;  // parse_normalized(normalized)
+};
+bool equivalent(std::string_view answer, const Gold& gold);
 bool equivalent(std::string_view answer, std::string_view gold);
 
 }  // namespace distill::dataset::math

@@ -9,10 +9,10 @@
 namespace distill::dataset::math {
 
 namespace {
-
 bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
 bool is_alpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+}  // namespace
 
 std::string trim(std::string_view s) {
   std::size_t a = 0, b = s.size();
@@ -20,6 +20,18 @@ std::string trim(std::string_view s) {
   while (b > a && is_space(s[b - 1])) --b;
   return std::string(s.substr(a, b - a));
 }
+
+std::size_t match_brace(std::string_view s, std::size_t open) {
+  int depth = 0;
+  for (std::size_t i = open; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '{' || s[i + 1] == '}')) { ++i; continue; }
+    if (s[i] == '{') ++depth;
+    else if (s[i] == '}' && --depth == 0) return i;
+  }
+  return std::string_view::npos;
+}
+
+namespace {
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
@@ -32,16 +44,6 @@ void drop_command(std::string& s, std::string_view cmd) {
     if (is_alpha(cmd.back()) && end < s.size() && is_alpha(s[end])) { pos = end; continue; }
     s.erase(pos, cmd.size());
   }
-}
-
-std::size_t match_brace(std::string_view s, std::size_t open) {
-  int depth = 0;
-  for (std::size_t i = open; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size()) { ++i; continue; }
-    if (s[i] == '{') ++depth;
-    else if (s[i] == '}' && --depth == 0) return i;
-  }
-  return std::string::npos;
 }
 
 bool all_letters(std::string_view w) {
@@ -315,7 +317,7 @@ class Parser {
   explicit Parser(std::vector<Token> t) : toks_(std::move(t)) {}
 
   Expr parse() {
-    Expr e = top({Token::end, ""});
+    Expr e = top();
     if (peek().type != Token::end) throw ParseError("trailing input");
     return e;
   }
@@ -352,7 +354,7 @@ class Parser {
     return v;
   }
 
-  Expr top(const Token&) {
+  Expr top() {
     auto v = items();
     return v.size() == 1 ? std::move(v[0]) : node(Kind::list, std::move(v));
   }
@@ -447,7 +449,7 @@ class Parser {
     for (;;) {
       if (is_op("^")) {
         ++pos_;
-        p = node(Kind::pow, {std::move(p), exponent()});
+        p = node(Kind::pow, {std::move(p), argument()});
       } else if (is_op("!")) {
         ++pos_;
         p = node(Kind::func, {std::move(p)}, "factorial");
@@ -468,7 +470,7 @@ class Parser {
     Depth d(depth_);
     if (is_op("{")) {
       ++pos_;
-      Expr e = top({});
+      Expr e = top();
       expect_op("}");
       return e;
     }
@@ -485,8 +487,6 @@ class Parser {
     }
     return primary();
   }
-
-  Expr exponent() { return argument(); }
 
   // A function's argument: (..), {..}, or the next factor (\sin x, \ln 2).
   Expr function_argument() {
@@ -655,8 +655,12 @@ std::optional<Expr> choice(const std::string& s) {
 
 std::optional<Expr> parse_answer(std::string_view answer) {
   if (answer.size() > kMaxAnswerBytes) return std::nullopt;
-  const std::string s = normalize_latex(answer);
-  if (s.empty()) return std::nullopt;
+  return parse_normalized(normalize_latex(answer));
+}
+
+std::optional<Expr> parse_normalized(std::string_view normalized) {
+  const std::string s(normalized);
+  if (s.empty() || s.size() > kMaxAnswerBytes) return std::nullopt;
   if (auto c = choice(s)) return c;
   try {
     return Parser(tokenize(s)).parse();

@@ -55,7 +55,14 @@ inline constexpr int kMaxDepth = 64;                  // nesting of groups and o
 // after a number, "percent" -> \%. Exposed for tests and for the text fallback.
 std::string normalize_latex(std::string_view answer);
 
+// Text helpers shared with dataset/answer.cpp: `s` without surrounding whitespace; and, given s[open] == '{', the
+// index of its matching '}' (escaped \{ and \} skipped), or npos when unbalanced.
+std::string trim(std::string_view s);
+std::size_t match_brace(std::string_view s, std::size_t open);
+
 // The tree of an answer, or nullopt when it is not well-formed, too long or too deep.
 std::optional<Expr> parse_answer(std::string_view answer);
+// The same for text normalize_latex() already returned.
+std::optional<Expr> parse_normalized(std::string_view normalized);
 
 }  // namespace distill::dataset::math

@@ -73,14 +73,7 @@ std::unique_ptr<PostProcessor> parse_post_processor(const json& v, const std::st
     p->after = {id_of("sep")};
     return p;
   }
-  if (type == "Sequence") {
-    const json& list = member(v, "processors", path, ctx);
-    if (!list.is_array()) ctx.fail(path + ".processors", "is not an array");
-    auto seq = std::make_unique<ProcessorSequence>();
-    for (std::size_t i = 0; i < list.size(); ++i)
-      seq->steps.push_back(parse_post_processor(list[i], path + ".processors[" + std::to_string(i) + "]", ctx));
-    return seq;
-  }
+  if (type == "Sequence") return parse_sequence<ProcessorSequence>(v, "processors", path, ctx, parse_post_processor);
   unsupported(type, path, "TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing or Sequence", ctx);
 }
 
@@ -221,14 +214,7 @@ std::unique_ptr<Decoder> parse_decoder(const json& v, const std::string& path, c
     d->scheme = metaspace_scheme(v, path, ctx);
     return d;
   }
-  if (type == "Sequence") {
-    const json& list = member(v, "decoders", path, ctx);
-    if (!list.is_array()) ctx.fail(path + ".decoders", "is not an array");
-    auto seq = std::make_unique<DecoderSequence>();
-    for (std::size_t i = 0; i < list.size(); ++i)
-      seq->steps.push_back(parse_decoder(list[i], path + ".decoders[" + std::to_string(i) + "]", ctx));
-    return seq;
-  }
+  if (type == "Sequence") return parse_sequence<DecoderSequence>(v, "decoders", path, ctx, parse_decoder);
   unsupported(type, path, "ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace or Sequence", ctx);
 }
 

@@ -84,6 +84,17 @@ std::string type_of(const json& obj, const std::string& path, const Ctx& ctx);
 [[noreturn]] void unsupported(const std::string& type, const std::string& path, const char* expected,
                               const Ctx& ctx);
 
+// A "Sequence" node: the array `key` of v, each element read by parse(element, its path, ctx) into Seq::steps.
+template <class Seq, class Parse>
+std::unique_ptr<Seq> parse_sequence(const json& v, const char* key, const std::string& path, const Ctx& ctx, Parse parse) {
+  const json& list = member(v, key, path, ctx);
+  const std::string at = path + "." + key;
+  if (!list.is_array()) ctx.fail(at, "is not an array");
+  auto seq = std::make_unique<Seq>();
+  for (std::size_t i = 0; i < list.size(); ++i) seq->steps.push_back(parse(list[i], at + "[" + std::to_string(i) + "]", ctx));
+  return seq;
+}
+
 // The largest id accepted: far above any real vocabulary (Gemma's 262k), low enough that a corrupt id cannot
 // make the id table exhaust memory.
 constexpr std::int64_t kMaxId = (1 << 21) - 1;

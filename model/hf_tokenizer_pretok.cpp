@@ -123,14 +123,7 @@ std::unique_ptr<Normalizer> parse_normalizer(const json& v, const std::string& p
     n->right = bool_member(v, "strip_right", true, path, ctx);
     return n;
   }
-  if (type == "Sequence") {
-    const json& list = member(v, "normalizers", path, ctx);
-    if (!list.is_array()) ctx.fail(path + ".normalizers", "is not an array");
-    auto seq = std::make_unique<NormalizerSequence>();
-    for (std::size_t i = 0; i < list.size(); ++i)
-      seq->steps.push_back(parse_normalizer(list[i], path + ".normalizers[" + std::to_string(i) + "]", ctx));
-    return seq;
-  }
+  if (type == "Sequence") return parse_sequence<NormalizerSequence>(v, "normalizers", path, ctx, parse_normalizer);
   unsupported(type, path, "NFC, NFD, NFKC, NFKD, Prepend, Replace, Strip or Sequence", ctx);
 }
 
@@ -335,14 +328,7 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const json& v, const std::stri
   }
   if (type == "Digits")
     return std::make_unique<DigitsPreTokenizer>(bool_member(v, "individual_digits", false, path, ctx), ctx);
-  if (type == "Sequence") {
-    const json& list = member(v, "pretokenizers", path, ctx);
-    if (!list.is_array()) ctx.fail(path + ".pretokenizers", "is not an array");
-    auto seq = std::make_unique<PreTokenizerSequence>();
-    for (std::size_t i = 0; i < list.size(); ++i)
-      seq->steps.push_back(parse_pre_tokenizer(list[i], path + ".pretokenizers[" + std::to_string(i) + "]", ctx));
-    return seq;
-  }
+  if (type == "Sequence") return parse_sequence<PreTokenizerSequence>(v, "pretokenizers", path, ctx, parse_pre_tokenizer);
   unsupported(type, path, "Split, ByteLevel, Metaspace, Digits or Sequence", ctx);
 }
 

@@ -1,0 +1,43 @@
+// dataset/jsonl.cpp: see jsonl.h.
+#include "dataset/jsonl.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/errors.h"
+#include "common/utf8.h"
+
+namespace distill::dataset {
+
+void LineError::operator()(const std::string& what) const {
+  throw InputError(file + ":" + std::to_string(line) + ": " + what);
+}
+
+void for_each_line(std::string_view bytes, const std::string& file,
+                   const std::function<void(std::string_view, const LineError&)>& fn) {
+  std::size_t line_no = 0, pos = 0;
+  while (pos < bytes.size()) {
+    std::size_t end = bytes.find('\n', pos);
+    if (end == std::string_view::npos) end = bytes.size();
+    std::string_view line = bytes.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    fn(line, LineError{file, line_no});
+  }
+}
+
+nlohmann::json parse_object_line(std::string_view line, const LineError& fail) {
+  if (auto bad = first_invalid_utf8(line))
+    fail("invalid UTF-8 at byte " + std::to_string(*bad + 1) + " of the line (the file must be UTF-8)");
+  nlohmann::json obj;
+  try {
+    obj = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
+    fail("malformed JSON: " + without_library_tag(e.what()));
+  }
+  if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());
+  return obj;
+}
+
+}  // namespace distill::dataset
