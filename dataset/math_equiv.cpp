@@ -272,11 +272,117 @@ Expr oriented(const Expr& r) {
   return o;
 }
 
+// Two equations with the same solutions: lhs - rhs of one is a nonzero constant times the other's
+// ("2y = 4x + 2" and "y = 2x + 1"; "2x - y + 1 = 0").
+bool equations_proportional(const Expr& a, const Expr& g) {
+  if (a.nodes() + g.nodes() > kMaxSymbolicNodes) return false;
+  std::map<std::string, GiNaC::symbol> symbols;
+  Converter c{symbols};
+  try {
+    auto l1 = c(a.args[0]), r1 = c(a.args[1]), l2 = c(g.args[0]), r2 = c(g.args[1]);
+    if (!l1 || !r1 || !l2 || !r2 || symbols.empty()) return false;
+    const ex d1 = GiNaC::expand(*l1 - *r1), d2 = GiNaC::expand(*l2 - *r2);
+    if (d1.is_zero() || d2.is_zero() || has_large_symbolic_power(d1) || has_large_symbolic_power(d2)) return false;
+    const ex q = GiNaC::normal(d1 / d2);
+    return GiNaC::is_a<numeric>(q) && !q.is_zero();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 bool relations_equal(const Expr& a, const Expr& g) {
   const Expr x = oriented(a), y = oriented(g);
   if (x.text != y.text) return false;
   if (ordered_equal(x.args, y.args)) return true;
-  return (x.text == "=" || x.text == "!=") && eq(x.args[0], y.args[1]) && eq(x.args[1], y.args[0]);
+  if ((x.text == "=" || x.text == "!=") && eq(x.args[0], y.args[1]) && eq(x.args[1], y.args[0])) return true;
+  return x.text == "=" && equations_proportional(x, y);
+}
+
+Expr infinity(bool negative) {
+  Expr inf;
+  inf.kind = Kind::constant;
+  inf.text = "inf";
+  if (!negative) return inf;
+  Expr neg;
+  neg.kind = Kind::neg;
+  neg.args.push_back(std::move(inf));
+  return neg;
+}
+
+bool mentions_symbol(const Expr& e) {
+  if (e.kind == Kind::symbol) return true;
+  return std::any_of(e.args.begin(), e.args.end(), mentions_symbol);
+}
+
+// "x < 5" as the interval (-inf, 5), "x >= 2" as [2, inf): a one-variable inequality is the set it describes.
+std::optional<Expr> inequality_interval(const Expr& r) {
+  if (r.kind != Kind::relation || (r.text != "<" && r.text != "<=" && r.text != ">" && r.text != ">=")) return std::nullopt;
+  const Expr o = oriented(r);  // lhs < rhs or lhs <= rhs
+  const bool closed = o.text == "<=";
+  Expr iv;
+  iv.kind = Kind::interval;
+  if (o.args[0].kind == Kind::symbol && !mentions_symbol(o.args[1])) {
+    iv.args = {infinity(true), o.args[1]};
+    iv.right_closed = closed;
+  } else if (o.args[1].kind == Kind::symbol && !mentions_symbol(o.args[0])) {
+    iv.args = {o.args[0], infinity(false)};
+    iv.left_closed = closed;
+  } else {
+    return std::nullopt;
+  }
+  return iv;
+}
+
+// A union of intervals with numeric ends, merged where they overlap or touch ([1,3) and [3,5] make [1,5]): one
+// interval when that is all it is, else the union of the merged pieces. Anything else comes back as it was.
+Expr merged_union(const Expr& u) {
+  struct Piece {
+    double lo, hi;
+    bool lc, rc;
+    const Expr *lo_e, *hi_e;
+  };
+  std::vector<Piece> ps;
+  for (const auto& iv : u.args) {  // "(a, b)" parses as a pair: in a union it is the open interval
+    if (iv.kind != Kind::interval && !(iv.kind == Kind::tuple && iv.args.size() == 2)) return u;
+    double ends[2];
+    for (int k = 0; k < 2; ++k) {
+      const std::string s = iv.args[std::size_t(k)].str();
+      if (s.find("inf") != std::string::npos) {
+        if (s != infinity(true).str() && s != infinity(false).str()) return u;
+        ends[k] = s == infinity(true).str() ? -HUGE_VAL : HUGE_VAL;
+        continue;
+      }
+      std::map<std::string, GiNaC::symbol> symbols;
+      Converter c{symbols};
+      auto x = c(iv.args[std::size_t(k)]);
+      auto v = x ? numeric_value(*x) : std::nullopt;
+      if (!v || !v->is_real()) return u;
+      ends[k] = v->to_double();
+    }
+    ps.push_back({ends[0], ends[1], iv.left_closed, iv.right_closed, &iv.args[0], &iv.args[1]});
+  }
+  std::sort(ps.begin(), ps.end(), [](const Piece& a, const Piece& b) { return a.lo < b.lo || (a.lo == b.lo && a.lc > b.lc); });
+  std::vector<Piece> out;
+  for (const auto& p : ps) {
+    if (!out.empty() && (p.lo < out.back().hi || (p.lo == out.back().hi && (p.lc || out.back().rc)))) {
+      auto& m = out.back();
+      if (p.hi > m.hi) m.hi = p.hi, m.hi_e = p.hi_e, m.rc = p.rc;
+      else if (p.hi == m.hi) m.rc = m.rc || p.rc;
+      continue;
+    }
+    out.push_back(p);
+  }
+  Expr r;
+  r.kind = Kind::union_;
+  for (const auto& p : out) {
+    Expr iv;
+    iv.kind = Kind::interval;
+    iv.args = {*p.lo_e, *p.hi_e};
+    iv.left_closed = p.lc;
+    iv.right_closed = p.rc;
+    r.args.push_back(std::move(iv));
+  }
+  return r.args.size() == 1 ? r.args[0] : r;
 }
 
 bool percent_scalars_equal(const Expr& a, const Expr& g) {
@@ -295,12 +401,20 @@ bool eq(const Expr& a, const Expr& g) {
   if (a.kind == Kind::choice) return false;
   if (a.kind == Kind::relation && g.kind == Kind::relation) return relations_equal(a, g);
   if (a.kind == Kind::relation) {
-    const Expr* v = answered_value(a);
-    return v && eq(*v, g);
+    if (const Expr* v = answered_value(a)) return eq(*v, g);
+    const auto iv = inequality_interval(a);
+    return iv && eq(*iv, g);
   }
   if (g.kind == Kind::relation) {
-    const Expr* v = answered_value(g);
-    return v && eq(a, *v);
+    if (const Expr* v = answered_value(g)) return eq(a, *v);
+    const auto iv = inequality_interval(g);
+    return iv && eq(a, *iv);
+  }
+  if (a.kind == Kind::union_ || g.kind == Kind::union_) {
+    const Expr ma = a.kind == Kind::union_ ? merged_union(a) : a, mg = g.kind == Kind::union_ ? merged_union(g) : g;
+    if (ma.kind == Kind::union_ && mg.kind == Kind::union_) return unordered_equal(ma.args, mg.args);
+    if (ma.kind == Kind::union_ || mg.kind == Kind::union_) return false;
+    return eq(ma, mg);
   }
   const bool a_coll = a.kind == Kind::set || a.kind == Kind::list, g_coll = g.kind == Kind::set || g.kind == Kind::list;
   if (a_coll && g_coll) {
@@ -313,7 +427,6 @@ bool eq(const Expr& a, const Expr& g) {
   if (g.kind == Kind::tuple && a.kind == Kind::interval && !a.left_closed && !a.right_closed) return ordered_equal(a.args, g.args);
   if (a.kind == Kind::interval && g.kind == Kind::interval)
     return a.left_closed == g.left_closed && a.right_closed == g.right_closed && ordered_equal(a.args, g.args);
-  if (a.kind == Kind::union_ && g.kind == Kind::union_) return unordered_equal(a.args, g.args);
   if (a.kind == Kind::matrix && g.kind == Kind::matrix)
     return a.rows == g.rows && a.cols == g.cols && ordered_equal(a.args, g.args);
   if (a.kind == Kind::empty_set || g.kind == Kind::empty_set) return a.kind == g.kind;
@@ -338,6 +451,16 @@ bool equivalent(const Expr& answer, const Expr& gold) { return eq(answer, gold);
 
 Gold::Gold(std::string_view gold)
     : normalized(gold.size() > kMaxAnswerBytes ? std::string() : normalize_latex(gold)), tree(parse_normalized(normalized)) {}
+
+bool Gold::checkable() const {
+  if (normalized.empty()) return false;
+  if (tree) return true;
+  // Not mathematics: checkable only as plain words ("Monday", "odd"), which are compared as text.
+  return std::all_of(normalized.begin(), normalized.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '-' || c == '\'' || c == ',' || c == '.' ||
+           static_cast<unsigned char>(c) >= 0x80;
+  });
+}
 
 bool equivalent(std::string_view answer, const Gold& gold) {
   if (answer.size() > kMaxAnswerBytes) return false;

@@ -28,6 +28,8 @@ struct Gold {
   explicit Gold(std::string_view gold);
   std::string normalized;    // normalize_latex(gold); empty when the gold is too long
   std::optional<Expr> tree;  // parse_normalized(normalized)
+  // Whether answers can be checked against it: it is not empty or too long, and it parses, or is plain words.
+  bool checkable() const;
 };
 bool equivalent(std::string_view answer, const Gold& gold);
 bool equivalent(std::string_view answer, std::string_view gold);

@@ -217,6 +217,29 @@ std::string shift_decimal(std::string m, long e) {
   return digits.substr(0, std::size_t(point)) + "." + digits.substr(std::size_t(point));
 }
 
+// In mathematics a short run of letters is a product ("xy", "abc" in \frac{x+y}{xy}); in a text answer it is a
+// word ("no", "odd"). Runs of 2-3 letters are split into letters only where the answer is visibly mathematics (it
+// has a number, an operator or a command) and the run is not a function name written without its backslash.
+std::vector<Token> split_letter_products(std::vector<Token> toks) {
+  bool math = false;
+  for (const auto& t : toks)
+    math = math || t.type == Token::num || t.type == Token::cmd ||
+           (t.type == Token::op && t.text != "," && t.text != "(" && t.text != ")" && t.text != ".");
+  if (!math) return toks;
+  static const char* const kNames[] = {"sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max",
+                                       "min", "gcd", "lcm", "deg", "mod", "arg", "det", "dim", "ker", "and", "or"};
+  std::vector<Token> out;
+  for (auto& t : toks) {
+    const bool name = std::find(std::begin(kNames), std::end(kNames), t.text) != std::end(kNames);
+    if (t.type != Token::word || t.text.size() > 3 || name) {
+      out.push_back(std::move(t));
+      continue;
+    }
+    for (char c : t.text) out.push_back({Token::letter, std::string(1, c)});
+  }
+  return out;
+}
+
 std::vector<Token> tokenize(std::string_view s) {
   std::vector<Token> out;
   for (std::size_t i = 0; i < s.size();) {
@@ -267,7 +290,7 @@ std::vector<Token> tokenize(std::string_view s) {
     }
   }
   out.push_back({Token::end, ""});
-  return out;
+  return split_letter_products(std::move(out));
 }
 
 Expr node(Kind k, std::vector<Expr> args = {}, std::string text = {}) {
@@ -365,10 +388,25 @@ class Parser {
     if (const char* r = relation_of(peek())) {
       ++pos_;
       Expr rhs = union_expr();
-      if (relation_of(peek())) throw ParseError("chained relation");
+      if (const char* r2 = relation_of(peek())) {
+        ++pos_;
+        return chained(std::move(lhs), r, std::move(rhs), r2, union_expr());
+      }
       return node(Kind::relation, {std::move(lhs), std::move(rhs)}, r);
     }
     return lhs;
+  }
+
+  // "a <= x < b" is x in [a, b); "a > x >= b" is x in [b, a). Other chains ("a < x > b", "a = b = c") are refused.
+  Expr chained(Expr a, std::string_view r1, Expr x, std::string_view r2, Expr b) {
+    const auto up = [](std::string_view r) { return r == "<" || r == "<="; };
+    const auto down = [](std::string_view r) { return r == ">" || r == ">="; };
+    if (x.kind != Kind::symbol || !((up(r1) && up(r2)) || (down(r1) && down(r2)))) throw ParseError("chained relation");
+    if (down(r1)) std::swap(a, b), std::swap(r1, r2);
+    Expr iv = node(Kind::interval, {std::move(a), std::move(b)});
+    iv.left_closed = r1 == "<=" || r1 == ">=";
+    iv.right_closed = r2 == "<=" || r2 == ">=";
+    return node(Kind::relation, {std::move(x), std::move(iv)}, "in");
   }
 
   Expr union_expr() {

@@ -109,6 +109,29 @@ const Row kRows[] = {
     {"\\boxed{0.10001}", "0.1", I, nullptr},
     {"\\boxed{1234568}", "1234567", I, nullptr},
     {"\\boxed{3.14159}", "3.14", I, nullptr},
+    // --- letters side by side are a product where the answer is mathematics, a word where it is text
+    {"\\boxed{\\frac{1}{x} + \\frac{1}{y}}", "\\frac{x+y}{xy}", C, nullptr},
+    {"\\boxed{\\frac{1}{x+y}}", "\\frac{x+y}{xy}", I, nullptr},
+    {"\\boxed{2ab}", "2ba", C, nullptr},
+    {"\\boxed{on}", "no", I, nullptr},
+    {"\\boxed{\\text{odd}}", "odd", C, nullptr},
+    // --- unions of intervals are merged where they touch; one-variable inequalities are the sets they describe
+    {"\\boxed{[1,3) \\cup [3,5]}", "[1,5]", C, nullptr},
+    {"\\boxed{[-1,0] \\cup [0,1]}", "[-1,1]", C, nullptr},
+    {"\\boxed{[1,3) \\cup (3,5]}", "[1,5]", I, nullptr},
+    {"\\boxed{(-\\infty,2) \\cup [2,\\infty)}", "(-\\infty,\\infty)", C, nullptr},
+    {"\\boxed{x < 5}", "(-\\infty, 5)", C, nullptr},
+    {"\\boxed{x \\le 5}", "(-\\infty, 5)", I, nullptr},
+    {"\\boxed{3 < x}", "(3, \\infty)", C, nullptr},
+    {"\\boxed{-2 \\le x \\le 7}", "[-2,7]", C, nullptr},
+    {"\\boxed{7 \\ge x > -2}", "(-2,7]", C, nullptr},
+    {"\\boxed{-2 < x \\le 7}", "[-2,7]", I, nullptr},
+    {"\\boxed{1 < x > 2}", "(1,2)", I, nullptr},
+    // --- equations with the same solutions
+    {"\\boxed{2y = 4x + 2}", "y = 2x + 1", C, nullptr},
+    {"\\boxed{2x - y + 1 = 0}", "y = 2x + 1", C, nullptr},
+    {"\\boxed{y = 2x + 2}", "y = 2x + 1", I, nullptr},
+    {"\\boxed{y = x^2}", "y = x", I, nullptr},
 };
 }  // namespace
 
