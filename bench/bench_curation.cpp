@@ -80,7 +80,9 @@ void fill(const std::string& path, std::int64_t n_samples, std::uint64_t seed) {
       r.completion.replace(r.completion.rfind("running value"), 13, "current total");
       r.n_tokens = 6 + 18 * std::int64_t(std::count(prev.begin(), prev.end(), '\n') - 2);
     } else {
-      r.completion = completion(rng, 3 + int(rng() % 10), &r.n_tokens);
+      std::int64_t n_tokens = 0;
+      r.completion = completion(rng, 3 + int(rng() % 10), &n_tokens);
+      r.n_tokens = n_tokens;
     }
     prev = r.completion;
     r.verdict = rng() % 10 < 7 ? "correct" : "incorrect";

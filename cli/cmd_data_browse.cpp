@@ -48,7 +48,7 @@ void register_data_browse(CLI::App& data, Registry& reg) {
   CLI::App* l = data.add_subcommand("list", "list samples by status, verdict, problem, length or full-text search");
   l->add_option("--db", la->db, "store file");
   l->add_option("--status", la->status, "pending | kept | rejected");
-  l->add_option("--verdict", la->verdict, "correct | incorrect | unparsable");
+  l->add_option("--verdict", la->verdict, "correct | incorrect | unparsable | unverified");
   l->add_option("--split", la->split, "problems of this split only");
   l->add_option("--problem", la->problem, "samples of this problem id");
   l->add_option("--min-tokens", la->min_tokens, "completions at least this long");
@@ -64,8 +64,9 @@ void register_data_browse(CLI::App& data, Registry& reg) {
       q.status = dataset::parse_status(la->status);
       if (!q.status) throw InputError("--status '" + la->status + "' is not pending, kept or rejected");
     }
-    if (!la->verdict.empty() && la->verdict != "correct" && la->verdict != "incorrect" && la->verdict != "unparsable")
-      throw InputError("--verdict '" + la->verdict + "' is not correct, incorrect or unparsable");
+    if (!la->verdict.empty() && la->verdict != "correct" && la->verdict != "incorrect" && la->verdict != "unparsable" &&
+        la->verdict != "unverified")
+      throw InputError("--verdict '" + la->verdict + "' is not correct, incorrect, unparsable or unverified");
     if (la->limit < 0 || la->offset < 0) throw InputError("--limit and --offset must not be negative");
     for (const char* opt : {"--problem", "--min-tokens", "--max-tokens"})
       if (l->count(opt) && l->get_option(opt)->as<std::int64_t>() < 0)
@@ -82,12 +83,21 @@ void register_data_browse(CLI::App& data, Registry& reg) {
     auto store = dataset::Store::open(la->db, dataset::OpenMode::read);
     const auto total = dataset::count_samples(*store, q);
     const auto rows = dataset::list_samples(*store, q);
+    // --verdict correct leaves out the unverified samples that might be correct too: say how many.
+    std::int64_t unverified = 0;
+    if (q.verdict == "correct") {
+      auto u = q;
+      u.verdict = "unverified";
+      unverified = dataset::count_samples(*store, u);
+    }
     if (la->json) {
       auto arr = nlohmann::json::array();
       for (const auto& r : rows)
         arr.push_back({{"id", r.id}, {"problem_id", r.problem_id}, {"split", r.split}, {"sample_idx", r.sample_idx},
-                       {"status", r.status}, {"verdict", r.verdict}, {"n_tokens", r.n_tokens}, {"snippet", r.snippet}});
-      std::cout << nlohmann::json{{"total", total}, {"offset", q.offset}, {"samples", arr}}.dump(2) << "\n";
+                       {"status", r.status}, {"verdict", r.verdict}, {"n_tokens", r.n_tokens ? nlohmann::json(*r.n_tokens) : nlohmann::json(nullptr)}, {"snippet", r.snippet}});
+      nlohmann::json out = {{"total", total}, {"offset", q.offset}, {"samples", arr}};
+      if (q.verdict == "correct") out["unverified_left_out"] = unverified;
+      std::cout << out.dump(2) << "\n";
       return;
     }
     char line[256];
@@ -95,13 +105,16 @@ void register_data_browse(CLI::App& data, Registry& reg) {
                   "tokens", q.search.empty() ? "answer" : "match");
     std::cout << line;
     for (const auto& r : rows) {
-      std::snprintf(line, sizeof line, "%8lld %8lld %-6s %-9s %-10s %6lld  ", (long long)r.id, (long long)r.problem_id,
-                    r.split.c_str(), r.status.c_str(), r.verdict.c_str(), (long long)r.n_tokens);
+      const auto tokens = r.n_tokens ? std::to_string(*r.n_tokens) : std::string("?");
+      std::snprintf(line, sizeof line, "%8lld %8lld %-6s %-9s %-10s %6s  ", (long long)r.id, (long long)r.problem_id,
+                    r.split.c_str(), r.status.c_str(), r.verdict.c_str(), tokens.c_str());
       std::cout << line << r.snippet << "\n";
     }
     std::cout << rows.size() << " of " << total << " matching samples";
     if (q.offset + std::int64_t(rows.size()) < total) std::cout << " (next: --offset " << q.offset + std::int64_t(rows.size()) << ")";
     std::cout << "\n";
+    if (unverified > 0)
+      std::cout << unverified << " unverified samples (no gold answer to check them) are left out; --verdict unverified lists them\n";
   });
 
   auto ea = std::make_shared<ExportArgs>();

@@ -1,4 +1,5 @@
-// cli/cmd_data_curate.cpp: the bulk curation passes: `data filter`, `data dedup`, `data decontaminate`.
+// cli/cmd_data_curate.cpp: the bulk curation passes: `data filter`, `data dedup`, `data decontaminate`, and
+// `data verify` (stored verdicts checked again by the current verifier).
 // Each is a dry run by default (counts per rule and examples); --apply records the rejects as one curation
 // action, which `data undo` reverses whole. All take --json.
 #include <cstdlib>
@@ -10,8 +11,10 @@
 #include "common/errors.h"
 #include "common/fs.h"
 #include "common/progress.h"
+#include "dataset/answer.h"
 #include "dataset/curate_runs.h"
 #include "dataset/import.h"
+#include "dataset/reverify.h"
 
 namespace distill::cli {
 
@@ -54,6 +57,8 @@ void print_report(const std::string& what, const dataset::PassReport& r, const C
                         {"by_rule", r.by_rule},  {"examples", ex},
                         {"action_id", r.action_id ? nlohmann::json(*r.action_id) : nlohmann::json(nullptr)}};
     if (what == "decontaminate") j["matched_ngrams"] = r.matched, j["ignored_boilerplate_ngrams"] = r.ignored_ngrams;
+    if (!r.compared.empty()) j["compared"] = r.compared;
+    if (!r.skipped.empty()) j["skipped"] = r.skipped;
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -64,6 +69,9 @@ void print_report(const std::string& what, const dataset::PassReport& r, const C
     std::snprintf(line, sizeof line, "  %-16s %8lld\n", rule.c_str(), (long long)n);
     std::cout << line;
   }
+  for (const auto& line : r.compared) std::cout << "  " << line << "\n";
+  for (const auto& [why, n] : r.skipped)
+    std::cout << "  (" << n << " samples not judged by a rule: " << why << "; they were neither kept nor rejected for it)\n";
   if (what == "decontaminate")
     std::cout << "  (" << r.ignored_ngrams << " template n-grams, shared by many benchmark problems, were masked out)\n";
   if (!r.matched.empty()) {
@@ -95,10 +103,47 @@ struct DedupArgs : Common {
   int ngram = 5, num_perm = 128;
 };
 
+struct VerifyArgs : Common {
+  std::int64_t run = -1;
+};
+
+void print_verify(const dataset::VerifyReport& r, const VerifyArgs& a) {
+  if (a.json) {
+    auto ex = nlohmann::json::array();
+    for (const auto& [id, what] : r.examples) ex.push_back({{"sample_id", id}, {"change", what}});
+    nlohmann::json j = {{"pass", "verify"}, {"applied", a.apply}, {"verifier", dataset::kVerifierVersion},
+                        {"considered", r.considered}, {"changed", r.changed}, {"transitions", r.transitions},
+                        {"restamped", r.restamped}, {"reopened", r.reopened}, {"still_rejected", r.still_rejected},
+                        {"kept_not_correct", r.kept_not_correct}, {"examples", ex},
+                        {"action_id", r.action_id ? nlohmann::json(*r.action_id) : nlohmann::json(nullptr)}};
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << "verify" << (a.apply ? "" : " (dry run)") << " with " << dataset::kVerifierVersion << ": " << r.considered
+            << " samples considered, " << r.changed << (a.apply ? " changed" : " would change") << "\n";
+  for (const auto& [t, n] : r.transitions) std::cout << "  " << t << ": " << n << "\n";
+  if (r.restamped) std::cout << "  " << r.restamped << " keep their verdict, now recorded with this verifier's version and rule\n";
+  std::cout << "  " << r.reopened << " rejected only for their old verdict, now correct: back to pending\n";
+  if (r.still_rejected)
+    std::cout << "  " << r.still_rejected << " now correct stay rejected (another rule or a person rejected them)\n";
+  if (r.kept_not_correct)
+    std::cout << "  " << r.kept_not_correct << " kept samples are no longer correct: review them (data list --status kept --verdict incorrect)\n";
+  if (!r.examples.empty()) {
+    std::cout << "examples:\n";
+    for (const auto& [id, what] : r.examples) std::cout << "  #" << id << "  " << what << "\n";
+  }
+  if (r.action_id)
+    std::cout << "recorded as curation action " << *r.action_id << " (reverse it with `distill data undo --db " << a.db
+              << " " << *r.action_id << "`)\n";
+  else if (r.changed > 0)
+    std::cout << "nothing written; run again with --apply to record this\n";
+}
+
 struct DecontamArgs : Common {
   std::string against = "eval", benchmark, format = "jsonl", prompt_field = "prompt", answer_field = "answer";
   int ngram = 8;
   double max_df = 0.01;
+  bool completions = false;
 };
 
 }  // namespace
@@ -169,7 +214,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
   d->add_flag("--exact-only", da->exact_only, "only exact duplicates");
   d->add_flag("--near-only", da->near_only, "only near duplicates");
   d->add_option("--threshold", da->threshold, "Jaccard similarity of word n-gram sets at which samples are near duplicates");
-  d->add_option("--ngram", da->ngram, "words per shingle");
+  d->add_option("--ngram", da->ngram, "tokens (words, digits, operators, symbols) per shingle");
   d->add_option("--num-perm", da->num_perm, "MinHash permutations (8..1024)");
   reg.add(d, [d, da] {
     require(*d, "--db");
@@ -187,8 +232,27 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     print_report("dedup", rep, *da, o.to_json());
   });
 
+  auto va = std::make_shared<VerifyArgs>();
+  CLI::App* v = data.add_subcommand("verify", "verify stored samples again with the current verifier (one undoable action)");
+  v->add_option("--db", va->db, "store file");
+  v->add_option("--run", va->run, "only the samples of this run (generate or import)");
+  v->add_flag("--apply", va->apply, "record the changed verdicts as one curation action (default: dry run)");
+  v->add_option("--actor", va->actor, "who (default: $USER)");
+  v->add_option("--reason", va->reason, "why (stored with the action)");
+  v->add_flag("--json", va->json, "print JSON");
+  reg.add(v, [v, va] {
+    require(*v, "--db");
+    dataset::VerifyOptions o;
+    if (v->count("--run")) o.run_id = va->run;
+    auto store = dataset::Store::open(va->db, dataset::OpenMode::read);
+    std::unique_ptr<Progress> bar;
+    auto rep = dataset::reverify(*store, o, va->apply, {va->actor, va->reason}, bar_for(bar, "verify"));
+    if (bar) bar->finish();
+    print_verify(rep, *va);
+  });
+
   auto ca = std::make_shared<DecontamArgs>();
-  CLI::App* c = data.add_subcommand("decontaminate", "reject samples sharing a word n-gram with a benchmark (default: the eval split)");
+  CLI::App* c = data.add_subcommand("decontaminate", "reject samples whose problem shares a word n-gram with a benchmark problem (default: the eval split)");
   add_common(c, *ca);
   c->add_option("--against", ca->against, "split whose problems are the benchmark");
   c->add_option("--benchmark", ca->benchmark, "or a benchmark file (gsm8k, math or jsonl; see data import)");
@@ -196,6 +260,8 @@ void register_data_curate(CLI::App& data, Registry& reg) {
   c->add_option("--prompt-field", ca->prompt_field, "jsonl benchmark: field holding the problem");
   c->add_option("--answer-field", ca->answer_field, "jsonl benchmark: field holding the answer");
   c->add_option("--ngram", ca->ngram, "words per n-gram (8, as open-r1 and s1 use)");
+  c->add_flag("--compare-completions", ca->completions,
+              "also compare completions with the benchmark's problems and solutions (default: problems only)");
   c->add_option("--max-df", ca->max_df,
                 "mask words of n-grams found in more than this share of benchmark problems (template text)");
   reg.add(c, [c, ca] {
@@ -207,6 +273,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     o.ngram = ca->ngram;
     o.max_df = ca->max_df;
     o.against_split = ca->against;
+    o.completions = ca->completions;
     if (!ca->benchmark.empty()) {
       dataset::ImportOptions io;
       io.format = dataset::parse_import_format(ca->format);

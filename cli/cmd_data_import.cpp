@@ -1,12 +1,15 @@
 // cli/cmd_data_import.cpp: `distill data import`: a GSM8K / MATH / JSONL file -> problems, or a sample export
 // (distill jsonl, sharegpt, openai-chat) -> problems + samples; each in one transaction.
+#include <algorithm>
 #include <iostream>
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/errors.h"
 #include "common/fs.h"
 #include "dataset/export.h"
 #include "dataset/import.h"
+#include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
 
 namespace distill::cli {
@@ -14,8 +17,42 @@ namespace distill::cli {
 namespace {
 struct Args {
   std::string db, format, file, split = "train", prompt_field = "prompt", answer_field = "answer", solution_field,
-                                   source;
+                                   source, gold_field, tokenizer;
 };
+
+void print_warnings(const std::vector<std::string>& lines, std::int64_t total) {
+  for (const auto& w : lines) std::cerr << "warning: " << w << "\n";
+  if (total > std::int64_t(lines.size())) std::cerr << "warning: ... and " << total - std::int64_t(lines.size()) << " more\n";
+}
+
+// Imports exported samples (a distill jsonl export, sharegpt or openai-chat): parsed and checked whole, token
+// counts taken with --tokenizer where the file has none, then one transaction.
+void import_sample_file(const Args& a, const std::string& bytes, const std::string& config) {
+  auto rows = dataset::parse_sample_export(bytes, a.file, dataset::parse_export_format(a.format), teacher::kR1Instruction,
+                                           a.split, a.gold_field);
+  std::int64_t unknown = 0;
+  if (!a.tokenizer.empty()) {
+    const auto tok = model::load_tokenizer(a.tokenizer);
+    for (auto& r : rows)
+      if (!r.sample.n_tokens) r.sample.n_tokens = std::int64_t(tok->encode(r.sample.completion).size());
+  }
+  for (const auto& r : rows) unknown += !r.sample.n_tokens;
+  auto store = dataset::Store::open(a.db, dataset::OpenMode::create);
+  auto res = dataset::import_samples(*store, rows, config);
+  std::cout << "import: " << rows.size() << " samples read from " << a.file << " (" << a.format << "), "
+            << res.samples_new << " new, " << res.samples_present << " already present; " << res.problems_new
+            << " new problems\n";
+  if (res.unverified > 0)
+    std::cout << "  " << res.unverified << " new samples are unverified: no gold answer to check them against"
+              << (a.format == "openai-chat" && a.gold_field.empty() ? " (openai-chat carries none: --gold-field names a field that does)" : "")
+              << "\n";
+  if (res.golds_added > 0)
+    std::cout << "  " << res.golds_added << " problems stored without a gold answer got one; `distill data verify --db "
+              << a.db << " --apply` checks their earlier samples\n";
+  if (unknown > 0)
+    std::cout << "  " << unknown << " samples have no token count (--tokenizer DIR counts them); length filters skip them\n";
+  print_warnings(res.unreadable_golds, std::int64_t(res.unreadable_golds.size()));
+}
 }  // namespace
 
 void register_data_import(CLI::App& data, Registry& reg) {
@@ -31,6 +68,10 @@ void register_data_import(CLI::App& data, Registry& reg) {
   c->add_option("--answer-field", a->answer_field, "jsonl: the field holding the final answer");
   c->add_option("--solution-field", a->solution_field, "jsonl: the field holding a worked solution (optional)");
   c->add_option("--source", a->source, "source label stored with each problem (default: the format name)");
+  c->add_option("--gold-field", a->gold_field,
+                "sharegpt/openai-chat: the record's field holding the gold answer (default: sharegpt's \"answer\"; "
+                "openai-chat has none, so its samples are unverified unless the store knows the problem)");
+  c->add_option("--tokenizer", a->tokenizer, "sharegpt/openai-chat: count each completion's tokens with this tokenizer (a model directory)");
   reg.add(c, [c, a] {
     require(*c, "--db");
     require(*c, "--format");
@@ -40,16 +81,13 @@ void register_data_import(CLI::App& data, Registry& reg) {
       if (a->format != "jsonl" || dataset::looks_like_sample_export(bytes)) {
         const std::string config = resolved_config_toml(*c);
         print_config(config);
-        // The whole file is parsed and checked before the store is opened: a bad line imports nothing.
-        auto rows = dataset::parse_sample_export(bytes, a->file, dataset::parse_export_format(a->format),
-                                                 teacher::kR1Instruction, a->split);
-        auto store = dataset::Store::open(a->db, dataset::OpenMode::create);
-        auto res = dataset::import_samples(*store, rows, config);
-        std::cout << "import: " << rows.size() << " samples read from " << a->file << ", " << res.samples_new
-                  << " new, " << res.samples_present << " already present; " << res.problems_new << " new problems\n";
-        return;
+        return import_sample_file(*a, bytes, config);
       }
     }
+    if (!a->gold_field.empty() || !a->tokenizer.empty())
+      throw InputError(std::string(!a->gold_field.empty() ? "--gold-field" : "--tokenizer") +
+                       " applies to sample files (sharegpt, openai-chat); problem files name their answer with "
+                       "--answer-field");
     dataset::ImportOptions o;
     o.format = dataset::parse_import_format(a->format);
     o.split = a->split;
@@ -60,11 +98,17 @@ void register_data_import(CLI::App& data, Registry& reg) {
     const std::string config = resolved_config_toml(*c);
     print_config(config);
     // Parse and validate the whole file before the store is opened: a bad line imports nothing.
-    auto rows = dataset::parse_import(read_file(a->file), a->file, o);
+    std::vector<std::string> warnings;
+    auto rows = dataset::parse_import(read_file(a->file), a->file, o, &warnings);
+    print_warnings(std::vector<std::string>(warnings.begin(), warnings.begin() + std::min<std::ptrdiff_t>(10, std::ssize(warnings))),
+                   std::int64_t(warnings.size()));
     auto store = dataset::Store::open(a->db, dataset::OpenMode::create);
     auto res = store_problems(*store, rows, "data import", config);
     std::cout << "import: " << rows.size() << " records read from " << a->file << ", " << res.inserted << " new, "
               << res.duplicates << " already present (split " << o.split << ")\n";
+    if (res.golds_added > 0)
+      std::cout << "  " << res.golds_added << " problems stored without a gold answer got one; `distill data verify --db "
+                << a->db << " --apply` checks their samples\n";
   });
 }
 

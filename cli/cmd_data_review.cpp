@@ -66,13 +66,23 @@ void register_data_review(CLI::App& data, Registry& reg) {
       nlohmann::json j = {{"id", v.id}, {"problem_id", v.problem_id}, {"split", v.split}, {"prompt", v.prompt},
                           {"gold", v.gold}, {"completion", v.completion}, {"verdict", v.verdict},
                           {"extracted_answer", v.extracted_answer ? nlohmann::json(*v.extracted_answer) : nlohmann::json(nullptr)},
-                          {"status", v.status}, {"n_tokens", v.n_tokens}, {"finish_reason", v.finish_reason},
+                          {"extract_rule", v.extract_rule ? nlohmann::json(*v.extract_rule) : nlohmann::json(nullptr)},
+                          {"verifier", v.verifier ? nlohmann::json(*v.verifier) : nlohmann::json(nullptr)},
+                          {"imported_from", v.imported_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.imported_from)},
+                          {"status", v.status}, {"n_tokens", v.n_tokens ? nlohmann::json(*v.n_tokens) : nlohmann::json(nullptr)},
+                          {"finish_reason", v.finish_reason},
                           {"sample_idx", v.sample_idx}, {"seed", v.seed}, {"temperature", v.temperature},
                           {"top_p", v.top_p}, {"model", {{"id", v.model_id}, {"path", v.model_path}, {"role", v.model_role}, {"sha256", v.model_sha256}}},
                           {"run_id", v.run_id}, {"created_at", v.created_at},
                           {"prompt_format", v.prompt_format.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.prompt_format)},
                           {"difficulty", v.difficulty ? nlohmann::json(*v.difficulty) : nlohmann::json(nullptr)},
                           {"history", history_json(v.history)}};
+      if (!v.sampled_here) j["temperature"] = j["top_p"] = j["seed"] = nullptr;  // not known for chat imports
+      auto changes = nlohmann::json::array();
+      for (const auto& c : v.verdict_changes)
+        changes.push_back({{"action_id", c.action_id}, {"old", c.old_verdict}, {"new", c.new_verdict},
+                           {"old_verifier", c.old_verifier}, {"new_verifier", c.new_verifier}, {"undone", c.undone}});
+      j["verdict_changes"] = changes;
       std::cout << j.dump(2) << "\n";
       return;
     }
@@ -97,12 +107,22 @@ void register_data_review(CLI::App& data, Registry& reg) {
     std::cout << "\nanswer:\n";
     indent(answer.empty() ? "(none)" : answer, "  ");
     std::cout << "\nverdict: " << v.verdict << "  (extracted " << (v.extracted_answer ? *v.extracted_answer : "nothing")
-              << ", gold " << v.gold << ")\n";
-    std::cout << "lineage: " << v.model_role << " " << v.model_path << " (sha256 " << v.model_sha256.substr(0, 12)
-              << "...), run " << v.run_id << (v.prompt_format.empty() ? "" : ", prompt format " + v.prompt_format)
-              << ", sample " << v.sample_idx << ", seed " << v.seed << ", temperature "
-              << fmt_fixed(v.temperature, 2) << ", top-p " << fmt_fixed(v.top_p, 2) << ", " << v.n_tokens
-              << " tokens, finish " << v.finish_reason << ", " << v.created_at << "\n";
+              << (v.extract_rule ? " by rule " + *v.extract_rule : "") << ", gold "
+              << (v.gold.empty() ? "none" : v.gold) << "; " << (v.verifier ? *v.verifier : "verifier unrecorded") << ")\n";
+    for (const auto& c : v.verdict_changes)
+      std::cout << "  re-verified by action #" << c.action_id << ": " << c.old_verdict << " -> " << c.new_verdict << " ("
+                << (c.old_verifier.empty() ? "unrecorded" : c.old_verifier) << " -> " << c.new_verifier << ")"
+                << (c.undone ? ", undone" : "") << "\n";
+    const std::string tokens = v.n_tokens ? std::to_string(*v.n_tokens) + " tokens" : "token count unknown";
+    if (!v.sampled_here)
+      std::cout << "lineage: imported from " << v.imported_from << ", run " << v.run_id
+                << " (no sampling parameters are known), " << tokens << ", " << v.created_at << "\n";
+    else
+      std::cout << "lineage: " << v.model_role << " " << v.model_path << " (sha256 " << v.model_sha256.substr(0, 12)
+                << "...), run " << v.run_id << (v.imported_from.empty() ? "" : " (imported from " + v.imported_from + ")")
+                << (v.prompt_format.empty() ? "" : ", prompt format " + v.prompt_format) << ", sample " << v.sample_idx
+                << ", seed " << v.seed << ", temperature " << fmt_fixed(v.temperature, 2) << ", top-p "
+                << fmt_fixed(v.top_p, 2) << ", " << tokens << ", finish " << v.finish_reason << ", " << v.created_at << "\n";
     if (!v.history.empty()) {
       std::cout << "history:\n";
       for (const auto& r : v.history)

@@ -35,7 +35,7 @@ void register_data_synth(CLI::App& data, Registry& reg);
 void register_data_import(CLI::App& data, Registry& reg);
 void register_data_stats(CLI::App& data, Registry& reg);
 void register_data_review(CLI::App& data, Registry& reg);  // show, review, undo, log
-void register_data_curate(CLI::App& data, Registry& reg);  // filter, dedup, decontaminate
+void register_data_curate(CLI::App& data, Registry& reg);  // filter, dedup, decontaminate, verify
 void register_data_browse(CLI::App& data, Registry& reg);  // list, export
 void register_data_check(CLI::App& data, Registry& reg);   // check-answers
 void register_tokenizer(CLI::App& root, Registry& reg);

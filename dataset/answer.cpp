@@ -17,6 +17,7 @@ const char* to_string(Verdict v) {
   switch (v) {
     case Verdict::correct: return "correct";
     case Verdict::incorrect: return "incorrect";
+    case Verdict::unverified: return "unverified";
     default: return "unparsable";
   }
 }
@@ -185,7 +186,8 @@ Verification verify_completion(std::string_view completion, std::string_view gol
   if (!e) return v;
   v.extracted = e->answer;
   v.rule = to_string(e->rule);
-  v.verdict = math::equivalent(e->answer, gold) ? Verdict::correct : Verdict::incorrect;
+  if (!gold.checkable()) v.verdict = Verdict::unverified;  // no gold, or one the parser cannot read: no honest verdict
+  else v.verdict = math::equivalent(e->answer, gold) ? Verdict::correct : Verdict::incorrect;
   return v;
 }
 

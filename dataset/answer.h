@@ -9,8 +9,14 @@
 
 namespace distill::dataset {
 
-enum class Verdict { correct, incorrect, unparsable };
+// unparsable: the completion has no final answer; unverified: it has one, but there is no gold answer to check it
+// against (none given, or one the parser cannot read).
+enum class Verdict { correct, incorrect, unparsable, unverified };
 const char* to_string(Verdict v);
+
+// The verifier's version, stored with every verdict. Bump it whenever a verdict could change (extraction or
+// equivalence rules), so `data verify` can tell which stored verdicts an older verifier gave.
+inline constexpr const char* kVerifierVersion = "distill-verify 2";
 
 // The content of the last well-formed \boxed{...} (or \fbox{...}) in `text`, ignoring any think-block rule.
 // nullopt when there is none, or when the last one has unbalanced braces.

@@ -80,7 +80,7 @@ std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
       std::string snip = st.col_text(7);
       if (q.search.empty()) snip = answer_snippet(snip);
       std::replace(snip.begin(), snip.end(), '\n', ' ');
-      out.push_back({st.col_int(0), st.col_int(1), st.col_int(2), st.col_int(3), st.col_text(4),
+      out.push_back({st.col_int(0), st.col_int(1), st.col_opt_int(2), st.col_int(3), st.col_text(4),
                      d == "keep" ? "kept" : d == "reject" ? "rejected" : "pending", st.col_text(6), snip});
     }
   });
@@ -118,7 +118,7 @@ std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& 
     c.finish_reason = q.col_text(6);
     c.model_path = q.col_text(7);
     if (!q.col_null(8)) c.difficulty = int(q.col_int(8));
-    c.n_tokens = q.col_int(10);
+    c.n_tokens = q.col_opt_int(10);
     c.split = q.col_text(11);
     out.push_back(std::move(c));
   }
@@ -143,7 +143,7 @@ CurationStats curation_stats(Store& s, int buckets) {
       ++pp.total;
       if (v == "correct") ++pp.correct;
       ++pp.by_verdict[v];
-      ++by_tokens[q.col_int(2)];
+      if (!q.col_null(2)) ++by_tokens[q.col_int(2)];  // an unknown length (imported) has no bar
     }
   }
   std::int64_t total = 0;
@@ -166,21 +166,22 @@ CurationStats curation_stats(Store& s, int buckets) {
   std::int64_t kept = 0, rejected = 0, by_stage[4] = {0, 0, 0, 0};  // verdict, other filters, dedup, decontaminate
   {
     auto q = s.db().prepare(
-        "SELECT e.sample_id, e.decision = 'keep', a.kind, coalesce(e.rule, '') FROM curation_effects e "
+        "SELECT e.sample_id, e.decision, a.kind, coalesce(e.rule, '') FROM curation_effects e "
         "JOIN curation_actions a ON a.id = e.action_id WHERE a.undone_by IS NULL ORDER BY e.sample_id, e.action_id");
     std::int64_t cur = -1;
-    bool last_keep = false;
+    std::string last;  // the latest decision: keep, reject, or pending (reopened by data verify)
     int stage = 4;
     auto flush = [&] {
-      if (cur < 0) return;
-      (last_keep ? kept : rejected) += 1;
-      if (!last_keep && stage < 4) ++by_stage[stage];  // a sample kept after all leaves no gap in the funnel
+      if (cur < 0 || last == "pending") return;
+      (last == "keep" ? kept : rejected) += 1;
+      if (last == "reject" && stage < 4) ++by_stage[stage];  // a sample kept after all leaves no gap in the funnel
     };
     while (q.step()) {
       const auto id = q.col_int(0);
       if (id != cur) flush(), cur = id, stage = 4;
-      last_keep = q.col_int(1) != 0;
-      if (!last_keep) {
+      last = q.col_text(1);
+      if (last == "pending") stage = 4;  // reopened: earlier rejections no longer stand
+      if (last == "reject") {
         const auto kind = q.col_text(2);
         const int k = kind == "filter" ? (q.col_text(3) == "verdict" ? 0 : 1)
                       : kind == "dedup" ? 2 : kind == "decontaminate" ? 3 : 4;

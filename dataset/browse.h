@@ -23,7 +23,9 @@ struct ListQuery {
 };
 
 struct ListRow {
-  std::int64_t id, problem_id, n_tokens, sample_idx;
+  std::int64_t id, problem_id;
+  std::optional<std::int64_t> n_tokens;  // nullopt: unknown
+  std::int64_t sample_idx;
   std::string split, status, verdict, snippet;  // snippet: the search hit in context, or the answer line
 };
 
@@ -33,7 +35,8 @@ std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offs
 
 // Samples to train on: their problem and completion, in sample id order.
 struct CuratedSample {
-  std::int64_t id = 0, problem_id = 0, model_id = 0, n_tokens = 0;
+  std::int64_t id = 0, problem_id = 0, model_id = 0;
+  std::optional<std::int64_t> n_tokens;  // nullopt: unknown (imported without a tokenizer)
   std::string prompt, answer, completion, finish_reason, model_path, split;  // split: the problem's
   std::optional<int> difficulty;
 };

@@ -25,8 +25,8 @@ struct Scope {
 std::vector<std::int64_t> pending_samples(Store& s, const std::string& split);
 
 struct FilterRules {
-  bool correct_only = false;              // verdict must be 'correct'
-  std::optional<std::int64_t> min_tokens, max_tokens;
+  bool correct_only = false;              // verdict must be 'correct' (unverified ones go under rule 'unverified')
+  std::optional<std::int64_t> min_tokens, max_tokens;  // samples of unknown length are skipped, and counted
   bool format = false;                    // one closed think block, then a final \boxed{}
   bool single_script = false;             // reject mixed scripts in the reasoning
   std::int64_t max_foreign_letters = 0;   // letters outside the main script tolerated by single_script
@@ -37,7 +37,16 @@ struct FilterRules {
   std::optional<std::pair<double, double>> pass_rate;  // keep problems whose pass rate lies in [lo, hi]
   std::optional<std::int64_t> max_per_problem;          // among survivors, lowest sample_idx first
   std::string to_json() const;
+  static FilterRules from_json(const std::string& params);  // to_json's inverse (a filter action's parameters)
 };
+
+// The first rule, in the order above, that one sample fails: (rule, reason), or nullopt. `pass` is its problem's
+// (correct, samples), needed only for the pass-rate rule (skipped without it); the per-problem cap is not judged
+// here, and an unknown length passes the length rules.
+std::optional<std::pair<std::string, std::string>> failed_rule(const FilterRules& rules, const std::string& verdict,
+                                                              std::optional<std::int64_t> n_tokens,
+                                                              const std::string& completion,
+                                                              std::optional<std::pair<std::int64_t, std::int64_t>> pass);
 
 // A pass's outcome: how many it looked at, how many each rule rejects, and (when applied) the action id.
 struct PassReport {
@@ -47,6 +56,8 @@ struct PassReport {
   std::optional<std::int64_t> action_id;
   std::map<std::string, std::int64_t> matched;  // decontamination: n-gram -> samples it flagged (top 20)
   std::int64_t ignored_ngrams = 0;               // decontamination: boilerplate n-grams left out
+  std::vector<std::string> compared;             // dedup, decontamination: what was compared with what, in words
+  std::map<std::string, std::int64_t> skipped;   // filter: rules not applied, and why ("length unknown" -> samples)
 };
 
 using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
@@ -60,12 +71,13 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
 
 struct DedupOptions {
   bool exact = true, near = true;
-  double threshold = 0.8;  // estimated Jaccard over word n-gram shingles
-  int ngram = 5;
+  double threshold = 0.8;  // estimated Jaccard over n-token shingles (text_rules tokens(): words and symbols)
+  int ngram = 5;            // tokens per shingle
   int num_perm = 128;
   std::string to_json() const;
 };
-// The survivor of a group is its lowest sample id.
+// The survivor of a group is its lowest sample id. Samples are compared within their problem, and across problems
+// only where the problems' own texts are near duplicates (the same threshold and shingles).
 PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool apply, const Who& who,
                      const ProgressFn& progress = {});
 
@@ -75,9 +87,12 @@ struct DecontamOptions {
   std::string against_split = "eval";      // problems of this split are the benchmark (when no file is given)
   std::vector<ProblemRow> benchmark;        // or these (an imported benchmark file)
   std::string benchmark_name;               // for the report and the action's parameters
+  bool completions = false;                 // also compare completions with benchmark problems and solutions
   std::string to_json() const;
 };
-// Flags samples whose problem prompt or completion shares a word n-gram with a benchmark prompt or solution.
+// Flags samples whose problem shares a content word n-gram with a benchmark problem (or is one, whole), as
+// open-r1 and s1 compare problems with benchmark problems; with `completions`, also samples whose completion
+// shares one with a benchmark problem or solution. Each reason names what matched what.
 PassReport run_decontaminate(Store& s, const DecontamOptions& o, const Scope& scope, bool apply,
                              const Who& who, const ProgressFn& progress = {});
 

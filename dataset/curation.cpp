@@ -9,10 +9,12 @@
 
 namespace distill::dataset {
 
+// The latest live decision per sample; a 'pending' one (data verify reopening a sample) leaves it undecided.
 const char* const kLiveDecisionsSql =
+    "SELECT sample_id, decision, action_id FROM ("
     "SELECT e.sample_id AS sample_id, e.decision AS decision, max(e.action_id) AS action_id "
     "FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id "
-    "WHERE a.undone_by IS NULL GROUP BY e.sample_id";
+    "WHERE a.undone_by IS NULL GROUP BY e.sample_id) WHERE decision <> 'pending'";
 
 const char* status_name(Status s) {
   switch (s) {
@@ -30,6 +32,23 @@ std::optional<Status> parse_status(const std::string& s) {
 }
 
 namespace {
+// The verdicts a 'verify' action changed go back to what they were, inside the caller's transaction. A later
+// live 'verify' action that changed the same samples would have its verdicts overwritten: refused.
+void restore_verdicts(Store& s, std::int64_t action_id) {
+  auto later = s.db().prepare(
+      "SELECT min(c2.action_id) FROM verdict_changes c1 JOIN verdict_changes c2 ON c2.sample_id = c1.sample_id "
+      "JOIN curation_actions a ON a.id = c2.action_id WHERE c1.action_id = ?1 AND c2.action_id > ?1 AND a.undone_by IS NULL");
+  later.bind(1, action_id);
+  if (later.step() && !later.col_null(0))
+    throw InputError("verify action " + std::to_string(action_id) + " changed verdicts that verify action " +
+                     std::to_string(later.col_int(0)) + " changed again; undo that one first");
+  s.db().prepare(
+          "UPDATE samples SET verdict = c.old_verdict, extracted_answer = c.old_extracted, extract_rule = c.old_rule, "
+          "verifier = c.old_verifier FROM verdict_changes c WHERE c.action_id = ? AND c.sample_id = samples.id")
+      .bind(1, action_id)
+      .run();
+}
+
 bool sample_exists(Store& s, std::int64_t id) {
   auto q = s.db().prepare("SELECT 1 FROM samples WHERE id = ?");
   q.bind(1, id);
@@ -37,9 +56,11 @@ bool sample_exists(Store& s, std::int64_t id) {
 }
 }  // namespace
 
-std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after) {
-  if (a.kind != "review" && a.kind != "filter" && a.kind != "dedup" && a.kind != "decontaminate")
-    throw InputError("curation action kind '" + a.kind + "' is not valid (expected review, filter, dedup or decontaminate)");
+std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after,
+                           const std::function<void(std::int64_t)>& also) {
+  if (a.kind != "review" && a.kind != "filter" && a.kind != "dedup" && a.kind != "decontaminate" && a.kind != "verify")
+    throw InputError("curation action kind '" + a.kind +
+                     "' is not valid (expected review, filter, dedup, decontaminate or verify)");
   Transaction tx(s.db());
   if (decided_after >= 0) {
     auto q = s.db().prepare("SELECT DISTINCT sample_id FROM curation_effects WHERE action_id > ?");
@@ -47,7 +68,7 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
     std::set<std::int64_t> touched;
     while (q.step()) touched.insert(q.col_int(0));
     std::erase_if(decisions, [&](const Decision& d) { return touched.count(d.sample_id) > 0; });
-    if (decisions.empty()) return 0;  // nothing left to record: no empty action in the log
+    if (decisions.empty() && !also) return 0;  // nothing left to record: no empty action in the log
   }
   if (a.kind == "review") {  // ids typed by a person: name a missing or repeated one (passes take theirs from queries)
     std::set<std::int64_t> seen;
@@ -56,21 +77,23 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
       if (!sample_exists(s, d.sample_id)) throw InputError("no sample with id " + std::to_string(d.sample_id));
     }
   }
-  std::int64_t kept = 0;
-  for (const auto& d : decisions) kept += d.keep;
+  std::int64_t kept = 0, reopened = 0;
+  for (const auto& d : decisions) kept += d.keep && !d.reopen, reopened += d.reopen;
   auto ins = s.db().prepare(
       "INSERT INTO curation_actions(kind, params_json, reason, actor, at, n_kept, n_rejected) VALUES (?, ?, ?, ?, ?, ?, ?)");
   ins.bind(1, a.kind).bind(2, a.params_json).bind(3, a.reason).bind(4, a.actor).bind(5, now_iso8601());
-  ins.bind(6, kept).bind(7, std::int64_t(decisions.size()) - kept);
+  ins.bind(6, kept).bind(7, std::int64_t(decisions.size()) - kept - reopened);
   ins.run();
   const auto id = s.db().last_insert_rowid();
   auto eff = s.db().prepare(
       "INSERT INTO curation_effects(sample_id, action_id, decision, reason, rule) VALUES (?, ?, ?, ?, nullif(?, ''))");
   for (const auto& d : decisions) {
-    eff.bind(1, d.sample_id).bind(2, id).bind(3, d.keep ? "keep" : "reject").bind(4, d.reason).bind(5, d.rule);
+    eff.bind(1, d.sample_id).bind(2, id).bind(3, d.reopen ? "pending" : d.keep ? "keep" : "reject").bind(4, d.reason);
+    eff.bind(5, d.rule);
     eff.run();
     eff.reset();
   }
+  if (also) also(id);
   tx.commit();
   return id;
 }
@@ -101,6 +124,7 @@ std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& ac
   auto upd = s.db().prepare("UPDATE curation_actions SET undone_by = ? WHERE id = ?");
   upd.bind(1, undo_id).bind(2, action_id);
   upd.run();
+  if (kind == "verify") restore_verdicts(s, action_id);
   tx.commit();
   return undo_id;
 }
@@ -111,7 +135,8 @@ Status sample_status(Store& s, std::int64_t sample_id) {
       "WHERE e.sample_id = ? AND a.undone_by IS NULL ORDER BY e.action_id DESC LIMIT 1");
   q.bind(1, sample_id);
   if (!q.step()) return Status::pending;
-  return q.col_text(0) == "keep" ? Status::kept : Status::rejected;
+  const auto d = q.col_text(0);
+  return d == "keep" ? Status::kept : d == "reject" ? Status::rejected : Status::pending;
 }
 
 std::unordered_map<std::int64_t, Status> decided_statuses(Store& s) {
@@ -158,7 +183,7 @@ SampleView sample_view(Store& s, std::int64_t sample_id) {
   auto q = s.db().prepare(
       "SELECT s.id, s.problem_id, s.sample_idx, s.seed, s.n_tokens, p.split, p.prompt, p.answer, s.completion, "
       "s.verdict, s.finish_reason, s.created_at, s.extracted_answer, s.temperature, s.top_p, s.model_id, s.run_id, "
-      "m.path, m.role, m.sha256, p.difficulty "
+      "m.path, m.role, m.sha256, p.difficulty, s.extract_rule, s.verifier, (SELECT kind FROM runs WHERE id = s.run_id) "
       "FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id WHERE s.id = ?");
   q.bind(1, sample_id);
   if (!q.step()) throw InputError("no sample with id " + std::to_string(sample_id));
@@ -167,7 +192,7 @@ SampleView sample_view(Store& s, std::int64_t sample_id) {
   v.problem_id = q.col_int(1);
   v.sample_idx = q.col_int(2);
   v.seed = q.col_int(3);
-  v.n_tokens = q.col_int(4);
+  v.n_tokens = q.col_opt_int(4);
   v.split = q.col_text(5);
   v.prompt = q.col_text(6);
   v.gold = q.col_text(7);
@@ -184,10 +209,25 @@ SampleView sample_view(Store& s, std::int64_t sample_id) {
   v.model_role = q.col_text(18);
   v.model_sha256 = q.col_text(19);
   if (!q.col_null(20)) v.difficulty = int(q.col_int(20));
+  v.extract_rule = q.col_opt_text(21);
+  v.verifier = q.col_opt_text(22);
   {
     const auto run = config_values(run_config_toml(s, v.run_id));
     if (const auto f = run.find("prompt-format"); f != run.end() && f->second != "auto") v.prompt_format = f->second;
+    if (q.col_text(23) == "data import") {
+      const auto file = run.find("file"), format = run.find("format");
+      v.imported_from = (file != run.end() ? file->second : std::string("?")) + " (" +
+                        (format != run.end() ? format->second : std::string("?")) + ")";
+    }
   }
+  v.sampled_here = v.model_sha256.rfind("import:", 0) != 0;  // chat imports name their teacher "import:FORMAT:FILE"
+  auto c = s.db().prepare(
+      "SELECT c.action_id, c.old_verdict, c.new_verdict, coalesce(c.old_verifier, ''), coalesce(c.new_verifier, ''), "
+      "a.undone_by IS NOT NULL FROM verdict_changes c JOIN curation_actions a ON a.id = c.action_id "
+      "WHERE c.sample_id = ? ORDER BY c.action_id");
+  c.bind(1, sample_id);
+  while (c.step())
+    v.verdict_changes.push_back({c.col_int(0), c.col_text(1), c.col_text(2), c.col_text(3), c.col_text(4), c.col_int(5) != 0});
   v.status = status_name(sample_status(s, sample_id));
   v.history = curation_history(s, sample_id);
   return v;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -24,11 +25,12 @@ struct Decision {
   std::int64_t sample_id = 0;
   bool keep = false;
   std::string reason;
-  std::string rule;  // a pass's rule that decided (counts per rule in reports); empty for reviews
+  std::string rule;     // a pass's rule that decided (counts per rule in reports); empty for reviews
+  bool reopen = false;  // back to pending (data verify, when a rejection rested on a verdict it changed)
 };
 
 struct ActionSpec {
-  std::string kind;               // review | filter | dedup | decontaminate
+  std::string kind;               // review | filter | dedup | decontaminate | verify
   std::string params_json = "{}";
   std::string reason, actor;
 };
@@ -37,9 +39,10 @@ struct ActionSpec {
 // kind or a sample id that does not exist (nothing is written then). With `decided_after` >= 0, decisions on
 // samples that some action after that id decided on are dropped first, inside the same transaction (a pass
 // leaves alone what a person reviewed while it was reading); `decisions` is left holding what was recorded,
-// and when nothing is left no action is written and 0 returned.
+// and when nothing is left no action is written and 0 returned. `also`, when given, runs inside the same
+// transaction with the new action's id (data verify writes its verdict changes there).
 std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions,
-                           std::int64_t decided_after = -1);
+                           std::int64_t decided_after = -1, const std::function<void(std::int64_t)>& also = {});
 
 // One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
@@ -47,6 +50,8 @@ std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action,
 
 // Reverses action `action_id` (and so every decision it made); returns the id of the undo row. InputError for an
 // unknown id, an action that was already undone, or an undo (undoing an undo is refused: act again instead).
+// Undoing a 'verify' action also restores the verdicts it changed; refused while a later live 'verify' action
+// changed some of the same samples (undo that one first).
 std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& actor);
 
 Status sample_status(Store& s, std::int64_t sample_id);
@@ -74,10 +79,20 @@ struct ActionRow {
 };
 std::vector<ActionRow> list_actions(Store& s);  // newest first
 
+struct VerdictChange {  // one verdict `data verify` changed
+  std::int64_t action_id = 0;
+  std::string old_verdict, new_verdict, old_verifier, new_verifier;  // verifier "" = before versions were stored
+  bool undone = false;
+};
+
 struct SampleView {
-  std::int64_t id, problem_id, sample_idx, seed, n_tokens;
+  std::int64_t id, problem_id, sample_idx, seed;
+  std::optional<std::int64_t> n_tokens;  // nullopt: unknown
   std::string split, prompt, gold, completion, verdict, finish_reason, created_at, status;
-  std::optional<std::string> extracted_answer;
+  std::optional<std::string> extracted_answer, extract_rule, verifier;
+  std::string imported_from;  // "FILE (FORMAT)" for imported samples, else ""
+  bool sampled_here = true;   // false for chat-format imports: no sampling parameters are known
+  std::vector<VerdictChange> verdict_changes;
   double temperature, top_p;
   std::int64_t model_id, run_id;
   std::string model_path, model_role, model_sha256;

@@ -1,16 +1,18 @@
 // dataset/evals.cpp: see evals.h.
 #include "dataset/evals.h"
 
+#include "dataset/answer.h"
+
 namespace distill::dataset {
 
 void insert_eval_results(Store& s, std::int64_t run_id, std::int64_t model_id, const std::vector<EvalRow>& rows) {
   Transaction tx(s.db());
   auto ins = s.db().prepare(
-      "INSERT INTO eval_results(run_id, model_id, problem_id, sample_idx, completion, verdict, n_tokens, latency_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO eval_results(run_id, model_id, problem_id, sample_idx, completion, verdict, n_tokens, latency_ms, "
+      "verifier) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const auto& r : rows) {
     ins.bind(1, run_id).bind(2, model_id).bind(3, r.problem_id).bind(4, r.sample_idx).bind(5, r.completion);
-    ins.bind(6, r.verdict).bind(7, r.n_tokens).bind(8, r.latency_ms);
+    ins.bind(6, r.verdict).bind(7, r.n_tokens).bind(8, r.latency_ms).bind(9, kVerifierVersion);  // it gave the verdict
     ins.run();
     ins.reset();
   }

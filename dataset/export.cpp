@@ -71,7 +71,9 @@ ojson record(ExportFormat f, const ImportedSample& r, std::string_view instructi
           {"completion", s.completion},
           {"extracted_answer", s.extracted_answer ? ojson(*s.extracted_answer) : ojson(nullptr)},
           {"verdict", s.verdict},
-          {"n_tokens", s.n_tokens},
+          {"extract_rule", s.extract_rule ? ojson(*s.extract_rule) : ojson(nullptr)},
+          {"verifier", s.verifier ? ojson(*s.verifier) : ojson(nullptr)},
+          {"n_tokens", s.n_tokens ? ojson(*s.n_tokens) : ojson(nullptr)},
           {"finish_reason", s.finish_reason},
           {"sample_idx", s.sample_idx},
           {"seed", s.seed},
@@ -92,7 +94,8 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
       "SELECT p.source, p.split, p.prompt, p.answer, p.solution, p.difficulty, p.meta_json, s.completion, "
       "s.extracted_answer, s.verdict, s.n_tokens, s.finish_reason, s.sample_idx, s.seed, s.temperature, s.top_p, "
       "s.max_tokens, m.role, m.path, m.arch, m.n_params, m.n_active_params, m.sha256, coalesce(d.decision, ''), "
-      "s.problem_id FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "s.problem_id, s.extract_rule, s.verifier FROM samples s JOIN problems p ON p.id = s.problem_id "
+      "JOIN models m ON m.id = s.model_id "
       "LEFT JOIN (") + kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, o.split);
   const auto tmp = path + ".tmp-" + std::to_string(::getpid());
@@ -121,7 +124,9 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
       r.sample.completion = q.col_text(7);
       if (!q.col_null(8)) r.sample.extracted_answer = q.col_text(8);
       r.sample.verdict = q.col_text(9);
-      r.sample.n_tokens = q.col_int(10);
+      r.sample.n_tokens = q.col_opt_int(10);
+      r.sample.extract_rule = q.col_opt_text(25);
+      r.sample.verifier = q.col_opt_text(26);
       r.sample.finish_reason = q.col_text(11);
       r.sample.sample_idx = q.col_int(12);
       r.sample.seed = q.col_int(13);
@@ -131,7 +136,7 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
       r.model = {q.col_text(17), q.col_text(18), q.col_text(19), q.col_int(20), q.col_int(21), q.col_text(22)};
       out << record(o.format, r, o.instruction).dump() << '\n';
       ++st.samples;
-      st.tokens += r.sample.n_tokens;
+      st.tokens += r.sample.n_tokens.value_or(0);
       ++st.by_split[r.problem.split];
       ++st.by_verdict[r.sample.verdict];
       problems.insert(q.col_int(24));
@@ -170,7 +175,10 @@ bool looks_like_sample_export(std::string_view bytes) {
 }
 
 std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const std::string& filename, ExportFormat format,
-                                                std::string_view instruction, const std::string& split) {
+                                                std::string_view instruction, const std::string& split,
+                                                const std::string& gold_field) {
+  if (format == ExportFormat::jsonl && !gold_field.empty())
+    throw InputError("--gold-field applies to sharegpt and openai-chat files; a distill jsonl export carries its gold answers");
   std::vector<ImportedSample> out;
   std::size_t pos = 0;
   std::int64_t line_no = 0;
@@ -197,6 +205,10 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       if (!obj.contains(key) || !obj[key].is_number()) throw InputError(at + "expected a number field \"" + key + "\"");
       return obj[key];
     };
+    auto opt_str = [&](const ojson& obj, const char* key) -> std::optional<std::string> {
+      if (!obj.contains(key) || obj[key].is_null()) return std::nullopt;
+      return str(obj, key);
+    };
     ImportedSample r;
     r.where = filename + ":" + std::to_string(line_no);
     if (format == ExportFormat::jsonl) {
@@ -211,11 +223,15 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       if (p.contains("difficulty") && !p["difficulty"].is_null()) r.problem.difficulty = num(p, "difficulty").get<int>();
       r.problem.meta_json = p.contains("meta") ? p["meta"].dump() : "{}";
       r.sample.completion = str(j, "completion");
-      if (j.contains("extracted_answer") && !j["extracted_answer"].is_null()) r.sample.extracted_answer = str(j, "extracted_answer");
+      r.sample.extracted_answer = opt_str(j, "extracted_answer");
       r.sample.verdict = str(j, "verdict");
-      if (r.sample.verdict != "correct" && r.sample.verdict != "incorrect" && r.sample.verdict != "unparsable")
-        throw InputError(at + "verdict '" + r.sample.verdict + "' is not correct, incorrect or unparsable");
-      r.sample.n_tokens = num(j, "n_tokens").get<std::int64_t>();
+      if (r.sample.verdict != "correct" && r.sample.verdict != "incorrect" && r.sample.verdict != "unparsable" &&
+          r.sample.verdict != "unverified")
+        throw InputError(at + "verdict '" + r.sample.verdict + "' is not correct, incorrect, unparsable or unverified");
+      r.sample.extract_rule = opt_str(j, "extract_rule");
+      r.sample.verifier = opt_str(j, "verifier");
+      r.sample.n_tokens = std::nullopt;
+      if (!j.contains("n_tokens") || !j["n_tokens"].is_null()) r.sample.n_tokens = num(j, "n_tokens").get<std::int64_t>();
       r.sample.finish_reason = str(j, "finish_reason");
       if (r.sample.finish_reason != "eos" && r.sample.finish_reason != "stop" && r.sample.finish_reason != "length")
         throw InputError(at + "finish_reason '" + r.sample.finish_reason + "' is not eos, stop or length");
@@ -242,16 +258,19 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       r.sample.completion = str(turns[1], text);
       r.problem.source = std::string("import:") + export_format_name(format);
       r.problem.split = split;
-      if (sg) {
-        r.problem.answer = str(j, "answer");
-      } else {
-        // openai-chat carries no gold answer: the first sample's final answer stands in for its problem's.
-        const auto v0 = verify_completion(r.sample.completion, "");
-        if (!v0.extracted) throw InputError(at + "the assistant turn has no final \\boxed{} answer to import as the gold answer");
-        r.problem.answer = *v0.extracted;
-        r.problem.meta_json = R"({"answer_from":"completion"})";
+      // The gold answer: sharegpt's "answer" (ours writes it), or the field --gold-field names. openai-chat has
+      // none of its own: without --gold-field its samples are verified against a gold answer the store already
+      // holds for the problem, or stay unverified. Never the completion's own answer.
+      const std::string field = !gold_field.empty() ? gold_field : sg ? "answer" : "";
+      if (!field.empty()) {
+        if (!j.contains(field))
+          throw InputError(at + "no gold answer field \"" + field + "\"" + (gold_field.empty() ? "" : " (--gold-field)"));
+        if (!j[field].is_string())
+          throw InputError(at + "gold answer field \"" + field + "\" holds a JSON " + j[field].type_name() + ", expected a string");
+        r.problem.answer = j[field].get<std::string>();
       }
       r.reverify = true;
+      r.sample.n_tokens = std::nullopt;  // unknown, unless the caller counts them with a tokenizer
       r.sample.finish_reason = "eos";
       r.sample.sample_idx = 0;
       r.sample.seed = std::int64_t(hash64(r.sample.completion) >> 1);
@@ -271,6 +290,7 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
       "INSERT INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, content_hash, run_id) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(content_hash) DO NOTHING");
   auto get_p = s.db().prepare("SELECT id, answer FROM problems WHERE content_hash = ?");
+  auto set_gold = s.db().prepare("UPDATE problems SET answer = ? WHERE id = ? AND answer = ''");
   auto get_s = s.db().prepare(
       "SELECT completion FROM samples WHERE problem_id = ? AND model_id = ? AND sample_idx = ? AND seed = ?");
   auto ins_m = s.db().prepare(
@@ -279,8 +299,9 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
   auto get_m = s.db().prepare("SELECT id FROM models WHERE sha256 = ?");
   auto ins_s = s.db().prepare(
       "INSERT INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
-      "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(problem_id, model_id, sample_idx, seed) DO NOTHING");
+      "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at, extract_rule, verifier) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(problem_id, model_id, sample_idx, seed) DO NOTHING");
   for (const auto& r : rows) {
     const auto& p = r.problem;
     const auto hash = content_hash(p.prompt);
@@ -292,8 +313,15 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
     get_p.bind(1, hash);
     get_p.step();
     const auto problem_id = get_p.col_int(0);
-    const auto gold = get_p.col_text(1);
+    auto gold = get_p.col_text(1);
     get_p.reset();
+    if (gold.empty() && !p.answer.empty()) {  // a problem stored without a gold answer gets this one
+      set_gold.bind(1, p.answer).bind(2, problem_id);
+      set_gold.run();
+      set_gold.reset();
+      gold = p.answer;
+      ++res.golds_added;
+    }
     const auto& m = r.model;
     ins_m.bind(1, m.role).bind(2, m.path).bind(3, m.arch).bind(4, m.n_params).bind(5, m.n_active_params).bind(6, m.sha256);
     ins_m.run();
@@ -305,17 +333,20 @@ SampleImportResult import_samples(Store& s, const std::vector<ImportedSample>& r
     auto x = r.sample;
     if (r.reverify) {
       const auto v = verify_completion(x.completion, gold);
-      x.extracted_answer = v.extracted;
-      x.verdict = to_string(v.verdict);
+      set_verification(x, v);
+      if (v.verdict == Verdict::unverified && !gold.empty() && res.unreadable_golds.size() < 10)
+        res.unreadable_golds.push_back(r.where + ": gold answer '" + gold + "'");
     }
     ins_s.bind(1, problem_id).bind(2, model_id).bind(3, run_id).bind(4, x.sample_idx).bind(5, x.seed);
     ins_s.bind(6, x.temperature).bind(7, x.top_p).bind(8, x.max_tokens).bind(9, x.completion);
     ins_s.bind(10, x.extracted_answer).bind(11, x.verdict).bind(12, x.n_tokens).bind(13, x.finish_reason).bind(14, now);
+    ins_s.bind(15, x.extract_rule).bind(16, x.verifier);
     ins_s.run();
     const bool fresh = s.db().changes() > 0;
     ins_s.reset();
     if (fresh) {
       ++res.samples_new;
+      res.unverified += x.verdict == "unverified";
       continue;
     }
     get_s.bind(1, problem_id).bind(2, model_id).bind(3, x.sample_idx).bind(4, x.seed);

@@ -7,6 +7,7 @@
 #include "common/errors.h"
 #include "dataset/answer.h"
 #include "dataset/jsonl.h"
+#include "dataset/math_equiv.h"
 
 namespace distill::dataset {
 
@@ -25,13 +26,13 @@ const char* format_name(ImportFormat f) {
   return f == ImportFormat::gsm8k ? "gsm8k" : f == ImportFormat::math ? "math" : "jsonl";
 }
 
+// Text fields must be JSON strings: a number would have to be turned into text, and 0.1, 1e-7 or 12345678901234567890
+// do not survive that as written.
 std::string field_string(const json& obj, const std::string& key, const LineError& fail, const char* hint) {
   auto it = obj.find(key);
   if (it == obj.end()) fail("missing field '" + key + "' (" + hint + ")");
   if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<long long>());
-  if (it->is_number()) return it->dump();
-  fail("field '" + key + "' must be a string or a number, got " + it->type_name());
+  fail("field '" + key + "' holds a JSON " + std::string(it->type_name()) + ", expected a string (write it in quotes)");
 }
 
 // GSM8K solutions carry calculator annotations "<<48/2=24>>"; they are not part of the reasoning.
@@ -42,7 +43,8 @@ std::string strip_calculator(const std::string& s) {
 
 }  // namespace
 
-std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& filename, const ImportOptions& opt) {
+std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& filename, const ImportOptions& opt,
+                                     std::vector<std::string>* warnings) {
   std::vector<ProblemRow> rows;
   const std::string source = opt.source.empty() ? format_name(opt.format) : opt.source;
   if (opt.split.empty()) throw InputError("--split must not be empty");
@@ -99,6 +101,9 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
     for (auto& [k, v] : obj.items())
       if (std::find(used.begin(), used.end(), k) == used.end()) meta[k] = v;
     meta["line"] = fail.line;
+    if (warnings && !math::Gold(r.answer).checkable())
+      warnings->push_back(filename + ":" + std::to_string(fail.line) + ": the verifier cannot read the gold answer '" +
+                          r.answer + "'; its samples will be unverified");
     r.meta_json = meta.dump();
     rows.push_back(std::move(r));
   });

@@ -24,7 +24,9 @@ struct ImportOptions {
 };
 
 // `filename` is only used in messages. Blank lines are skipped. Fields other than the ones read are kept
-// in meta_json. Throws InputError "FILE:LINE: ..." on the first problem found.
-std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& filename, const ImportOptions& opt);
+// in meta_json. Throws InputError "FILE:LINE: ..." on the first problem found, a text field that is not a JSON
+// string included. A gold answer the verifier cannot read is imported, with a line in `warnings` (when given).
+std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& filename, const ImportOptions& opt,
+                                     std::vector<std::string>* warnings = nullptr);
 
 }  // namespace distill::dataset

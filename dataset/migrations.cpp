@@ -4,6 +4,7 @@
 #include "dataset/migrations.h"
 
 #include <algorithm>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -12,9 +13,43 @@
 namespace distill::dataset {
 
 namespace {
+// SQLite cannot ALTER a CHECK or NOT NULL constraint. Widening one (allowing more values) cannot invalidate a row,
+// so the table's stored CREATE statement is edited in place, SQLite's documented procedure for such changes
+// (lang_altertable.html, "making other kinds of table schema changes"), inside the migration's transaction.
+void edit_table_sql(Db& db, const char* table, const std::vector<std::pair<std::string, std::string>>& edits) {
+  auto q = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?");
+  q.bind(1, table);
+  if (!q.step()) throw InputError(db.path() + ": the store has no table '" + std::string(table) + "'");
+  std::string sql = q.col_text(0);
+  for (const auto& [from, to] : edits) {
+    const std::regex re(from);
+    if (!std::regex_search(sql, re))
+      throw InputError(db.path() + ": table '" + table + "' is not as distill wrote it (no match for " + from + ")");
+    sql = std::regex_replace(sql, re, to, std::regex_constants::format_first_only);
+  }
+  const auto version = db.pragma_int("schema_version");
+  db.exec("PRAGMA writable_schema = ON");
+  auto u = db.prepare("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?");
+  u.bind(1, sql).bind(2, table);
+  u.run();
+  db.exec(("PRAGMA schema_version = " + std::to_string(version + 1)).c_str());
+  db.exec("PRAGMA writable_schema = OFF");
+}
+
+// 5 -> 6, the constraint half: 'unverified' verdicts and unknown token counts, 'verify' actions that can return
+// a sample to pending.
+void widen_for_verify(Db& db) {
+  edit_table_sql(db, "samples", {{R"('unparsable'\))", "'unparsable', 'unverified')"},
+                                 {R"(n_tokens(\s+)INTEGER NOT NULL)", "n_tokens$1INTEGER"}});
+  edit_table_sql(db, "eval_results", {{R"('unparsable'\))", "'unparsable', 'unverified')"}});
+  edit_table_sql(db, "curation_actions", {{R"('undo'\))", "'undo', 'verify')"}});
+  edit_table_sql(db, "curation_effects", {{R"('reject'\))", "'reject', 'pending')"}});
+}
+
 struct Step {
-  int from;         // user_version before the step
-  const char* sql;  // DDL/DML that brings it to from+1
+  int from;                      // user_version before the step
+  const char* sql;               // DDL/DML that brings it to from+1
+  void (*edit)(Db&) = nullptr;   // run before `sql`, for what SQL cannot say
 };
 const std::vector<Step>& steps() {
   static const std::vector<Step> s = {
@@ -79,6 +114,28 @@ UPDATE curation_effects SET rule = 'verdict'
       {4, R"SQL(
 ALTER TABLE runs ADD COLUMN pid INTEGER;
 )SQL"},
+      // 5 -> 6: honest verdicts. Which extraction rule and verifier version gave each verdict; `data verify`'s
+      // record of the verdicts it changed (for undo); and (in widen_for_verify) the 'unverified' verdict, unknown
+      // token counts, 'verify' actions and 'pending' decisions.
+      {5, R"SQL(
+ALTER TABLE samples ADD COLUMN extract_rule TEXT;
+ALTER TABLE samples ADD COLUMN verifier TEXT;
+ALTER TABLE eval_results ADD COLUMN verifier TEXT;
+CREATE TABLE verdict_changes (
+  action_id      INTEGER NOT NULL REFERENCES curation_actions(id),
+  sample_id      INTEGER NOT NULL REFERENCES samples(id),
+  old_verdict    TEXT NOT NULL,
+  old_extracted  TEXT,
+  old_rule       TEXT,
+  old_verifier   TEXT,
+  new_verdict    TEXT NOT NULL,
+  new_extracted  TEXT,
+  new_rule       TEXT,
+  new_verifier   TEXT,
+  PRIMARY KEY (action_id, sample_id)
+) WITHOUT ROWID;
+CREATE INDEX verdict_changes_sample ON verdict_changes(sample_id);
+)SQL", widen_for_verify},
   };
   return s;
 }
@@ -95,6 +152,7 @@ void migrate(Db& db, int from, int to) {
     if (!step)
       throw InputError(db.path() + ": store schema version " + std::to_string(v) +
                        " has no migration to version " + std::to_string(v + 1));
+    if (step->edit) step->edit(db);
     db.exec(step->sql);
     db.exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
   }

@@ -75,7 +75,8 @@ double estimated_jaccard(const Signature& a, const Signature& b) {
   return double(same) / double(a.size());
 }
 
-std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold) {
+std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold,
+                                           const std::vector<std::uint64_t>& groups) {
   // A document joins the first earlier member of a shared bucket it is similar enough to; at most kProbe members
   // of a bucket are compared, which bounds the work where thousands of documents collide.
   constexpr std::size_t kProbe = 16;
@@ -86,6 +87,7 @@ std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, i
     bucket.reserve(sigs.size());
     for (std::size_t d = 0; d < sigs.size(); ++d) {
       std::uint64_t key = mix(std::uint64_t(b) + 1);
+      if (!groups.empty()) key = mix(key ^ groups[d]);  // a bucket never spans two groups
       for (int r = 0; r < rows; ++r) key = mix(key ^ sigs[d][std::size_t(b * rows + r)]);
       auto& members = bucket[key];
       for (auto m : members) {

@@ -37,7 +37,8 @@ struct NearDuplicate {
 // Clusters documents whose signatures collide in some LSH band and whose estimated Jaccard to one of the
 // bucket's earlier members (the first 16) reaches `threshold` (union-find, so similarity chains join one cluster,
 // as text-dedup and datasketch pipelines do). Returns every document that is not its cluster's survivor, in
-// index order.
-std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold);
+// index order. With `groups` (one label per document), only documents of the same group are compared.
+std::vector<NearDuplicate> near_duplicates(const std::vector<Signature>& sigs, int bands, int rows, double threshold,
+                                           const std::vector<std::uint64_t>& groups = {});
 
 }  // namespace distill::dataset

@@ -97,14 +97,21 @@ std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, st
   return std::make_pair(q.col_int(0), std::string(p ? p : "", n));
 }
 
+void set_verification(SampleRow& r, const Verification& v) {
+  r.verdict = to_string(v.verdict);
+  r.extracted_answer = v.extracted;
+  r.extract_rule = v.rule ? std::optional<std::string>(v.rule) : std::nullopt;
+  r.verifier = kVerifierVersion;
+}
+
 std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
   std::int64_t n = 0;
   Transaction tx(s.db());
   auto ins = s.db().prepare(
       // Only the resume key may make a row a no-op; any other constraint (a NULL from a NaN, say) must fail.
       "INSERT INTO samples(problem_id, model_id, run_id, sample_idx, seed, temperature, top_p, max_tokens, "
-      "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "completion, extracted_answer, verdict, n_tokens, finish_reason, created_at, extract_rule, verifier) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
       "ON CONFLICT(problem_id, model_id, sample_idx, seed) DO NOTHING");
   auto lp = s.db().prepare("INSERT INTO sample_logprobs(sample_id, k, blob) VALUES (?, ?, ?)");
   const auto now = now_iso8601();
@@ -112,6 +119,7 @@ std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
     ins.bind(1, r.problem_id).bind(2, r.model_id).bind(3, r.run_id).bind(4, r.sample_idx).bind(5, r.seed);
     ins.bind(6, r.temperature).bind(7, r.top_p).bind(8, r.max_tokens).bind(9, r.completion);
     ins.bind(10, r.extracted_answer).bind(11, r.verdict).bind(12, r.n_tokens).bind(13, r.finish_reason).bind(14, now);
+    ins.bind(15, r.extract_rule).bind(16, r.verifier);
     ins.run();
     const bool inserted = s.db().changes() > 0;
     ins.reset();

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "dataset/answer.h"
 #include "dataset/store.h"
 
 namespace distill::dataset {
@@ -35,12 +36,17 @@ struct SampleRow {
   std::int64_t max_tokens = 0;
   std::string completion;
   std::optional<std::string> extracted_answer;
-  std::string verdict;        // correct | incorrect | unparsable
-  std::int64_t n_tokens = 0;
+  std::string verdict;        // correct | incorrect | unparsable | unverified
+  std::optional<std::string> extract_rule;  // the rule that extracted the answer (answer.h's ExtractRule names)
+  std::optional<std::string> verifier;      // the verifier version that gave the verdict
+  std::optional<std::int64_t> n_tokens = 0;  // nullopt: unknown (imported without a tokenizer)
   std::string finish_reason;  // eos | stop | length
   std::int64_t topk = 0;      // logprobs per position in `logprobs` (0: none)
   std::string logprobs;       // packed little-endian (int32 id, float32 logprob) * topk * n_tokens
 };
+
+// Sets the verdict, extracted answer, extraction rule and verifier version from a verification.
+void set_verification(SampleRow& r, const Verification& v);
 
 // Returns the id of the model with this sha256, inserting the row if new.
 std::int64_t upsert_model(Store& s, const ModelRow& m);

@@ -1,4 +1,4 @@
--- dataset/schema.sql: the distill store, schema version 3 (PRAGMA user_version = 3).
+-- dataset/schema.sql: the distill store, schema version 6 (PRAGMA user_version = 6).
 -- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
 -- a store from a newer distill is refused untouched. Every table is written only through dataset/.
 
@@ -52,10 +52,12 @@ CREATE TABLE samples (
   max_tokens        INTEGER NOT NULL,
   completion        TEXT NOT NULL,
   extracted_answer  TEXT,
-  verdict           TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable')),
-  n_tokens          INTEGER NOT NULL,
+  verdict           TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable', 'unverified')),
+  n_tokens          INTEGER,                -- NULL: unknown (imported without a tokenizer)
   finish_reason     TEXT NOT NULL CHECK (finish_reason IN ('eos', 'stop', 'length')),
   created_at        TEXT NOT NULL,
+  extract_rule      TEXT,                   -- which rule extracted the answer: boxed, answer_colon, ... (v6)
+  verifier          TEXT,                   -- the verifier version that gave the verdict; NULL before v6
   UNIQUE (problem_id, model_id, sample_idx, seed)   -- the resume key of `generate`
 );
 CREATE INDEX samples_model_verdict ON samples(model_id, verdict);
@@ -72,7 +74,7 @@ CREATE TABLE sample_logprobs (
 -- decision of the latest action on it that has not been undone, else pending. Undo sets undone_by, nothing else.
 CREATE TABLE curation_actions (
   id           INTEGER PRIMARY KEY,
-  kind         TEXT NOT NULL CHECK (kind IN ('review', 'filter', 'dedup', 'decontaminate', 'undo')),
+  kind         TEXT NOT NULL CHECK (kind IN ('review', 'filter', 'dedup', 'decontaminate', 'undo', 'verify')),
   params_json  TEXT NOT NULL DEFAULT '{}',  -- the rule's parameters, as given
   reason       TEXT,
   actor        TEXT NOT NULL,
@@ -86,12 +88,28 @@ CREATE TABLE curation_actions (
 CREATE TABLE curation_effects (
   sample_id  INTEGER NOT NULL REFERENCES samples(id),
   action_id  INTEGER NOT NULL REFERENCES curation_actions(id),
-  decision   TEXT NOT NULL CHECK (decision IN ('keep', 'reject')),
+  decision   TEXT NOT NULL CHECK (decision IN ('keep', 'reject', 'pending')),  -- pending: back to review (v6)
   reason     TEXT,                            -- e.g. 'verdict incorrect', 'near-duplicate of 12 (J=0.91)'
   rule       TEXT,                            -- the pass's rule that decided, e.g. 'verdict', 'near' (v4)
   PRIMARY KEY (sample_id, action_id)
 ) WITHOUT ROWID;
 CREATE INDEX curation_effects_action ON curation_effects(action_id);
+
+-- `data verify`: each verdict it changed, old and new, so that undoing the action restores the old ones (v6).
+CREATE TABLE verdict_changes (
+  action_id      INTEGER NOT NULL REFERENCES curation_actions(id),
+  sample_id      INTEGER NOT NULL REFERENCES samples(id),
+  old_verdict    TEXT NOT NULL,
+  old_extracted  TEXT,
+  old_rule       TEXT,
+  old_verifier   TEXT,
+  new_verdict    TEXT NOT NULL,
+  new_extracted  TEXT,
+  new_rule       TEXT,
+  new_verifier   TEXT,
+  PRIMARY KEY (action_id, sample_id)
+) WITHOUT ROWID;
+CREATE INDEX verdict_changes_sample ON verdict_changes(sample_id);
 
 -- Full-text search over reasoning traces (data list --search), kept in step with samples by triggers.
 CREATE VIRTUAL TABLE samples_fts USING fts5(completion, content='samples', content_rowid='id');
@@ -125,8 +143,9 @@ CREATE TABLE eval_results (
   problem_id  INTEGER NOT NULL REFERENCES problems(id),
   sample_idx  INTEGER NOT NULL,
   completion  TEXT NOT NULL,
-  verdict     TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable')),
+  verdict     TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'unparsable', 'unverified')),
   n_tokens    INTEGER NOT NULL,
   latency_ms  REAL NOT NULL,
+  verifier    TEXT,                         -- the verifier version that gave the verdict; NULL before v6
   PRIMARY KEY (run_id, problem_id, sample_idx)
 );

@@ -61,6 +61,12 @@ class Stmt {
   double col_double(int i) const { return sqlite3_column_double(st_, i); }
   std::string col_text(int i) const;
   bool col_null(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
+  std::optional<std::int64_t> col_opt_int(int i) const {
+    return col_null(i) ? std::nullopt : std::optional<std::int64_t>(col_int(i));
+  }
+  std::optional<std::string> col_opt_text(int i) const {
+    return col_null(i) ? std::nullopt : std::optional<std::string>(col_text(i));
+  }
   sqlite3_stmt* raw() const { return st_; }
 
  private:

@@ -226,11 +226,21 @@ InsertResult Store::insert_problems(const std::vector<ProblemRow>& rows, const s
   auto s = db_->prepare(
       "INSERT INTO problems(source, split, prompt, answer, solution, difficulty, meta_json, "
       "content_hash, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(content_hash) DO NOTHING");
+  // A problem stored without a gold answer (from a chat-format import) takes this one.
+  auto gold = db_->prepare("UPDATE problems SET answer = ?2 WHERE content_hash = ?1 AND answer = '' AND ?2 <> ''");
   for (const auto& p : rows) {
     s.bind(1, p.source).bind(2, p.split).bind(3, p.prompt).bind(4, p.answer).bind(5, p.solution);
     s.bind(6, p.difficulty).bind(7, p.meta_json).bind(8, content_hash(p.prompt)).bind(9, run_id);
     s.run();
-    if (db_->changes() > 0) ++r.inserted; else ++r.duplicates;
+    if (db_->changes() > 0) {
+      ++r.inserted;
+    } else {
+      ++r.duplicates;
+      gold.bind(1, content_hash(p.prompt)).bind(2, p.answer);
+      gold.run();
+      r.golds_added += db_->changes();
+      gold.reset();
+    }
     s.reset();
     if (progress && (r.inserted + r.duplicates) % 4096 == 0) progress(std::size_t(r.inserted + r.duplicates));
   }

@@ -16,7 +16,7 @@
 
 namespace distill::dataset {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 inline constexpr std::int64_t kApplicationId = 0x4453544C;  // "DSTL" in the SQLite header, offset 68
 
 enum class OpenMode {
@@ -37,6 +37,7 @@ struct ProblemRow {
 struct InsertResult {
   std::int64_t inserted = 0;
   std::int64_t duplicates = 0;  // same content hash already in the store (or earlier in this batch)
+  std::int64_t golds_added = 0;  // duplicates stored without a gold answer that took this one
 };
 
 struct StoreStats {

@@ -168,7 +168,14 @@ CharKind kind_of(char32_t c) {
 }
 }  // namespace
 
-std::vector<std::string_view> words(std::string_view text, std::string& lowered) {
+namespace {
+bool is_blank(char32_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == 0xA0 ||
+         (c >= 0x2000 && c <= 0x200B) || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// words() and tokens() differ only in what a separator that is not blank becomes: nothing, or a token.
+std::vector<std::string_view> split_text(std::string_view text, std::string& lowered, bool keep_symbols) {
   lowered.assign(text.begin(), text.end());
   for (auto& ch : lowered)
     if (ch >= 'A' && ch <= 'Z') ch = char(ch - 'A' + 'a');
@@ -185,9 +192,22 @@ std::vector<std::string_view> words(std::string_view text, std::string& lowered)
     }
     if (in_word) out.push_back(l.substr(start, at - start)), in_word = false;
     if (k == CharKind::single) out.push_back(l.substr(at, i - at));
+    if (k == CharKind::separator && keep_symbols) {
+      std::size_t j = at;
+      if (!is_blank(next_cp(l, j))) out.push_back(l.substr(at, i - at));
+    }
   }
   if (in_word) out.push_back(l.substr(start));
   return out;
+}
+}  // namespace
+
+std::vector<std::string_view> words(std::string_view text, std::string& lowered) {
+  return split_text(text, lowered, false);
+}
+
+std::vector<std::string_view> tokens(std::string_view text, std::string& lowered) {
+  return split_text(text, lowered, true);
 }
 
 std::string normalize_text(std::string_view text) {
@@ -238,6 +258,14 @@ std::vector<std::uint64_t> positional_ngram_hashes(const std::vector<std::string
 std::vector<std::uint64_t> ngram_hashes(std::string_view text, int n) {
   std::string lowered;
   auto out = positional_ngram_hashes(words(text, lowered), n);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::uint64_t> shingle_hashes(std::string_view text, int n) {
+  std::string lowered;
+  auto out = positional_ngram_hashes(tokens(text, lowered), n);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

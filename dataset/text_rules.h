@@ -42,11 +42,17 @@ double repetition_ratio(std::string_view text, int n);
 // by itself; spaces, punctuation and symbols (ASCII or not: NBSP, ×, ², CJK punctuation) separate.
 std::vector<std::string_view> words(std::string_view text, std::string& lowered);
 
+// words() plus every other non-blank character (an operator, a bracket, a backslash, ×, ≤) as a token of
+// its own: "7+5=2" is [7, +, 5, =, 2]. Near-duplicate shingles are built from these, so "7+5" and "7-5" differ.
+std::vector<std::string_view> tokens(std::string_view text, std::string& lowered);
+
 // Whitespace collapsed to one space, ends trimmed, ASCII lowercased: exact-duplicate identity.
 std::string normalize_text(std::string_view text);
 
 // 64-bit hashes of the word n-grams of `text` (distinct, sorted). Fewer than n words: one hash of all of them.
 std::vector<std::uint64_t> ngram_hashes(std::string_view text, int n);
+// The same over tokens(): the shingles of near-duplicate detection.
+std::vector<std::uint64_t> shingle_hashes(std::string_view text, int n);
 // The same hashes per starting position of `w` (from words()), in order, duplicates kept.
 std::vector<std::uint64_t> positional_ngram_hashes(const std::vector<std::string_view>& w, int n);
 

@@ -236,7 +236,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
       const auto n_gen = std::int64_t(e.ids.size()) - e.loss_from;
       // (Not after a --stop string: its tokens were cut from the text, and the EOS we end on is not the teacher's.)
       if (lp && lp->first > 0 && s.finish_reason != "stop" && (kd_k == 0 || lp->first == kd_k) &&
-          std::int64_t(lp->second.size()) == s.n_tokens * lp->first * 8 && s.n_tokens == n_gen) {
+          s.n_tokens && std::int64_t(lp->second.size()) == *s.n_tokens * lp->first * 8 && *s.n_tokens == n_gen) {
         kd_k = lp->first;
         e.kd_ids.resize(std::size_t(n_gen * kd_k));
         e.kd_logp.resize(std::size_t(n_gen * kd_k));

@@ -210,8 +210,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
       s.completion = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{},
                                      format.response_prefix(), eos);
       auto v = dataset::verify_completion(s.completion, prob.answer);
-      s.extracted_answer = v.extracted;
-      s.verdict = dataset::to_string(v.verdict);
+      dataset::set_verification(s, v);
       s.n_tokens = std::int64_t(r.tokens.size());
       s.finish_reason = r.finish_reason;
       if (cfg.sampling.topk_logprobs > 0) {
@@ -226,7 +225,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
           }
       }
       ++sum.generated;
-      sum.tokens += s.n_tokens;
+      sum.tokens += *s.n_tokens;
       if (v.verdict == dataset::Verdict::correct) ++sum.correct;
       buffer.push_back(std::move(s));
       if (std::int64_t(buffer.size()) >= cfg.commit_every) flush();

@@ -16,6 +16,7 @@
 #include "dataset/curate_runs.h"
 #include "dataset/curation.h"
 #include "dataset/samples.h"
+#include "dataset/text_rules.h"
 #include "test_paths.h"
 #include "tests/helpers.h"
 
@@ -180,7 +181,7 @@ TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, t
       {"a", good(base)},
       {"b", good(long_text(120, 2))},
       {"a", "  " + good(base) + "\n"},  // same text, other whitespace
-      {"c", good(near)},
+      {"a", good(near)},
       {"c", good(long_text(120, 3))},
   });
   auto rep = run_dedup(*s, {}, {}, true, {"t", ""});
@@ -196,7 +197,7 @@ TEST_CASE("dedup: exact duplicates after normalisation and near duplicates go, t
   // Deterministic: a dry run on a fresh copy finds the same.
   test::TempDir d2;
   auto s2 = make_store(d2 / "s.db", {{"a", good(base)}, {"b", good(long_text(120, 2))}, {"a", "  " + good(base) + "\n"},
-                                     {"c", good(near)}, {"c", good(long_text(120, 3))}});
+                                     {"a", good(near)}, {"c", good(long_text(120, 3))}});
   CHECK(run_dedup(*s2, {}, {}, false, {"t", ""}).examples == rep.examples);
   DedupOptions exact_only;
   exact_only.near = false;
@@ -217,9 +218,9 @@ TEST_CASE("dedup: a kept sample wins over its pending duplicate, the threshold d
   };
   auto s = make_store(d / "s.db", {
       {"a", good(base)},        // 1
-      {"b", good(base)},        // 2: the same text, kept by a person below
-      {"c", good(change(1, 5))},   // 3: J ~ 0.92 to the base
-      {"d", good(change(5, 15))},  // 4: J ~ 0.65 to the base, ~0.6 to 3
+      {"a", good(base)},        // 2: the same text, kept by a person below
+      {"a", good(change(1, 5))},   // 3: J ~ 0.92 to the base
+      {"a", good(change(5, 15))},  // 4: J ~ 0.65 to the base, ~0.6 to 3
   });
   curate(*s, 2, "keep", "the better problem", "alice");
   DedupOptions strict;
@@ -240,6 +241,45 @@ TEST_CASE("dedup: a kept sample wins over its pending duplicate, the threshold d
   undo_action(*s, *applied.action_id, "t");
   for (std::int64_t id : {1, 3, 4}) CHECK(status_of(*s, id) == "pending");
   CHECK(status_of(*s, 2) == "kept");
+}
+
+TEST_CASE("dedup: operators and digits count, and samples of different problems merge only when the problems do") {
+  test::TempDir d;
+  // Two different problems whose worked answers differ only in operators: word shingles saw the same text.
+  std::string plus, minus;
+  for (int i = 0; i < 30; ++i) {
+    plus += "step " + std::to_string(i) + ": 7+5=2 (mod 10), carry " + std::to_string(i % 3) + ". ";
+    minus += "step " + std::to_string(i) + ": 7-5=2 (mod 10), carry " + std::to_string(i % 3) + ". ";
+  }
+  const auto story = long_text(40, 9);
+  auto s = make_store(d / "s.db", {
+      {"What is 7+5 mod 10?", good(plus)},                   // 1
+      {"What is 7-5 mod 10?", good(minus)},                  // 2: other problem, other operators: stays
+      {"Unrelated problem one", good(long_text(100, 4))},    // 3
+      {"Unrelated problem two", good(long_text(100, 4))},    // 4: same text, but an unrelated problem: stays
+      {story + " Find x.", good(long_text(100, 5))},         // 5
+      {story + " Find x!", good(long_text(100, 5))},         // 6: near-duplicate problem, same text: goes
+  });
+  std::string lowered;
+  CHECK(tokens("7+5=2", lowered) == std::vector<std::string_view>{"7", "+", "5", "=", "2"});
+  CHECK(words("7+5=2", lowered) == std::vector<std::string_view>{"7", "5", "2"});
+  CHECK(shingle_hashes(plus, 5) != shingle_hashes(minus, 5));
+  CHECK(ngram_hashes(plus, 5) == ngram_hashes(minus, 5));  // what dedup used to compare
+  auto rep = run_dedup(*s, {}, {}, false, {"t", ""});
+  CHECK(rep.considered == 6);
+  CHECK(rep.rejected == 1);
+  REQUIRE(rep.examples.size() == 1);
+  CHECK(rep.examples[0] ==
+        std::make_pair(std::int64_t(6), std::string("exact duplicate of 5; problems 5 and 6 are near duplicates")));
+  REQUIRE(rep.compared.size() == 2);
+  CHECK(rep.compared[1] ==
+        "1 of 6 problems are near duplicates of another problem's text; only their samples were compared across "
+        "problems (1 rejected that way)");
+  DedupOptions near_only;
+  near_only.exact = false;
+  auto near = run_dedup(*s, near_only, {}, false, {"t", ""});
+  REQUIRE(near.examples.size() == 1);
+  CHECK_THAT(near.examples[0].second, Catch::StartsWith("near duplicate of 5 (J~1.00); problems 5 and 6"));
 }
 
 TEST_CASE("decontaminate: undo restores what a run rejected, and the funnel counts each stage") {
@@ -284,16 +324,31 @@ TEST_CASE("decontaminate: shared 8-grams with eval problems are flagged and repo
   specs.push_back({"Before lunch Jo buys seven red apples at the market on a sunny Monday", good("2")});  // a real overlap
   specs.push_back({"Something else entirely", good("jo buys seven red apples at the market on a sunny day")});
   auto s = make_store(d / "s.db", specs);
-  auto rep = run_decontaminate(*s, {}, {}, true, {"t", ""});
-  CHECK(rep.considered == 3);  // the eval samples themselves are the benchmark
+  // By default problems are compared with the benchmark's problems, and nothing else.
+  auto problems_only = run_decontaminate(*s, {}, {}, false, {"t", ""});
+  CHECK(problems_only.considered == 3);  // the eval samples themselves are the benchmark
+  CHECK(problems_only.rejected == 1);
+  REQUIRE(problems_only.examples.size() == 1);
+  CHECK(problems_only.examples[0].first == 15);
+  CHECK(problems_only.examples[0].second ==
+        "its problem ~ eval problem 13's problem: 8-gram \"jo buys seven red apples at the market\"");
+  REQUIRE(problems_only.compared.size() == 2);
+  CHECK_THAT(problems_only.compared[0], Catch::StartsWith("training problems compared with the 13 problems of split 'eval'"));
+  CHECK_THAT(problems_only.compared[1], Catch::StartsWith("completions not compared"));
+  // With completions: a completion that holds a benchmark problem's text is flagged too.
+  DecontamOptions both;
+  both.completions = true;
+  auto rep = run_decontaminate(*s, both, {}, true, {"t", ""});
+  CHECK(rep.considered == 3);
   CHECK(rep.rejected == 2);
-  CHECK(rep.by_rule["prompt"] == 1);
+  CHECK(rep.by_rule["problem"] == 1);
   CHECK(rep.by_rule["completion"] == 1);
   CHECK(rep.ignored_ngrams > 0);
   CHECK(rep.matched.count("jo buys seven red apples at the market"));
   CHECK(status_of(*s, 14) == "pending");
   CHECK(status_of(*s, 15) == "rejected");
   CHECK(status_of(*s, 16) == "rejected");
+  CHECK_THAT(sample_view(*s, 16).history.at(0).reason, Catch::StartsWith("its completion ~ eval problem 13's problem: 8-gram"));
 
   // The same through the CLI against a benchmark file, with --json.
   test::write_text(d / "bench.jsonl", R"({"prompt": "On a sunny Monday morning Jo buys seven red apples at the market", "answer": "7"})" "\n");
@@ -497,6 +552,10 @@ TEST_CASE("store: a v1 store migrates to the current schema with its curation lo
   CHECK(count_samples(*s, q) == 1);  // the full-text index was built from existing samples
   undo_action(*s, 4, "t");
   CHECK(sample_status(*s, 2) == Status::pending);
+  // v6 widened constraints in place: unverified verdicts and unknown token counts are storable, others are not.
+  s->db().exec("UPDATE samples SET verdict = 'unverified', n_tokens = NULL WHERE id = 1");
+  CHECK_THROWS(s->db().exec("UPDATE samples SET verdict = 'maybe' WHERE id = 1"));
+  CHECK(test::query_rows(d / "old.db", "PRAGMA integrity_check") == std::vector<std::string>{"ok|"});
   // Same tables, columns and indexes as a store created at v2.
   auto fresh = Store::open(d / "new.db", OpenMode::create);
   auto shape = [](Store& st) {
@@ -515,7 +574,7 @@ TEST_CASE("store: a v1 store migrates to the current schema with its curation lo
 TEST_CASE("dedup killed with SIGKILL leaves the store as it was, the rerun matches an uninterrupted run") {
   test::TempDir d;
   std::vector<Spec> specs;
-  for (int i = 0; i < 6000; ++i) specs.push_back({"p" + std::to_string(i % 1500), good(long_text(150, i % 4000))});
+  for (int i = 0; i < 6000; ++i) specs.push_back({"p" + std::to_string(i % 4000 % 1500), good(long_text(150, i % 4000))});
   make_store(d / "s.db", specs);
   std::filesystem::copy_file(d / "s.db", d / "ref.db");
   const std::vector<std::string> args = {"dedup", "--apply", "--num-perm", "256"};

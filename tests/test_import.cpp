@@ -45,15 +45,23 @@ TEST_CASE("import: MATH records take the last boxed answer (nested braces) and t
   CHECK(nlohmann::json::parse(rows[0].meta_json)["type"] == "Algebra");
 }
 
-TEST_CASE("import: generic JSONL with chosen fields, numeric answers become text") {
+TEST_CASE("import: generic JSONL with chosen fields, a number where text belongs is refused") {
   ImportOptions o = opts(ImportFormat::jsonl);
   o.prompt_field = "q";
   o.answer_field = "a";
   o.solution_field = "why";
   o.split = "aime";
   o.source = "mybench";
-  auto rows = parse_import(R"({"q": "1+1?", "a": 2, "why": "1+1=2\n\\boxed{2}", "difficulty": 3})", "x.jsonl", o);
-  REQUIRE(rows.size() == 1);
+  // 0.1 or 12345678901234567890 would not survive being turned into text: the file must say what it means.
+  CHECK_THROWS_WITH(parse_import("\n" R"({"q": "1+1?", "a": 2})", "x.jsonl", o),
+                    "x.jsonl:2: field 'a' holds a JSON number, expected a string (write it in quotes)");
+  CHECK_THROWS_WITH(parse_import(R"({"q": 7, "a": "2"})", "x.jsonl", o), Catch::StartsWith("x.jsonl:1: field 'q' holds a JSON number"));
+  std::vector<std::string> warnings;
+  auto rows = parse_import(R"({"q": "1+1?", "a": "2", "why": "1+1=2\n\\boxed{2}", "difficulty": 3})" "\n"
+                           R"({"q": "2+2?", "a": "\\frac{1}{", "why": "?"})", "x.jsonl", o, &warnings);
+  REQUIRE(rows.size() == 2);  // a gold answer the verifier cannot read is imported, with a warning
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::StartsWith("x.jsonl:2: the verifier cannot read the gold answer '\\frac{1}{'"));
   CHECK(rows[0].prompt == "1+1?");
   CHECK(rows[0].answer == "2");
   CHECK(rows[0].split == "aime");
@@ -74,7 +82,7 @@ TEST_CASE("import: each malformed input names FILE:LINE and what was expected") 
       {ImportFormat::jsonl, good + "\n" + good + "\n{\"prompt\": \"p\", \"answer\": \n", "f.jsonl:3: malformed JSON"},
       {ImportFormat::jsonl, good + "\n[1, 2]\n", "f.jsonl:2: expected a JSON object"},
       {ImportFormat::jsonl, good + "\n{\"prompt\": \"p\"}\n", "f.jsonl:2: missing field 'answer'"},
-      {ImportFormat::jsonl, "{\"prompt\": [1], \"answer\": \"1\"}", "f.jsonl:1: field 'prompt' must be a string"},
+      {ImportFormat::jsonl, "{\"prompt\": [1], \"answer\": \"1\"}", "f.jsonl:1: field 'prompt' holds a JSON array, expected a string"},
       {ImportFormat::jsonl, "{\"prompt\": \"  \", \"answer\": \"1\"}", "f.jsonl:1: empty prompt"},
       {ImportFormat::jsonl, good + "\n{\"prompt\": \"caf\xC3\", \"answer\": \"1\"}\n", "f.jsonl:2: invalid UTF-8 at byte 16"},
       {ImportFormat::jsonl, "\xFF\xFE{}", "f.jsonl:1: invalid UTF-8 at byte 1"},
