@@ -1,7 +1,8 @@
 // cli/cmd_data_curate.cpp: the bulk curation passes: `data filter`, `data dedup`, `data decontaminate`, and
 // `data verify` (stored verdicts checked again by the current verifier).
-// Each is a dry run by default (counts per rule and examples); --apply records the rejects as one curation
-// action, which `data undo` reverses whole. All take --json.
+// The passes are dry runs by default (counts per rule and examples); --apply records the rejects as one curation
+// action, which `data undo` reverses whole. `data verify` records by default (--dry-run to look first). All take
+// --json.
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -103,8 +104,11 @@ struct DedupArgs : Common {
   int ngram = 5, num_perm = 128;
 };
 
+// Unlike the passes, verify writes by default: it decides on no sample's status but the ones whose rejection
+// rested on a verdict it corrects, and one undo takes it back.
 struct VerifyArgs : Common {
   std::int64_t run = -1;
+  bool dry_run = false;
 };
 
 void print_verify(const dataset::VerifyReport& r, const VerifyArgs& a) {
@@ -136,7 +140,7 @@ void print_verify(const dataset::VerifyReport& r, const VerifyArgs& a) {
     std::cout << "recorded as curation action " << *r.action_id << " (reverse it with `distill data undo --db " << a.db
               << " " << *r.action_id << "`)\n";
   else if (r.changed > 0)
-    std::cout << "nothing written; run again with --apply to record this\n";
+    std::cout << "nothing written; run again without --dry-run to record this\n";
 }
 
 struct DecontamArgs : Common {
@@ -236,7 +240,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
   CLI::App* v = data.add_subcommand("verify", "verify stored samples again with the current verifier (one undoable action)");
   v->add_option("--db", va->db, "store file");
   v->add_option("--run", va->run, "only the samples of this run (generate or import)");
-  v->add_flag("--apply", va->apply, "record the changed verdicts as one curation action (default: dry run)");
+  v->add_flag("--dry-run", va->dry_run, "only report what would change (default: record it as one undoable action)");
   v->add_option("--actor", va->actor, "who (default: $USER)");
   v->add_option("--reason", va->reason, "why (stored with the action)");
   v->add_flag("--json", va->json, "print JSON");
@@ -244,6 +248,7 @@ void register_data_curate(CLI::App& data, Registry& reg) {
     require(*v, "--db");
     dataset::VerifyOptions o;
     if (v->count("--run")) o.run_id = va->run;
+    va->apply = !va->dry_run;
     auto store = dataset::Store::open(va->db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;
     auto rep = dataset::reverify(*store, o, va->apply, {va->actor, va->reason}, bar_for(bar, "verify"));

@@ -48,7 +48,7 @@ void import_sample_file(const Args& a, const std::string& bytes, const std::stri
               << "\n";
   if (res.golds_added > 0)
     std::cout << "  " << res.golds_added << " problems stored without a gold answer got one; `distill data verify --db "
-              << a.db << " --apply` checks their earlier samples\n";
+              << a.db << "` checks their earlier samples\n";
   if (unknown > 0)
     std::cout << "  " << unknown << " samples have no token count (--tokenizer DIR counts them); length filters skip them\n";
   print_warnings(res.unreadable_golds, std::int64_t(res.unreadable_golds.size()));
@@ -108,7 +108,7 @@ void register_data_import(CLI::App& data, Registry& reg) {
               << res.duplicates << " already present (split " << o.split << ")\n";
     if (res.golds_added > 0)
       std::cout << "  " << res.golds_added << " problems stored without a gold answer got one; `distill data verify --db "
-                << a->db << " --apply` checks their samples\n";
+                << a->db << "` checks their samples\n";
   });
 }
 

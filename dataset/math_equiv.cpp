@@ -281,8 +281,9 @@ bool equations_proportional(const Expr& a, const Expr& g) {
   try {
     auto l1 = c(a.args[0]), r1 = c(a.args[1]), l2 = c(g.args[0]), r2 = c(g.args[1]);
     if (!l1 || !r1 || !l2 || !r2 || symbols.empty()) return false;
+    if (has_large_symbolic_power(*l1 - *r1) || has_large_symbolic_power(*l2 - *r2)) return false;  // before expanding
     const ex d1 = GiNaC::expand(*l1 - *r1), d2 = GiNaC::expand(*l2 - *r2);
-    if (d1.is_zero() || d2.is_zero() || has_large_symbolic_power(d1) || has_large_symbolic_power(d2)) return false;
+    if (d1.is_zero() || d2.is_zero()) return false;
     const ex q = GiNaC::normal(d1 / d2);
     return GiNaC::is_a<numeric>(q) && !q.is_zero();
   } catch (const std::exception&) {

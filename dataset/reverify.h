@@ -1,6 +1,6 @@
 // dataset/reverify.h: `distill data verify`: stored samples verified again against their problem's gold answer,
-// after the verifier improved or a gold answer arrived. Dry run by default; applied, it is one curation action of
-// kind 'verify' that records each changed verdict (old and new, with verifier versions) and, where a sample's
+// after the verifier improved or a gold answer arrived. Without `apply` nothing is written; applied (the CLI's
+// default), it is one curation action of kind 'verify' that records each changed verdict (old and new, with verifier versions) and, where a sample's
 // rejection rested only on its old verdict, returns that sample to pending. Undo restores both (curation.h).
 #pragma once
 

@@ -101,7 +101,7 @@ TEST_CASE("import: openai-chat samples without a gold answer are unverified, imp
   auto gold = run_distill({"data", "import", "--db", db, "--format", "jsonl", d / "gold.jsonl"});
   REQUIRE(gold.code == 0);
   CHECK_THAT(gold.out, Catch::Contains("2 problems stored without a gold answer got one"));
-  auto dry = run_json({"data", "verify", "--db", db, "--json"});
+  auto dry = run_json({"data", "verify", "--db", db, "--dry-run", "--json"});
   CHECK(dry["changed"] == 2);
   CHECK(dry["transitions"]["unverified -> correct"] == 1);
   CHECK(dry["transitions"]["unverified -> incorrect"] == 1);
@@ -178,7 +178,7 @@ TEST_CASE("data verify: changed verdicts are one undoable action, rejections tha
     return out;
   };
   REQUIRE(statuses() == std::vector<std::string>{"rejected", "rejected", "rejected", "rejected"});
-  auto v = run_json({"data", "verify", "--db", db, "--apply", "--json"});
+  auto v = run_json({"data", "verify", "--db", db, "--json"});
   CHECK(v["considered"] == 4);
   CHECK(v["changed"] == 3);
   CHECK(v["transitions"]["incorrect -> correct"] == 3);
@@ -195,7 +195,7 @@ TEST_CASE("data verify: changed verdicts are one undoable action, rejections tha
   CHECK(show["verdict_changes"][0]["old"] == "incorrect");
   CHECK(show["verdict_changes"][0]["old_verifier"] == "distill-verify 1");
   // Nothing left to change: a second run finds nothing and writes no action.
-  auto again = run_json({"data", "verify", "--db", db, "--apply", "--json"});
+  auto again = run_json({"data", "verify", "--db", db, "--json"});
   CHECK(again["changed"] == 0);
   CHECK(again["action_id"].is_null());
   // Undo restores the old verdicts, verifier versions and statuses, exactly.
@@ -205,7 +205,7 @@ TEST_CASE("data verify: changed verdicts are one undoable action, rejections tha
         std::vector<std::string>{"incorrect|distill-verify 1", "incorrect|distill-verify 1", "incorrect|distill-verify 1",
                                  "incorrect|distill-verify 2"});
   // --run limits it to one run's samples; an unknown run is refused.
-  CHECK(run_json({"data", "verify", "--db", db, "--run", "1", "--json"})["considered"] == 4);
+  CHECK(run_json({"data", "verify", "--db", db, "--run", "1", "--dry-run", "--json"})["considered"] == 4);
   auto bad = run_distill({"data", "verify", "--db", db, "--run", "99"});
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("--run 99: the store has no run with that id"));
