@@ -255,20 +255,22 @@ std::vector<std::uint64_t> positional_ngram_hashes(const std::vector<std::string
   return out;
 }
 
+namespace {
+std::vector<std::uint64_t> distinct(std::vector<std::uint64_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+}  // namespace
+
 std::vector<std::uint64_t> ngram_hashes(std::string_view text, int n) {
   std::string lowered;
-  auto out = positional_ngram_hashes(words(text, lowered), n);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return distinct(positional_ngram_hashes(words(text, lowered), n));
 }
 
 std::vector<std::uint64_t> shingle_hashes(std::string_view text, int n) {
   std::string lowered;
-  auto out = positional_ngram_hashes(tokens(text, lowered), n);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
+  return distinct(positional_ngram_hashes(tokens(text, lowered), n));
 }
 
 double repetition_ratio(std::string_view text, int n) {
