@@ -1,0 +1,250 @@
+// net/openai_wire.cpp: see openai_wire.h.
+#include "net/openai_wire.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/errors.h"
+
+namespace distill::net {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw InputError("response: " + path + ": " + what);
+}
+
+const json& member(const json& o, const char* key, const std::string& path) {
+  auto it = o.find(key);
+  if (it == o.end()) bad(path + "." + key, "missing");
+  return *it;
+}
+
+// A string member; null and absent give "" where `optional` (OpenAI sends "content": null with tool calls).
+std::string text_of(const json& o, const char* key, const std::string& path, bool optional) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) {
+    if (optional) return "";
+    bad(path + "." + key, "missing");
+  }
+  if (!it->is_string()) bad(path + "." + key, std::string("expected a string, got ") + it->type_name());
+  return it->get<std::string>();
+}
+
+double number_of(const json& v, const std::string& path) {
+  if (!v.is_number()) bad(path, std::string("expected a number, got ") + v.type_name());
+  return v.get<double>();
+}
+
+TopLogprob top_of(const std::string& token, double logprob) { return {token, token_id_of(token), logprob}; }
+
+// Chat logprobs: {"content": [{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}]}.
+std::vector<TokenLogprob> chat_logprobs(const json& lp, const std::string& path) {
+  std::vector<TokenLogprob> out;
+  if (lp.is_null()) return out;
+  if (!lp.is_object()) bad(path, "expected an object");
+  auto c = lp.find("content");
+  if (c == lp.end() || c->is_null()) return out;
+  if (!c->is_array()) bad(path + ".content", "expected an array");
+  for (std::size_t i = 0; i < c->size(); ++i) {
+    const auto p = path + ".content[" + std::to_string(i) + "]";
+    const json& t = (*c)[i];
+    if (!t.is_object()) bad(p, "expected an object");
+    TokenLogprob tl{top_of(text_of(t, "token", p, false), number_of(member(t, "logprob", p), p + ".logprob")), {}};
+    if (auto tops = t.find("top_logprobs"); tops != t.end() && !tops->is_null()) {
+      if (!tops->is_array()) bad(p + ".top_logprobs", "expected an array");
+      for (std::size_t k = 0; k < tops->size(); ++k) {
+        const auto q = p + ".top_logprobs[" + std::to_string(k) + "]";
+        const json& e = (*tops)[k];
+        if (!e.is_object()) bad(q, "expected an object");
+        tl.top.push_back(top_of(text_of(e, "token", q, false), number_of(member(e, "logprob", q), q + ".logprob")));
+      }
+    }
+    out.push_back(std::move(tl));
+  }
+  return out;
+}
+
+// Completions logprobs: {"tokens": [...], "token_logprobs": [...], "top_logprobs": [{token: logprob}, ...]}.
+std::vector<TokenLogprob> completion_logprobs(const json& lp, const std::string& path) {
+  std::vector<TokenLogprob> out;
+  if (lp.is_null()) return out;
+  if (!lp.is_object()) bad(path, "expected an object");
+  const json& toks = member(lp, "tokens", path);
+  const json& lps = member(lp, "token_logprobs", path);
+  if (!toks.is_array() || !lps.is_array() || toks.size() != lps.size())
+    bad(path, "expected arrays tokens and token_logprobs of one length");
+  const json* tops = nullptr;
+  if (auto t = lp.find("top_logprobs"); t != lp.end() && !t->is_null()) {
+    if (!t->is_array() || t->size() != toks.size()) bad(path + ".top_logprobs", "expected one entry per token");
+    tops = &*t;
+  }
+  for (std::size_t i = 0; i < toks.size(); ++i) {
+    const auto p = path + ".tokens[" + std::to_string(i) + "]";
+    if (!toks[i].is_string()) bad(p, "expected a string");
+    // The first prompt token of an echo has a null logprob; a generated one never does.
+    const double v = lps[i].is_null() ? -INFINITY : number_of(lps[i], path + ".token_logprobs[" + std::to_string(i) + "]");
+    TokenLogprob tl{top_of(toks[i].get<std::string>(), v), {}};
+    if (tops && !(*tops)[i].is_null()) {
+      const json& m = (*tops)[i];
+      if (!m.is_object()) bad(path + ".top_logprobs[" + std::to_string(i) + "]", "expected an object");
+      for (const auto& [tok, val] : m.items())
+        tl.top.push_back(top_of(tok, number_of(val, path + ".top_logprobs[" + std::to_string(i) + "]." + tok)));
+      std::stable_sort(tl.top.begin(), tl.top.end(), [](const auto& a, const auto& b) { return a.logprob > b.logprob; });
+    }
+    out.push_back(std::move(tl));
+  }
+  return out;
+}
+
+std::optional<std::string> stop_reason_of(const json& c, const std::string& path) {
+  auto it = c.find("stop_reason");
+  if (it == c.end() || it->is_null()) return std::nullopt;
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return "token:" + std::to_string(it->get<std::int64_t>());
+  bad(path + ".stop_reason", "expected a string, a token id or null");
+}
+
+// One choice of a whole response, or (delta) of a streamed chunk, merged into `into`.
+void merge_choice(const json& c, Endpoint e, bool delta, const std::string& path, Choice& into) {
+  if (!c.is_object()) bad(path, "expected an object");
+  if (e == Endpoint::chat) {
+    const json& m = member(c, delta ? "delta" : "message", path);
+    const auto mp = path + (delta ? ".delta" : ".message");
+    if (!m.is_object()) bad(mp, "expected an object");
+    into.text += text_of(m, "content", mp, true);
+    if (auto r = m.find("reasoning_content"); r != m.end() && !r->is_null()) {
+      if (!r->is_string()) bad(mp + ".reasoning_content", "expected a string");
+      into.reasoning = into.reasoning.value_or("") + r->get<std::string>();
+    }
+  } else {
+    into.text += text_of(c, "text", path, delta);
+  }
+  if (auto lp = c.find("logprobs"); lp != c.end()) {
+    auto more = e == Endpoint::chat ? chat_logprobs(*lp, path + ".logprobs") : completion_logprobs(*lp, path + ".logprobs");
+    into.logprobs.insert(into.logprobs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  const auto finish = text_of(c, "finish_reason", path, delta);
+  if (!finish.empty()) into.finish_reason = finish;
+  if (auto s = stop_reason_of(c, path)) into.stop_reason = s;
+}
+
+json parse_object(std::string_view body, const char* what) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& ex) {
+    throw InputError(std::string(what) + ": not valid JSON (" + ex.what() + ")");
+  }
+  if (!j.is_object()) throw InputError(std::string(what) + ": expected a JSON object, got " + j.type_name());
+  return j;
+}
+
+// The fields every body and chunk has: id, model, system_fingerprint, usage; choices merged by index.
+void merge_body(const json& j, Endpoint e, bool delta, Response& r) {
+  if (auto v = j.find("error"); v != j.end() && !v->is_null()) bad("error", "the server sent an error in the body");
+  if (r.id.empty()) r.id = text_of(j, "id", "response", true);
+  if (r.model.empty()) r.model = text_of(j, "model", "response", true);
+  if (r.system_fingerprint.empty()) r.system_fingerprint = text_of(j, "system_fingerprint", "response", true);
+  if (auto u = j.find("usage"); u != j.end() && !u->is_null()) {
+    if (!u->is_object()) bad("usage", "expected an object");
+    r.usage = Usage{std::int64_t(number_of(member(*u, "prompt_tokens", "usage"), "usage.prompt_tokens")),
+                    std::int64_t(number_of(member(*u, "completion_tokens", "usage"), "usage.completion_tokens"))};
+  }
+  const json& cs = member(j, "choices", "response");
+  if (!cs.is_array()) bad("choices", "expected an array");
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto path = "choices[" + std::to_string(i) + "]";
+    if (!cs[i].is_object()) bad(path, "expected an object");
+    const double idx = cs[i].contains("index") ? number_of(cs[i]["index"], path + ".index") : double(i);
+    if (idx < 0 || idx > 4096 || idx != std::floor(idx)) bad(path + ".index", "expected a small whole number");
+    auto it = std::find_if(r.choices.begin(), r.choices.end(), [&](const Choice& c) { return c.index == std::int64_t(idx); });
+    if (it == r.choices.end()) {
+      r.choices.push_back(Choice{std::int64_t(idx), "", std::nullopt, "", std::nullopt, {}});
+      it = r.choices.end() - 1;
+    }
+    merge_choice(cs[i], e, delta, path, *it);
+  }
+  std::sort(r.choices.begin(), r.choices.end(), [](const Choice& a, const Choice& b) { return a.index < b.index; });
+}
+
+}  // namespace
+
+std::optional<std::int64_t> token_id_of(std::string_view token) {
+  constexpr std::string_view prefix = "token_id:";
+  if (token.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const auto digits = token.substr(prefix.size());
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || p != digits.data() + digits.size() || digits.empty() || v < 0) return std::nullopt;
+  return v;
+}
+
+Response parse_response(std::string_view body, Endpoint e) {
+  const json j = parse_object(body, "response");
+  Response r;
+  merge_body(j, e, false, r);
+  return r;
+}
+
+void StreamAccumulator::add(std::string_view data) {
+  if (done_) throw InputError("response stream: data after [DONE]");
+  if (data == "[DONE]") {
+    done_ = true;
+    return;
+  }
+  merge_body(parse_object(data, "response chunk"), endpoint_, true, r_);
+}
+
+std::optional<ApiError> parse_error(std::string_view body) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+  if (!j.is_object()) return std::nullopt;
+  const json* e = nullptr;
+  if (auto it = j.find("error"); it != j.end() && it->is_object()) e = &*it;
+  else if (j.value("object", "") == "error") e = &j;
+  if (!e) return std::nullopt;
+  auto str = [&](const char* k) {
+    auto it = e->find(k);
+    if (it == e->end() || it->is_null()) return std::string();
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  return ApiError{str("type"), str("message"), str("code")};
+}
+
+bool retryable_status(int status) {
+  return status == 0 || status == 408 || status == 409 || status == 429 || (status >= 500 && status <= 599);
+}
+
+std::optional<double> parse_retry_after(std::string_view v, double now_unix) {
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (v.size() > 9) return std::nullopt;  // more than ~30 years: not a real request
+    return double(std::stoll(std::string(v)));
+  }
+  // IMF-fixdate, the one HTTP-date form servers send: "Wed, 21 Oct 2015 07:28:00 GMT".
+  std::tm tm{};
+  const std::string s(v);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end != '\0') return std::nullopt;
+  return std::max(0.0, double(timegm(&tm)) - now_unix);
+}
+
+double retry_delay(const Backoff& b, int attempt, std::optional<double> retry_after_s, double unit) {
+  const double cap = std::min(b.max_s, b.base_s * std::ldexp(1.0, std::clamp(attempt - 1, 0, 30)));
+  const double jittered = cap * std::clamp(unit, 0.0, 1.0);  // "full jitter": clients spread out after a shared 429
+  return retry_after_s ? std::max(jittered, std::min(*retry_after_s, 3600.0)) : jittered;
+}
+
+}  // namespace distill::net

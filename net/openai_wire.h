@@ -1,0 +1,91 @@
+// net/openai_wire.h: the OpenAI-compatible API's response bodies as a client reads them (/v1/chat/completions and
+// /v1/completions, whole or streamed as SSE chunks), its error bodies, and the retry policy of a client that
+// calls it. Written from the shapes OpenAI, DeepSeek (reasoning_content) and vLLM (stop_reason, token ids as
+// "token_id:N" with return_tokens_as_token_ids) document. Pure functions over bytes: no sockets, no clocks.
+// Malformed input is an InputError naming the field ("response: choices[0].message.content: expected a string").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace distill::net {
+
+enum class Endpoint { chat, completions };
+
+struct TopLogprob {
+  std::string token;               // as the server names it: text, or "token_id:N"
+  std::optional<std::int64_t> id;  // when the server gave the id
+  double logprob = 0;
+};
+
+struct TokenLogprob {  // one generated position
+  TopLogprob chosen;
+  std::vector<TopLogprob> top;  // top_logprobs, most likely first as sent
+};
+
+struct Choice {
+  std::int64_t index = 0;
+  std::string text;                      // message.content (chat) or text (completions); "" when null
+  std::optional<std::string> reasoning;  // reasoning_content, where the server splits the reasoning out
+  std::string finish_reason;             // stop | length | ... ("" while streaming)
+  // vLLM: what stopped a "stop": the stop string, or "token:N" for a stop token id; nullopt for EOS or unknown.
+  std::optional<std::string> stop_reason;
+  std::vector<TokenLogprob> logprobs;    // empty when not requested
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0, completion_tokens = 0;
+};
+
+struct Response {
+  std::string id, model, system_fingerprint;
+  std::vector<Choice> choices;  // by index
+  std::optional<Usage> usage;
+};
+
+// A whole (non-streamed) response body.
+Response parse_response(std::string_view body, Endpoint e);
+
+// A streamed response: the data of each SSE event in order. "[DONE]" ends it; chunks add text, reasoning and
+// logprobs to their choice by index; the last chunk may carry only usage.
+class StreamAccumulator {
+ public:
+  explicit StreamAccumulator(Endpoint e) : endpoint_(e) {}
+  void add(std::string_view data);  // InputError for a chunk that is not a valid one
+  bool done() const { return done_; }
+  const Response& response() const { return r_; }
+
+ private:
+  Endpoint endpoint_;
+  Response r_;
+  bool done_ = false;
+};
+
+// "token_id:1234" (vLLM's return_tokens_as_token_ids) -> 1234.
+std::optional<std::int64_t> token_id_of(std::string_view token);
+
+// An error body: OpenAI's {"error": {"message", "type", "code"}} or vLLM's {"object": "error", "message", ...}.
+// nullopt when the body is neither (an HTML page from a proxy, say).
+struct ApiError {
+  std::string type, message, code;
+};
+std::optional<ApiError> parse_error(std::string_view body);
+
+// Retries: 408, 409, 429 and 5xx are worth another try (and a dropped connection, status 0); other 4xx are not.
+bool retryable_status(int status);
+
+// Seconds a Retry-After header asks for: delta-seconds, or an HTTP-date against `now_unix`; nullopt when
+// unreadable. Never negative.
+std::optional<double> parse_retry_after(std::string_view value, double now_unix);
+
+struct Backoff {
+  double base_s = 1.0, max_s = 60.0;
+};
+// The wait before retry number `attempt` (1 = the first retry): exponential with full jitter (`unit` in [0, 1)
+// from the caller's seeded generator), capped at max_s; a Retry-After the server sent wins when longer.
+double retry_delay(const Backoff& b, int attempt, std::optional<double> retry_after_s, double unit);
+
+}  // namespace distill::net
