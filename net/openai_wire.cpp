@@ -247,4 +247,145 @@ double retry_delay(const Backoff& b, int attempt, std::optional<double> retry_af
   return retry_after_s ? std::max(jittered, std::min(*retry_after_s, 3600.0)) : jittered;
 }
 
+// ---- requests --------------------------------------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void refuse(const std::string& param, const std::string& message) { throw RequestError(message, param); }
+
+const json* field(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+std::string plain(double x) { return x == std::floor(x) && std::fabs(x) < 1e15 ? std::to_string(std::int64_t(x)) : json(x).dump(); }
+
+double number_in(const json& j, const char* key, double def, double lo, double hi, bool lo_open, bool integer) {
+  const json* v = field(j, key);
+  if (!v) return def;
+  if (!v->is_number() || (integer && !v->is_number_integer()))
+    refuse(key, std::string("'") + key + "' must be " + (integer ? "an integer" : "a number") + ", got " + v->type_name());
+  const double x = v->get<double>();
+  if (!(lo_open ? x > lo : x >= lo) || x > hi) {
+    std::string range = (lo_open ? "(" : "[") + plain(lo) + ", " + plain(hi) + "]";
+    refuse(key, std::string("'") + key + "' must lie in " + range + ", got " + v->dump());
+  }
+  return x;
+}
+
+bool bool_in(const json& j, const char* key) {
+  const json* v = field(j, key);
+  if (!v) return false;
+  if (!v->is_boolean()) refuse(key, std::string("'") + key + "' must be a boolean, got " + v->type_name());
+  return v->get<bool>();
+}
+
+// A message's content: a string, or an array of parts of which only text parts are served.
+std::string content_of(const json& m, const std::string& param) {
+  const json* c = field(m, "content");
+  if (!c) refuse(param + ".content", "'" + param + ".content' is missing");
+  if (c->is_string()) return c->get<std::string>();
+  if (!c->is_array()) refuse(param + ".content", "'" + param + ".content' must be a string or an array of text parts");
+  std::string out;
+  for (std::size_t i = 0; i < c->size(); ++i) {
+    const json& part = (*c)[i];
+    const auto p = param + ".content[" + std::to_string(i) + "]";
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+      refuse(p, "'" + p + "': only text parts ({\"type\": \"text\", \"text\": ...}) are served");
+    out += part["text"].get<std::string>();
+  }
+  return out;
+}
+
+std::vector<ChatMessage> messages_of(const json& j) {
+  const json* ms = field(j, "messages");
+  if (!ms || !ms->is_array() || ms->empty()) refuse("messages", "'messages' must be a non-empty array");
+  std::vector<ChatMessage> out;
+  for (std::size_t i = 0; i < ms->size(); ++i) {
+    const auto p = "messages[" + std::to_string(i) + "]";
+    const json& m = (*ms)[i];
+    if (!m.is_object()) refuse(p, "'" + p + "' must be an object");
+    const json* role = field(m, "role");
+    if (!role || !role->is_string()) refuse(p + ".role", "'" + p + ".role' must be a string");
+    const auto r = role->get<std::string>();
+    if (r != "system" && r != "user" && r != "assistant" && r != "developer")
+      refuse(p + ".role", "'" + p + ".role' is '" + r + "': expected system, user or assistant (tools are not served)");
+    out.push_back({r == "developer" ? "system" : r, content_of(m, p)});
+  }
+  return out;
+}
+
+std::vector<std::string> stops_of(const json& j) {
+  const json* s = field(j, "stop");
+  if (!s) return {};
+  std::vector<std::string> out;
+  if (s->is_string()) out.push_back(s->get<std::string>());
+  else if (s->is_array())
+    for (const auto& x : *s) {
+      if (!x.is_string()) refuse("stop", "'stop' must be a string or an array of strings");
+      out.push_back(x.get<std::string>());
+    }
+  else refuse("stop", "'stop' must be a string or an array of strings");
+  if (out.size() > 4) refuse("stop", "'stop' takes at most 4 strings");
+  for (const auto& x : out)
+    if (x.empty()) refuse("stop", "'stop' strings must not be empty");
+  return out;
+}
+
+}  // namespace
+
+Request parse_request(std::string_view body, Endpoint e) {
+  json j;
+  try {
+    j = json::parse(body);
+  } catch (const json::exception& ex) {
+    refuse("", std::string("the body is not valid JSON (") + ex.what() + ")");
+  }
+  if (!j.is_object()) refuse("", std::string("the body must be a JSON object, got ") + j.type_name());
+  for (const char* unsupported : {"tools", "functions", "tool_choice", "best_of", "suffix", "response_format"})
+    if (field(j, unsupported)) refuse(unsupported, std::string("'") + unsupported + "' is not served by distill serve");
+  Request r;
+  r.endpoint = e;
+  const json* model = field(j, "model");
+  if (!model || !model->is_string()) refuse("model", "'model' must be a string");
+  r.model = model->get<std::string>();
+  if (e == Endpoint::chat) {
+    r.messages = messages_of(j);
+    r.logprobs = bool_in(j, "logprobs");
+    r.top_logprobs = std::int64_t(number_in(j, "top_logprobs", 0, 0, 20, false, true));
+    if (r.top_logprobs > 0 && !r.logprobs) refuse("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  } else {
+    const json* p = field(j, "prompt");
+    if (!p || !p->is_string()) refuse("prompt", "'prompt' must be a string (token-id and batched prompts are not served)");
+    r.prompt = p->get<std::string>();
+    if (bool_in(j, "echo")) refuse("echo", "'echo' is not served by distill serve");
+    r.top_logprobs = std::int64_t(number_in(j, "logprobs", 0, 0, 5, false, true));
+    r.logprobs = field(j, "logprobs") != nullptr;
+  }
+  const char* mt = e == Endpoint::chat && field(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  r.max_tokens_given = field(j, mt) != nullptr;
+  r.max_tokens = std::int64_t(number_in(j, mt, 16, 1, 1e9, false, true));
+  r.temperature = number_in(j, "temperature", 1.0, 0, 2, false, false);
+  r.top_p = number_in(j, "top_p", 1.0, 0, 1, true, false);
+  r.n = std::int64_t(number_in(j, "n", 1, 1, 16, false, true));
+  r.stop = stops_of(j);
+  if (const json* seed = field(j, "seed")) {
+    if (!seed->is_number_integer()) refuse("seed", "'seed' must be an integer");
+    r.seed = seed->get<std::int64_t>();
+  }
+  r.stream = bool_in(j, "stream");
+  if (const json* so = field(j, "stream_options")) {
+    if (!so->is_object()) refuse("stream_options", "'stream_options' must be an object");
+    r.include_usage = bool_in(*so, "include_usage");
+  }
+  return r;
+}
+
+std::string error_body(std::string_view message, std::string_view type, std::string_view param, std::string_view code) {
+  json e = {{"message", message}, {"type", type}};
+  e["param"] = param.empty() ? json(nullptr) : json(param);
+  e["code"] = code.empty() ? json(nullptr) : json(code);
+  return json{{"error", e}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 }  // namespace distill::net

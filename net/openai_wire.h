@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,5 +88,44 @@ struct Backoff {
 // The wait before retry number `attempt` (1 = the first retry): exponential with full jitter (`unit` in [0, 1)
 // from the caller's seeded generator), capped at max_s; a Retry-After the server sent wins when longer.
 double retry_delay(const Backoff& b, int attempt, std::optional<double> retry_after_s, double unit);
+
+// ---- requests, as `distill serve` reads them -------------------------------------------------------------
+
+struct ChatMessage {
+  std::string role;     // system | user | assistant
+  std::string content;  // a string, or the text parts of a content array joined
+};
+
+struct Request {
+  Endpoint endpoint = Endpoint::chat;
+  std::string model;
+  std::vector<ChatMessage> messages;  // chat
+  std::string prompt;                 // completions
+  std::int64_t max_tokens = 16;       // completions' default
+  bool max_tokens_given = false;      // chat without one: the server chooses
+  double temperature = 1.0, top_p = 1.0;
+  std::int64_t n = 1;
+  std::vector<std::string> stop;
+  std::optional<std::int64_t> seed;
+  bool logprobs = false;
+  std::int64_t top_logprobs = 0;      // chat: top_logprobs; completions: the integer `logprobs`
+  bool stream = false, include_usage = false;
+};
+
+// A request that breaks the API's rules, answered with HTTP 400 and error_body(): `param` names the field.
+struct RequestError : std::exception {
+  std::string message, param;
+  RequestError(std::string m, std::string p) : message(std::move(m)), param(std::move(p)) {}
+  const char* what() const noexcept override { return message.c_str(); }
+};
+
+// Parses and checks a request body for `e`: types, ranges (temperature 0-2, top_p (0, 1], n 1-16, at most 4 stop
+// strings, top_logprobs 0-20 for chat and logprobs 0-5 for completions, max_tokens >= 1), known roles, and no
+// feature serve does not offer (tools, echo, token-id prompts, best_of). Throws RequestError.
+Request parse_request(std::string_view body, Endpoint e);
+
+// {"error": {"message", "type", "param", "code"}}, OpenAI's error body.
+std::string error_body(std::string_view message, std::string_view type, std::string_view param = "",
+                       std::string_view code = "");
 
 }  // namespace distill::net

@@ -4,6 +4,7 @@
 // byte mutations of the parser tests.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <tuple>
 
 #include "common/errors.h"
 #include "net/openai_wire.h"
@@ -183,7 +184,85 @@ TEST_CASE("openai wire: error bodies, retryable statuses, Retry-After and full-j
   CHECK(retry_delay(b, 6, 1.0, 0.5) == 16.0);             // cap 32 s at the sixth
 }
 
+TEST_CASE("openai wire: requests as serve reads them, with OpenAI-style errors naming the field") {
+  auto c = parse_request(R"({"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+      {"role": "user", "content": [{"type": "text", "text": "What is "}, {"type": "text", "text": "3+5?"}]}],
+      "max_completion_tokens": 64, "temperature": 0.6, "top_p": 0.95, "n": 2, "stop": "</answer>", "seed": 7,
+      "logprobs": true, "top_logprobs": 5, "stream": true, "stream_options": {"include_usage": true}})",
+                         Endpoint::chat);
+  REQUIRE(c.messages.size() == 2);
+  CHECK(c.messages[1].content == "What is 3+5?");
+  CHECK(c.max_tokens == 64);
+  CHECK(c.max_tokens_given);
+  CHECK(c.temperature == 0.6);
+  CHECK(c.n == 2);
+  CHECK(c.stop == std::vector<std::string>{"</answer>"});
+  CHECK(c.seed == std::optional<std::int64_t>(7));
+  CHECK(c.top_logprobs == 5);
+  CHECK(c.stream);
+  CHECK(c.include_usage);
+  auto p = parse_request(R"({"model": "m", "prompt": "3+5=", "logprobs": 2})", Endpoint::completions);
+  CHECK(p.prompt == "3+5=");
+  CHECK(p.max_tokens == 16);  // the completions default
+  CHECK_FALSE(p.max_tokens_given);
+  CHECK(p.logprobs);
+  CHECK(p.top_logprobs == 2);
+
+  const std::tuple<Endpoint, const char*, const char*, const char*> bad[] = {
+      {Endpoint::chat, "{", "", "the body is not valid JSON"},
+      {Endpoint::chat, "[]", "", "the body must be a JSON object, got array"},
+      {Endpoint::chat, R"({"messages": [{"role": "user", "content": "x"}]})", "model", "'model' must be a string"},
+      {Endpoint::chat, R"({"model": "m", "messages": []})", "messages", "'messages' must be a non-empty array"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "tool", "content": "x"}]})", "messages[0].role",
+       "'messages[0].role' is 'tool'"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
+       "messages[0].content[0]", "'messages[0].content[0]': only text parts"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1})", "max_tokens",
+       "'max_tokens' must lie in [1, 1000000000], got -1"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 2.5})",
+       "temperature", "'temperature' must lie in [0, 2], got 2.5"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_p": 0})", "top_p",
+       "'top_p' must lie in (0, 1], got 0"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 1.5})", "n",
+       "'n' must be an integer, got number"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": ["a","b","c","d","e"]})",
+       "stop", "'stop' takes at most 4 strings"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 3})",
+       "top_logprobs", "'top_logprobs' needs 'logprobs': true"},
+      {Endpoint::chat, R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": []})", "tools",
+       "'tools' is not served"},
+      {Endpoint::completions, R"({"model": "m", "prompt": [1, 2]})", "prompt", "'prompt' must be a string"},
+      {Endpoint::completions, R"({"model": "m", "prompt": "x", "logprobs": 6})", "logprobs", "'logprobs' must lie in [0, 5]"},
+      {Endpoint::completions, R"({"model": "m", "prompt": "x", "echo": true})", "echo", "'echo' is not served"},
+  };
+  for (const auto& [e, body, param, message] : bad) {
+    INFO(body);
+    try {
+      parse_request(body, e);
+      FAIL("accepted");
+    } catch (const RequestError& err) {
+      CHECK(err.param == param);
+      CHECK_THAT(err.message, Catch::StartsWith(message));
+    }
+  }
+  CHECK(error_body("bad 'n'", "invalid_request_error", "n") ==
+        R"({"error":{"code":null,"message":"bad 'n'","param":"n","type":"invalid_request_error"}})");
+  // The error body itself reads back as one.
+  auto back = parse_error(error_body("m", "t", "", "c"));
+  REQUIRE(back);
+  CHECK(back->code == "c");
+}
+
 TEST_CASE("parser mutations: OpenAI responses, stream chunks and SSE framing never crash") {
+  test::survive_mutations({R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
+                              "max_tokens": 8, "stop": ["a"], "seed": 1, "logprobs": true, "top_logprobs": 2})"},
+                          20000, 36, [](const std::string& b) {
+                            try {
+                              parse_request(b, Endpoint::chat);
+                            } catch (const RequestError& e) {
+                              throw InputError(e.message);  // serve answers it with a 400
+                            }
+                          });
   test::survive_mutations({kDeepSeekChat, kVllmChat}, 20000, 31, [](const std::string& b) { parse_response(b, Endpoint::chat); });
   test::survive_mutations({kCompletions}, 10000, 32, [](const std::string& b) { parse_response(b, Endpoint::completions); });
   test::survive_mutations({R"({"choices":[{"index":0,"delta":{"content":"x","reasoning_content":"y"},"finish_reason":null}]})"},
