@@ -27,14 +27,6 @@ struct Timings {
   std::vector<std::size_t> lines;
 };
 
-// The string field `name` of a line, refused with its place when missing or not a string.
-std::string text_field(const nlohmann::json& j, const std::string& name, const dataset::LineError& fail) {
-  auto it = j.find(name);
-  if (it == j.end()) fail("no \"" + name + "\" field (expected a string)");
-  if (!it->is_string()) fail("field \"" + name + "\" is a " + std::string(it->type_name()) + ", expected a string");
-  return it->get<std::string>();
-}
-
 // {"cases","total_ms","worst_ms","worst_line","p99_ms"} over the timed calls (the p99 is the nearest-rank one).
 nlohmann::json timing_summary(const Timings& t) {
   nlohmann::json o = {{"cases", t.ms.size()}, {"total_ms", 0.0}, {"worst_ms", 0.0}, {"worst_line", nullptr},
@@ -70,7 +62,9 @@ void register_data_check(CLI::App& data, Registry& reg) {
     Timings timings;
     dataset::for_each_line(bytes, a->jsonl, [&](std::string_view line, const dataset::LineError& fail) {
       const nlohmann::json j = dataset::parse_object_line(line, fail);
-      const auto gold = text_field(j, a->gold_field, fail), completion = text_field(j, a->completion_field, fail);
+      const char* hint = "--gold-field and --completion-field name the fields";
+      const auto gold = dataset::string_field(j, a->gold_field, fail, hint);
+      const auto completion = dataset::string_field(j, a->completion_field, fail, hint);
       const auto t0 = std::chrono::steady_clock::now();
       const auto v = dataset::verify_completion(completion, gold);
       timings.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

@@ -1,6 +1,5 @@
 // cli/cmd_data_import.cpp: `distill data import`: a GSM8K / MATH / JSONL file -> problems, or a sample export
 // (distill jsonl, sharegpt, openai-chat) -> problems + samples; each in one transaction.
-#include <algorithm>
 #include <iostream>
 
 #include "cli/command.h"
@@ -20,9 +19,10 @@ struct Args {
                                    source, gold_field, tokenizer;
 };
 
-void print_warnings(const std::vector<std::string>& lines, std::int64_t total) {
-  for (const auto& w : lines) std::cerr << "warning: " << w << "\n";
-  if (total > std::int64_t(lines.size())) std::cerr << "warning: ... and " << total - std::int64_t(lines.size()) << " more\n";
+// The first 10 warnings, then how many more there were.
+void print_warnings(const std::vector<std::string>& lines) {
+  for (std::size_t i = 0; i < lines.size() && i < 10; ++i) std::cerr << "warning: " << lines[i] << "\n";
+  if (lines.size() > 10) std::cerr << "warning: ... and " << lines.size() - 10 << " more\n";
 }
 
 // Imports exported samples (a distill jsonl export, sharegpt or openai-chat): parsed and checked whole, token
@@ -51,7 +51,7 @@ void import_sample_file(const Args& a, const std::string& bytes, const std::stri
               << a.db << "` checks their earlier samples\n";
   if (unknown > 0)
     std::cout << "  " << unknown << " samples have no token count (--tokenizer DIR counts them); length filters skip them\n";
-  print_warnings(res.unreadable_golds, std::int64_t(res.unreadable_golds.size()));
+  print_warnings(res.unreadable_golds);
 }
 }  // namespace
 
@@ -100,8 +100,7 @@ void register_data_import(CLI::App& data, Registry& reg) {
     // Parse and validate the whole file before the store is opened: a bad line imports nothing.
     std::vector<std::string> warnings;
     auto rows = dataset::parse_import(read_file(a->file), a->file, o, &warnings);
-    print_warnings(std::vector<std::string>(warnings.begin(), warnings.begin() + std::min<std::ptrdiff_t>(10, std::ssize(warnings))),
-                   std::int64_t(warnings.size()));
+    print_warnings(warnings);
     auto store = dataset::Store::open(a->db, dataset::OpenMode::create);
     auto res = store_problems(*store, rows, "data import", config);
     std::cout << "import: " << rows.size() << " records read from " << a->file << ", " << res.inserted << " new, "

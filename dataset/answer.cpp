@@ -170,12 +170,6 @@ std::optional<Extraction> extract_final(std::string_view c, std::size_t gold_par
   return std::nullopt;
 }
 
-std::optional<std::string> extract_answer(std::string_view c) {
-  auto e = extract_final(c);
-  if (!e) return std::nullopt;
-  return e->answer;
-}
-
 bool answers_equivalent(std::string_view answer, std::string_view gold) { return math::equivalent(answer, gold); }
 
 Verification verify_completion(std::string_view completion, std::string_view gold_text) {

@@ -35,7 +35,6 @@ struct Extraction {
 // The final answer of a completion under the rules above. With gold_parts > 1 (a gold of several answers), several
 // boxes after the think block are read as one answer of several parts ("a, b").
 std::optional<Extraction> extract_final(std::string_view completion, std::size_t gold_parts = 1);
-std::optional<std::string> extract_answer(std::string_view completion);
 
 // True if `answer` and `gold` are the same mathematics: dataset/math_equiv.h's rules.
 bool answers_equivalent(std::string_view answer, std::string_view gold);

@@ -51,12 +51,6 @@ void for_each_candidate(Store& s, const Scope& scope, bool with_text, F&& fn) {
   for_each_sample(s, scope, "", with_text, fn);
 }
 
-std::int64_t last_action_id(Store& s) {
-  auto q = s.db().prepare("SELECT coalesce(max(id), 0) FROM curation_actions");
-  q.step();
-  return q.col_int(0);
-}
-
 // A split that names no problem at all is a typo, not an empty pass: refused, naming the splits there are.
 void check_scope(Store& s, const Scope& scope) {
   if (scope.split.empty()) return;

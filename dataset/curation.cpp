@@ -98,6 +98,12 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
   return id;
 }
 
+std::int64_t last_action_id(Store& s) {
+  auto q = s.db().prepare("SELECT coalesce(max(id), 0) FROM curation_actions");
+  q.step();
+  return q.col_int(0);
+}
+
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
                     const std::string& actor) {
   if (action != "keep" && action != "reject")

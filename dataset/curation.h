@@ -44,6 +44,9 @@ struct ActionSpec {
 std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions,
                            std::int64_t decided_after = -1, const std::function<void(std::int64_t)>& also = {});
 
+// The id of the newest curation action (0 for none): what a pass read after, for record_action's decided_after.
+std::int64_t last_action_id(Store& s);
+
 // One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
                     const std::string& actor);

@@ -17,6 +17,7 @@
 #include "common/sha256.h"
 #include "common/utf8.h"
 #include "dataset/answer.h"
+#include "dataset/jsonl.h"
 #include "dataset/text_rules.h"
 
 namespace distill::dataset {
@@ -180,15 +181,8 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
   if (format == ExportFormat::jsonl && !gold_field.empty())
     throw InputError("--gold-field applies to sharegpt and openai-chat files; a distill jsonl export carries its gold answers");
   std::vector<ImportedSample> out;
-  std::size_t pos = 0;
-  std::int64_t line_no = 0;
-  while (pos < bytes.size()) {
-    auto nl = bytes.find('\n', pos);
-    auto line = bytes.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? bytes.size() : nl + 1;
-    ++line_no;
-    const std::string at = filename + ":" + std::to_string(line_no) + ": ";
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  for_each_line(bytes, filename, [&](std::string_view line, const LineError& fail) {
+    const std::string at = filename + ":" + std::to_string(fail.line) + ": ";
     if (auto bad = first_invalid_utf8(line)) throw InputError(at + "invalid UTF-8 at byte " + std::to_string(*bad + 1));
     ojson j;  // ordered: `meta` keeps its key order through a round trip
     try {
@@ -210,7 +204,7 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       return str(obj, key);
     };
     ImportedSample r;
-    r.where = filename + ":" + std::to_string(line_no);
+    r.where = filename + ":" + std::to_string(fail.line);
     if (format == ExportFormat::jsonl) {
       if (!j.is_object() || !j.contains("problem") || !j["problem"].is_object())
         throw InputError(at + "expected a distill export record with a \"problem\" object");
@@ -277,7 +271,7 @@ std::vector<ImportedSample> parse_sample_export(std::string_view bytes, const st
       r.model = {"teacher", filename, "unknown", 0, 0, std::string("import:") + export_format_name(format) + ":" + filename};
     }
     out.push_back(std::move(r));
-  }
+  });
   return out;
 }
 

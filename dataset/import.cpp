@@ -26,15 +26,6 @@ const char* format_name(ImportFormat f) {
   return f == ImportFormat::gsm8k ? "gsm8k" : f == ImportFormat::math ? "math" : "jsonl";
 }
 
-// Text fields must be JSON strings: a number would have to be turned into text, and 0.1, 1e-7 or 12345678901234567890
-// do not survive that as written.
-std::string field_string(const json& obj, const std::string& key, const LineError& fail, const char* hint) {
-  auto it = obj.find(key);
-  if (it == obj.end()) fail("missing field '" + key + "' (" + hint + ")");
-  if (it->is_string()) return it->get<std::string>();
-  fail("field '" + key + "' holds a JSON " + std::string(it->type_name()) + ", expected a string (write it in quotes)");
-}
-
 // GSM8K solutions carry calculator annotations "<<48/2=24>>"; they are not part of the reasoning.
 std::string strip_calculator(const std::string& s) {
   static const std::regex calc("<<[^>]*>>");
@@ -57,8 +48,8 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
     std::vector<std::string> used;
     if (opt.format == ImportFormat::gsm8k) {
       const char* hint = "GSM8K records have 'question' and 'answer' with a final '#### n' line";
-      r.prompt = field_string(obj, "question", fail, hint);
-      const std::string full = field_string(obj, "answer", fail, hint);
+      r.prompt = string_field(obj, "question", fail, hint);
+      const std::string full = string_field(obj, "answer", fail, hint);
       const std::size_t h = full.rfind("####");
       if (h == std::string::npos) fail("field 'answer' has no '#### n' final answer");
       std::string ans = full.substr(h + 4);
@@ -72,8 +63,8 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
       used = {"question", "answer"};
     } else if (opt.format == ImportFormat::math) {
       const char* hint = "MATH records have 'problem' and 'solution' with a \\boxed{} answer";
-      r.prompt = field_string(obj, "problem", fail, hint);
-      const std::string sol = field_string(obj, "solution", fail, hint);
+      r.prompt = string_field(obj, "problem", fail, hint);
+      const std::string sol = string_field(obj, "solution", fail, hint);
       auto boxed = last_boxed(sol);
       if (!boxed || boxed->empty()) fail("field 'solution' has no well-formed \\boxed{...} answer");
       r.answer = *boxed;
@@ -87,11 +78,11 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
       }
     } else {
       const std::string hint = "set --prompt-field/--answer-field to the record's field names";
-      r.prompt = field_string(obj, opt.prompt_field, fail, hint.c_str());
-      r.answer = field_string(obj, opt.answer_field, fail, hint.c_str());
+      r.prompt = string_field(obj, opt.prompt_field, fail, hint);
+      r.answer = string_field(obj, opt.answer_field, fail, hint);
       used = {opt.prompt_field, opt.answer_field};
       if (!opt.solution_field.empty()) {
-        r.solution = field_string(obj, opt.solution_field, fail, hint.c_str());
+        r.solution = string_field(obj, opt.solution_field, fail, hint);
         used.push_back(opt.solution_field);
       }
       if (auto it = obj.find("difficulty"); it != obj.end() && it->is_number_integer()) r.difficulty = it->get<int>();

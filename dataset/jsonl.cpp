@@ -40,4 +40,11 @@ nlohmann::json parse_object_line(std::string_view line, const LineError& fail) {
   return obj;
 }
 
+std::string string_field(const nlohmann::json& obj, const std::string& key, const LineError& fail, const std::string& hint) {
+  auto it = obj.find(key);
+  if (it == obj.end()) fail("missing field '" + key + "' (" + hint + ")");
+  if (it->is_string()) return it->get<std::string>();
+  fail("field '" + key + "' holds a JSON " + std::string(it->type_name()) + ", expected a string (write it in quotes)");
+}
+
 }  // namespace distill::dataset

@@ -83,11 +83,7 @@ VerifyReport reverify(Store& s, const VerifyOptions& o, bool apply, const Who& w
     q.bind(1, *o.run_id);
     if (!q.step()) throw InputError("--run " + std::to_string(*o.run_id) + ": the store has no run with that id");
   }
-  const auto since = [&] {
-    auto q = s.db().prepare("SELECT coalesce(max(id), 0) FROM curation_actions");
-    q.step();
-    return q.col_int(0);
-  }();
+  const auto since = last_action_id(s);
   const auto total = progress ? count_of(s, o) : 0;
   VerifyReport r;
   std::vector<Change> changes;

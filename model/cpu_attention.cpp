@@ -3,6 +3,7 @@
 // cache rows and its query heads' outputs, so units run on any thread without locks; rows must be in distinct
 // slots, as a decode batch always is.
 #include "model/cpu_attention.h"
+#include "model/cpu_avx512.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -19,14 +20,6 @@
 namespace distill::model::cpu {
 
 namespace {
-
-#define DISTILL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-
-bool cpu_ok() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  return ok;
-}
 
 constexpr std::int64_t kMaxHeadDim = 256;
 
@@ -147,7 +140,7 @@ bool fp32_vector(const at::Tensor& t, std::int64_t n) {
 }  // namespace
 
 bool decode_attention_applies(const at::Tensor& qkv, const DecodeAttention& a) {
-  if (!cpu_ok() || !qkv.defined() || !qkv.device().is_cpu() || qkv.scalar_type() != at::kFloat ||
+  if (!avx512_usable() || !qkv.defined() || !qkv.device().is_cpu() || qkv.scalar_type() != at::kFloat ||
       at::GradMode::is_enabled() || qkv.dim() != 3 || qkv.size(1) != 1 || qkv.stride(2) != 1)
     return false;
   const auto B = qkv.size(0), d = a.head_dim;

@@ -2,6 +2,7 @@
 // a file-wide flag, so no inline ATen code here is emitted with instructions other CPUs lack), and they run only
 // after the CPU reports AVX-512F/BW/VL and F16C. Output rows are split over ATen's threads.
 #include "model/cpu_gemv.h"
+#include "model/cpu_avx512.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -18,14 +19,6 @@
 namespace distill::model::gemv {
 
 namespace {
-
-#define DISTILL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
-
-bool cpu_ok() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
-  return ok;
-}
 
 // 16 weights widened to fp32: f16 by the hardware conversion, bf16 by a shift into the high half.
 template <bool kBf16>
@@ -133,7 +126,7 @@ at::Tensor huge_page_copy(const at::Tensor& c) {
 }  // namespace
 
 at::Tensor compact(const at::Tensor& w) {
-  if (!cpu_ok() || !w.defined() || w.device().type() != at::kCPU || w.scalar_type() != at::kFloat || w.dim() != 2)
+  if (!avx512_usable() || !w.defined() || w.device().type() != at::kCPU || w.scalar_type() != at::kFloat || w.dim() != 2)
     return {};
   const auto head = w.flatten().narrow(0, 0, std::min<std::int64_t>(w.numel(), 4096));
   for (auto t : {at::kHalf, at::kBFloat16}) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "model/cpu_gemm.h"
+#include "model/cpu_avx512.h"
 #include "model/cpu_gemv.h"
 
 using namespace distill::model;
@@ -116,8 +117,7 @@ TEST_CASE("gemm: signals sent to the process during oneDNN products corrupt noth
 TEST_CASE("gemv: 16-bit weight copies are made only when exact, and their products equal the fp32 product") {
   torch::NoGradGuard g;
   torch::manual_seed(3);
-  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+  const bool avx512 = avx512_usable();  // the kernel's own check
   auto w = torch::randn({130, 40});
   CHECK_FALSE(gemv::compact(w).defined());  // fp32 values: no exact 16-bit copy
   if (!avx512) {

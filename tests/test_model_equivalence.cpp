@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "model/cpu_attention.h"
+#include "model/cpu_avx512.h"
 #include "model/cpu_gemv.h"
 #include "model/cpu_kernels.h"
 #include "model/hf_checkpoint.h"
@@ -384,7 +385,7 @@ TEST_CASE("equivalence: decode with exact 16-bit weight copies (f16 and bf16 che
         auto want = m->forward(full).logits;
         m->prepare_inference();
         // (bf16 values of these magnitudes are f16 values too, and f16 is tried first: either copy is exact)
-        if (__builtin_cpu_supports("avx512bw")) CHECK(gemv::compact(m->output_weight()).defined());
+        if (model::avx512_usable()) CHECK(gemv::compact(m->output_weight()).defined());
         auto cache = KVCache::allocate(m->config(), B, 12, torch::kFloat32);
         ForwardInput pre;
         pre.input_ids = ids.narrow(1, 0, 6);
