@@ -6,7 +6,11 @@
 #include "cli/common.h"
 #include "common/interrupt.h"
 #include "common/progress.h"
+#include "common/errors.h"
+#include "common/config_text.h"
+#include "net/http.h"
 #include "teacher/generate.h"
+#include "teacher/remote.h"
 
 namespace distill::cli {
 
@@ -17,7 +21,9 @@ void register_generate(CLI::App& root, Registry& reg) {
   a->sampling.top_p = 0.95;
   CLI::App* c = root.add_subcommand("generate", "sample chain-of-thought completions from a teacher into the store");
   c->add_option("--db", *db, "store file");
-  c->add_option("--teacher", a->teacher_dir, "teacher model directory (config.json, model.safetensors, tokenizer.model)");
+  c->add_option("--teacher", a->teacher_dir,
+                "teacher model directory (config.json, model.safetensors, tokenizer), or an OpenAI-compatible "
+                "endpoint http(s)://HOST:PORT/v1 (with --teacher-model)");
   c->add_option("--split", a->split, "problems to sample");
   c->add_option("--samples", a->samples, "completions per problem (K)");
   c->add_option("--limit", a->limit, "only the first N problems of the split (0: all)");
@@ -31,10 +37,31 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--prompt-format", a->prompt_format,
                 "auto (the teacher's chat template if it has one, else r1), r1 or chat_template");
   c->add_option("--stop", a->stop, "stop string (repeatable); generation ends when it appears");
+  // A URL teacher (OpenAI-compatible endpoint): these apply only then.
+  auto& r = a->remote;
+  c->add_option("--teacher-model", r.model, "URL teacher: the model name the server serves");
+  c->add_option("--endpoint", r.endpoint, "URL teacher: chat (the server's chat template) or completions (distill's prompt)");
+  c->add_option("--api-key-env", r.api_key_env, "URL teacher: the environment variable holding the API key");
+  c->add_option("--teacher-tokenizer", r.tokenizer_dir,
+                "URL teacher: a directory with the teacher's tokenizer (maps logprob tokens to ids; completions' template)");
+  c->add_option("--concurrency", r.concurrency, "URL teacher: requests in flight");
+  c->add_option("--request-timeout", r.request_timeout_s, "URL teacher: seconds to wait for the next bytes of an answer");
+  c->add_option("--retries", r.retries, "URL teacher: further attempts after a 429, 5xx, drop or malformed answer");
+  c->add_option("--backoff-base", r.backoff_base_s, "URL teacher: seconds before the first retry (doubling, with jitter)");
+  c->add_option("--max-requests-per-minute", r.max_requests_per_minute, "URL teacher: request rate cap (0: none)");
+  c->add_option("--max-total-tokens", r.max_total_tokens,
+                "URL teacher: stop cleanly once the server has billed this many tokens (0: no cap); rerun to go on");
+  c->add_option("--max-failures", r.max_failures, "URL teacher: requests that may fail for good before the run stops");
+  c->add_flag("!--no-stream", r.stream, "URL teacher: ask for whole answers instead of SSE streams");
+  c->add_flag("!--no-token-ids", r.token_ids,
+              "URL teacher: do not ask for vLLM's return_tokens_as_token_ids (servers that refuse unknown fields)");
   reg.add(c, [c, a, db] {
     require(*c, "--db");
     require(*c, "--teacher");
-    const std::string config = resolved_config_toml(*c);
+    // A URL's user:password never reaches the output or the store: the config keeps the URL without them.
+    const std::string config = teacher::is_url_teacher(a->teacher_dir)
+        ? with_config_value(resolved_config_toml(*c), "teacher", net::redact_url(net::parse_url(a->teacher_dir, "--teacher")))
+        : resolved_config_toml(*c);
     print_config(config);
     auto store = dataset::Store::open(*db, dataset::OpenMode::read);
     std::unique_ptr<Progress> bar;
@@ -58,6 +85,23 @@ void register_generate(CLI::App& root, Registry& reg) {
     }
     if (!s.prompt_format.empty()) std::cout << " (prompt format " << s.prompt_format << ")";
     std::cout << "\n";
+    if (s.requests) {
+      std::cout << "generate: " << s.requests << " requests answered or given up, " << s.billed_tokens
+                << " tokens billed";
+      if (s.logprobs_dropped)
+        std::cout << "; " << s.logprobs_dropped << " samples stored without logprobs (the server named tokens by text "
+                  << "only, or not k per position: pass --teacher-tokenizer DIR to map them)";
+      std::cout << "\n";
+    }
+    if (s.failed)
+      throw RuntimeFailure("generate: " + std::to_string(s.failed) + " requests failed after their retries (recorded in "
+                           "the store's remote_requests" + (s.stopped_by.empty() ? "" : "; stopped: " + s.stopped_by) +
+                           "); run the same command again to retry them");
+    if (!s.stopped_by.empty() && s.stopped_by.rfind("--max-total-tokens", 0) == 0)
+      std::cout << "generate: stopped at " << s.stopped_by << " (" << s.billed_tokens
+                << " billed); run the same command again to go on\n";
+    else if (!s.stopped_by.empty())
+      throw RuntimeFailure("generate: stopped: " + s.stopped_by);
     if (!s.interrupted_by.empty())
       throw Interrupted("generate: stopped by " + s.interrupted_by + " after " + std::to_string(s.generated) + " of " +
                         std::to_string(s.planned - s.skipped) + " new samples" +

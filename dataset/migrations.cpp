@@ -136,6 +136,30 @@ CREATE TABLE verdict_changes (
 ) WITHOUT ROWID;
 CREATE INDEX verdict_changes_sample ON verdict_changes(sample_id);
 )SQL", widen_for_verify},
+      // 6 -> 7: remote teachers' requests, the lineage of their samples and the record of those that failed.
+      {6, R"SQL(
+CREATE TABLE remote_requests (
+  id                  INTEGER PRIMARY KEY,
+  run_id              INTEGER NOT NULL REFERENCES runs(id),
+  model_id            INTEGER NOT NULL REFERENCES models(id),
+  problem_id          INTEGER NOT NULL REFERENCES problems(id),
+  sample_idx          INTEGER NOT NULL,
+  seed                INTEGER NOT NULL,
+  status              TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+  attempts            INTEGER NOT NULL,
+  http_status         INTEGER,                -- of the last attempt; 0: no HTTP answer (refused, reset, timeout)
+  error               TEXT,                   -- the last attempt's error, when it failed
+  server_model        TEXT,                   -- the model the server said answered
+  system_fingerprint  TEXT,
+  response_id         TEXT,
+  prompt_tokens       INTEGER,
+  completion_tokens   INTEGER,
+  latency_ms          REAL,                   -- of the attempt that answered
+  params_json         TEXT NOT NULL,          -- the request body without the prompt or messages
+  at                  TEXT NOT NULL
+);
+CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample_idx, seed);
+)SQL"},
   };
   return s;
 }

@@ -104,7 +104,7 @@ void set_verification(SampleRow& r, const Verification& v) {
   r.verifier = kVerifierVersion;
 }
 
-std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
+std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows, const std::vector<RemoteRequestRow>& requests) {
   std::int64_t n = 0;
   Transaction tx(s.db());
   auto ins = s.db().prepare(
@@ -131,8 +131,32 @@ std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows) {
       lp.reset();
     }
   }
+  if (!requests.empty()) {
+    auto rq = s.db().prepare(
+        "INSERT INTO remote_requests(run_id, model_id, problem_id, sample_idx, seed, status, attempts, http_status, "
+        "error, server_model, system_fingerprint, response_id, prompt_tokens, completion_tokens, latency_ms, "
+        "params_json, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    for (const auto& r : requests) {
+      rq.bind(1, r.run_id).bind(2, r.model_id).bind(3, r.problem_id).bind(4, r.sample_idx).bind(5, r.seed);
+      rq.bind(6, std::string(r.ok ? "ok" : "failed")).bind(7, r.attempts).bind(8, r.http_status).bind(9, r.error);
+      rq.bind(10, r.server_model).bind(11, r.system_fingerprint).bind(12, r.response_id).bind(13, r.prompt_tokens);
+      rq.bind(14, r.completion_tokens).bind(15, r.latency_ms).bind(16, r.params_json).bind(17, now);
+      rq.run();
+      rq.reset();
+    }
+  }
   tx.commit();
   return n;
+}
+
+std::int64_t count_unresolved_failures(Store& s, std::int64_t model_id) {
+  auto q = s.db().prepare(
+      "SELECT COUNT(*) FROM (SELECT DISTINCT r.problem_id, r.sample_idx, r.seed FROM remote_requests r "
+      "WHERE r.model_id = ? AND r.status = 'failed' AND NOT EXISTS (SELECT 1 FROM samples x WHERE "
+      "x.problem_id = r.problem_id AND x.model_id = r.model_id AND x.sample_idx = r.sample_idx AND x.seed = r.seed))");
+  q.bind(1, model_id);
+  q.step();
+  return q.col_int(0);
 }
 
 }  // namespace distill::dataset

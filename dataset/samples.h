@@ -94,7 +94,23 @@ void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainSt
 // little-endian), or nullopt when it was generated without --topk-logprobs.
 std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, std::int64_t sample_id);
 
-// One transaction; rows whose key exists are skipped. Returns the number inserted.
-std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows);
+// One request a remote teacher was sent for a sample (the remote_requests table): its lineage, or its failure.
+struct RemoteRequestRow {
+  std::int64_t run_id = 0, model_id = 0, problem_id = 0, sample_idx = 0, seed = 0;
+  bool ok = false;
+  std::int64_t attempts = 0;
+  std::optional<std::int64_t> http_status;
+  std::optional<std::string> error, server_model, system_fingerprint, response_id;
+  std::optional<std::int64_t> prompt_tokens, completion_tokens;
+  std::optional<double> latency_ms;
+  std::string params_json;
+};
+
+// One transaction; rows whose key exists are skipped. Returns the number inserted. `requests` are written in the
+// same transaction, so a sample and its lineage land together.
+std::int64_t insert_samples(Store& s, const std::vector<SampleRow>& rows, const std::vector<RemoteRequestRow>& requests = {});
+
+// The remote requests recorded for samples of `model_id` that failed and have no sample since, one per key.
+std::int64_t count_unresolved_failures(Store& s, std::int64_t model_id);
 
 }  // namespace distill::dataset

@@ -69,6 +69,31 @@ CREATE TABLE sample_logprobs (
   blob       BLOB NOT NULL
 );
 
+-- Every request a remote teacher (generate --teacher URL) was sent for a sample: the sample's lineage (the model
+-- and fingerprint the server reported, the parameters sent) and, for a request that kept failing, why. A failed
+-- sample has no samples row, so the next run with the same key draws it again (v7).
+CREATE TABLE remote_requests (
+  id                  INTEGER PRIMARY KEY,
+  run_id              INTEGER NOT NULL REFERENCES runs(id),
+  model_id            INTEGER NOT NULL REFERENCES models(id),
+  problem_id          INTEGER NOT NULL REFERENCES problems(id),
+  sample_idx          INTEGER NOT NULL,
+  seed                INTEGER NOT NULL,
+  status              TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+  attempts            INTEGER NOT NULL,
+  http_status         INTEGER,                -- of the last attempt; 0: no HTTP answer (refused, reset, timeout)
+  error               TEXT,                   -- the last attempt's error, when it failed
+  server_model        TEXT,                   -- the model the server said answered
+  system_fingerprint  TEXT,
+  response_id         TEXT,
+  prompt_tokens       INTEGER,
+  completion_tokens   INTEGER,
+  latency_ms          REAL,                   -- of the attempt that answered
+  params_json         TEXT NOT NULL,          -- the request body without the prompt or messages
+  at                  TEXT NOT NULL
+);
+CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample_idx, seed);
+
 -- Curation: an append-only log of actions (a manual review, a filter/dedup/decontaminate run, an undo) with
 -- the rule's parameters, and the per-sample decisions each action made. A sample's status is derived: the
 -- decision of the latest action on it that has not been undone, else pending. Undo sets undone_by, nothing else.

@@ -43,6 +43,16 @@ double number_of(const json& v, const std::string& path) {
 
 TopLogprob top_of(const std::string& token, double logprob) { return {token, token_id_of(token), logprob}; }
 
+// A chat-style entry {"token", "logprob", ...}; llama.cpp's server adds the token's "id".
+TopLogprob entry_of(const json& e, const std::string& p) {
+  auto t = top_of(text_of(e, "token", p, false), number_of(member(e, "logprob", p), p + ".logprob"));
+  if (auto id = e.find("id"); id != e.end() && !id->is_null()) {
+    if (!id->is_number_integer()) bad(p + ".id", "expected an integer token id");
+    t.id = id->get<std::int64_t>();
+  }
+  return t;
+}
+
 // Chat logprobs: {"content": [{"token", "logprob", "top_logprobs": [{"token", "logprob"}]}]}.
 std::vector<TokenLogprob> chat_logprobs(const json& lp, const std::string& path) {
   std::vector<TokenLogprob> out;
@@ -55,14 +65,14 @@ std::vector<TokenLogprob> chat_logprobs(const json& lp, const std::string& path)
     const auto p = path + ".content[" + std::to_string(i) + "]";
     const json& t = (*c)[i];
     if (!t.is_object()) bad(p, "expected an object");
-    TokenLogprob tl{top_of(text_of(t, "token", p, false), number_of(member(t, "logprob", p), p + ".logprob")), {}};
+    TokenLogprob tl{entry_of(t, p), {}};
     if (auto tops = t.find("top_logprobs"); tops != t.end() && !tops->is_null()) {
       if (!tops->is_array()) bad(p + ".top_logprobs", "expected an array");
       for (std::size_t k = 0; k < tops->size(); ++k) {
         const auto q = p + ".top_logprobs[" + std::to_string(k) + "]";
         const json& e = (*tops)[k];
         if (!e.is_object()) bad(q, "expected an object");
-        tl.top.push_back(top_of(text_of(e, "token", q, false), number_of(member(e, "logprob", q), q + ".logprob")));
+        tl.top.push_back(entry_of(e, q));
       }
     }
     out.push_back(std::move(tl));
@@ -75,6 +85,7 @@ std::vector<TokenLogprob> completion_logprobs(const json& lp, const std::string&
   std::vector<TokenLogprob> out;
   if (lp.is_null()) return out;
   if (!lp.is_object()) bad(path, "expected an object");
+  if (lp.contains("content") && !lp.contains("tokens")) return chat_logprobs(lp, path);  // llama.cpp's server
   const json& toks = member(lp, "tokens", path);
   const json& lps = member(lp, "token_logprobs", path);
   if (!toks.is_array() || !lps.is_array() || toks.size() != lps.size())
@@ -103,11 +114,12 @@ std::vector<TokenLogprob> completion_logprobs(const json& lp, const std::string&
 }
 
 std::optional<std::string> stop_reason_of(const json& c, const std::string& path) {
-  auto it = c.find("stop_reason");
+  const char* key = c.contains("stop_reason") ? "stop_reason" : "matched_stop";  // vLLM's, SGLang's
+  auto it = c.find(key);
   if (it == c.end() || it->is_null()) return std::nullopt;
   if (it->is_string()) return it->get<std::string>();
   if (it->is_number_integer()) return "token:" + std::to_string(it->get<std::int64_t>());
-  bad(path + ".stop_reason", "expected a string, a token id or null");
+  bad(path + "." + key, "expected a string, a token id or null");
 }
 
 // One choice of a whole response, or (delta) of a streamed chunk, merged into `into`.
@@ -118,8 +130,11 @@ void merge_choice(const json& c, Endpoint e, bool delta, const std::string& path
     const auto mp = path + (delta ? ".delta" : ".message");
     if (!m.is_object()) bad(mp, "expected an object");
     into.text += text_of(m, "content", mp, true);
-    if (auto r = m.find("reasoning_content"); r != m.end() && !r->is_null()) {
-      if (!r->is_string()) bad(mp + ".reasoning_content", "expected a string");
+    // vLLM 0.11.1 and later name it "reasoning" (for a while sending both, alike); DeepSeek, SGLang and llama.cpp
+    // "reasoning_content".
+    const char* key = m.contains("reasoning") && !m["reasoning"].is_null() ? "reasoning" : "reasoning_content";
+    if (auto r = m.find(key); r != m.end() && !r->is_null()) {
+      if (!r->is_string()) bad(mp + "." + key, "expected a string");
       into.reasoning = into.reasoning.value_or("") + r->get<std::string>();
     }
   } else {
@@ -368,17 +383,135 @@ Request parse_request(std::string_view body, Endpoint e) {
   r.temperature = number_in(j, "temperature", 1.0, 0, 2, false, false);
   r.top_p = number_in(j, "top_p", 1.0, 0, 1, true, false);
   r.n = std::int64_t(number_in(j, "n", 1, 1, 16, false, true));
+  r.top_k = std::max<std::int64_t>(0, std::int64_t(number_in(j, "top_k", 0, -1, 1e9, false, true)));
+  r.min_p = number_in(j, "min_p", 0, 0, 1, false, false);
   r.stop = stops_of(j);
   if (const json* seed = field(j, "seed")) {
     if (!seed->is_number_integer()) refuse("seed", "'seed' must be an integer");
     r.seed = seed->get<std::int64_t>();
   }
   r.stream = bool_in(j, "stream");
+  r.token_ids = bool_in(j, "return_tokens_as_token_ids");
   if (const json* so = field(j, "stream_options")) {
     if (!so->is_object()) refuse("stream_options", "'stream_options' must be an object");
     r.include_usage = bool_in(*so, "include_usage");
   }
   return r;
+}
+
+std::string request_body(const TeacherRequest& r, bool params_only) {
+  json j = {{"model", r.model}, {"temperature", r.temperature}, {"top_p", r.top_p}, {"max_tokens", r.max_tokens}};
+  if (!params_only) {
+    if (r.endpoint == Endpoint::chat) j["messages"] = json::array({{{"role", "user"}, {"content", r.input}}});
+    else j["prompt"] = r.input;
+  }
+  if (r.top_k > 0) j["top_k"] = r.top_k;
+  if (r.min_p > 0) j["min_p"] = r.min_p;
+  if (!r.stop.empty()) j["stop"] = r.stop;
+  if (r.seed) j["seed"] = *r.seed;
+  if (r.top_logprobs > 0) {
+    if (r.endpoint == Endpoint::chat) {
+      j["logprobs"] = true;
+      j["top_logprobs"] = r.top_logprobs;
+    } else {
+      j["logprobs"] = r.top_logprobs;
+    }
+    if (r.token_ids) j["return_tokens_as_token_ids"] = true;
+  }
+  if (r.stream) {
+    j["stream"] = true;
+    j["stream_options"] = {{"include_usage", true}};
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+json bytes_of(const std::string& t) {
+  json b = json::array();
+  for (unsigned char c : t) b.push_back(int(c));
+  return b;
+}
+
+json chat_logprobs_json(const std::vector<TokenLogprob>& lps) {
+  json content = json::array();
+  for (const auto& t : lps) {
+    json e = {{"token", t.chosen.token}, {"logprob", t.chosen.logprob}, {"bytes", bytes_of(t.chosen.token)}};
+    json top = json::array();
+    for (const auto& x : t.top) top.push_back({{"token", x.token}, {"logprob", x.logprob}, {"bytes", bytes_of(x.token)}});
+    e["top_logprobs"] = top;
+    content.push_back(e);
+  }
+  return {{"content", content}};
+}
+
+json completion_logprobs_json(const std::vector<TokenLogprob>& lps, std::size_t offset) {
+  json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
+  for (const auto& t : lps) {
+    tokens.push_back(t.chosen.token);
+    values.push_back(t.chosen.logprob);
+    json m = json::object();
+    // A dict: of texts that repeat, the likelier (first) is kept.
+    for (auto it = t.top.rbegin(); it != t.top.rend(); ++it) m[it->token] = it->logprob;
+    tops.push_back(m);
+    offsets.push_back(offset);
+    offset += t.chosen.token.size();
+  }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+json stop_reason_json(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace
+
+std::string response_body(Endpoint e, const ServedHeader& h, const std::vector<ServedChoice>& choices, const Usage& usage,
+                          bool logprobs) {
+  json cs = json::array();
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    const auto& c = choices[i];
+    json j = {{"index", i}, {"finish_reason", c.finish_reason}, {"stop_reason", stop_reason_json(c.stop_reason)}};
+    if (e == Endpoint::chat) {
+      j["message"] = {{"role", "assistant"}, {"content", c.text}};
+      j["logprobs"] = logprobs ? chat_logprobs_json(c.logprobs) : json(nullptr);
+    } else {
+      j["text"] = c.text;
+      j["logprobs"] = logprobs ? completion_logprobs_json(c.logprobs, 0) : json(nullptr);
+    }
+    cs.push_back(j);
+  }
+  json r = {{"id", h.id}, {"object", e == Endpoint::chat ? "chat.completion" : "text_completion"}, {"created", h.created},
+            {"model", h.model}, {"system_fingerprint", nullptr}, {"choices", cs},
+            {"usage", {{"prompt_tokens", usage.prompt_tokens}, {"completion_tokens", usage.completion_tokens},
+                       {"total_tokens", usage.prompt_tokens + usage.completion_tokens}}}};
+  return dump(r);
+}
+
+std::string chunk_body(Endpoint e, const ServedHeader& h, std::int64_t index, std::string_view delta,
+                       const std::vector<TokenLogprob>* logprobs, const std::string& finish_reason,
+                       const std::optional<std::string>& stop_reason, bool role) {
+  json c = {{"index", index}, {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
+  if (!finish_reason.empty()) c["stop_reason"] = stop_reason_json(stop_reason);
+  if (e == Endpoint::chat) {
+    json d = json::object();
+    if (role) d["role"] = "assistant";
+    d["content"] = std::string(delta);
+    c["delta"] = d;
+    c["logprobs"] = logprobs ? chat_logprobs_json(*logprobs) : json(nullptr);
+  } else {
+    c["text"] = std::string(delta);
+    c["logprobs"] = logprobs ? completion_logprobs_json(*logprobs, 0) : json(nullptr);
+  }
+  return dump({{"id", h.id}, {"object", e == Endpoint::chat ? "chat.completion.chunk" : "text_completion"},
+               {"created", h.created}, {"model", h.model}, {"choices", json::array({c})}});
+}
+
+std::string usage_chunk(Endpoint e, const ServedHeader& h, const Usage& usage) {
+  return dump({{"id", h.id}, {"object", e == Endpoint::chat ? "chat.completion.chunk" : "text_completion"},
+               {"created", h.created}, {"model", h.model}, {"choices", json::array()},
+               {"usage", {{"prompt_tokens", usage.prompt_tokens}, {"completion_tokens", usage.completion_tokens},
+                          {"total_tokens", usage.prompt_tokens + usage.completion_tokens}}}});
 }
 
 std::string error_body(std::string_view message, std::string_view type, std::string_view param, std::string_view code) {

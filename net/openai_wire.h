@@ -18,7 +18,7 @@ enum class Endpoint { chat, completions };
 
 struct TopLogprob {
   std::string token;               // as the server names it: text, or "token_id:N"
-  std::optional<std::int64_t> id;  // when the server gave the id
+  std::optional<std::int64_t> id;  // when the server gave it: "token_id:N" (vLLM) or an "id" field (llama.cpp)
   double logprob = 0;
 };
 
@@ -30,9 +30,10 @@ struct TokenLogprob {  // one generated position
 struct Choice {
   std::int64_t index = 0;
   std::string text;                      // message.content (chat) or text (completions); "" when null
-  std::optional<std::string> reasoning;  // reasoning_content, where the server splits the reasoning out
+  std::optional<std::string> reasoning;  // reasoning_content (or vLLM's newer "reasoning"), where split out
   std::string finish_reason;             // stop | length | ... ("" while streaming)
-  // vLLM: what stopped a "stop": the stop string, or "token:N" for a stop token id; nullopt for EOS or unknown.
+  // What stopped a "stop" (vLLM's stop_reason, SGLang's matched_stop): the stop string, or "token:N" for a stop
+  // token id; nullopt for EOS or unknown.
   std::optional<std::string> stop_reason;
   std::vector<TokenLogprob> logprobs;    // empty when not requested
 };
@@ -89,6 +90,26 @@ struct Backoff {
 // from the caller's seeded generator), capped at max_s; a Retry-After the server sent wins when longer.
 double retry_delay(const Backoff& b, int attempt, std::optional<double> retry_after_s, double unit);
 
+// ---- requests, as a remote teacher sends them ------------------------------------------------------------
+
+struct TeacherRequest {
+  Endpoint endpoint = Endpoint::chat;
+  std::string model;
+  std::string input;                 // chat: the one user turn; completions: the prompt text
+  double temperature = 1.0, top_p = 1.0;
+  std::int64_t top_k = 0;            // sent only when set (> 0): vLLM and SGLang read it, OpenAI refuses it
+  double min_p = 0.0;                // likewise (> 0)
+  std::int64_t max_tokens = 16;
+  std::vector<std::string> stop;
+  std::optional<std::uint64_t> seed;
+  std::int64_t top_logprobs = 0;     // 0: no logprobs asked for
+  bool token_ids = false;            // vLLM's return_tokens_as_token_ids: tokens named "token_id:N"
+  bool stream = false;               // with stream_options.include_usage
+};
+
+// The JSON body of `r`; params_only leaves out the prompt or messages (what lineage stores).
+std::string request_body(const TeacherRequest& r, bool params_only = false);
+
 // ---- requests, as `distill serve` reads them -------------------------------------------------------------
 
 struct ChatMessage {
@@ -104,12 +125,15 @@ struct Request {
   std::int64_t max_tokens = 16;       // completions' default
   bool max_tokens_given = false;      // chat without one: the server chooses
   double temperature = 1.0, top_p = 1.0;
+  std::int64_t top_k = 0;             // vLLM's and SGLang's extension (0 or -1: off)
+  double min_p = 0;                   // likewise
   std::int64_t n = 1;
   std::vector<std::string> stop;
   std::optional<std::int64_t> seed;
   bool logprobs = false;
   std::int64_t top_logprobs = 0;      // chat: top_logprobs; completions: the integer `logprobs`
   bool stream = false, include_usage = false;
+  bool token_ids = false;             // vLLM's return_tokens_as_token_ids: name tokens "token_id:N"
 };
 
 // A request that breaks the API's rules, answered with HTTP 400 and error_body(): `param` names the field.
@@ -123,6 +147,30 @@ struct RequestError : std::exception {
 // strings, top_logprobs 0-20 for chat and logprobs 0-5 for completions, max_tokens >= 1), known roles, and no
 // feature serve does not offer (tools, echo, token-id prompts, best_of). Throws RequestError.
 Request parse_request(std::string_view body, Endpoint e);
+
+// ---- responses, as `distill serve` writes them ------------------------------------------------------------
+
+struct ServedChoice {
+  std::string text;
+  std::string finish_reason;              // stop | length | abort
+  std::optional<std::string> stop_reason;  // the stop string that ended it (vLLM's field); null for EOS
+  std::vector<TokenLogprob> logprobs;     // written when the request asked for logprobs
+};
+struct ServedHeader {
+  std::string id, model;
+  std::int64_t created = 0;
+};
+
+// A whole response body. `logprobs`: whether the request asked for them.
+std::string response_body(Endpoint e, const ServedHeader& h, const std::vector<ServedChoice>& choices, const Usage& usage,
+                          bool logprobs);
+// One streamed chunk (the data of one SSE event) for choice `index`: a text delta and its tokens' logprobs, and the
+// finish reason on the last. `role` opens a chat stream.
+std::string chunk_body(Endpoint e, const ServedHeader& h, std::int64_t index, std::string_view delta,
+                       const std::vector<TokenLogprob>* logprobs, const std::string& finish_reason = "",
+                       const std::optional<std::string>& stop_reason = std::nullopt, bool role = false);
+// The last chunk of a stream that asked for usage: no choices.
+std::string usage_chunk(Endpoint e, const ServedHeader& h, const Usage& usage);
 
 // {"error": {"message", "type", "param", "code"}}, OpenAI's error body.
 std::string error_body(std::string_view message, std::string_view type, std::string_view param = "",

@@ -20,7 +20,31 @@ Engine::Engine(model::Transformer model, EngineOptions opt)
 }
 
 void Engine::sample_and_record(const torch::Tensor& next, std::vector<at::Generator>& gens,
-                               const std::vector<Active*>& rows, const SamplingParams& p) {
+                               const std::vector<Active*>& rows) {
+  auto same = [](const SamplingParams& a, const SamplingParams& b) {
+    return a.temperature == b.temperature && a.top_p == b.top_p && a.top_k == b.top_k && a.min_p == b.min_p &&
+           a.topk_logprobs == b.topk_logprobs;  // max_tokens does not touch the draw
+  };
+  std::vector<std::vector<std::size_t>> groups;  // rows by sampling parameters, first appearance first
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const auto& grp) { return same(*rows[grp.front()]->params, *rows[b]->params); });
+    if (g == groups.end()) groups.push_back({b});
+    else g->push_back(b);
+  }
+  if (groups.size() == 1) return sample_group(next, gens, rows, *rows.front()->params);
+  for (const auto& grp : groups) {
+    std::vector<std::int64_t> idx(grp.begin(), grp.end());
+    std::vector<at::Generator> g_gens;
+    std::vector<Active*> g_rows;
+    for (auto b : grp) g_gens.push_back(gens[b]), g_rows.push_back(rows[b]);
+    const auto sel = torch::from_blob(idx.data(), {std::int64_t(idx.size())}, torch::kInt64).to(next.device());
+    sample_group(next.index_select(0, sel), g_gens, g_rows, *g_rows.front()->params);
+  }
+}
+
+void Engine::sample_group(const torch::Tensor& next, std::vector<at::Generator>& gens, const std::vector<Active*>& rows,
+                          const SamplingParams& p) {
   // Everything per row is picked out on the device (the chosen token's logprob, the top-k), and only that
   // crosses to the host: a [B, V] log-softmax copied each step would be ~78 MB at B 128 and a 152k vocabulary.
   auto tok = sample_tokens(next, p, gens);
@@ -49,15 +73,24 @@ void Engine::record(Active& a, const std::int64_t* ids, const float* vals, const
   }
   a.pending = token;
   ++tokens_generated_;
+  if (a.req.on_token) a.req.on_token(a.res);
 }
 
-bool Engine::finished(Active& a, const SamplingParams& p, const std::function<bool(const std::vector<int>&)>& stop) {
+bool Engine::finished(Active& a, const std::function<bool(const std::vector<int>&)>& stop) {
+  const SamplingParams& p = *a.params;
+  if (a.req.abandoned && a.req.abandoned->load()) {
+    a.res.finish_reason = "abort";
+    return true;
+  }
   if (a.pending == opt_.eos_id ||
       std::find(opt_.more_eos_ids.begin(), opt_.more_eos_ids.end(), a.pending) != opt_.more_eos_ids.end()) {
     a.res.finish_reason = "eos";
     return true;
   }
-  if (stop && stop(a.res.tokens)) { a.res.finish_reason = "stop"; return true; }
+  if ((stop && stop(a.res.tokens)) || (a.req.stop && a.req.stop(a.res.tokens))) {
+    a.res.finish_reason = "stop";
+    return true;
+  }
   if (std::int64_t(a.res.tokens.size()) >= p.max_tokens || a.len + 1 >= opt_.max_seq_len) {
     a.res.finish_reason = "length";
     return true;
@@ -98,19 +131,20 @@ void Engine::prefill(std::vector<GenRequest>& joiners, const SamplingParams& p) 
   std::vector<at::Generator> gens;
   for (std::int64_t b = 0; b < B; ++b) {
     gens.push_back(make_generator(joiners[std::size_t(b)].seed, device_));
-    Active a{std::move(joiners[std::size_t(b)]), slots[std::size_t(b)], last[std::size_t(b)] + 1, 0, gens.back(), {},
-             admitted};
+    const SamplingParams* params = joiners[std::size_t(b)].params ? joiners[std::size_t(b)].params.get() : &p;
+    Active a{std::move(joiners[std::size_t(b)]), params, slots[std::size_t(b)], last[std::size_t(b)] + 1, 0,
+             gens.back(), {}, admitted};
     a.res.id = a.req.id;
     joined.push_back(std::move(a));
   }
   std::vector<Active*> rows;
   for (auto& a : joined) rows.push_back(&a);
-  sample_and_record(next, gens, rows, p);
+  sample_and_record(next, gens, rows);
   for (auto& a : joined) active_.push_back(std::move(a));
   std::sort(active_.begin(), active_.end(), [](const Active& x, const Active& y) { return x.slot < y.slot; });
 }
 
-void Engine::decode_step(const SamplingParams& p) {
+void Engine::decode_step() {
   const auto B = std::int64_t(active_.size());
   std::vector<std::int64_t> ids, pos, slots;
   std::int64_t kv_len = 0;
@@ -136,15 +170,40 @@ void Engine::decode_step(const SamplingParams& p) {
     a.len += 1;  // the pending token is in the cache now
     rows.push_back(&a);
   }
-  sample_and_record(next, gens, rows, p);
+  sample_and_record(next, gens, rows);
 }
 
+namespace {
+
+class QueueSource : public RequestSource {
+ public:
+  explicit QueueSource(std::deque<GenRequest> q) : q_(std::move(q)) {}
+  std::int64_t waiting() override { return std::int64_t(q_.size()); }
+  std::vector<GenRequest> take(std::int64_t n) override {
+    std::vector<GenRequest> out;
+    while (!q_.empty() && std::int64_t(out.size()) < n) out.push_back(std::move(q_.front())), q_.pop_front();
+    return out;
+  }
+  bool wait() override { return false; }  // all there is, was there from the start
+
+ private:
+  std::deque<GenRequest> q_;
+};
+
+}  // namespace
+
 void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,
+                 const std::function<bool(const std::vector<int>&)>& stop, const std::function<bool()>& cancel) {
+  QueueSource source(std::move(queue));
+  run(source, p, on_done, stop, cancel);
+}
+
+void Engine::run(RequestSource& source, const SamplingParams& p, const std::function<void(GenResult&&)>& on_done,
                  const std::function<bool(const std::vector<int>&)>& stop, const std::function<bool()>& cancel) {
   c10::InferenceMode inference;
   auto retire = [&] {
     for (std::size_t i = 0; i < active_.size();) {
-      if (finished(active_[i], p, stop)) {
+      if (finished(active_[i], stop)) {
         free_slots_.push_back(active_[i].slot);
         active_[i].res.seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - active_[i].start).count();
@@ -157,25 +216,28 @@ void Engine::run(std::deque<GenRequest> queue, const SamplingParams& p, const st
   };
   const auto min_join =
       std::min(opt_.max_batch, opt_.min_join > 0 ? opt_.min_join : std::max<std::int64_t>(1, opt_.max_batch / 8));
-  while (!queue.empty() || !active_.empty()) {
+  for (;;) {
     if (cancel && cancel()) {
       for (const auto& a : active_) free_slots_.push_back(a.slot);
       active_.clear();
       return;
     }
-    const auto free = std::int64_t(free_slots_.size());
-    if (!queue.empty() && free > 0 &&
-        (free >= min_join || active_.empty() || std::int64_t(queue.size()) <= free)) {
-      std::vector<GenRequest> joiners;
-      while (!queue.empty() && std::int64_t(joiners.size()) < std::int64_t(free_slots_.size())) {
-        joiners.push_back(std::move(queue.front()));
-        queue.pop_front();
-      }
-      prefill(joiners, p);
-      retire();
+    const auto waiting = source.waiting();
+    if (active_.empty() && waiting == 0) {
+      if (!source.wait()) return;
       continue;
     }
-    decode_step(p);
+    const auto free = std::int64_t(free_slots_.size());
+    if (waiting > 0 && free > 0 && (free >= min_join || active_.empty() || waiting <= free)) {
+      auto joiners = source.take(free);
+      if (!joiners.empty()) {
+        prefill(joiners, p);
+        retire();
+        continue;
+      }
+    }
+    if (active_.empty()) continue;
+    decode_step();
     retire();
   }
 }

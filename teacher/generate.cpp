@@ -24,6 +24,7 @@
 #include "model/tokenizer.h"
 #include "teacher/engine.h"
 #include "teacher/prompt_format.h"
+#include "teacher/remote.h"
 
 namespace distill::teacher {
 
@@ -71,60 +72,28 @@ void set_eos(EngineOptions& eo, const std::vector<std::int64_t>& ids) {
   eo.more_eos_ids.assign(ids.empty() ? ids.end() : ids.begin() + 1, ids.end());
 }
 
-GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& given_config,
-                             const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& progress) {
-  namespace fs = std::filesystem;
-  const auto t0 = std::chrono::steady_clock::now();
+GeneratePlan plan_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& model_sha256,
+                           const std::string& config_toml) {
   if (cfg.samples < 1) throw InputError("--samples " + std::to_string(cfg.samples) + ": expected >= 1");
-  if (cfg.batch < 1) throw InputError("--batch " + std::to_string(cfg.batch) + ": expected >= 1");
   if (cfg.commit_every < 1) throw InputError("--commit-every " + std::to_string(cfg.commit_every) + ": expected >= 1");
   if (cfg.limit < 0) throw InputError("--limit " + std::to_string(cfg.limit) + ": expected >= 0 (0: all)");
-  const torch::Device device = model::parse_device(cfg.device);
-  auto model = model::load_hf_dir(cfg.teacher_dir, device);
-  auto tok = model::load_tokenizer(cfg.teacher_dir);
-  // HF checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids): only more ids
-  // than rows is an error.
-  if (tok->vocab_size() > model->config().vocab_size)
-    throw InputError(cfg.teacher_dir + ": tokenizer has " + std::to_string(tok->vocab_size()) +
-                     " ids but config.json says vocab_size " + std::to_string(model->config().vocab_size));
-  check_sampling(cfg.sampling, model->config().vocab_size);
-  auto problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
-  if (problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
-
-  dataset::ModelRow mr;
-  mr.role = cfg.role;
-  mr.path = fs::absolute(cfg.teacher_dir).string();
-  mr.arch = model->config().architecture();
-  mr.n_params = model->n_params();
-  mr.n_active_params = model->n_active_params();
-  mr.sha256 = model::checkpoint_sha256(cfg.teacher_dir);
-  const auto format = PromptFormat::for_model(cfg.teacher_dir, *tok, cfg.prompt_format);
-  const auto eos = model_eos_ids(*tok, model->config(), cfg.teacher_dir);
-  const auto config_toml = with_config_value(given_config, "prompt-format", format.name());  // auto's choice
-  // The model's row is written only once every check below has passed: a refused run leaves the store as it was.
-  const auto known_id = dataset::model_id_of(store, mr.sha256);
+  GeneratePlan plan;
+  plan.problems = dataset::problems_of_split(store, cfg.split, cfg.limit);
+  if (plan.problems.empty()) throw InputError("the store has no problems in split '" + cfg.split + "'");
+  const auto known_id = dataset::model_id_of(store, model_sha256);
   const auto done = known_id ? dataset::stored_sample_keys(store, *known_id) : dataset::StoredSampleKeys{};
-
-  struct Work {
-    std::size_t problem;
-    std::int64_t idx;
-    std::uint64_t seed;
-  };
-  std::vector<Work> work;
-  std::deque<GenRequest> queue;
-  GenerateSummary sum;
-  sum.prompt_format = format.name();
+  auto& sum = plan.sum;
   // A stored sample under this run's key is skipped: the run resumes. One drawn with other settings is another
   // run's, and skipping it would quietly draw nothing new, so the run is refused.
   std::int64_t foreign = 0;
   const dataset::StoredSampleSettings* example = nullptr;
   std::map<std::int64_t, bool> drawn_by;  // runs whose samples this one would keep -> both greedy
-  for (std::size_t i = 0; i < problems.size(); ++i) {
-    std::vector<int> prompt;  // tokenized once per problem, and only if some sample is still missing
+  for (std::size_t i = 0; i < plan.problems.size(); ++i) {
+    const auto& prob = plan.problems[i];
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
-      const auto seed = sample_seed(cfg.seed, problems[i].id, k);
+      const auto seed = sample_seed(cfg.seed, prob.id, k);
       ++sum.planned;
-      if (auto it = done.find({problems[i].id, k, std::int64_t(seed)}); it != done.end()) {
+      if (auto it = done.find({prob.id, k, std::int64_t(seed)}); it != done.end()) {
         const auto& was = it->second;
         const bool greedy = is_greedy(cfg.sampling) && was.temperature < kGreedyBelowTemperature;  // filters moot
         if ((!greedy && (was.temperature != cfg.sampling.temperature || was.top_p != cfg.sampling.top_p)) ||
@@ -135,20 +104,14 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
         ++sum.skipped;
         continue;
       }
-      if (prompt.empty()) prompt = format.prompt_ids(problems[i].prompt);
-      GenRequest r;
-      r.id = std::int64_t(work.size());
-      r.prompt = prompt;
-      r.seed = seed;
-      queue.push_back(std::move(r));
-      work.push_back({i, k, seed});
+      plan.work.push_back({i, k, seed});
     }
   }
   // The settings a sample row does not hold, from the config of the run that drew it.
   const auto now = config_values(config_toml);
   for (const auto& [run, greedy] : drawn_by) {
     const auto before = config_values(dataset::run_config_toml(store, run));
-    for (const char* key : {"top-k", "min-p", "stop", "topk-logprobs", "prompt-format"}) {
+    for (const char* key : {"top-k", "min-p", "stop", "topk-logprobs", "prompt-format", "endpoint"}) {
       if (greedy && (std::string(key) == "top-k" || std::string(key) == "min-p")) continue;  // moot when greedy
       const auto x = before.find(key), y = now.find(key);
       if (x == before.end() || y == now.end() || same_value(x->second, y->second)) continue;
@@ -165,10 +128,104 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
                      ", max-tokens " + std::to_string(example->max_tokens) +
                      (example->has_logprobs ? "" : ", without top-k logprobs") + ": this run would keep them and draw " +
                      "nothing new for them. Draw afresh with another --seed, or repeat those settings to resume");
-  if (queue.empty()) return sum;
+  return plan;
+}
 
+dataset::SampleRow planned_row(const GeneratePlan& plan, const PlannedSample& w, const GenerateConfig& cfg,
+                               std::int64_t model_id, std::int64_t run_id, std::string completion) {
+  dataset::SampleRow s;
+  s.problem_id = plan.problems[w.problem].id;
+  s.model_id = model_id;
+  s.run_id = run_id;
+  s.sample_idx = w.idx;
+  s.seed = std::int64_t(w.seed);
+  s.temperature = cfg.sampling.temperature;
+  s.top_p = cfg.sampling.top_p;
+  s.max_tokens = cfg.sampling.max_tokens;
+  s.completion = std::move(completion);
+  dataset::set_verification(s, dataset::verify_completion(s.completion, plan.problems[w.problem].answer));
+  return s;
+}
+
+void SampleSink::add(dataset::SampleRow&& row) {
+  ++sum_.generated;
+  if (row.n_tokens) sum_.tokens += *row.n_tokens;
+  if (row.verdict == "correct") ++sum_.correct;
+  rows_.push_back(std::move(row));
+  if (std::int64_t(rows_.size()) >= commit_every_) flush();
+  if (progress_) progress_(sum_.generated, sum_.planned - sum_.skipped, sum_.tokens);
+}
+
+void SampleSink::add_request(dataset::RemoteRequestRow&& r) {
+  requests_.push_back(std::move(r));
+  if (std::int64_t(requests_.size()) >= commit_every_) flush();
+}
+
+void SampleSink::flush() {
+  if (rows_.empty() && requests_.empty()) return;
+  dataset::insert_samples(store_, rows_, requests_);
+  rows_.clear();
+  requests_.clear();
+}
+
+std::string pack_topk(const std::vector<std::vector<std::pair<int, float>>>& rows) {
+  std::string out;
+  for (const auto& row : rows)
+    for (const auto& [id, lp] : row) {
+      std::int32_t i32 = id;
+      char b[8];
+      std::memcpy(b, &i32, 4);
+      std::memcpy(b + 4, &lp, 4);
+      out.append(b, 8);
+    }
+  return out;
+}
+
+LoadedTeacher load_teacher(const std::string& dir, const std::string& device) {
+  LoadedTeacher t{model::load_hf_dir(dir, model::parse_device(device)), model::load_tokenizer(dir), {}};
+  // HF checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids): only more ids
+  // than rows is an error.
+  if (t.tok->vocab_size() > t.model->config().vocab_size)
+    throw InputError(dir + ": tokenizer has " + std::to_string(t.tok->vocab_size()) +
+                     " ids but config.json says vocab_size " + std::to_string(t.model->config().vocab_size));
+  t.eos = model_eos_ids(*t.tok, t.model->config(), dir);
+  return t;
+}
+
+namespace {
+
+GenerateSummary generate_local(dataset::Store& store, const GenerateConfig& cfg, const std::string& given_config,
+                               const ProgressFn& progress) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (cfg.batch < 1) throw InputError("--batch " + std::to_string(cfg.batch) + ": expected >= 1");
+  auto [model, tok, eos] = load_teacher(cfg.teacher_dir, cfg.device);
+  check_sampling(cfg.sampling, model->config().vocab_size);
+
+  dataset::ModelRow mr;
+  mr.role = cfg.role;
+  mr.path = std::filesystem::absolute(cfg.teacher_dir).string();
+  mr.arch = model->config().architecture();
+  mr.n_params = model->n_params();
+  mr.n_active_params = model->n_active_params();
+  mr.sha256 = model::checkpoint_sha256(cfg.teacher_dir);
+  const auto format = PromptFormat::for_model(cfg.teacher_dir, *tok, cfg.prompt_format);
+  const auto config_toml = with_config_value(given_config, "prompt-format", format.name());  // auto's choice
+  // The model's row is written only once every check below has passed: a refused run leaves the store as it was.
+  auto plan = plan_generate(store, cfg, mr.sha256, config_toml);
+  GenerateSummary& sum = plan.sum;
+  sum.prompt_format = format.name();
+  if (plan.work.empty()) return sum;
+
+  std::deque<GenRequest> queue;
+  std::vector<int> prompt;  // tokenized once per problem
+  std::size_t prompt_of = SIZE_MAX;
   std::int64_t longest = 0;
-  for (const auto& r : queue) longest = std::max<std::int64_t>(longest, std::int64_t(r.prompt.size()));
+  for (std::size_t i = 0; i < plan.work.size(); ++i) {
+    const auto& w = plan.work[i];
+    if (w.problem != prompt_of) prompt = format.prompt_ids(plan.problems[w.problem].prompt), prompt_of = w.problem;
+    longest = std::max<std::int64_t>(longest, std::int64_t(prompt.size()));
+    queue.push_back({std::int64_t(i), prompt, w.seed});
+  }
   check_context(model->config(), cfg.teacher_dir, longest, cfg.sampling.max_tokens);
   const auto model_id = dataset::upsert_model(store, mr);
   const auto run_id = store.begin_run("generate", config_toml);
@@ -177,12 +234,7 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   eo.max_seq_len = longest + cfg.sampling.max_tokens + 1;
   set_eos(eo, eos);
   std::unique_ptr<Engine> engine;  // made inside the try: its KV cache may not fit
-  std::vector<dataset::SampleRow> buffer;
-  auto flush = [&] {
-    if (buffer.empty()) return;
-    dataset::insert_samples(store, buffer);
-    buffer.clear();
-  };
+  SampleSink sink(store, cfg.commit_every, progress, sum);
   std::function<bool(const std::vector<int>&)> stop_fn;
   if (!cfg.stop.empty())
     stop_fn = [&](const std::vector<int>& ids) {
@@ -195,43 +247,19 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   try {
     engine = std::make_unique<Engine>(model, eo);
     engine->run(std::move(queue), cfg.sampling, [&](GenResult&& r) {
-      const auto& w = work[std::size_t(r.id)];
-      const auto& prob = problems[w.problem];
-      dataset::SampleRow s;
-      s.problem_id = prob.id;
-      s.model_id = model_id;
-      s.run_id = run_id;
-      s.sample_idx = w.idx;
-      s.seed = std::int64_t(w.seed);
-      s.temperature = cfg.sampling.temperature;
-      s.top_p = cfg.sampling.top_p;
-      s.max_tokens = cfg.sampling.max_tokens;
       // a stop string itself is not part of the completion
-      s.completion = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{},
-                                     format.response_prefix(), eos);
-      auto v = dataset::verify_completion(s.completion, prob.answer);
-      dataset::set_verification(s, v);
+      auto text = completion_text(*tok, r.tokens, r.finish_reason == "stop" ? cfg.stop : std::vector<std::string>{},
+                                  format.response_prefix(), eos);
+      auto s = planned_row(plan, plan.work[std::size_t(r.id)], cfg, model_id, run_id, std::move(text));
       s.n_tokens = std::int64_t(r.tokens.size());
       s.finish_reason = r.finish_reason;
       if (cfg.sampling.topk_logprobs > 0) {
         s.topk = cfg.sampling.topk_logprobs;
-        for (const auto& row : r.topk)
-          for (const auto& [id, lp] : row) {
-            std::int32_t i32 = id;
-            char b[8];
-            std::memcpy(b, &i32, 4);
-            std::memcpy(b + 4, &lp, 4);
-            s.logprobs.append(b, 8);
-          }
+        s.logprobs = pack_topk(r.topk);
       }
-      ++sum.generated;
-      sum.tokens += *s.n_tokens;
-      if (v.verdict == dataset::Verdict::correct) ++sum.correct;
-      buffer.push_back(std::move(s));
-      if (std::int64_t(buffer.size()) >= cfg.commit_every) flush();
-      if (progress) progress(sum.generated, sum.planned - sum.skipped, sum.tokens);
+      sink.add(std::move(s));
     }, stop_fn, [&] { return interrupt.requested(); });
-    flush();
+    sink.flush();
   } catch (...) {
     store.fail_run(run_id);
     throw;
@@ -240,6 +268,14 @@ GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, c
   store.finish_run(run_id, sum.interrupted_by.empty());
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
+}
+
+}  // namespace
+
+GenerateSummary run_generate(dataset::Store& store, const GenerateConfig& cfg, const std::string& config_toml,
+                             const ProgressFn& progress) {
+  if (is_url_teacher(cfg.teacher_dir)) return generate_remote(store, cfg, config_toml, progress);
+  return generate_local(store, cfg, config_toml, progress);
 }
 
 }  // namespace distill::teacher

@@ -119,6 +119,28 @@ std::string PromptFormat::prompt_text(std::string_view problem) const {
   return model::render_chat(tpl, {{"user", problem_turn(problem)}}, true, special_tokens(*tok_));
 }
 
+std::string PromptFormat::chat_text(const std::vector<std::pair<std::string, std::string>>& messages) const {
+  if (tpl_) {
+    const auto& tpl = *static_cast<const model::ChatTemplate*>(tpl_.get());
+    return model::render_chat(tpl, messages, true, special_tokens(*tok_));
+  }
+  std::string s;
+  for (const auto& [role, content] : messages) {
+    if (role == "system") s += content + "\n";
+    else s += (role == "assistant" ? "Assistant: " : "User: ") + content + "\n";
+  }
+  return s + "Assistant: <think>\n";
+}
+
+std::vector<int> PromptFormat::chat_ids(const std::vector<std::pair<std::string, std::string>>& messages) const {
+  if (tpl_) return tok_->encode(chat_text(messages));  // the template writes its own BOS
+  std::vector<int> ids;
+  if (tok_->bos_id() >= 0) ids.push_back(tok_->bos_id());
+  auto body = tok_->encode(chat_text(messages));
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
 std::vector<int> PromptFormat::prompt_ids(std::string_view problem) const {
   if (!tpl_) return r1_prompt_ids(*tok_, problem);
   return tok_->encode(prompt_text(problem));  // the template writes its own BOS

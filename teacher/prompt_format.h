@@ -51,6 +51,11 @@ class PromptFormat {
 
   std::vector<int> prompt_ids(std::string_view problem) const;
   std::string prompt_text(std::string_view problem) const;
+  // A whole conversation ((role, content) turns), ready for the assistant's reply, as `serve` feeds it: the chat
+  // template, or R1's turns ("User: {c}\n", "Assistant: {c}\n", a system message as its own first line) ending in
+  // "Assistant: <think>\n". One user turn of a problem and R1's instruction gives prompt_text(problem).
+  std::string chat_text(const std::vector<std::pair<std::string, std::string>>& messages) const;
+  std::vector<int> chat_ids(const std::vector<std::pair<std::string, std::string>>& messages) const;
   const std::string& response_prefix() const { return prefix_; }
   const std::string& name() const { return name_; }  // "r1" or "chat_template"
 

@@ -4,9 +4,11 @@
 // byte mutations of the parser tests.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "common/errors.h"
+#include "net/http.h"
 #include "net/openai_wire.h"
 #include "net/sse.h"
 #include "tests/helpers.h"
@@ -253,6 +255,103 @@ TEST_CASE("openai wire: requests as serve reads them, with OpenAI-style errors n
   CHECK(back->code == "c");
 }
 
+// Newer vLLM's "reasoning", SGLang's matched_stop, llama.cpp's token ids on chat and completions logprobs.
+const char* kVllmReasoning = R"({"id": "c", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant",
+  "content": "\n\n8", "reasoning": "3+5=8\n", "reasoning_content": "3+5=8\n"}, "finish_reason": "stop",
+  "stop_reason": null}]})";
+const char* kSglang = R"({"id": "c", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant",
+  "content": "8", "reasoning_content": "r"}, "finish_reason": "stop", "matched_stop": "</answer>"}]})";
+const char* kLlamaCppCompletion = R"({"id": "c", "model": "m", "choices": [{"index": 0, "text": "Hi",
+  "finish_reason": "stop", "logprobs": {"content": [{"id": 791, "token": "Hi", "bytes": [72, 105], "logprob": -0.5,
+  "top_logprobs": [{"id": 791, "token": "Hi", "logprob": -0.5}, {"id": 12, "token": "Ho", "logprob": -2.0}]}]}}],
+  "timings": {"predicted_ms": 1.5}})";
+
+TEST_CASE("openai wire: vLLM's reasoning field, SGLang's matched_stop and llama.cpp's token ids") {
+  const auto v = parse_response(kVllmReasoning, Endpoint::chat).choices.at(0);
+  CHECK(v.reasoning == std::optional<std::string>("3+5=8\n"));  // both fields sent alike: taken once
+  CHECK_FALSE(v.stop_reason);
+  const auto g = parse_response(kSglang, Endpoint::chat).choices.at(0);
+  CHECK(g.reasoning == std::optional<std::string>("r"));
+  CHECK(g.stop_reason == std::optional<std::string>("</answer>"));
+  const auto l = parse_response(kLlamaCppCompletion, Endpoint::completions).choices.at(0);
+  REQUIRE(l.logprobs.size() == 1);
+  CHECK(l.logprobs[0].chosen.id == std::optional<std::int64_t>(791));
+  REQUIRE(l.logprobs[0].top.size() == 2);
+  CHECK(l.logprobs[0].top[1].id == std::optional<std::int64_t>(12));
+  CHECK(l.logprobs[0].top[1].token == "Ho");
+  CHECK_THROWS_WITH(parse_response(R"({"choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs":
+                    {"content": [{"id": "x", "token": "a", "logprob": 0}]}}]})", Endpoint::completions),
+                    Catch::Contains("logprobs.content[0].id") && Catch::Contains("integer token id"));
+  // Streamed, newer vLLM's deltas name it "reasoning" too.
+  StreamAccumulator a(Endpoint::chat);
+  a.add(R"({"choices":[{"index":0,"delta":{"reasoning":"a"},"finish_reason":null}]})");
+  a.add(R"({"choices":[{"index":0,"delta":{"reasoning":"b","content":""},"finish_reason":null}]})");
+  a.add(R"({"choices":[{"index":0,"delta":{"content":"c"},"finish_reason":"stop","matched_stop":7}]})");
+  a.add("[DONE]");
+  CHECK(a.response().choices.at(0).reasoning == std::optional<std::string>("ab"));
+  CHECK(a.response().choices.at(0).text == "c");
+  CHECK(a.response().choices.at(0).stop_reason == std::optional<std::string>("token:7"));
+}
+
+TEST_CASE("openai wire: a remote teacher's request body, whole and as lineage") {
+  TeacherRequest r;
+  r.model = "deepseek-reasoner";
+  r.input = "What is 3+5?";
+  r.temperature = 0.6;
+  r.top_p = 0.95;
+  r.max_tokens = 512;
+  r.seed = 42;
+  r.stream = true;
+  auto j = nlohmann::json::parse(request_body(r));
+  CHECK(j == nlohmann::json::parse(R"({"model": "deepseek-reasoner", "temperature": 0.6, "top_p": 0.95,
+    "max_tokens": 512, "seed": 42, "messages": [{"role": "user", "content": "What is 3+5?"}], "stream": true,
+    "stream_options": {"include_usage": true}})"));
+  // Only set extensions go out (OpenAI refuses unknown fields); completions' logprobs is an integer.
+  r.endpoint = Endpoint::completions;
+  r.top_k = 20;
+  r.top_logprobs = 4;
+  r.token_ids = true;
+  r.stop = {"</answer>"};
+  r.stream = false;
+  j = nlohmann::json::parse(request_body(r));
+  CHECK(j["prompt"] == "What is 3+5?");
+  CHECK(j["top_k"] == 20);
+  CHECK_FALSE(j.contains("min_p"));
+  CHECK(j["logprobs"] == 4);
+  CHECK(j["return_tokens_as_token_ids"] == true);
+  CHECK(j["stop"] == nlohmann::json::array({"</answer>"}));
+  const auto params = nlohmann::json::parse(request_body(r, true));
+  CHECK_FALSE(params.contains("prompt"));
+  CHECK(params["seed"] == 42);
+  // The body a serve parses back is the one sent.
+  r.endpoint = Endpoint::chat;
+  const auto back = parse_request(request_body(r), Endpoint::chat);
+  CHECK(back.messages.at(0).content == "What is 3+5?");
+  CHECK(back.max_tokens == 512);
+  CHECK(back.top_logprobs == 4);
+  CHECK(back.seed == std::optional<std::int64_t>(42));
+}
+
+TEST_CASE("http: URLs parse, keep their base path, and never show their credentials") {
+  auto u = parse_url("http://alice:pw@127.0.0.1:8000/v1/");
+  CHECK(u.scheme == "http");
+  CHECK(u.host == "127.0.0.1");
+  CHECK(u.port == 8000);
+  CHECK(u.base_path == "/v1");
+  CHECK(u.user == "alice");
+  CHECK(u.password == "pw");
+  CHECK(redact_url(u) == "http://127.0.0.1:8000/v1");
+  CHECK(redact_url(parse_url("HTTPS://api.deepseek.com")) == "https://api.deepseek.com");
+  CHECK(parse_url("https://api.deepseek.com").port == 443);
+  CHECK(parse_url("http://[::1]:9000/v1").host == "[::1]");
+  for (const char* bad : {"ftp://h/v1", "127.0.0.1:8000", "http://:80", "http://h:0", "http://h:99999", "http://h:x",
+                          "http://h:", "http://h/v1?key=1", "http://[::1/v1"})
+    CHECK_THROWS_AS(parse_url(bad, "--teacher"), InputError);
+  // An error about a URL with a password shows it masked.
+  CHECK_THROWS_WITH(parse_url("http://bob:s3cret@h:x/v1", "--teacher"),
+                    Catch::Contains("--teacher") && !Catch::Contains("s3cret"));
+}
+
 TEST_CASE("parser mutations: OpenAI responses, stream chunks and SSE framing never crash") {
   test::survive_mutations({R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
                               "max_tokens": 8, "stop": ["a"], "seed": 1, "logprobs": true, "top_logprobs": 2})"},
@@ -263,8 +362,12 @@ TEST_CASE("parser mutations: OpenAI responses, stream chunks and SSE framing nev
                               throw InputError(e.message);  // serve answers it with a 400
                             }
                           });
-  test::survive_mutations({kDeepSeekChat, kVllmChat}, 20000, 31, [](const std::string& b) { parse_response(b, Endpoint::chat); });
-  test::survive_mutations({kCompletions}, 10000, 32, [](const std::string& b) { parse_response(b, Endpoint::completions); });
+  test::survive_mutations({kDeepSeekChat, kVllmChat, kVllmReasoning, kSglang}, 20000, 31,
+                          [](const std::string& b) { parse_response(b, Endpoint::chat); });
+  test::survive_mutations({kCompletions, kLlamaCppCompletion}, 10000, 32,
+                          [](const std::string& b) { parse_response(b, Endpoint::completions); });
+  test::survive_mutations({"http://alice:pw@127.0.0.1:8000/v1", "https://[::1]/x"}, 5000, 37,
+                          [](const std::string& b) { parse_url(b); });
   test::survive_mutations({R"({"choices":[{"index":0,"delta":{"content":"x","reasoning_content":"y"},"finish_reason":null}]})"},
                           10000, 33, [](const std::string& b) {
                             StreamAccumulator a(Endpoint::chat);

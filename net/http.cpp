@@ -1,0 +1,257 @@
+// net/http.cpp: see http.h. The only file that includes cpp-httplib.
+#include "net/http.h"
+
+#include <httplib.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "common/errors.h"
+
+namespace distill::net {
+
+namespace {
+
+[[noreturn]] void bad_url(std::string_view what, std::string_view text, const std::string& why) {
+  // The text may hold a password: show only what precedes the '@'-part's end, redacted.
+  std::string shown(text);
+  if (auto at = shown.rfind('@'); at != std::string::npos)
+    if (auto s = shown.find("://"); s != std::string::npos && s < at) shown.replace(s + 3, at - s - 3, "***");
+  throw InputError(std::string(what) + " '" + shown + "': " + why);
+}
+
+}  // namespace
+
+Url parse_url(std::string_view text, std::string_view what) {
+  Url u;
+  const auto sep = text.find("://");
+  if (sep == std::string_view::npos) bad_url(what, text, "expected http://HOST[:PORT][/PATH] or https://...");
+  u.scheme = std::string(text.substr(0, sep));
+  for (auto& c : u.scheme) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (u.scheme != "http" && u.scheme != "https") bad_url(what, text, "the scheme must be http or https");
+  std::string_view rest = text.substr(sep + 3);
+  if (rest.find_first_of("?#") != std::string_view::npos)
+    bad_url(what, text, "a query or fragment is not taken (pass keys through --api-key-env)");
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    const auto info = authority.substr(0, at);
+    const auto colon = info.find(':');
+    u.user = std::string(info.substr(0, colon));
+    if (colon != std::string_view::npos) u.password = std::string(info.substr(colon + 1));
+    authority = authority.substr(at + 1);
+  }
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {  // [IPv6]
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) bad_url(what, text, "unclosed '[' in the host");
+    u.host = std::string(authority.substr(0, close + 1));
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') bad_url(what, text, "expected ':PORT' after the host");
+      port = authority.substr(close + 2);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (u.host.empty() || u.host == "[]") bad_url(what, text, "no host");
+  u.port = u.scheme == "https" ? 443 : 80;
+  if (!port.data() || port.empty()) {
+    if (port.data() && port.empty()) bad_url(what, text, "empty port");
+  } else {
+    int p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc{} || end != port.data() + port.size() || p < 1 || p > 65535)
+      bad_url(what, text, "the port must be a number from 1 to 65535");
+    u.port = p;
+  }
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  u.base_path = std::string(path);
+  return u;
+}
+
+std::string Url::origin() const { return scheme + "://" + host + ":" + std::to_string(port); }
+
+std::string redact_url(const Url& u) {
+  const bool default_port = (u.scheme == "http" && u.port == 80) || (u.scheme == "https" && u.port == 443);
+  return u.scheme + "://" + u.host + (default_port ? "" : ":" + std::to_string(u.port)) + u.base_path;
+}
+
+struct HttpClient::Impl {
+  Url base;
+  httplib::Client client;
+  Impl(const Url& u, const HttpOptions& o) : base(u), client(u.origin()) {
+    auto secs = [](double s) {
+      const double whole = std::floor(s);
+      return std::pair<time_t, time_t>(time_t(whole), time_t((s - whole) * 1e6));
+    };
+    auto [cs, cu] = secs(o.connect_timeout_s);
+    auto [rs, ru] = secs(o.read_timeout_s);
+    auto [ws, wu] = secs(o.write_timeout_s);
+    client.set_connection_timeout(cs, cu);
+    client.set_read_timeout(rs, ru);
+    client.set_write_timeout(ws, wu);
+    client.set_keep_alive(true);
+    if (!u.user.empty()) client.set_basic_auth(u.user, u.password);
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+    client.enable_server_certificate_verification(true);
+#endif
+  }
+
+  HttpResponse send(httplib::Request& req, const Headers& headers, const std::function<bool(std::string_view)>& on_body) {
+    for (const auto& [k, v] : headers) req.headers.emplace(k, v);
+    HttpResponse out;
+    int status = 0;
+    req.response_handler = [&](const httplib::Response& r) {
+      status = r.status;
+      out.content_type = r.get_header_value("Content-Type");
+      if (r.has_header("Retry-After")) out.retry_after = r.get_header_value("Retry-After");
+      return true;
+    };
+    req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+      if (on_body && status >= 200 && status < 300) {
+        out.streamed = true;
+        return on_body(std::string_view(data, n));
+      }
+      if (out.body.size() + n > (64u << 20)) return false;  // an error page has no business being this long
+      out.body.append(data, n);
+      return true;
+    };
+    auto res = client.send(req);
+    if (!res) {
+      out.status = 0;
+      out.error = httplib::to_string(res.error());
+      if (res.error() == httplib::Error::Read) out.error = "the connection dropped or timed out while reading";
+      if (res.error() == httplib::Error::Connection) out.error = "could not connect to " + base.origin();
+      if (res.error() == httplib::Error::ConnectionTimeout) out.error = "timed out connecting to " + base.origin();
+      return out;
+    }
+    out.status = res->status;
+    return out;
+  }
+};
+
+HttpClient::HttpClient(const Url& base, HttpOptions options) : impl_(std::make_unique<Impl>(base, options)) {}
+HttpClient::~HttpClient() = default;
+
+HttpResponse HttpClient::post(std::string_view path, const std::string& body, std::string_view content_type,
+                              const Headers& headers, const std::function<bool(std::string_view)>& on_body) {
+  httplib::Request req;
+  req.method = "POST";
+  req.path = impl_->base.base_path + std::string(path);
+  req.body = body;
+  req.headers.emplace("Content-Type", std::string(content_type));
+  return impl_->send(req, headers, on_body);
+}
+
+HttpResponse HttpClient::get(std::string_view path, const Headers& headers) {
+  httplib::Request req;
+  req.method = "GET";
+  req.path = impl_->base.base_path + std::string(path);
+  return impl_->send(req, headers, {});
+}
+
+void HttpClient::stop() { impl_->client.stop(); }
+
+std::string HttpRequest::header(std::string_view name) const {
+  auto lower = [](std::string_view x) {
+    std::string out(x);
+    for (auto& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const auto want = lower(name);
+  for (const auto& [k, v] : headers)
+    if (lower(k) == want) return v;
+  return "";
+}
+
+struct HttpServer::Impl {
+  ServerOptions opt;
+  httplib::Server server;
+
+  std::string error_json(int status, const std::string& message) const {
+    if (opt.error_body) return opt.error_body(status, message);
+    return "{\"error\": {\"message\": \"" + message + "\"}}";
+  }
+
+  void answer(const httplib::Request& req, httplib::Response& res, const HttpHandler& h) const {
+    HttpRequest r;
+    r.method = req.method;
+    r.path = req.path;
+    r.body = req.body;
+    for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
+    HttpReply reply = h(r);
+    res.status = reply.status;
+    for (const auto& [k, v] : reply.headers) res.set_header(k.c_str(), v);
+    if (!reply.stream) {
+      res.set_content(reply.body, reply.content_type.c_str());
+      return;
+    }
+    auto stream = std::make_shared<decltype(reply.stream)>(std::move(reply.stream));
+    res.set_chunked_content_provider(reply.content_type, [stream](std::size_t, httplib::DataSink& sink) {
+      (*stream)([&](std::string_view bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); });
+      sink.done();
+      return true;
+    });
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->opt = std::move(options);
+  auto& sv = impl_->server;
+  const auto threads = impl_->opt.threads;
+  sv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  sv.set_payload_max_length(impl_->opt.max_body_bytes);
+  auto secs = [](double s) { return std::pair<time_t, time_t>(time_t(s), time_t((s - double(time_t(s))) * 1e6)); };
+  auto [rs, ru] = secs(impl_->opt.read_timeout_s);
+  auto [ws, wu] = secs(impl_->opt.write_timeout_s);
+  sv.set_read_timeout(rs, ru);
+  sv.set_write_timeout(ws, wu);
+  Impl* self = impl_.get();
+  sv.set_error_handler([self](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string message = res.status == 404 ? "no route for " + req.method + " " + req.path
+                        : res.status == 413 ? "the request body is larger than " + std::to_string(self->opt.max_body_bytes) + " bytes"
+                        : "HTTP " + std::to_string(res.status);
+    res.set_content(self->error_json(res.status, message), "application/json");
+  });
+  sv.set_exception_handler([self](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string message = "internal error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      message = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    res.status = 500;
+    res.set_content(self->error_json(500, message), "application/json");
+  });
+}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::route(const std::string& method, const std::string& path, HttpHandler handler) {
+  Impl* self = impl_.get();
+  auto fn = [self, h = std::move(handler)](const httplib::Request& req, httplib::Response& res) { self->answer(req, res, h); };
+  if (method == "GET") impl_->server.Get(path, fn);
+  else if (method == "POST") impl_->server.Post(path, fn);
+  else throw std::logic_error("HttpServer::route: GET or POST only");
+}
+
+int HttpServer::bind(const std::string& host, int port) {
+  if (port == 0) {
+    const int p = impl_->server.bind_to_any_port(host);
+    if (p <= 0) throw RuntimeFailure("could not bind " + host + " to a free port");
+    return p;
+  }
+  if (!impl_->server.bind_to_port(host, port))
+    throw RuntimeFailure("could not bind " + host + ":" + std::to_string(port) + " (in use, or not an address here)");
+  return port;
+}
+
+void HttpServer::serve() { impl_->server.listen_after_bind(); }
+void HttpServer::stop() { impl_->server.stop(); }
+
+}  // namespace distill::net
