@@ -46,6 +46,7 @@ void register_train(CLI::App& root, Registry& reg);
 void register_eval(CLI::App& root, Registry& reg);
 void register_compare(CLI::App& root, Registry& reg);
 void register_complete(CLI::App& root, Registry& reg);
+void register_serve(CLI::App& root, Registry& reg);
 void register_export(CLI::App& root, Registry& reg);
 std::string version_text();  // for --version
 

@@ -78,6 +78,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_eval(app, reg);
   register_compare(app, reg);
   register_complete(app, reg);
+  register_serve(app, reg);
   register_export(app, reg);
   register_demo(app, reg);
   check_integer_options(app);

@@ -209,6 +209,7 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   auto [ws, wu] = secs(impl_->opt.write_timeout_s);
   sv.set_read_timeout(rs, ru);
   sv.set_write_timeout(ws, wu);
+  sv.set_keep_alive_timeout(2);  // an idle keep-alive connection holds a thread, and delays a shutdown this long
   Impl* self = impl_.get();
   sv.set_error_handler([self](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

@@ -187,6 +187,76 @@ TEST_CASE("engine: continuous batching gives the same samples as one-at-a-time, 
   CHECK(same < 7);
 }
 
+TEST_CASE("engine: requests with their own sampling parameters, arriving while it runs, draw what each draws alone",
+          "[device]") {
+  // serve's case: every request brings its parameters and stop rule, and joins a running batch.
+  auto m = test::reference_model("qwen2_moe");
+  const std::int64_t V = m->config().vocab_size;
+  std::vector<SamplingParams> kinds(3);
+  kinds[0].temperature = 0.9, kinds[0].top_p = 0.95, kinds[0].max_tokens = 12, kinds[0].topk_logprobs = 3;
+  kinds[1].temperature = 0, kinds[1].max_tokens = 7;
+  kinds[2].temperature = 1.2, kinds[2].top_k = 5, kinds[2].min_p = 0.05, kinds[2].max_tokens = 10;
+  auto q = requests(9, V, 4);
+  std::map<std::int64_t, GenResult> alone;
+  for (auto& r : q) {
+    const auto& p = kinds[std::size_t(r.id) % 3];
+    alone[r.id] = run_engine(m, {r}, p, 1).at(r.id);
+  }
+  // One engine, 4 slots; the requests come in three waves, each only once the engine asks for more.
+  struct Waves : RequestSource {
+    std::deque<GenRequest> all;
+    std::deque<GenRequest> ready;
+    int waits = 0;
+    std::int64_t waiting() override {
+      if (ready.empty() && !all.empty()) ready.push_back(std::move(all.front())), all.pop_front();  // one per poll
+      return std::int64_t(ready.size());
+    }
+    std::vector<GenRequest> take(std::int64_t n) override {
+      std::vector<GenRequest> out;
+      while (!ready.empty() && std::int64_t(out.size()) < n) out.push_back(std::move(ready.front())), ready.pop_front();
+      return out;
+    }
+    bool wait() override { return ++waits, !all.empty(); }
+  } src;
+  for (auto r : q) {
+    r.params = std::make_shared<SamplingParams>(kinds[std::size_t(r.id) % 3]);
+    if (r.id == 4) r.stop = [](const std::vector<int>& t) { return t.size() >= 3; };  // its own stop rule
+    src.all.push_back(std::move(r));
+  }
+  EngineOptions o;
+  o.max_batch = 4;
+  o.max_seq_len = 64;
+  o.eos_id = -1;
+  Engine e(m, o);
+  std::map<std::int64_t, GenResult> got;
+  std::int64_t tokens_seen = 0;
+  src.all[0].on_token = [&](const GenResult& r) { tokens_seen = std::int64_t(r.tokens.size()); };
+  SamplingParams unused;
+  unused.max_tokens = 1;  // the run's parameters, which every request here overrides
+  e.run(src, unused, [&](GenResult&& r) { got[r.id] = std::move(r); });
+  REQUIRE(got.size() == 9);
+  for (auto& [id, r] : alone) {
+    INFO("request " << id);
+    if (id == 4) {
+      CHECK(got[id].finish_reason == "stop");
+      CHECK(got[id].tokens == std::vector<int>(r.tokens.begin(), r.tokens.begin() + 3));
+      continue;
+    }
+    CHECK(got[id].tokens == r.tokens);
+    CHECK(got[id].topk.size() == r.topk.size());
+    for (std::size_t t = 0; t < r.token_logprobs.size(); ++t)
+      CHECK(std::abs(got[id].token_logprobs[t] - r.token_logprobs[t]) < 1e-4);
+  }
+  CHECK(tokens_seen == std::int64_t(got[0].tokens.size()));  // the hook saw every token
+  // An abandoned request ends at once with "abort".
+  auto flag = std::make_shared<std::atomic<bool>>(true);
+  auto qa = requests(1, V, 5);
+  qa[0].abandoned = flag;
+  auto ab = run_engine(m, qa, kinds[0], 1);
+  CHECK(ab[0].finish_reason == "abort");
+  CHECK(ab[0].tokens.size() == 1);
+}
+
 TEST_CASE("engine: EOS and stop callbacks end sequences, logprobs are consistent", "[device]") {
   auto m = test::reference_model("llama");
   SamplingParams p;

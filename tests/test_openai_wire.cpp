@@ -332,6 +332,45 @@ TEST_CASE("openai wire: a remote teacher's request body, whole and as lineage") 
   CHECK(back.seed == std::optional<std::int64_t>(42));
 }
 
+TEST_CASE("openai wire: what serve writes, the client reads back, whole and streamed") {
+  ServedHeader h{"chatcmpl-1", "demo", 1765000000};
+  TokenLogprob t{{"token_id:5", 5, -0.25}, {{"token_id:5", 5, -0.25}, {"token_id:9", 9, -2.0}}};
+  std::vector<ServedChoice> cs = {{"<think>\nx\n</think>\n8", "stop", std::nullopt, {t}},
+                                  {"y", "stop", "</answer>", {t}}, {"zz", "length", std::nullopt, {t}}};
+  for (auto e : {Endpoint::chat, Endpoint::completions}) {
+    const auto r = parse_response(response_body(e, h, cs, {12, 3}, true), e);
+    CHECK(r.id == "chatcmpl-1");
+    CHECK(r.model == "demo");
+    REQUIRE(r.usage);
+    CHECK(r.usage->prompt_tokens == 12);
+    CHECK(r.usage->completion_tokens == 3);
+    REQUIRE(r.choices.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+      CHECK(r.choices[i].text == cs[i].text);
+      CHECK(r.choices[i].finish_reason == cs[i].finish_reason);
+      CHECK(r.choices[i].stop_reason == cs[i].stop_reason);
+      REQUIRE(r.choices[i].logprobs.size() == 1);
+      CHECK(r.choices[i].logprobs[0].chosen.id == std::optional<std::int64_t>(5));
+      REQUIRE(r.choices[i].logprobs[0].top.size() == 2);
+      CHECK(r.choices[i].logprobs[0].top[1].id == std::optional<std::int64_t>(9));
+      CHECK(r.choices[i].logprobs[0].top[1].logprob == -2.0);
+    }
+    // The same as a stream: a role chunk, deltas with their logprobs, the finish, usage, [DONE].
+    StreamAccumulator a(e);
+    a.add(chunk_body(e, h, 0, "<think>\nx", nullptr, "", std::nullopt, true));
+    std::vector<TokenLogprob> lps = {t};
+    a.add(chunk_body(e, h, 0, "\n</think>\n8", &lps));
+    a.add(chunk_body(e, h, 0, "", nullptr, "stop"));
+    a.add(usage_chunk(e, h, {12, 1}));
+    a.add("[DONE]");
+    REQUIRE(a.done());
+    CHECK(a.response().choices.at(0).text == cs[0].text);
+    CHECK(a.response().choices.at(0).finish_reason == "stop");
+    CHECK(a.response().choices.at(0).logprobs.size() == 1);
+    CHECK(a.response().usage->completion_tokens == 1);
+  }
+}
+
 TEST_CASE("http: URLs parse, keep their base path, and never show their credentials") {
   auto u = parse_url("http://alice:pw@127.0.0.1:8000/v1/");
   CHECK(u.scheme == "http");
