@@ -33,6 +33,7 @@ bench: build
 	@$(BUILD)/bin/bench_mfu
 	@$(BUILD)/bin/bench_gemv
 	@.venv/bin/python bench/bench_export_decode.py
+	@.venv/bin/python bench/bench_remote_generate.py $(BUILD)/bin/distill models/demo-teacher
 
 clean:
 	rm -rf $(BUILD)

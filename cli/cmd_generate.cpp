@@ -37,6 +37,8 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_option("--prompt-format", a->prompt_format,
                 "auto (the teacher's chat template if it has one, else r1), r1 or chat_template");
   c->add_option("--stop", a->stop, "stop string (repeatable); generation ends when it appears");
+  auto shard = std::make_shared<std::string>();
+  c->add_option("--shard", *shard, "I/N: this worker's share of the problems (by content hash); merge with data merge");
   // A URL teacher (OpenAI-compatible endpoint): these apply only then.
   auto& r = a->remote;
   c->add_option("--teacher-model", r.model, "URL teacher: the model name the server serves");
@@ -55,9 +57,10 @@ void register_generate(CLI::App& root, Registry& reg) {
   c->add_flag("!--no-stream", r.stream, "URL teacher: ask for whole answers instead of SSE streams");
   c->add_flag("!--no-token-ids", r.token_ids,
               "URL teacher: do not ask for vLLM's return_tokens_as_token_ids (servers that refuse unknown fields)");
-  reg.add(c, [c, a, db] {
+  reg.add(c, [c, a, db, shard] {
     require(*c, "--db");
     require(*c, "--teacher");
+    if (!shard->empty()) a->shard = teacher::parse_shard(*shard);
     // A URL's user:password never reaches the output or the store: the config keeps the URL without them.
     const std::string config = teacher::is_url_teacher(a->teacher_dir)
         ? with_config_value(resolved_config_toml(*c), "teacher", net::redact_url(net::parse_url(a->teacher_dir, "--teacher")))

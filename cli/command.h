@@ -38,6 +38,7 @@ void register_data_review(CLI::App& data, Registry& reg);  // show, review, undo
 void register_data_curate(CLI::App& data, Registry& reg);  // filter, dedup, decontaminate, verify
 void register_data_browse(CLI::App& data, Registry& reg);  // list, export
 void register_data_check(CLI::App& data, Registry& reg);   // check-answers
+void register_data_merge(CLI::App& data, Registry& reg);   // merge
 void register_tokenizer(CLI::App& root, Registry& reg);
 void register_demo(CLI::App& root, Registry& reg);
 void register_generate(CLI::App& root, Registry& reg);

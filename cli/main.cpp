@@ -71,6 +71,7 @@ int run_cli(const std::vector<std::string>& args) {
   register_data_curate(*data, reg);
   register_data_browse(*data, reg);
   register_data_check(*data, reg);
+  register_data_merge(*data, reg);
   register_tokenizer(app, reg);
   register_generate(app, reg);
   register_pretrain(app, reg);

@@ -33,11 +33,12 @@ std::optional<std::string> model_role(Store& s, const std::string& sha256) {
 }
 
 std::vector<ProblemRef> problems_of_split(Store& s, const std::string& split, std::int64_t limit) {
-  auto q = s.db().prepare("SELECT id, prompt, answer, difficulty FROM problems WHERE split = ? ORDER BY id LIMIT ?");
+  auto q = s.db().prepare(
+      "SELECT id, prompt, answer, difficulty, content_hash FROM problems WHERE split = ? ORDER BY id LIMIT ?");
   q.bind(1, split).bind(2, limit > 0 ? limit : std::int64_t(-1));
   std::vector<ProblemRef> out;
   while (q.step()) {
-    ProblemRef p{q.col_int(0), q.col_text(1), q.col_text(2), std::nullopt};
+    ProblemRef p{q.col_int(0), q.col_text(1), q.col_text(2), std::nullopt, q.col_text(4)};
     if (!q.col_null(3)) p.difficulty = int(q.col_int(3));
     out.push_back(std::move(p));
   }

@@ -27,6 +27,7 @@ struct ProblemRef {
   std::int64_t id;
   std::string prompt, answer;
   std::optional<int> difficulty;
+  std::string content_hash;  // the problem's identity in any store (sha256 hex of the normalised prompt)
 };
 
 struct SampleRow {

@@ -1,4 +1,4 @@
--- dataset/schema.sql: the distill store, schema version 6 (PRAGMA user_version = 6).
+-- dataset/schema.sql: the distill store, schema version 7 (PRAGMA user_version = 7).
 -- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
 -- a store from a newer distill is refused untouched. Every table is written only through dataset/.
 

@@ -75,7 +75,7 @@ void evaluate(dataset::Store& store, const EvalConfig& cfg, const std::vector<da
   for (std::size_t i = 0; i < problems.size(); ++i) {
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
       if (have.count({i, k})) continue;
-      queue.push_back({std::int64_t(work.size()), prompts[i], teacher::sample_seed(cfg.seed, problems[i].id, k)});
+      queue.push_back({std::int64_t(work.size()), prompts[i], teacher::sample_seed(cfg.seed, problems[i].content_hash, k)});
       work.push_back({i, k});
     }
   }

@@ -126,6 +126,10 @@ struct HttpClient::Impl {
       if (res.error() == httplib::Error::Read) out.error = "the connection dropped or timed out while reading";
       if (res.error() == httplib::Error::Connection) out.error = "could not connect to " + base.origin();
       if (res.error() == httplib::Error::ConnectionTimeout) out.error = "timed out connecting to " + base.origin();
+      if (res.error() == httplib::Error::SSLServerVerification)
+        out.error = "the server's TLS certificate did not verify against the trusted CAs (the system's; "
+                    "SSL_CERT_FILE or SSL_CERT_DIR name others)";
+      if (res.error() == httplib::Error::SSLConnection) out.error = "the TLS handshake with " + base.origin() + " failed";
       return out;
     }
     out.status = res->status;

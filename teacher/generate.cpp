@@ -9,6 +9,7 @@
 #include <set>
 #include <memory>
 #include <cstring>
+#include <charconv>
 #include <filesystem>
 
 #include "common/config_text.h"
@@ -28,8 +29,41 @@
 
 namespace distill::teacher {
 
-std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx) {
-  return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
+namespace {
+std::uint64_t hash64(std::string_view content_hash) {  // the first 16 hex digits
+  std::uint64_t h = 0;
+  for (std::size_t i = 0; i < 16 && i < content_hash.size(); ++i) {
+    const char c = content_hash[i];
+    h = h * 16 + std::uint64_t(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return h;
+}
+}  // namespace
+
+std::uint64_t sample_seed(std::uint64_t base, std::string_view content_hash, std::int64_t idx) {
+  return mix_seed(mix_seed(base, hash64(content_hash)), std::uint64_t(idx)) >> 2;  // fits int64 in SQLite
+}
+
+std::uint64_t legacy_sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx) {
+  return mix_seed(mix_seed(base, std::uint64_t(problem_id)), std::uint64_t(idx)) >> 2;
+}
+
+Shard parse_shard(std::string_view text) {
+  Shard s;
+  const auto slash = text.find('/');
+  auto number = [&](std::string_view x, std::int64_t& out) {
+    auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), out);
+    return ec == std::errc{} && end == x.data() + x.size() && !x.empty();
+  };
+  if (slash == std::string_view::npos || !number(text.substr(0, slash), s.index) ||
+      !number(text.substr(slash + 1), s.count) || s.count < 1 || s.index < 0 || s.index >= s.count)
+    throw InputError("--shard '" + std::string(text) + "': expected I/N with 0 <= I < N (worker I of N), e.g. 0/4");
+  return s;
+}
+
+bool in_shard(const Shard& s, std::string_view content_hash) {
+  // Not the seed's bits: mixed once more, so a shard is not also a band of seeds.
+  return s.count <= 1 || std::int64_t(mix_seed(hash64(content_hash), 0x5a4d) % std::uint64_t(s.count)) == s.index;
 }
 
 void check_context(const model::ModelConfig& c, const std::string& model_dir, std::int64_t longest_prompt,
@@ -90,10 +124,13 @@ GeneratePlan plan_generate(dataset::Store& store, const GenerateConfig& cfg, con
   std::map<std::int64_t, bool> drawn_by;  // runs whose samples this one would keep -> both greedy
   for (std::size_t i = 0; i < plan.problems.size(); ++i) {
     const auto& prob = plan.problems[i];
+    if (!in_shard(cfg.shard, prob.content_hash)) continue;
     for (std::int64_t k = 0; k < cfg.samples; ++k) {
-      const auto seed = sample_seed(cfg.seed, prob.id, k);
+      const auto seed = sample_seed(cfg.seed, prob.content_hash, k);
       ++sum.planned;
-      if (auto it = done.find({prob.id, k, std::int64_t(seed)}); it != done.end()) {
+      auto it = done.find({prob.id, k, std::int64_t(seed)});
+      if (it == done.end()) it = done.find({prob.id, k, std::int64_t(legacy_sample_seed(cfg.seed, prob.id, k))});
+      if (it != done.end()) {
         const auto& was = it->second;
         const bool greedy = is_greedy(cfg.sampling) && was.temperature < kGreedyBelowTemperature;  // filters moot
         if ((!greedy && (was.temperature != cfg.sampling.temperature || was.top_p != cfg.sampling.top_p)) ||

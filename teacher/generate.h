@@ -23,6 +23,14 @@ namespace distill::teacher {
 
 struct EngineOptions;
 
+// generate --shard I/N: worker I of N takes the problems whose content hash falls in its share (a fixed
+// function of the problem, so N workers over copies of one store split it exactly).
+struct Shard {
+  std::int64_t index = 0, count = 1;
+};
+Shard parse_shard(std::string_view text);  // "I/N" with 0 <= I < N; InputError naming --shard otherwise
+bool in_shard(const Shard& s, std::string_view content_hash);
+
 // A teacher behind an OpenAI-compatible endpoint (generate --teacher http(s)://...): vLLM, SGLang, llama.cpp's
 // server, DeepSeek's API, or `distill serve`.
 struct RemoteTeacherConfig {
@@ -55,6 +63,7 @@ struct GenerateConfig {
   std::vector<std::string> stop;   // stop strings: generation ends when one appears (it is not stored)
   std::string prompt_format = "auto";  // auto (the model's chat template if any, else r1) | r1 | chat_template
   RemoteTeacherConfig remote;      // when teacher_dir is a URL
+  Shard shard;                     // this worker's share of the problems (--shard I/N)
 };
 
 struct GenerateSummary {
@@ -144,7 +153,11 @@ void set_eos(EngineOptions& eo, const std::vector<std::int64_t>& ids);
 void check_context(const model::ModelConfig& c, const std::string& model_dir, std::int64_t longest_prompt,
                    std::int64_t max_tokens);
 
-// The seed of sample `idx` of problem `problem_id` under base seed `base` (stable across runs and batches).
-std::uint64_t sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx);
+// The seed of sample `idx` of the problem with `content_hash` under base seed `base`: stable across runs and
+// batches, and the same in any store that holds the problem (shards, merged stores).
+std::uint64_t sample_seed(std::uint64_t base, std::string_view content_hash, std::int64_t idx);
+// The seed distill drew with before the content hash (from the store's row id): stores drawn then still resume.
+std::uint64_t legacy_sample_seed(std::uint64_t base, std::int64_t problem_id, std::int64_t idx);
+
 
 }  // namespace distill::teacher

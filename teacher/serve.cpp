@@ -151,7 +151,7 @@ class Server {
         engine_->run(admission_, SamplingParams{}, [this](GenResult&& r) { finish(std::move(r)); });
       } catch (...) {
         engine_error = std::current_exception();
-        abandon_all();
+        fail_all();  // the requests waiting on it end with an error instead of waiting forever
         http.stop();
       }
     });
@@ -200,6 +200,18 @@ class Server {
   void abandon_all() {
     std::lock_guard<std::mutex> lock(jobs_m_);
     for (auto& [id, j] : jobs_) j.first->abandoned->store(true);
+  }
+
+  // The engine is gone: every sequence it held ends as aborted.
+  void fail_all() {
+    std::lock_guard<std::mutex> lock(jobs_m_);
+    for (auto& [id, j] : jobs_) {
+      std::lock_guard<std::mutex> jl(j.first->m);
+      auto& c = j.first->choices[j.second];
+      if (c.finish.empty()) c.finish = "abort", ++j.first->done;
+      j.first->cv.notify_all();
+    }
+    jobs_.clear();
   }
 
   // The engine's result for sequence `r.id`: the choice ends.
@@ -388,7 +400,7 @@ net::HttpReply Server::whole(const std::shared_ptr<Job>& job, const net::Request
   std::vector<net::ServedChoice> out;
   net::Usage usage{prompt_tokens, 0};
   for (const auto& c : job->choices) {
-    if (c.finish == "abort") return error_reply(503, "the request was aborted (the server is shutting down)", "server_error");
+    if (c.finish == "abort") return error_reply(503, "the request was aborted (the server is shutting down, or its engine failed)", "server_error");
     auto t = text_of(c.tokens, r.stop);
     net::ServedChoice sc{t.text, finish_name(c.finish), c.finish == "stop" ? t.stop : std::nullopt, {}};
     if (r.logprobs || r.top_logprobs > 0) sc.logprobs = logprobs_of(c, 0, c.tokens.size(), r.token_ids);

@@ -11,6 +11,7 @@
 #include "dataset/synth.h"
 #include "model/hf_checkpoint.h"
 #include "model/tokenizer.h"
+#include "teacher/generate.h"
 #include "teacher/prompt_format.h"
 #include "tests/helpers.h"
 #include "tests/model_fixtures.h"
@@ -195,4 +196,30 @@ TEST_CASE("generate: SIGINT stores what has finished and exits 130, and the same
   REQUIRE(run_distill(args(d / "ref.db")).code == 0);
   CHECK(count(d / "s.db", "SELECT count(*) FROM samples") == 240);
   CHECK(sample_rows(d / "s.db") == sample_rows(d / "ref.db"));
+}
+
+TEST_CASE("generate: samples drawn under the row-id seeds of older versions are found when a run resumes") {
+  // Seeds follow the problem's content hash now; a store drawn before that still resumes instead of drawing
+  // every sample again under new seeds.
+  test::TempDir d;
+  make_fixture(d, 6);
+  const std::vector<std::string> args = {"generate", "--db", d / "s.db", "--teacher", d / "teacher", "--samples", "2",
+                                         "--max-tokens", "8"};
+  REQUIRE(run_distill(args).code == 0);
+  {
+    auto s = dataset::Store::open(d / "s.db", dataset::OpenMode::read);
+    auto q = s->db().prepare("SELECT id, problem_id, sample_idx FROM samples");
+    std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> rows;
+    while (q.step()) rows.emplace_back(q.col_int(0), q.col_int(1), q.col_int(2));
+    auto up = s->db().prepare("UPDATE samples SET seed = ? WHERE id = ?");
+    for (auto [id, problem, idx] : rows) {  // as an older distill drew them
+      up.bind(1, std::int64_t(teacher::legacy_sample_seed(0, problem, idx))).bind(2, id);
+      up.run();
+      up.reset();
+    }
+  }
+  auto r = run_distill(args);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("0 new samples (12 of 12 already stored)"));
+  CHECK(count(d / "s.db", "SELECT count(*) FROM samples") == 12);
 }

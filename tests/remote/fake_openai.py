@@ -210,7 +210,7 @@ def make_response(teacher, body, path, model_name):
 class FakeServer:
     """The server. faults: {request number (1-based, counting completions requests): fault name}."""
 
-    def __init__(self, teacher, models=("teacher",), key=None, faults=None, delay=0.0, stall=3.0):
+    def __init__(self, teacher, models=("teacher",), key=None, faults=None, delay=0.0, stall=3.0, tls=None):
         self.teacher, self.models, self.key = teacher, list(models), key
         self.faults = dict(faults or {})
         self.delay, self.stall = delay, stall
@@ -339,10 +339,17 @@ class FakeServer:
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        self.scheme = "http"
+        if tls:  # (certfile, keyfile): HTTPS
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, userinfo=""):
-        return f"http://{userinfo}127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://{userinfo}127.0.0.1:{self.port}/v1"
 
     def __enter__(self):
         self.thread.start()

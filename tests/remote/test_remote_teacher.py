@@ -297,6 +297,23 @@ def test_resume_sends_nothing_and_bad_input():
     assert "could not connect" in p.stderr, p.stderr
 
 
+def test_https_verifies_the_server_certificate():
+    """HTTPS (DeepSeek's API is only that): the server's certificate is checked against the system's CAs, which
+    SSL_CERT_FILE may name; an unknown certificate is a clear error, with nothing written."""
+    cert, key = os.path.join(WORK, "cert.pem"), os.path.join(WORK, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    db = fresh_store("tls")
+    with FakeServer(Teacher("deepseek", answers_of(db)), tls=(cert, key)) as srv:
+        assert srv.url().startswith("https://")
+        p = generate(db, srv, check=1)
+        assert "TLS certificate did not verify" in p.stderr and "SSL_CERT_FILE" in p.stderr, p.stderr
+        assert q(db, "SELECT COUNT(*) FROM runs WHERE kind = 'generate'")[0][0] == 0
+        generate(db, srv, env={"SSL_CERT_FILE": cert})
+        check_keys(db, PLANNED)
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)

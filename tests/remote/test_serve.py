@@ -155,22 +155,28 @@ def test_api_key_and_loopback():
 
 
 def test_full_queue_answers_503_and_sigterm_finishes_in_flight():
-    # One slot and room for 4 waiting sequences. A request of 4 choices (each ~100 tokens, one after another) fits
-    # and keeps the engine busy for a while; a second of 4 while it runs does not fit: 503, OpenAI-shaped.
+    # One slot and room for 4 waiting sequences. A streamed request of 4 choices (each ~100 tokens, one after
+    # another) is running once its first chunk arrives; 3 of its choices then wait, so a second request of 4
+    # does not fit: 503, OpenAI-shaped.
     s = Serve("--batch", "1", "--max-queue", "4")
     body = {"model": NAME, "prompt": "5 5 5 5 5 5 5 5", "max_tokens": 400, "temperature": 1.0, "seed": 3, "n": 4}
-    first = []
-    t = threading.Thread(target=lambda: first.append(post(s.url + "/completions", body)))
-    t.start()
-    time.sleep(0.3)
+    req = urllib.request.Request(s.url + "/completions", data=json.dumps(dict(body, stream=True)).encode(),
+                                 headers={"Content-Type": "application/json"})
+    stream = urllib.request.urlopen(req, timeout=60)
+    first = stream.readline()
+    assert first.startswith(b"data: {"), first
     status, text = post(s.url + "/completions", body)
     assert status == 503 and "capacity" in json.loads(text)["error"]["message"], (status, text)
-    # SIGTERM while the first runs: it is answered whole, and the server exits 0.
-    code, out, err = s.stop()
-    t.join(timeout=60)
-    assert code == 0 and "stopped" in out, (code, out, err)
-    assert first and first[0][0] == 200, first
-    assert len(json.loads(first[0][1])["choices"]) == 4
+    # SIGTERM while it runs: the stream is finished whole, every choice to its end, and the server exits 0.
+    s.proc.send_signal(signal.SIGTERM)
+    rest = stream.read().decode()
+    stream.close()
+    out, err = s.proc.communicate(timeout=60)
+    assert s.proc.returncode == 0 and "stopped" in out, (s.proc.returncode, out, err)
+    events = [json.loads(line[6:]) for line in (first.decode() + rest).split("\n")
+              if line.startswith("data: {")]
+    finished = {c["index"] for e in events for c in e["choices"] if c.get("finish_reason")}
+    assert finished == {0, 1, 2, 3} and rest.rstrip().endswith("data: [DONE]"), (finished, rest[-200:])
 
 
 def test_generate_through_serve_draws_the_local_samples():
@@ -201,19 +207,28 @@ def test_generate_through_serve_draws_the_local_samples():
 
 
 def load(url, clients, per_client, max_tokens=48):
-    """`clients` threads, each sending `per_client` chat requests in turn: (seconds, latencies, tokens, statuses)."""
+    """`clients` threads, each sending `per_client` chat requests in turn, odd ones streamed: (seconds, latencies,
+    tokens, finish reasons)."""
     lat, tokens, statuses, lock = [], [0], [], threading.Lock()
 
     def worker(w):
         c = openai.OpenAI(base_url=url, api_key="x", max_retries=0, timeout=300)
         for i in range(per_client):
             t0 = time.monotonic()
-            r = c.chat.completions.create(model=NAME, messages=user_turn(f"Start with {w % 10}. Add {i % 10}."),
-                                          max_tokens=max_tokens, seed=w * 1000 + i, temperature=0.6)
+            args = dict(model=NAME, messages=user_turn(f"Start with {w % 10}. Add {i % 10}."), max_tokens=max_tokens,
+                        seed=w * 1000 + i, temperature=0.6)
+            if w % 2:  # half the clients hold a streaming connection
+                finish, used = None, 0
+                for chunk in c.chat.completions.create(**args, stream=True, stream_options={"include_usage": True}):
+                    used = chunk.usage.completion_tokens if chunk.usage else used
+                    finish = next((ch.finish_reason for ch in chunk.choices if ch.finish_reason), finish)
+            else:
+                r = c.chat.completions.create(**args)
+                finish, used = r.choices[0].finish_reason, r.usage.completion_tokens
             with lock:
                 lat.append(time.monotonic() - t0)
-                tokens[0] += r.usage.completion_tokens
-                statuses.append(r.choices[0].finish_reason)
+                tokens[0] += used
+                statuses.append(finish)
     t0 = time.monotonic()
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
     for t in threads:
@@ -229,7 +244,7 @@ def test_load_64_clients():
         rows = []
         for clients, per in ((1, 16), (64, 2)):
             secs, lat, toks, statuses = load(s.url, clients, per)
-            assert len(statuses) == clients * per, statuses  # every request answered
+            assert len(statuses) == clients * per and set(statuses) <= {"stop", "length"}, statuses  # all answered
             rows.append((clients, clients * per, secs, len(lat) / secs, toks / secs, lat[len(lat) // 2],
                          lat[min(len(lat) - 1, int(len(lat) * 0.99))]))
     print("\n| clients | requests | seconds | requests/s | tokens/s | p50 latency s | p99 latency s |")
