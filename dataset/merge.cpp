@@ -69,8 +69,10 @@ const std::vector<Spec>& specs() {
       {"sample_logprobs", nullptr, {{"sample_id", "samples"}}, {"sample_id"}, {"k", "blob"}, {}},
       {"remote_requests", "id", {{"run_id", "runs"}, {"model_id", "models"}, {"problem_id", "problems"}},
        {"run_id", "problem_id", "sample_idx", "seed", "attempts", "at"}, {}, {}},
-      {"curation_actions", "id", {}, {"kind", "at", "actor", "params_json"}, {},
-       {{"undoes", "curation_actions"}, {"undone_by", "curation_actions"}}},
+      // `undoes` names an earlier action (already merged: rows go in id order), `undone_by` a later one.
+      {"curation_actions", "id", {{"undoes", "curation_actions"}},
+       {"kind", "at", "actor", "params_json", "reason", "undoes", "n_kept", "n_rejected"}, {},
+       {{"undone_by", "curation_actions"}}},
       {"curation_effects", nullptr, {{"sample_id", "samples"}, {"action_id", "curation_actions"}},
        {"sample_id", "action_id"}, {"decision"}, {}},
       {"verdict_changes", nullptr, {{"action_id", "curation_actions"}, {"sample_id", "samples"}},

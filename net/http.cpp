@@ -100,7 +100,7 @@ struct HttpClient::Impl {
 #endif
   }
 
-  HttpResponse send(httplib::Request& req, const Headers& headers, const std::function<bool(std::string_view)>& on_body) {
+  HttpResponse send(httplib::Request& req, const Headers& headers, const HttpClient::BodyFn& on_body) {
     for (const auto& [k, v] : headers) req.headers.emplace(k, v);
     HttpResponse out;
     int status = 0;
@@ -113,7 +113,7 @@ struct HttpClient::Impl {
     req.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
       if (on_body && status >= 200 && status < 300) {
         out.streamed = true;
-        return on_body(std::string_view(data, n));
+        return on_body(std::string_view(data, n), out.content_type);
       }
       if (out.body.size() + n > (64u << 20)) return false;  // an error page has no business being this long
       out.body.append(data, n);
@@ -141,7 +141,7 @@ HttpClient::HttpClient(const Url& base, HttpOptions options) : impl_(std::make_u
 HttpClient::~HttpClient() = default;
 
 HttpResponse HttpClient::post(std::string_view path, const std::string& body, std::string_view content_type,
-                              const Headers& headers, const std::function<bool(std::string_view)>& on_body) {
+                              const Headers& headers, const BodyFn& on_body) {
   httplib::Request req;
   req.method = "POST";
   req.path = impl_->base.base_path + std::string(path);
@@ -195,7 +195,12 @@ struct HttpServer::Impl {
     }
     auto stream = std::make_shared<decltype(reply.stream)>(std::move(reply.stream));
     res.set_chunked_content_provider(reply.content_type, [stream](std::size_t, httplib::DataSink& sink) {
-      (*stream)([&](std::string_view bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); });
+      // httplib calls this outside its handler's try: an escaping exception would end the process.
+      try {
+        (*stream)([&](std::string_view bytes) { return bytes.empty() || sink.write(bytes.data(), bytes.size()); });
+      } catch (...) {
+        return false;  // the connection is closed mid-stream
+      }
       sink.done();
       return true;
     });

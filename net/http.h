@@ -58,10 +58,11 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // POST url.base_path + path. With on_body, a 2xx body is handed over as it arrives (on_body returning false
-  // aborts the request); any other body is collected into `body`.
+  // POST url.base_path + path. With on_body, a 2xx body is handed over as it arrives, with the response's
+  // Content-Type (on_body returning false aborts the request); any other body is collected into `body`.
+  using BodyFn = std::function<bool(std::string_view bytes, const std::string& content_type)>;
   HttpResponse post(std::string_view path, const std::string& body, std::string_view content_type,
-                    const Headers& headers = {}, const std::function<bool(std::string_view)>& on_body = {});
+                    const Headers& headers = {}, const BodyFn& on_body = {});
   HttpResponse get(std::string_view path, const Headers& headers = {});
   void stop();
 

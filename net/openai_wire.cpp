@@ -147,6 +147,7 @@ void merge_choice(const json& c, Endpoint e, bool delta, const std::string& path
   const auto finish = text_of(c, "finish_reason", path, delta);
   if (!finish.empty()) into.finish_reason = finish;
   if (auto s = stop_reason_of(c, path)) into.stop_reason = s;
+  if (c.contains("stop_reason") || c.contains("matched_stop")) into.stop_reason_sent = into.stop_reason_sent || !finish.empty() || !delta;
 }
 
 json parse_object(std::string_view body, const char* what) {

@@ -35,6 +35,7 @@ struct Choice {
   // What stopped a "stop" (vLLM's stop_reason, SGLang's matched_stop): the stop string, or "token:N" for a stop
   // token id; nullopt for EOS or unknown.
   std::optional<std::string> stop_reason;
+  bool stop_reason_sent = false;         // the field was there (vLLM and SGLang send null for EOS)
   std::vector<TokenLogprob> logprobs;    // empty when not requested
 };
 

@@ -193,6 +193,11 @@ void SampleSink::add(dataset::SampleRow&& row) {
   if (progress_) progress_(sum_.generated, sum_.planned - sum_.skipped, sum_.tokens);
 }
 
+void SampleSink::add(dataset::SampleRow&& row, dataset::RemoteRequestRow&& lineage) {
+  requests_.push_back(std::move(lineage));
+  add(std::move(row));  // flushes both, or neither
+}
+
 void SampleSink::add_request(dataset::RemoteRequestRow&& r) {
   requests_.push_back(std::move(r));
   if (std::int64_t(requests_.size()) >= commit_every_) flush();

@@ -113,6 +113,7 @@ class SampleSink {
   SampleSink(dataset::Store& store, std::int64_t commit_every, const ProgressFn& progress, GenerateSummary& sum)
       : store_(store), commit_every_(commit_every), progress_(progress), sum_(sum) {}
   void add(dataset::SampleRow&& row);
+  void add(dataset::SampleRow&& row, dataset::RemoteRequestRow&& lineage);  // committed together
   void add_request(dataset::RemoteRequestRow&& r);
   void flush();
 

@@ -67,6 +67,7 @@ std::optional<std::string> remote_finish_reason(const net::Choice& c, bool stop_
   if (c.finish_reason == "length") return "length";
   if (c.finish_reason != "stop" && c.finish_reason != "eos") return std::nullopt;
   if (c.stop_reason) return c.stop_reason->rfind("token:", 0) == 0 ? "eos" : "stop";
+  if (c.stop_reason_sent) return "eos";  // vLLM's and SGLang's null: no stop string or token ended it
   return stop_strings_sent ? "stop" : "eos";
 }
 
@@ -84,7 +85,7 @@ struct Attempt {
 
 std::string without(std::string text, const std::string& secret) {
   if (secret.empty()) return text;
-  for (auto p = text.find(secret); p != std::string::npos; p = text.find(secret, p)) text.replace(p, secret.size(), "***");
+  for (auto p = text.find(secret); p != std::string::npos; p = text.find(secret, p + 3)) text.replace(p, secret.size(), "***");
   return text;
 }
 
@@ -93,12 +94,16 @@ std::string clip(std::string s, std::size_t n = 300) {
   return s;
 }
 
-// A non-2xx answer: the server's own message when its body is an API error, else the start of the body.
-Attempt http_error(int status, const std::string& body, const std::optional<std::string>& retry_after) {
+// A non-2xx answer: the server's own message when its body is an API error, else the start of the body. The key
+// is scrubbed before anything is cut, so no part of it survives.
+Attempt http_error(int status, const std::string& raw_body, const std::optional<std::string>& retry_after,
+                   const std::string& secret) {
   Attempt a;
   a.status = status;
+  const auto body = without(raw_body, secret);
   const auto e = net::parse_error(body);
-  a.error = "HTTP " + std::to_string(status) + ": " + (e ? e->message : clip(body.empty() ? "(empty body)" : body));
+  a.error = "HTTP " + std::to_string(status) + ": " + (e ? without(e->message, secret)
+                                                         : clip(body.empty() ? "(empty body)" : body));
   a.retryable = net::retryable_status(status);
   // A bad key, an empty balance (DeepSeek's 402) or an unknown model fails every request alike.
   a.fatal = status == 401 || status == 402 || status == 403 || status == 404;
@@ -107,17 +112,18 @@ Attempt http_error(int status, const std::string& body, const std::optional<std:
 }
 
 Attempt call_once(net::HttpClient& http, net::Endpoint e, bool stream, const std::string& body,
-                  const net::Headers& headers, const std::atomic<bool>& cancel) {
+                  const net::Headers& headers, const std::atomic<bool>& cancel, const std::string& secret) {
+  Attempt a;
+  if (cancel.load()) return a.cancelled = true, a;
   const auto t0 = Clock::now();
   net::SseDecoder sse;
   net::StreamAccumulator acc(e);
   std::string raw, parse_failure;
-  bool as_sse = false, decided = false;
   const auto path = e == net::Endpoint::chat ? "/chat/completions" : "/completions";
-  auto res = http.post(path, body, "application/json", headers, [&](std::string_view bytes) {
+  auto res = http.post(path, body, "application/json", headers, [&](std::string_view bytes, const std::string& type) {
     if (cancel.load()) return false;
-    if (!decided) decided = true, as_sse = stream;
-    if (!as_sse) return raw.append(bytes), true;
+    // A server may answer a streamed request whole (application/json): then the body is collected as it is.
+    if (!stream || type.rfind("text/event-stream", 0) != 0) return raw.append(bytes), true;
     try {
       for (auto& ev : sse.feed(bytes))
         if (!acc.done()) acc.add(ev.data);
@@ -127,7 +133,6 @@ Attempt call_once(net::HttpClient& http, net::Endpoint e, bool stream, const std
     }
     return true;
   });
-  Attempt a;
   a.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   a.status = res.status;
   if (cancel.load()) return a.cancelled = true, a;
@@ -136,7 +141,7 @@ Attempt call_once(net::HttpClient& http, net::Endpoint e, bool stream, const std
     a.retryable = true;
     return a;
   }
-  if (res.status < 200 || res.status >= 300) return http_error(res.status, res.body, res.retry_after);
+  if (res.status < 200 || res.status >= 300) return http_error(res.status, res.body, res.retry_after, secret);
   const auto type = res.content_type.substr(0, res.content_type.find(';'));
   a.retryable = true;  // a mangled answer (a proxy cut it, say) may come through whole next time
   if (stream && type != "text/event-stream" && type != "application/json") {
@@ -222,19 +227,21 @@ class Dispatch {
       : n_work_(n_work), rc_(rc), max_tokens_(max_tokens) {}
 
   // The next sample to send, or nullopt when all are sent, the run is stopping, or the token budget is spent
-  // (then stopped_by says so). Waits while the requests in flight could pass the budget.
+  // (then stopped_by says so, and the requests in flight still finish: they are paid for). Waits while the
+  // requests in flight could pass the budget, each reserving max-tokens plus the longest prompt billed so far.
   std::optional<std::size_t> next() {
     std::unique_lock<std::mutex> lock(m_);
     for (;;) {
-      if (stop.load() || next_ >= n_work_) return std::nullopt;
+      if (stop.load() || drained_ || next_ >= n_work_) return std::nullopt;
       if (rc_.max_total_tokens <= 0) break;
-      if (billed_ >= rc_.max_total_tokens) {
+      const auto reserve = max_tokens_ + longest_prompt_;
+      if (billed_ + reserve > rc_.max_total_tokens && in_flight_ == 0) {
         if (stopped_by.empty()) stopped_by = "--max-total-tokens " + std::to_string(rc_.max_total_tokens);
-        stop = true;
+        drained_ = true;
         cv_.notify_all();
         return std::nullopt;
       }
-      if (billed_ + in_flight_ * max_tokens_ < rc_.max_total_tokens) break;
+      if (billed_ + (in_flight_ + 1) * reserve <= rc_.max_total_tokens) break;
       cv_.wait_for(lock, std::chrono::milliseconds(100));
     }
     ++in_flight_;
@@ -249,8 +256,10 @@ class Dispatch {
       stopped_by = std::to_string(failed_) + " requests failed (--max-failures); the last: " + o.last.error;
       stop = true;
     }
-    if (o.last.ok && o.last.response.usage)
+    if (o.last.ok && o.last.response.usage) {
       billed_ += o.last.response.usage->prompt_tokens + o.last.response.usage->completion_tokens;
+      longest_prompt_ = std::max(longest_prompt_, o.last.response.usage->prompt_tokens);
+    }
     done_.push_back(std::move(o));
     cv_.notify_all();
   }
@@ -286,7 +295,8 @@ class Dispatch {
   std::mutex m_;
   std::condition_variable cv_;
   std::size_t next_ = 0;
-  std::int64_t in_flight_ = 0, billed_ = 0, failed_ = 0;
+  std::int64_t in_flight_ = 0, billed_ = 0, failed_ = 0, longest_prompt_ = 0;
+  bool drained_ = false;  // the token budget is spent: nothing new starts
   std::deque<Outcome> done_;
 };
 
@@ -388,7 +398,7 @@ struct RemoteRun {
           break;
         }
         ++o.attempts;
-        o.last = call_once(http, endpoint, cfg.remote.stream, body, headers, d.stop);
+        o.last = call_once(http, endpoint, cfg.remote.stream, body, headers, d.stop, key);
         o.last.error = without(o.last.error, key);
         if (o.last.ok || o.last.cancelled) break;
         if (o.last.fatal) {
@@ -552,12 +562,12 @@ GenerateSummary generate_remote(dataset::Store& store, const GenerateConfig& cfg
     rr.server_model = resp.model, rr.system_fingerprint = resp.system_fingerprint, rr.response_id = resp.id;
     if (resp.usage) rr.prompt_tokens = resp.usage->prompt_tokens, rr.completion_tokens = resp.usage->completion_tokens;
     rr.latency_ms = o.last.latency_ms;
-    sink.add_request(std::move(rr));
-    sink.add(std::move(s));
+    sink.add(std::move(s), std::move(rr));
   };
   InterruptGuard interrupt;  // Ctrl-C / SIGTERM: requests in flight are dropped, what has finished is stored
   std::exception_ptr worker_error;
   std::mutex worker_error_m;
+  bool signalled = false;
   try {
     for (std::size_t i = 0; i < n_workers; ++i)
       workers.emplace_back([&, i] {
@@ -573,7 +583,7 @@ GenerateSummary generate_remote(dataset::Store& store, const GenerateConfig& cfg
     for (;;) {
       const bool last_round = running.load() == 0;
       for (auto& o : d.take(std::chrono::milliseconds(100))) store_outcome(o);
-      if (interrupt.requested() && !d.stop.load()) stop_all(interrupt.signal_name());
+      if (interrupt.requested() && !signalled) signalled = true, stop_all(interrupt.signal_name());
       if (last_round) break;
     }
     for (auto& t : workers) t.join();
@@ -589,7 +599,7 @@ GenerateSummary generate_remote(dataset::Store& store, const GenerateConfig& cfg
   }
   sum.billed_tokens = d.billed();
   if (interrupt.requested() && sum.generated < sum.planned - sum.skipped) sum.interrupted_by = interrupt.signal_name();
-  else if (d.stop.load()) sum.stopped_by = d.stopped_by;
+  else if (!interrupt.requested()) sum.stopped_by = d.stopped_by;
   store.finish_run(run_id, sum.interrupted_by.empty() && sum.failed == 0 &&
                                (sum.stopped_by.empty() || sum.stopped_by.rfind("--max-total-tokens", 0) == 0));
   sum.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

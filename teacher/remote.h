@@ -30,8 +30,8 @@ GenerateSummary generate_remote(dataset::Store& store, const GenerateConfig& cfg
 std::string remote_completion(const net::Choice& c);
 
 // The stored finish reason: "length", "eos" or "stop". OpenAI's "stop" covers both EOS and a stop string;
-// vLLM's stop_reason tells them apart, and with no stop strings sent it can only be EOS. nullopt for a reason
-// that is neither (content_filter, tool_calls): no honest sample can be stored.
+// vLLM's stop_reason and SGLang's matched_stop tell them apart (null: EOS), and with no stop strings sent it can
+// only be EOS. nullopt for a reason that is neither (content_filter, tool_calls): no honest sample is stored.
 std::optional<std::string> remote_finish_reason(const net::Choice& c, bool stop_strings_sent);
 
 }  // namespace distill::teacher

@@ -151,6 +151,11 @@ class Server {
         engine_->run(admission_, SamplingParams{}, [this](GenResult&& r) { finish(std::move(r)); });
       } catch (...) {
         engine_error = std::current_exception();
+        {
+          std::lock_guard<std::mutex> lock(jobs_m_);
+          dead_ = true;  // complete() refuses from now on
+        }
+        admission_.close();
         fail_all();  // the requests waiting on it end with an error instead of waiting forever
         http.stop();
       }
@@ -162,20 +167,31 @@ class Server {
       if (served.load()) return;
       std::cerr << "serve: " << interrupt.signal_name() << ": finishing the requests in flight\n";
       draining_ = true;
-      http.stop();  // no new connections; serve() returns once the open ones are answered
       const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(cfg_.shutdown_grace_s));
-      while (!served.load() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (!served.load()) abandon_all();
+      bool abandoned = false;
+      while (!served.load()) {
+        http.stop();  // no new connections (again: a stop before the listen loop runs is not kept)
+        if (!abandoned && Clock::now() >= until) abandon_all(), abandoned = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     });
+    auto join_all = [&] {
+      served = true;
+      watcher.join();
+      admission_.close();
+      engine_thread.join();
+    };
     const auto url = "http://" + (cfg_.host.find(':') != std::string::npos ? "[" + cfg_.host + "]" : cfg_.host) + ":" +
                      std::to_string(port) + "/v1";
-    listening(url);
-    http.serve();
-    served = true;
-    watcher.join();
-    admission_.close();
-    engine_thread.join();
+    try {
+      listening(url);
+      http.serve();
+    } catch (...) {
+      join_all();
+      throw;
+    }
+    join_all();
     if (engine_error) std::rethrow_exception(engine_error);
   }
 
@@ -288,6 +304,7 @@ class Server {
   std::unique_ptr<Engine> engine_;
   Admission admission_;
   std::atomic<bool> draining_{false};
+  bool dead_ = false;  // the engine failed (under jobs_m_)
   std::mutex jobs_m_;
   std::unordered_map<std::int64_t, std::pair<std::shared_ptr<Job>, std::size_t>> jobs_;  // sequence id -> choice
   std::atomic<std::int64_t> next_id_{0};
@@ -378,6 +395,7 @@ net::HttpReply Server::complete(const net::HttpRequest& req, net::Endpoint e) {
   }
   {
     std::lock_guard<std::mutex> lock(jobs_m_);
+    if (dead_) return error_reply(503, "the server's engine failed; it is shutting down", "server_error");
     for (std::int64_t i = 0; i < r.n; ++i) jobs_[ids[std::size_t(i)]] = {job, std::size_t(i)};
   }
   if (!admission_.push(std::move(seqs))) {
@@ -449,8 +467,8 @@ net::HttpReply Server::streamed(const std::shared_ptr<Job>& job, const net::Requ
           if (!ended) {
             upto = upto > hold ? upto - hold : 0;
             while (upto > s.bytes && upto < t.text.size() && (static_cast<unsigned char>(t.text[upto]) & 0xC0) == 0x80) --upto;
-            // A token that ends inside a character decodes to U+FFFD until the rest arrives.
-            if (upto >= 3 && t.text.compare(upto - 3, 3, "\xEF\xBF\xBD") == 0) upto -= 3;
+            // Tokens that end inside a character decode to U+FFFD (one per byte) until the rest arrives.
+            while (upto >= s.bytes + 3 && t.text.compare(upto - 3, 3, "\xEF\xBF\xBD") == 0) upto -= 3;
           }
           std::string delta = upto > s.bytes && t.text.size() >= upto ? t.text.substr(s.bytes, upto - s.bytes) : "";
           const std::size_t tok_to = c.tokens.size();

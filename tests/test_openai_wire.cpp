@@ -270,6 +270,8 @@ TEST_CASE("openai wire: vLLM's reasoning field, SGLang's matched_stop and llama.
   const auto v = parse_response(kVllmReasoning, Endpoint::chat).choices.at(0);
   CHECK(v.reasoning == std::optional<std::string>("3+5=8\n"));  // both fields sent alike: taken once
   CHECK_FALSE(v.stop_reason);
+  CHECK(v.stop_reason_sent);  // null, sent: EOS
+  CHECK_FALSE(parse_response(kDeepSeekChat, Endpoint::chat).choices.at(0).stop_reason_sent);
   const auto g = parse_response(kSglang, Endpoint::chat).choices.at(0);
   CHECK(g.reasoning == std::optional<std::string>("r"));
   CHECK(g.stop_reason == std::optional<std::string>("</answer>"));

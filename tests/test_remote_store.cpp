@@ -37,6 +37,8 @@ TEST_CASE("remote teacher: OpenAI's stop is EOS unless a stop string or vLLM's s
   auto c = choice("x");
   CHECK(remote_finish_reason(c, false) == std::optional<std::string>("eos"));
   CHECK(remote_finish_reason(c, true) == std::optional<std::string>("stop"));  // OpenAI: cannot tell, as sent
+  c.stop_reason_sent = true;  // vLLM's null: EOS, even with stop strings sent
+  CHECK(remote_finish_reason(c, true) == std::optional<std::string>("eos"));
   c.stop_reason = "</answer>";
   CHECK(remote_finish_reason(c, true) == std::optional<std::string>("stop"));
   c.stop_reason = "token:151643";

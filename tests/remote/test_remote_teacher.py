@@ -78,6 +78,15 @@ def check_keys(db, expect):
 TABLE = []
 
 
+def test_streamed_request_answered_whole():
+    """A server that ignores `stream` and answers application/json: read as a whole answer, not retried."""
+    db = fresh_store("json_for_stream")
+    with FakeServer(Teacher("vllm", answers_of(db)), faults={i: "json_for_stream" for i in range(1, 100)}) as srv:
+        generate(db, srv)
+        check_keys(db, PLANNED)
+        assert q(db, "SELECT MAX(attempts) FROM remote_requests")[0][0] == 1
+
+
 def test_faults():
     """Each fault on the first request of a run: retried, and the run ends with every sample stored once."""
     cases = [("500", []), ("429", []), ("truncated", []), ("truncated", ["--no-stream"]), ("stall", []),
@@ -165,9 +174,16 @@ def test_interrupt_stores_what_finished_and_resumes():
     db = fresh_store("sigint")
     with FakeServer(Teacher("vllm", answers_of(db)), delay=0.4) as srv:
         args = ["generate", "--db", db, "--teacher", srv.url(), "--teacher-model", "teacher", "--samples", str(K),
-                "--concurrency", "2", *FAST]
+                "--concurrency", "2", "--commit-every", "1", *FAST]
         proc = subprocess.Popen([DISTILL] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # once some samples are stored (the commit batch is 1 below)
+            try:
+                if q(db, "SELECT COUNT(*) FROM samples")[0][0] >= 2:
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, (proc.returncode, err)
@@ -268,6 +284,13 @@ def test_shapes():
 
     # vLLM's stop_reason and SGLang's matched_stop tell a stop string from EOS; older vLLM and SGLang name the
     # reasoning reasoning_content, newer vLLM reasoning.
+    # A stop string that never appears: vLLM's and SGLang's null says EOS; OpenAI's shape cannot tell (stored
+    # as "stop", OpenAI's own meaning).
+    for style, want in (("vllm", "eos"), ("sglang", "eos"), ("openai", "stop")):
+        db = fresh_store("nostop_" + style)
+        with FakeServer(Teacher(style, answers_of(db))) as srv:
+            generate(db, srv, "--stop", "NEVER-SEEN")
+            assert q(db, "SELECT DISTINCT finish_reason FROM samples") == [(want,)], style
     for style in ("vllm", "vllm-0.10", "sglang"):
         db = fresh_store("stop_" + style)
         with FakeServer(Teacher(style, answers_of(db))) as srv:
