@@ -2,6 +2,7 @@
 // `data undo ACTION_ID`, `data log`. Each read takes --json; writes go through dataset/curation.
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -155,22 +156,32 @@ void register_data_review(CLI::App& data, Registry& reg) {
       std::cout << (ra->json ? "{\"action_id\": null, \"n_samples\": 0}" : "nothing pending: no action recorded") << "\n";
       return;
     }
-    std::vector<dataset::Decision> ds;
-    for (auto id : ids) ds.push_back({id, ra->accept, ra->reason, ""});
     nlohmann::json params = {{"decision", ra->accept ? "keep" : "reject"}};
     if (ra->all_pending) params["all_pending"] = true, params["split"] = ra->split;
-    const auto action = dataset::record_action(*store, {"review", params.dump(), ra->reason, ra->actor}, ds);
+    const auto r = dataset::review_samples(*store, ids, ra->accept, ra->reason, ra->actor, params.dump());
+    const char* done = ra->accept ? "kept" : "rejected";
     if (ra->json) {
-      nlohmann::json j = {{"action_id", action}, {"n_samples", ids.size()}, {"decision", ra->accept ? "keep" : "reject"}};
-      if (ids.size() == 1) j["sample_id"] = ids[0], j["status"] = dataset::status_name(dataset::sample_status(*store, ids[0]));
+      nlohmann::json j = {{"action_id", r.action_id ? nlohmann::json(r.action_id) : nlohmann::json(nullptr)},
+                          {"n_samples", r.changed.size()}, {"unchanged", r.unchanged},
+                          {"decision", ra->accept ? "keep" : "reject"}};
+      if (r.changed.size() == 1)
+        j["sample_id"] = r.changed[0], j["status"] = dataset::status_name(dataset::sample_status(*store, r.changed[0]));
       std::cout << j.dump() << "\n";
       return;
     }
-    if (ids.size() == 1)
-      std::cout << "action " << action << ": sample " << ids[0] << " is now "
-                << dataset::status_name(dataset::sample_status(*store, ids[0])) << "\n";
+    if (!r.action_id) {
+      std::cout << "nothing changed: " << (r.unchanged.size() == 1 ? "sample " + std::to_string(r.unchanged[0]) + " is"
+                                                                   : std::to_string(r.unchanged.size()) + " samples are")
+                << " " << done << " already; no action recorded\n";
+      return;
+    }
+    if (r.changed.size() == 1)
+      std::cout << "action " << r.action_id << ": sample " << r.changed[0] << " is now "
+                << dataset::status_name(dataset::sample_status(*store, r.changed[0]));
     else
-      std::cout << "action " << action << ": " << ids.size() << " samples " << (ra->accept ? "kept" : "rejected") << "\n";
+      std::cout << "action " << r.action_id << ": " << r.changed.size() << " samples " << done;
+    if (!r.unchanged.empty()) std::cout << " (" << r.unchanged.size() << " " << done << " already, left out)";
+    std::cout << "\n";
   });
 
   auto ua = std::make_shared<ReviewArgs>();
@@ -192,13 +203,25 @@ void register_data_review(CLI::App& data, Registry& reg) {
   });
 
   auto la = std::make_shared<ShowArgs>();
+  auto log_sample = std::make_shared<std::int64_t>(0);
+  auto log_limit = std::make_shared<std::int64_t>(0);
   CLI::App* log = data.add_subcommand("log", "the curation log: every action, newest first, with its parameters and counts");
   log->add_option("--db", la->db, "store file");
+  log->add_option("--sample", *log_sample, "only the actions that decided on this sample (and their undos)");
+  log->add_option("--limit", *log_limit, "only the newest N actions (0: all)");
   log->add_flag("--json", la->json, "print JSON");
-  reg.add(log, [log, la] {
+  reg.add(log, [log, la, log_sample, log_limit] {
     require(*log, "--db");
+    if (*log_limit < 0) throw InputError("--limit " + std::to_string(*log_limit) + ": expected >= 0 (0: all)");
     auto store = dataset::Store::open(la->db, dataset::OpenMode::read);
     auto rows = dataset::list_actions(*store);
+    if (log->count("--sample")) {
+      std::set<std::int64_t> ids;
+      (void)dataset::sample_view(*store, *log_sample);  // InputError naming an unknown id
+      for (const auto& h : dataset::curation_history(*store, *log_sample)) ids.insert(h.id);
+      std::erase_if(rows, [&](const auto& r) { return !ids.count(r.id); });
+    }
+    if (*log_limit > 0 && std::int64_t(rows.size()) > *log_limit) rows.resize(std::size_t(*log_limit));
     if (la->json) {
       auto arr = nlohmann::json::array();
       for (const auto& r : rows)

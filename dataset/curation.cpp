@@ -104,6 +104,27 @@ std::int64_t last_action_id(Store& s) {
   return q.col_int(0);
 }
 
+ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
+                             const std::string& actor, const std::string& params_json) {
+  ReviewOutcome out;
+  std::set<std::int64_t> seen;
+  std::vector<Decision> ds;
+  const Status want = keep ? Status::kept : Status::rejected;
+  for (auto id : ids) {
+    if (!seen.insert(id).second) continue;
+    if (!sample_exists(s, id)) throw InputError("no sample with id " + std::to_string(id));
+    if (sample_status(s, id) == want) {
+      out.unchanged.push_back(id);
+      continue;
+    }
+    ds.push_back({id, keep, reason, ""});
+  }
+  if (ds.empty()) return out;
+  out.action_id = record_action(s, {"review", params_json, reason, actor}, ds);
+  for (const auto& d : ds) out.changed.push_back(d.sample_id);
+  return out;
+}
+
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
                     const std::string& actor) {
   if (action != "keep" && action != "reject")

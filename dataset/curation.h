@@ -47,6 +47,16 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
 // The id of the newest curation action (0 for none): what a pass read after, for record_action's decided_after.
 std::int64_t last_action_id(Store& s);
 
+// A person's keep or reject of samples, as `data review` and the studio make it: ids named twice count once;
+// samples whose status is already the one asked for are left out, and when none is left no action is logged.
+struct ReviewOutcome {
+  std::int64_t action_id = 0;            // 0: nothing changed, nothing logged
+  std::vector<std::int64_t> changed;     // in the order named
+  std::vector<std::int64_t> unchanged;   // already kept (or rejected), as asked
+};
+ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
+                             const std::string& actor, const std::string& params_json);
+
 // One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
                     const std::string& actor);

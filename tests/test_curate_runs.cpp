@@ -468,7 +468,6 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   CHECK(run_distill({"data", "filter", "--db", db, "--pass-rate", "0.5"}).code == 2);
   CHECK(run_distill({"data", "filter", "--db", db}).code == 2);
   CHECK(run_distill({"data", "undo", "--db", db, "99"}).code == 2);
-  CHECK(run_distill({"data", "review", "--db", db, "2", "2", "--accept"}).code == 2);  // named twice
   CHECK(run_distill({"data", "filter", "--db", db, "--min-tokens", "-5"}).code == 2);
   CHECK(run_distill({"data", "filter", "--db", db, "--max-per-problem", "0"}).code == 2);
   auto dc = run_distill({"data", "decontaminate", "--db", db, "--benchmark", d / "none.jsonl", "--format", "csv"});

@@ -113,3 +113,40 @@ TEST_CASE("curation: data review, undo and show from the CLI, with --json and ex
   CHECK(run_distill({"data", "review", "--db", db, "1", "--accept", "--reject"}).code == 2);
   CHECK(run_distill({"data", "review", "--db", db, "77", "--accept"}).code == 2);
 }
+
+TEST_CASE("curation: review folds repeated ids, a review that changes nothing logs nothing, log --sample and --limit") {
+  test::TempDir d;
+  seed_store(d / "s.db");
+  const auto db = d / "s.db";
+  auto actions = [&] { return test::query_rows(db, "SELECT COUNT(*) FROM curation_actions"); };
+  auto r = run_distill({"data", "review", "--db", db, "2", "2", "3", "--accept", "--reason", "fine"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("2 samples kept"));
+  CHECK(actions() == std::vector<std::string>{"1|"});
+  // Both kept already: said so, nothing logged.
+  r = run_distill({"data", "review", "--db", db, "3", "2", "--accept"});
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.out, Catch::Contains("nothing changed") && Catch::Contains("2 samples are kept already"));
+  CHECK(actions() == std::vector<std::string>{"1|"});
+  // One of two changes: only it is in the action.
+  r = run_distill({"data", "review", "--db", db, "2", "1", "--accept", "--json"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["n_samples"] == 1);
+  CHECK(j["unchanged"] == nlohmann::json::array({2}));
+  CHECK(j["sample_id"] == 1);
+  CHECK(test::query_rows(db, "SELECT sample_id FROM curation_effects WHERE action_id = 2") == std::vector<std::string>{"1|"});
+  REQUIRE(run_distill({"data", "review", "--db", db, "3", "--reject", "--reason", "second look"}).code == 0);
+  // log --sample: the actions that decided on sample 3, newest first; --limit: the newest N.
+  auto l = run_distill({"data", "log", "--db", db, "--sample", "3", "--json"});
+  REQUIRE(l.code == 0);
+  auto lj = nlohmann::json::parse(l.out);
+  REQUIRE(lj.size() == 2);
+  CHECK(lj[0]["action_id"] == 3);
+  CHECK(lj[1]["action_id"] == 1);
+  l = run_distill({"data", "log", "--db", db, "--limit", "1", "--json"});
+  REQUIRE(l.code == 0);
+  CHECK(nlohmann::json::parse(l.out).size() == 1);
+  CHECK(run_distill({"data", "log", "--db", db, "--sample", "77"}).code == 2);
+  CHECK(run_distill({"data", "log", "--db", db, "--limit", "-1"}).code == 2);
+}
