@@ -172,7 +172,7 @@ void register_data_review(CLI::App& data, Registry& reg) {
     if (!r.action_id) {
       std::cout << "nothing changed: " << (r.unchanged.size() == 1 ? "sample " + std::to_string(r.unchanged[0]) + " is"
                                                                    : std::to_string(r.unchanged.size()) + " samples are")
-                << " " << done << " already; no action recorded\n";
+                << " " << done << " by a review already; no action recorded\n";
       return;
     }
     if (r.changed.size() == 1)
@@ -180,7 +180,7 @@ void register_data_review(CLI::App& data, Registry& reg) {
                 << dataset::status_name(dataset::sample_status(*store, r.changed[0]));
     else
       std::cout << "action " << r.action_id << ": " << r.changed.size() << " samples " << done;
-    if (!r.unchanged.empty()) std::cout << " (" << r.unchanged.size() << " " << done << " already, left out)";
+    if (!r.unchanged.empty()) std::cout << " (" << r.unchanged.size() << " " << done << " by a review already, left out)";
     std::cout << "\n";
   });
 

@@ -109,11 +109,19 @@ ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, boo
   ReviewOutcome out;
   std::set<std::int64_t> seen;
   std::vector<Decision> ds;
-  const Status want = keep ? Status::kept : Status::rejected;
+  // Unchanged only when a person's review already decided so: a person confirming a filter's decision changes
+  // who stands behind it (data verify reopens a rejection that rested on a filter's verdict rule alone).
+  auto live = s.db().prepare(
+      "SELECT a.kind, e.decision FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id "
+      "WHERE e.sample_id = ? AND a.undone_by IS NULL ORDER BY a.id DESC LIMIT 1");
+  const std::string want = keep ? "keep" : "reject";
   for (auto id : ids) {
     if (!seen.insert(id).second) continue;
     if (!sample_exists(s, id)) throw InputError("no sample with id " + std::to_string(id));
-    if (sample_status(s, id) == want) {
+    live.bind(1, id);
+    const bool same = live.step() && live.col_text(0) == "review" && live.col_text(1) == want;
+    live.reset();
+    if (same) {
       out.unchanged.push_back(id);
       continue;
     }

@@ -48,7 +48,8 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
 std::int64_t last_action_id(Store& s);
 
 // A person's keep or reject of samples, as `data review` and the studio make it: ids named twice count once;
-// samples whose status is already the one asked for are left out, and when none is left no action is logged.
+// samples a person's review already decided so are left out (one a filter decided alike is not: the review
+// records that a person stands behind it), and when none is left no action is logged.
 struct ReviewOutcome {
   std::int64_t action_id = 0;            // 0: nothing changed, nothing logged
   std::vector<std::int64_t> changed;     // in the order named

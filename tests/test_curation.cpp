@@ -126,7 +126,7 @@ TEST_CASE("curation: review folds repeated ids, a review that changes nothing lo
   // Both kept already: said so, nothing logged.
   r = run_distill({"data", "review", "--db", db, "3", "2", "--accept"});
   REQUIRE(r.code == 0);
-  CHECK_THAT(r.out, Catch::Contains("nothing changed") && Catch::Contains("2 samples are kept already"));
+  CHECK_THAT(r.out, Catch::Contains("nothing changed") && Catch::Contains("2 samples are kept by a review already"));
   CHECK(actions() == std::vector<std::string>{"1|"});
   // One of two changes: only it is in the action.
   r = run_distill({"data", "review", "--db", db, "2", "1", "--accept", "--json"});
