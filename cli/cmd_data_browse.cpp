@@ -53,7 +53,7 @@ void register_data_browse(CLI::App& data, Registry& reg) {
   l->add_option("--problem", la->problem, "samples of this problem id");
   l->add_option("--min-tokens", la->min_tokens, "completions at least this long");
   l->add_option("--max-tokens", la->max_tokens, "completions at most this long");
-  l->add_option("--search", la->search, "SQLite FTS5 query over completions, e.g. 'carry' or '\"mod 10\" AND NOT subtract'");
+  l->add_option("--search", la->search, "SQLite FTS5 query over completions, e.g. 'carry' or '\"mod 10\" NOT subtract'");
   l->add_option("--limit", la->limit, "rows to print");
   l->add_option("--offset", la->offset, "rows to skip");
   l->add_flag("--json", la->json, "print JSON");

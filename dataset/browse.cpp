@@ -53,7 +53,9 @@ void run_query(const ListQuery& q, F&& f) {
     if (q.search.empty() || !query) throw;
     const auto at = what.rfind("`: ");
     throw InputError("--search '" + q.search + "': not a valid full-text query (" +
-                     (at == std::string::npos ? what : what.substr(at + 3)) + ")");
+                     (at == std::string::npos ? what : what.substr(at + 3)) + "). FTS5 takes words, \"quoted "
+                     "phrases\", prefix*, AND, OR, NOT between two terms (a NOT b, never AND NOT) and NEAR(a b); "
+                     "put text with - : + ( ) or other punctuation inside double quotes, e.g. '\"x-y\"'");
   }
 }
 

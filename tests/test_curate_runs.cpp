@@ -448,8 +448,12 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   CHECK(total({"--split", "eval"}) == 0);
   auto bad = run_distill({"data", "list", "--db", db, "--search", "AND AND"});
   CHECK(bad.code == 2);
-  CHECK_THAT(bad.err, Catch::Contains("not a valid full-text query"));
+  CHECK_THAT(bad.err, Catch::Contains("not a valid full-text query") && Catch::Contains("a NOT b, never AND NOT"));
   CHECK(run_distill({"data", "list", "--db", db, "--status", "maybe"}).code == 2);
+  // The help's own example is a valid query.
+  const std::string example = "\"mod 10\" NOT subtract";
+  CHECK_THAT(run_distill({"data", "list", "--help"}).out, Catch::Contains("'" + example + "'"));
+  CHECK(run_distill({"data", "list", "--db", db, "--search", example}).code == 0);
 
   auto st = run_distill({"data", "stats", "--db", db, "--json", "--svg", d / "len.svg"});
   REQUIRE(st.code == 0);
