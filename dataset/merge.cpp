@@ -111,6 +111,19 @@ class Copier {
     std::string list;
     for (const auto& c : cols) list += (list.empty() ? "" : ", ") + c;
     const int id_col = s.id ? index_of(cols, s.id) : -1;
+    // Column positions, once per table rather than per row.
+    auto positions = [&](const std::vector<const char*>& names) {
+      std::vector<std::size_t> out;
+      for (const auto* n : names) out.push_back(std::size_t(index_of(cols, n)));
+      return out;
+    };
+    auto ref_positions = [&](const std::vector<std::pair<const char*, const char*>>& refs) {
+      std::vector<std::pair<std::size_t, const char*>> out;
+      for (const auto& [col, target] : refs) out.emplace_back(std::size_t(index_of(cols, col)), target);
+      return out;
+    };
+    const auto key_at = positions(s.key), same_at = positions(s.same);
+    const auto refs_at = ref_positions(s.refs), late_at = ref_positions(s.late_refs);
     // Find by identity (IS: NULL matches NULL), insert without the id.
     std::string where, ins_cols, ins_vals, same_cols;
     for (const auto* k : s.key) where += std::string(where.empty() ? "" : " AND ") + k + " IS ?";
@@ -129,19 +142,18 @@ class Copier {
       std::vector<Value> row;
       for (std::size_t i = 0; i < cols.size(); ++i) row.push_back(column(rows, int(i)));
       const std::int64_t old_id = id_col >= 0 ? std::get<std::int64_t>(row[std::size_t(id_col)]) : 0;
-      for (const auto& [col, target] : s.refs) map_ref(s, cols, row, col, target);
+      for (const auto& [at, target] : refs_at) map_ref(s, cols[at].c_str(), target, row[at]);
       bool has_late = false;
-      for (const auto& lr : s.late_refs)
-        has_late |= !std::holds_alternative<std::monostate>(row[std::size_t(index_of(cols, lr.first))]);
+      for (const auto& [at, target] : late_at) has_late |= !std::holds_alternative<std::monostate>(row[at]);
       if (has_late) late.emplace_back(old_id, row);
-      for (const auto& lr : s.late_refs) row[std::size_t(index_of(cols, lr.first))] = std::monostate{};
+      for (const auto& [at, target] : late_at) row[at] = std::monostate{};
       int p = 1;
-      for (const auto* k : s.key) bind_value(find, p++, row[std::size_t(index_of(cols, k))]);
+      for (auto at : key_at) bind_value(find, p++, row[at]);
       if (find.step()) {
         for (std::size_t j = 0; j < s.same.size(); ++j) {
-          const auto here = column(find, int(j) + 1), there = row[std::size_t(index_of(cols, s.same[j]))];
+          const auto here = column(find, int(j) + 1), there = row[same_at[j]];
           if (!(here == there))
-            throw InputError(in_.path() + " conflicts with " + out_.path() + ": " + s.table + " " + identity(s, cols, row) +
+            throw InputError(in_.path() + " conflicts with " + out_.path() + ": " + s.table + " " + identity(s, key_at, row) +
                              " has " + s.same[j] + " " + shown(there) + " there but " + shown(here) + " here");
         }
         if (s.id) maps_[s.table][old_id] = find.col_int(0);
@@ -160,10 +172,10 @@ class Copier {
     // References within the table (an undo and what it undid), now that every row has its merged id. A
     // reference already set in `out` stays.
     for (const auto& [old_id, row] : late)
-      for (const auto& [col, target] : s.late_refs) {
-        auto v = row[std::size_t(index_of(cols, col))];
-        auto mapped = v;
-        map_ref(s, cols, col, target, mapped);
+      for (const auto& [at, target] : late_at) {
+        const char* col = cols[at].c_str();
+        auto mapped = row[at];
+        map_ref(s, col, target, mapped);
         if (std::holds_alternative<std::monostate>(mapped)) continue;
         auto up = out_.db().prepare(std::string("UPDATE ") + s.table + " SET " + col + " = ? WHERE " + s.id +
                                     " = ? AND " + col + " IS NULL");
@@ -173,11 +185,8 @@ class Copier {
   }
 
  private:
-  void map_ref(const Spec& s, const std::vector<std::string>& cols, std::vector<Value>& row, const char* col,
-               const char* target) {
-    map_ref(s, cols, col, target, row[std::size_t(index_of(cols, col))]);
-  }
-  void map_ref(const Spec& s, const std::vector<std::string>&, const char* col, const char* target, Value& v) {
+  // Re-points `v`, a reference from s.table.col to a row of `target`, to that row's merged id (NULL stays NULL).
+  void map_ref(const Spec& s, const char* col, const char* target, Value& v) {
     auto* id = std::get_if<std::int64_t>(&v);
     if (!id) return;  // NULL: no reference
     const auto& m = maps_[target];
@@ -188,10 +197,10 @@ class Copier {
     v = it->second;
   }
 
-  std::string identity(const Spec& s, const std::vector<std::string>& cols, const std::vector<Value>& row) const {
+  std::string identity(const Spec& s, const std::vector<std::size_t>& key_at, const std::vector<Value>& row) const {
     std::string out = "(";
     for (std::size_t i = 0; i < s.key.size(); ++i)
-      out += (i ? ", " : "") + std::string(s.key[i]) + " " + shown(row[std::size_t(index_of(cols, s.key[i]))]);
+      out += (i ? ", " : "") + std::string(s.key[i]) + " " + shown(row[key_at[i]]);
     return out + ")";
   }
 

@@ -20,6 +20,12 @@ namespace {
   throw InputError(std::string(what) + " '" + shown + "': " + why);
 }
 
+// Seconds as cpp-httplib's (seconds, microseconds) timeout pair.
+std::pair<time_t, time_t> sec_usec(double s) {
+  const double whole = std::floor(s);
+  return {time_t(whole), time_t((s - whole) * 1e6)};
+}
+
 }  // namespace
 
 Url parse_url(std::string_view text, std::string_view what) {
@@ -83,13 +89,9 @@ struct HttpClient::Impl {
   Url base;
   httplib::Client client;
   Impl(const Url& u, const HttpOptions& o) : base(u), client(u.origin()) {
-    auto secs = [](double s) {
-      const double whole = std::floor(s);
-      return std::pair<time_t, time_t>(time_t(whole), time_t((s - whole) * 1e6));
-    };
-    auto [cs, cu] = secs(o.connect_timeout_s);
-    auto [rs, ru] = secs(o.read_timeout_s);
-    auto [ws, wu] = secs(o.write_timeout_s);
+    auto [cs, cu] = sec_usec(o.connect_timeout_s);
+    auto [rs, ru] = sec_usec(o.read_timeout_s);
+    auto [ws, wu] = sec_usec(o.write_timeout_s);
     client.set_connection_timeout(cs, cu);
     client.set_read_timeout(rs, ru);
     client.set_write_timeout(ws, wu);
@@ -213,9 +215,8 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   const auto threads = impl_->opt.threads;
   sv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   sv.set_payload_max_length(impl_->opt.max_body_bytes);
-  auto secs = [](double s) { return std::pair<time_t, time_t>(time_t(s), time_t((s - double(time_t(s))) * 1e6)); };
-  auto [rs, ru] = secs(impl_->opt.read_timeout_s);
-  auto [ws, wu] = secs(impl_->opt.write_timeout_s);
+  auto [rs, ru] = sec_usec(impl_->opt.read_timeout_s);
+  auto [ws, wu] = sec_usec(impl_->opt.write_timeout_s);
   sv.set_read_timeout(rs, ru);
   sv.set_write_timeout(ws, wu);
   sv.set_keep_alive_timeout(2);  // an idle keep-alive connection holds a thread, and delays a shutdown this long

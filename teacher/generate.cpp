@@ -83,10 +83,28 @@ std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens
                           std::find(more_eos.begin(), more_eos.end(), tokens.back()) != more_eos.end()))
     tokens.pop_back();
   std::string text = tok.decode(tokens);
-  for (const auto& st : stop)
-    if (auto pos = text.find(st); !st.empty() && pos != std::string::npos) text.resize(pos);
+  cut_at_stop(text, stop);
   text.insert(0, prefix);
   return text;
+}
+
+std::optional<std::string> cut_at_stop(std::string& text, const std::vector<std::string>& stops) {
+  std::size_t cut = std::string::npos;
+  std::optional<std::string> hit;
+  for (const auto& s : stops)
+    if (auto p = text.find(s); !s.empty() && p != std::string::npos && p < cut) cut = p, hit = s;
+  if (hit) text.resize(cut);
+  return hit;
+}
+
+std::function<bool(const std::vector<int>&)> stop_rule(const model::Tokenizer& tok, std::vector<std::string> stops) {
+  if (stops.empty()) return {};
+  return [&tok, stops = std::move(stops)](const std::vector<int>& ids) {
+    const std::string text = tok.decode(ids);
+    for (const auto& s : stops)
+      if (!s.empty() && text.find(s) != std::string::npos) return true;
+    return false;
+  };
 }
 
 std::vector<std::int64_t> model_eos_ids(const model::Tokenizer& tok, const model::ModelConfig& c, const std::string& dir) {
@@ -277,14 +295,7 @@ GenerateSummary generate_local(dataset::Store& store, const GenerateConfig& cfg,
   set_eos(eo, eos);
   std::unique_ptr<Engine> engine;  // made inside the try: its KV cache may not fit
   SampleSink sink(store, cfg.commit_every, progress, sum);
-  std::function<bool(const std::vector<int>&)> stop_fn;
-  if (!cfg.stop.empty())
-    stop_fn = [&](const std::vector<int>& ids) {
-      const std::string text = tok->decode(ids);
-      for (const auto& s : cfg.stop)
-        if (!s.empty() && text.find(s) != std::string::npos) return true;
-      return false;
-    };
+  const auto stop_fn = stop_rule(*tok, cfg.stop);
   InterruptGuard interrupt;  // Ctrl-C / SIGTERM: store what has finished, then end (a rerun draws the rest)
   try {
     engine = std::make_unique<Engine>(model, eo);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -132,6 +133,11 @@ class SampleSink {
 std::string completion_text(const model::Tokenizer& tok, std::vector<int> tokens,
                             const std::vector<std::string>& stop = {}, std::string_view prefix = "<think>\n",
                             const std::vector<std::int64_t>& more_eos = {});
+
+// Cuts `text` before the earliest of `stops` that occurs and returns that stop string (nullopt: none occurs).
+std::optional<std::string> cut_at_stop(std::string& text, const std::vector<std::string>& stops);
+// The engine's stop rule for stop strings: true once the decoded tokens hold one of them (empty `stops`: none).
+std::function<bool(const std::vector<int>&)> stop_rule(const model::Tokenizer& tok, std::vector<std::string> stops);
 
 // Every id that ends a model's sequence: the tokenizer's EOS, config.json's and generation_config.json's (which
 // may list several, as Llama 3's does). Sorted, without duplicates.

@@ -178,6 +178,15 @@ Attempt call_once(net::HttpClient& http, net::Endpoint e, bool stream, const std
   return a;
 }
 
+// Sleeps until `until`, in short naps; false when `cancel` ended it early.
+bool sleep_until(Clock::time_point until, const std::atomic<bool>& cancel) {
+  while (Clock::now() < until) {
+    if (cancel.load()) return false;
+    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+  }
+  return true;
+}
+
 // Requests start no closer together than 60 / rate seconds, across all workers.
 class RateLimiter {
  public:
@@ -192,11 +201,7 @@ class RateLimiter {
       slot = std::max(now, next_);
       next_ = slot + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap_));
     }
-    while (Clock::now() < slot) {
-      if (cancel.load()) return false;
-      std::this_thread::sleep_for(std::min<Clock::duration>(slot - Clock::now(), std::chrono::milliseconds(50)));
-    }
-    return true;
+    return sleep_until(slot, cancel);
   }
 
  private:
@@ -206,12 +211,8 @@ class RateLimiter {
 };
 
 bool sleep_unless(double seconds, const std::atomic<bool>& cancel) {
-  const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  while (Clock::now() < until) {
-    if (cancel.load()) return false;
-    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
-  }
-  return true;
+  return sleep_until(Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)),
+                     cancel);
 }
 
 struct Outcome {
@@ -461,7 +462,6 @@ void check_remote(const GenerateConfig& cfg) {
   if (!(rc.max_requests_per_minute >= 0)) throw InputError("--max-requests-per-minute: expected >= 0 (0: no limit)");
   if (rc.max_total_tokens < 0) throw InputError("--max-total-tokens: expected >= 0 (0: no limit)");
   if (rc.max_failures < 1) throw InputError("--max-failures: expected >= 1");
-  if (cfg.commit_every < 1) throw InputError("--commit-every " + std::to_string(cfg.commit_every) + ": expected >= 1");
   if (rc.endpoint == "chat" && cfg.prompt_format != "auto" && !cfg.prompt_format.empty())
     throw InputError("--prompt-format " + cfg.prompt_format + ": with --endpoint chat the server applies its own chat "
                      "template; use --endpoint completions to send distill's prompt");

@@ -138,7 +138,7 @@ class Server {
     http.route("GET", "/v1/models", [this](const net::HttpRequest& req) {
       if (auto denied = authorize(req)) return *denied;
       net::HttpReply r;
-      r.body = nlohmann_models();
+      r.body = models_body();
       return r;
     });
     http.route("POST", "/v1/chat/completions", [this](const net::HttpRequest& req) { return complete(req, net::Endpoint::chat); });
@@ -205,7 +205,7 @@ class Server {
     if (cfg_.max_seq_len < 0) throw InputError("--max-seq-len: expected >= 0 (0: the model's context)");
   }
 
-  std::string nlohmann_models() const;
+  std::string models_body() const;
 
   std::optional<net::HttpReply> authorize(const net::HttpRequest& req) const {
     if (key_.empty() || req.header("Authorization") == "Bearer " + key_) return std::nullopt;
@@ -261,10 +261,7 @@ class Server {
     std::vector<int> ids = tokens;
     if (!ids.empty() && std::find(eos_.begin(), eos_.end(), ids.back()) != eos_.end()) ids.pop_back();
     Text t{tok_->decode(ids), std::nullopt};
-    std::size_t cut = std::string::npos;
-    for (const auto& s : stops)
-      if (auto p = t.text.find(s); !s.empty() && p != std::string::npos && p < cut) cut = p, t.stop = s;
-    if (cut != std::string::npos) t.text.resize(cut);
+    t.stop = cut_at_stop(t.text, stops);
     return t;
   }
 
@@ -311,7 +308,7 @@ class Server {
   std::atomic<std::uint64_t> request_count_{0};
 };
 
-std::string Server::nlohmann_models() const {
+std::string Server::models_body() const {
   nlohmann::json m = {{"id", name_}, {"object", "model"}, {"created", 0}, {"owned_by", "distill"},
                       {"max_model_len", engine_->max_seq_len()}};
   return nlohmann::json{{"object", "list"}, {"data", nlohmann::json::array({m})}}.dump();
@@ -371,15 +368,7 @@ net::HttpReply Server::complete(const net::HttpRequest& req, net::Endpoint e) {
     g.seed = base_seed + std::uint64_t(i);
     g.params = params;
     g.abandoned = job->abandoned;
-    if (!r.stop.empty()) {
-      auto stops = r.stop;
-      g.stop = [this, stops](const std::vector<int>& toks) {
-        const auto text = tok_->decode(toks);
-        for (const auto& s : stops)
-          if (!s.empty() && text.find(s) != std::string::npos) return true;
-        return false;
-      };
-    }
+    g.stop = stop_rule(*tok_, r.stop);
     if (r.stream) {
       g.on_token = [job, i](const GenResult& res) {
         std::lock_guard<std::mutex> lock(job->m);
