@@ -36,7 +36,7 @@ void register_complete(CLI::App& root, Registry& reg) {
   a->sampling.temperature = 0.6;
   a->sampling.top_p = 0.95;
   a->sampling.max_tokens = 128;
-  CLI::App* c = root.add_subcommand("complete", "continue a prompt with a model (HF checkpoint or distill's own)");
+  CLI::App* c = root.add_subcommand("complete", torch_command_about("complete"));
   c->add_option("--model", a->model_dir, "model directory (config.json, safetensors, tokenizer.json or tokenizer.model)");
   c->add_option("--prompt", a->prompt, "the text to continue (with --chat: the user's message)");
   c->add_flag("--chat", a->chat, "render the prompt as one user turn with the model's chat template");

@@ -179,7 +179,7 @@ double pass1_over(const eval::ModelReport& m, std::int64_t lo, std::int64_t hi) 
 
 void register_demo(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<Args>();
-  CLI::App* c = root.add_subcommand("demo", "run the embedded end-to-end pipeline in a work directory");
+  CLI::App* c = root.add_subcommand("demo", torch_command_about("demo"));
   c->add_option("--workdir", a->workdir, "directory for the store, models and report (emptied when a demo made it)");
   c->add_option("--teacher", a->teacher, "teacher model directory (default: the shipped demo teacher)");
   c->add_option("--seed", a->seed, "base seed of every step");

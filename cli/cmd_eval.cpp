@@ -28,7 +28,7 @@ std::string pct(const eval::Interval& i) {
 void register_eval(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<Args>();
   auto& c = a->cfg;
-  CLI::App* e = root.add_subcommand("eval", "evaluate a model on a split: pass@1, pass@k, maj@k, length, speed");
+  CLI::App* e = root.add_subcommand("eval", torch_command_about("eval"));
   e->add_option("--db", a->db, "store file");
   e->add_option("--model", c.model_dir, "HF model directory with tokenizer.model");
   e->add_option("--split", c.split, "problems to answer");

@@ -60,8 +60,7 @@ void sampling_from_store(ExportArgs& a) {
 
 void register_export(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<ExportArgs>();
-  CLI::App* c = root.add_subcommand("export", "write a model for other tools: an HF directory (transformers, vLLM) "
-                                              "or one GGUF file (llama.cpp, Ollama)");
+  CLI::App* c = root.add_subcommand("export", torch_command_about("export"));
   c->add_option("--model", a->o.model_dir, "model directory (HF checkpoint or a distill student)");
   c->add_option("--format", a->o.format, "hf | gguf");
   c->add_option("--dtype", a->o.dtype, "hf: f32 (default), bf16, f16; gguf: f16 (default), bf16, f32, q8_0");

@@ -19,7 +19,7 @@ void register_generate(CLI::App& root, Registry& reg) {
   auto db = std::make_shared<std::string>();
   a->sampling.temperature = 0.6;
   a->sampling.top_p = 0.95;
-  CLI::App* c = root.add_subcommand("generate", "sample chain-of-thought completions from a teacher into the store");
+  CLI::App* c = root.add_subcommand("generate", torch_command_about("generate"));
   c->add_option("--db", *db, "store file");
   c->add_option("--teacher", a->teacher_dir,
                 "teacher model directory (config.json, model.safetensors, tokenizer), or an OpenAI-compatible "

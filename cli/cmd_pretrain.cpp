@@ -30,7 +30,7 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   m.first_k_dense_replace = 1;
   m.scoring_func = "sigmoid";
   m.norm_topk_prob = true;
-  CLI::App* c = root.add_subcommand("pretrain", "train a model from scratch on the store's gold chain-of-thought");
+  CLI::App* c = root.add_subcommand("pretrain", torch_command_about("pretrain"));
   c->add_option("--db", *db, "store file (problems with gold solutions)");
   c->add_option("--out", a->out, "output model directory (HF format, with tokenizer.model)");
   c->add_option("--tokenizer", a->tokenizer_dir, "tokenizer directory (from `distill tokenizer train`)");

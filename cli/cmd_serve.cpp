@@ -9,8 +9,7 @@ namespace distill::cli {
 
 void register_serve(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<teacher::ServeConfig>();
-  CLI::App* c = root.add_subcommand("serve", "serve a model over the OpenAI-compatible API (/v1/chat/completions, "
-                                             "/v1/completions, /v1/models, /health)");
+  CLI::App* c = root.add_subcommand("serve", torch_command_about("serve"));
   c->add_option("--model", a->model_dir, "model directory (config.json, model.safetensors, tokenizer)");
   c->add_option("--host", a->host, "address to listen on (loopback by default; 0.0.0.0 for every interface)");
   c->add_option("--port", a->port, "port (0: a free one, printed)");

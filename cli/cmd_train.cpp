@@ -25,7 +25,7 @@ struct Args {
 void register_train(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<Args>();
   auto& c = a->cfg;
-  CLI::App* t = root.add_subcommand("train", "fine-tune a student on curated teacher samples (SFT, loss on completions)");
+  CLI::App* t = root.add_subcommand("train", torch_command_about("train"));
   t->add_option("--db", a->db, "store file");
   t->add_option("--student", c.student, "a preset (" + student::preset_names() + ") or an HF model directory");
   t->add_option("--out", c.out, "output directory (final HF model; checkpoint-N/ beside it)");

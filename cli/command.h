@@ -40,19 +40,36 @@ void register_data_browse(CLI::App& data, Registry& reg);  // list, export
 void register_data_check(CLI::App& data, Registry& reg);   // check-answers
 void register_data_merge(CLI::App& data, Registry& reg);   // merge
 void register_tokenizer(CLI::App& root, Registry& reg);
+void register_compare(CLI::App& root, Registry& reg);
+
+// The commands that need LibTorch live in a second binary, distill-torch, beside distill: `distill` hands them
+// (and --version) over with exec before it parses anything, so the store's commands never load LibTorch.
+struct TorchCommand {
+  const char* name;
+  const char* about;  // the one line of `distill --help`
+};
+const std::vector<TorchCommand>& torch_commands();
+const char* torch_command_about(const std::string& name);
+
+// Which half of the command line a binary has: the LibTorch commands' registration and --version's text.
+struct CliParts {
+  void (*register_torch)(CLI::App& root, Registry& reg);
+  std::string (*version_text)();
+};
+// Runs the whole CLI on an argument vector (args[0] is the program name) and returns the exit code.
+int run_cli_with(const std::vector<std::string>& args, const CliParts& parts);
+
+// ---- distill-torch only ----
 void register_demo(CLI::App& root, Registry& reg);
 void register_generate(CLI::App& root, Registry& reg);
 void register_pretrain(CLI::App& root, Registry& reg);
 void register_train(CLI::App& root, Registry& reg);
 void register_eval(CLI::App& root, Registry& reg);
-void register_compare(CLI::App& root, Registry& reg);
 void register_complete(CLI::App& root, Registry& reg);
 void register_serve(CLI::App& root, Registry& reg);
 void register_export(CLI::App& root, Registry& reg);
 std::string version_text();  // for --version
-
-// Runs the whole CLI on an argument vector (args[0] is the program name) and returns the exit code.
-// main() is this; `distill demo` uses it to run its steps exactly as a user would type them.
+// run_cli_with every command: `distill demo` uses it to run its steps exactly as a user would type them.
 int run_cli(const std::vector<std::string>& args);
 
 }  // namespace distill::cli

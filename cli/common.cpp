@@ -3,8 +3,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include "teacher/sampling.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -13,13 +11,6 @@
 #include "common/progress.h"
 
 namespace distill::cli {
-
-void add_sampling_filters(CLI::App& app, teacher::SamplingParams& s) {
-  app.add_option("--temperature", s.temperature, "sampling temperature (0: greedy)");
-  app.add_option("--top-p", s.top_p, "nucleus sampling mass (1: off)");
-  app.add_option("--top-k", s.top_k, "keep the k most likely tokens (0: off)");
-  app.add_option("--min-p", s.min_p, "drop tokens below min-p x the most likely one (0: off)");
-}
 
 std::pair<int, int> parse_int_range(const std::string& s, const std::string& flag) {
   auto parse = [&](const std::string& t) {

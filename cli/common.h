@@ -17,7 +17,8 @@ struct SamplingParams;
 
 namespace distill::cli {
 
-// --temperature, --top-p, --top-k and --min-p into `s`: the sampling filters generate and complete share.
+// --temperature, --top-p, --top-k and --min-p into `s`: the sampling filters generate and complete share
+// (cli/sampling_flags.cpp, in distill-torch only).
 void add_sampling_filters(CLI::App& app, teacher::SamplingParams& s);
 
 // "3" -> (3, 3); "1-3" -> (1, 3). Throws InputError naming `flag`.

@@ -1,132 +1,54 @@
-// cli/main.cpp: the `distill` entry point: builds the command tree, parses, applies --config, runs the
-// chosen subcommand, and maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input or usage).
-#include <charconv>
-#include <cstdint>
+// cli/main.cpp: `distill`, the binary users run. It holds every command that touches only the store (data, compare,
+// tokenizer, and --help), so they start in milliseconds; a LibTorch command is handed, with the same arguments
+// and process id, to distill-torch beside it (exec), before anything is parsed.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli/command.h"
-#include "common/errors.h"
-#include "common/interrupt.h"
-#include "common/utf8.h"
 
 namespace distill::cli {
 
 namespace {
 
-// CLI11 2.1 reads integers with strtoll/strtoull, base 0: a value out of range saturates (a review of sample
-// 99999999999999999999 looked up 9223372036854775807) and a leading 0 reads as octal (--steps 010 ran 8 steps).
-// Every integer option of every subcommand therefore takes plain decimal that fits its type, else exit 2 (an
-// unsigned one, the seeds, no sign: CLI11 took "-1" as 2^64 - 1).
-std::string decimal_fits(const std::string& v, bool is_unsigned) {
-  const char *b = v.data(), *e = v.data() + v.size();
-  const bool neg = !v.empty() && v[0] == '-';
-  const std::string digits = v.substr(neg ? 1 : 0);
-  const bool plain = !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
-                     (digits.size() == 1 || digits[0] != '0');
-  if (!plain || (neg && is_unsigned)) return "expected a whole decimal number" + std::string(is_unsigned ? " >= 0" : "") + ", got " + v;
-  std::from_chars_result r;
-  if (is_unsigned) {
-    std::uint64_t x;
-    r = std::from_chars(b, e, x);
-  } else {
-    std::int64_t x;
-    r = std::from_chars(b, e, x);
-  }
-  if (r.ec == std::errc::result_out_of_range) return v + " is out of range (at most " + (is_unsigned ? "18446744073709551615" : "9223372036854775807") + ")";
-  return {};
+bool wants_torch(int argc, char** argv) {
+  if (argc < 2) return false;
+  const std::string first = argv[1];
+  if (first == "--version") return true;
+  for (const auto& c : torch_commands())
+    if (first == c.name) return true;
+  return false;
 }
 
-void check_integer_options(CLI::App& app) {
-  for (CLI::Option* o : app.get_options()) {
-    const auto full = o->get_type_name(), type = full.substr(0, full.find(':'));  // "INT", "UINT", or with a validator's name after ':' 
-    if (type != "INT" && type != "UINT") continue;
-    const bool is_unsigned = type == "UINT";
-    o->check(CLI::Validator([is_unsigned](std::string& v) { return decimal_fits(v, is_unsigned); }, "", "decimal"));
-  }
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_integer_options(*sub);
+[[noreturn]] void exec_torch_half(char** argv) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::string path = ((ec ? std::filesystem::path(argv[0]) : self).parent_path() / "distill-torch").string();
+  ::execv(path.c_str(), argv);
+  std::cerr << "distill: cannot run " << path << " (the LibTorch commands' binary, built beside distill): "
+            << std::strerror(errno) << "\n";
+  std::exit(1);
 }
+
+// In this binary the LibTorch commands are entries of --help only: main() hands them over before parsing.
+void list_torch_commands(CLI::App& root, Registry&) {
+  for (const auto& c : torch_commands()) root.add_subcommand(c.name, c.about)->allow_extras()->prefix_command();
+}
+
+std::string no_version() { return "distill (run distill --version for the LibTorch build)\n"; }
 
 }  // namespace
 
-int run_cli(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const int argc = int(args.size());
-  CLI::App app{"distill: distill a Mixture-of-Experts teacher's reasoning into a small dense student.", "distill"};
-  app.option_defaults()->always_capture_default();
-  bool show_version = false;
-  app.add_flag("--version", show_version, "print the distill and LibTorch versions, CUDA availability, threads");
-  app.require_subcommand(0, 1);
-
-  Registry reg;
-  CLI::App* data = app.add_subcommand("data", "the problem and sample store: synthesise, import, inspect");
-  data->require_subcommand(1, 1);
-  register_data_synth(*data, reg);
-  register_data_import(*data, reg);
-  register_data_stats(*data, reg);
-  register_data_review(*data, reg);
-  register_data_curate(*data, reg);
-  register_data_browse(*data, reg);
-  register_data_check(*data, reg);
-  register_data_merge(*data, reg);
-  register_tokenizer(app, reg);
-  register_generate(app, reg);
-  register_pretrain(app, reg);
-  register_train(app, reg);
-  register_eval(app, reg);
-  register_compare(app, reg);
-  register_complete(app, reg);
-  register_serve(app, reg);
-  register_export(app, reg);
-  register_demo(app, reg);
-  check_integer_options(app);
-
-  try {
-    app.parse(argc, argv.data());
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "distill: " << printable_utf8(e.what()) << "\nRun `distill --help` (or `distill SUBCOMMAND --help`) for usage.\n";
-    return 2;
-  }
-
-  if (show_version) {
-    std::cout << version_text();
-    return 0;
-  }
-  const CLI::App* leaf = &app;
-  for (auto subs = leaf->get_subcommands(); !subs.empty(); subs = leaf->get_subcommands()) leaf = subs.front();
-  auto it = reg.run.find(leaf);
-  if (it == reg.run.end()) {
-    std::cerr << leaf->help();
-    return 2;
-  }
-  try {
-    auto* mut = const_cast<CLI::App*>(leaf);
-    if (const CLI::Option* cfg = leaf->get_option_no_throw("--config"); cfg && cfg->count() > 0)
-      apply_config_file(*mut, cfg->as<std::string>());
-    it->second();
-    return 0;
-  } catch (const InputError& e) {
-    std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
-    return 2;
-  } catch (const Interrupted& e) {
-    std::cerr << "distill: " << printable_utf8(e.what()) << "\n";
-    return 130;
-  } catch (const CLI::Error& e) {
-    std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "distill: failed: " << printable_utf8(e.what()) << "\n";
-    return 1;
-  }
-}
+int run_cli(const std::vector<std::string>& args) { return run_cli_with(args, {list_torch_commands, no_version}); }
 
 }  // namespace distill::cli
 
-int main(int argc, char** argv) { return distill::cli::run_cli(std::vector<std::string>(argv, argv + argc)); }
+int main(int argc, char** argv) {
+  if (distill::cli::wants_torch(argc, argv)) distill::cli::exec_torch_half(argv);
+  return distill::cli::run_cli(std::vector<std::string>(argv, argv + argc));
+}

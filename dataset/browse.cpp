@@ -15,16 +15,15 @@ namespace {
 
 std::string list_sql(bool search, bool count) {
   std::string sql = count ? "SELECT count(*)"
-                          : std::string("SELECT s.id, s.problem_id, s.n_tokens, s.sample_idx, p.split, coalesce(d.decision, ''), "
+                          : std::string("SELECT s.id, s.problem_id, s.n_tokens, s.sample_idx, p.split, s.status, "
                                         "s.verdict, ") +
                                 (search ? "snippet(samples_fts, 0, '[', ']', '...', 12)" : "s.completion");
-  sql += std::string(" FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (") + kLiveDecisionsSql +
-         ") d ON d.sample_id = s.id";
+  sql += " FROM samples s JOIN problems p ON p.id = s.problem_id";
   if (search) sql += " JOIN samples_fts ON samples_fts.rowid = s.id";
   sql +=
       " WHERE (?1 = '' OR p.split = ?1) AND (?2 = '' OR s.verdict = ?2) AND (?3 IS NULL OR s.problem_id = ?3) "
       "AND (?4 IS NULL OR s.n_tokens >= ?4) AND (?5 IS NULL OR s.n_tokens <= ?5) "
-      "AND (?6 = 'any' OR coalesce(d.decision, 'pending') = ?6)";
+      "AND (?6 = 'any' OR s.status = ?6)";
   if (search) sql += " AND samples_fts MATCH ?9";
   if (!count) sql += " ORDER BY s.id LIMIT ?7 OFFSET ?8";
   return sql;
@@ -32,7 +31,7 @@ std::string list_sql(bool search, bool count) {
 
 Stmt prepare_list(Store& s, const ListQuery& q, bool count) {
   auto st = s.db().prepare(list_sql(!q.search.empty(), count));
-  const char* status = !q.status ? "any" : *q.status == Status::kept ? "keep" : *q.status == Status::rejected ? "reject" : "pending";
+  const char* status = q.status ? status_name(*q.status) : "any";
   st.bind(1, q.split).bind(2, q.verdict).bind(3, q.problem_id).bind(4, q.min_tokens).bind(5, q.max_tokens).bind(6, status);
   if (!count) st.bind(7, q.limit).bind(8, q.offset);
   if (!q.search.empty()) st.bind(9, q.search);
@@ -78,12 +77,11 @@ std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
   run_query(q, [&] {
     auto st = prepare_list(s, q, false);
     while (st.step()) {
-      const auto d = st.col_text(5);
       std::string snip = st.col_text(7);
       if (q.search.empty()) snip = answer_snippet(snip);
       std::replace(snip.begin(), snip.end(), '\n', ' ');
       out.push_back({st.col_int(0), st.col_int(1), st.col_opt_int(2), st.col_int(3), st.col_text(4),
-                     d == "keep" ? "kept" : d == "reject" ? "rejected" : "pending", st.col_text(6), snip});
+                     st.col_text(5), st.col_text(6), snip});
     }
   });
   return out;
@@ -101,11 +99,11 @@ std::int64_t count_samples(Store& s, const ListQuery& q) {
 
 std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& statuses, const std::string& split) {
   std::set<std::string> wanted;
-  for (auto st : statuses) wanted.insert(st == Status::kept ? "keep" : st == Status::rejected ? "reject" : "");
-  auto q = s.db().prepare(std::string(
+  for (auto st : statuses) wanted.insert(status_name(st));
+  auto q = s.db().prepare(
       "SELECT s.id, s.problem_id, s.model_id, p.prompt, p.answer, s.completion, s.finish_reason, m.path, p.difficulty, "
-      "coalesce(d.decision, ''), s.n_tokens, p.split FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
-      "LEFT JOIN (") + kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
+      "s.status, s.n_tokens, p.split FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, split);
   std::vector<CuratedSample> out;
   while (q.step()) {
@@ -220,5 +218,60 @@ CurationStats curation_stats(Store& s, int buckets) {
 }
 
 std::vector<std::pair<std::string, std::int64_t>> curation_funnel(Store& s) { return curation_stats(s).funnel; }
+
+}  // namespace distill::dataset
+
+namespace distill::dataset {
+
+ProblemView problem_view(Store& s, std::int64_t problem_id) {
+  auto q = s.db().prepare("SELECT id, source, split, prompt, answer, solution, difficulty FROM problems WHERE id = ?");
+  q.bind(1, problem_id);
+  if (!q.step()) throw InputError("no problem with id " + std::to_string(problem_id));
+  ProblemView v;
+  v.id = q.col_int(0);
+  v.source = q.col_text(1);
+  v.split = q.col_text(2);
+  v.prompt = q.col_text(3);
+  v.answer = q.col_text(4);
+  v.solution = q.col_opt_text(5);
+  if (!q.col_null(6)) v.difficulty = int(q.col_int(6));
+  ListQuery lq;
+  lq.problem_id = problem_id;
+  lq.limit = 200;
+  v.samples = list_samples(s, lq);
+  v.n_samples = count_samples(s, lq);
+  auto e = s.db().prepare(
+      "SELECT e.run_id, e.model_id, e.sample_idx, e.n_tokens, m.role, m.path, e.verdict, e.completion, r.status "
+      "FROM eval_results e JOIN models m ON m.id = e.model_id JOIN runs r ON r.id = e.run_id WHERE e.problem_id = ? "
+      "ORDER BY CASE m.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 ELSE 2 END, e.run_id DESC, e.sample_idx");
+  e.bind(1, problem_id);
+  while (e.step())
+    v.evals.push_back({e.col_int(0), e.col_int(1), e.col_int(2), e.col_int(3), e.col_text(4), e.col_text(5), e.col_text(6),
+                       e.col_text(7), e.col_text(8)});
+  return v;
+}
+
+std::vector<std::string> recent_reasons(Store& s, int n) {
+  auto q = s.db().prepare(
+      "SELECT reason FROM curation_actions WHERE kind = 'review' AND coalesce(reason, '') <> '' GROUP BY reason "
+      "ORDER BY max(id) DESC LIMIT ?");
+  q.bind(1, n);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.col_text(0));
+  return out;
+}
+
+Facets sample_facets(Store& s) {
+  Facets f;
+  for (auto q = s.db().prepare("SELECT DISTINCT split FROM problems ORDER BY split"); q.step();) f.splits.push_back(q.col_text(0));
+  // Runs that can hold samples; the samples table has no run index, and a million rows are not scanned for this.
+  for (auto q = s.db().prepare("SELECT id, kind || ' (' || started_at || ')' FROM runs WHERE kind IN ('generate', 'data import') "
+                               "ORDER BY id");
+       q.step();)
+    f.runs.emplace_back(q.col_int(0), q.col_text(1));
+  for (auto q = s.db().prepare("SELECT id, role || ' ' || path FROM models ORDER BY id"); q.step();)
+    f.models.emplace_back(q.col_int(0), q.col_text(1));
+  return f;
+}
 
 }  // namespace distill::dataset

@@ -62,3 +62,34 @@ CurationStats curation_stats(Store& s, int histogram_buckets = 16);
 std::vector<std::pair<std::string, std::int64_t>> curation_funnel(Store& s);
 
 }  // namespace distill::dataset
+
+namespace distill::dataset {
+
+// One problem with everything answered to it, for `data problem show` and the studio's problem view.
+struct EvalAnswer {
+  std::int64_t run_id = 0, model_id = 0, sample_idx = 0, n_tokens = 0;
+  std::string role, model_path, verdict, completion, run_status;
+};
+struct ProblemView {
+  std::int64_t id = 0;
+  std::string source, split, prompt, answer;
+  std::optional<std::string> solution;
+  std::optional<int> difficulty;
+  std::vector<ListRow> samples;      // its samples, by id (the first 200)
+  std::int64_t n_samples = 0;        // all of them
+  std::vector<EvalAnswer> evals;     // every eval run's answers to it: teachers, students, baselines; newest run first
+};
+ProblemView problem_view(Store& s, std::int64_t problem_id);  // InputError for an unknown id
+
+// The reasons people gave most recently in reviews, newest first, each once (for the studio's reason picker).
+std::vector<std::string> recent_reasons(Store& s, int n = 8);
+
+// What the sample filters can take: splits, the runs that drew samples, the models that wrote them.
+struct Facets {
+  std::vector<std::string> splits;
+  std::vector<std::pair<std::int64_t, std::string>> runs;     // id, "generate (2026-12-07T...)"
+  std::vector<std::pair<std::int64_t, std::string>> models;   // id, "teacher /path"
+};
+Facets sample_facets(Store& s);
+
+}  // namespace distill::dataset

@@ -25,19 +25,18 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-// Samples in scope with the given live decision ("" = pending, "keep" = kept), in id order:
+// Samples in scope with the given status (pending, kept or rejected), in id order:
 // fn(id, problem_id, sample_idx, n_tokens, verdict, text); `text` is the completion when with_text, else empty;
 // n_tokens is nullopt where the count is unknown (imported samples).
 using SampleFn = std::function<void(std::int64_t, std::int64_t, std::int64_t, std::optional<std::int64_t>,
                                     const std::string&, const std::string&)>;
-void for_each_sample(Store& s, const Scope& scope, const char* decision, bool with_text, const SampleFn& fn) {
+void for_each_sample(Store& s, const Scope& scope, const char* status, bool with_text, const SampleFn& fn) {
   const std::string sql = std::string("SELECT s.id, s.problem_id, s.sample_idx, s.n_tokens, s.verdict") +
                           (with_text ? ", s.completion" : "") +
-                          " FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (" + kLiveDecisionsSql +
-                          ") d ON d.sample_id = s.id WHERE coalesce(d.decision, '') = ?2 "
+                          " FROM samples s JOIN problems p ON p.id = s.problem_id WHERE s.status = ?2 "
                           "AND (?1 = '' OR p.split = ?1) ORDER BY s.id";
   auto q = s.db().prepare(sql);
-  q.bind(1, scope.split).bind(2, decision);
+  q.bind(1, scope.split).bind(2, status);
   const std::string empty;
   while (q.step()) {
     const auto text = with_text ? q.col_text(5) : empty;
@@ -48,7 +47,7 @@ void for_each_sample(Store& s, const Scope& scope, const char* decision, bool wi
 // Passes decide only on pending samples: a person's keep or reject stands.
 template <class F>
 void for_each_candidate(Store& s, const Scope& scope, bool with_text, F&& fn) {
-  for_each_sample(s, scope, "", with_text, fn);
+  for_each_sample(s, scope, "pending", with_text, fn);
 }
 
 // A split that names no problem at all is a typo, not an empty pass: refused, naming the splits there are.
@@ -101,8 +100,7 @@ void finish(Store& s, PassReport& r, const std::string& kind, const std::string&
 }  // namespace
 
 std::vector<std::int64_t> pending_samples(Store& s, const std::string& split) {
-  auto q = s.db().prepare(std::string("SELECT s.id FROM samples s JOIN problems p ON p.id = s.problem_id LEFT JOIN (") +
-                          kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE d.decision IS NULL "
+  auto q = s.db().prepare("SELECT s.id FROM samples s JOIN problems p ON p.id = s.problem_id WHERE s.status = 'pending' "
                           "AND (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, split);
   std::vector<std::int64_t> out;
@@ -215,7 +213,7 @@ PassReport run_filter(Store& s, const FilterRules& rules, const Scope& scope, bo
   std::vector<Survivor> survivors;
   std::unordered_map<std::int64_t, std::int64_t> held;  // per problem: kept samples, which count toward the cap
   if (rules.max_per_problem)
-    for_each_sample(s, scope, "keep", false, [&](std::int64_t, std::int64_t problem, std::int64_t, std::optional<std::int64_t>,
+    for_each_sample(s, scope, "kept", false, [&](std::int64_t, std::int64_t problem, std::int64_t, std::optional<std::int64_t>,
                                                  const std::string&, const std::string&) { ++held[problem]; });
   const auto total = progress ? count_in_scope(s, scope) : 0;
   for_each_candidate(s, scope, text, [&](std::int64_t id, std::int64_t problem, std::int64_t idx,
@@ -329,7 +327,7 @@ PassReport run_dedup(Store& s, const DedupOptions& o, const Scope& scope, bool a
     }
   };
   // Kept samples first, so a pending duplicate of one goes and the kept one stays.
-  for_each_sample(s, scope, "keep", true, [&](std::int64_t id, std::int64_t problem, std::int64_t, std::optional<std::int64_t>,
+  for_each_sample(s, scope, "kept", true, [&](std::int64_t id, std::int64_t problem, std::int64_t, std::optional<std::int64_t>,
                                               const std::string&, const std::string& c) { visit(true, id, problem, c); });
   for_each_candidate(s, scope, true, [&](std::int64_t id, std::int64_t problem, std::int64_t, std::optional<std::int64_t>,
                                          const std::string&, const std::string& c) { visit(false, id, problem, c); });

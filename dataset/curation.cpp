@@ -56,12 +56,13 @@ bool sample_exists(Store& s, std::int64_t id) {
 }
 }  // namespace
 
-std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after,
-                           const std::function<void(std::int64_t)>& also) {
+namespace {
+// record_action's body, inside the caller's transaction.
+std::int64_t record_in_tx(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after,
+                          const std::function<void(std::int64_t)>& also) {
   if (a.kind != "review" && a.kind != "filter" && a.kind != "dedup" && a.kind != "decontaminate" && a.kind != "verify")
     throw InputError("curation action kind '" + a.kind +
                      "' is not valid (expected review, filter, dedup, decontaminate or verify)");
-  Transaction tx(s.db());
   if (decided_after >= 0) {
     auto q = s.db().prepare("SELECT DISTINCT sample_id FROM curation_effects WHERE action_id > ?");
     q.bind(1, decided_after);
@@ -93,9 +94,36 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
     eff.run();
     eff.reset();
   }
+  // The newest action is the latest on each of its samples: their status is its decision.
+  s.db().prepare(
+          "UPDATE samples SET status_action = e.action_id, status = CASE e.decision WHEN 'keep' THEN 'kept' "
+          "WHEN 'reject' THEN 'rejected' ELSE 'pending' END FROM curation_effects e "
+          "WHERE e.action_id = ?1 AND e.sample_id = samples.id")
+      .bind(1, id)
+      .run();
   if (also) also(id);
-  tx.commit();
   return id;
+}
+}  // namespace
+
+std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>& decisions, std::int64_t decided_after,
+                           const std::function<void(std::int64_t)>& also) {
+  Transaction tx(s.db());
+  const auto id = record_in_tx(s, a, decisions, decided_after, also);
+  if (id != 0 || also) tx.commit();
+  return id;
+}
+
+void refresh_status(Db& db, const std::string& where, std::int64_t param) {
+  // One statement: both columns are computed from the row as it was, and `where` is read before either changes.
+  auto q = db.prepare(
+      "UPDATE samples SET status_action = (SELECT max(e.action_id) FROM curation_effects e JOIN curation_actions a "
+      "ON a.id = e.action_id WHERE e.sample_id = samples.id AND a.undone_by IS NULL), "
+      "status = coalesce((SELECT CASE e.decision WHEN 'keep' THEN 'kept' WHEN 'reject' THEN 'rejected' ELSE 'pending' END "
+      "FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id WHERE e.sample_id = samples.id "
+      "AND a.undone_by IS NULL ORDER BY e.action_id DESC LIMIT 1), 'pending')" + (where.empty() ? "" : " WHERE " + where));
+  if (where.find("?1") != std::string::npos) q.bind(1, param);
+  q.run();
 }
 
 std::int64_t last_action_id(Store& s) {
@@ -104,19 +132,55 @@ std::int64_t last_action_id(Store& s) {
   return q.col_int(0);
 }
 
+std::optional<std::int64_t> status_action(Store& s, std::int64_t sample_id) {
+  auto q = s.db().prepare("SELECT status_action FROM samples WHERE id = ?");
+  q.bind(1, sample_id);
+  if (!q.step()) throw InputError("no sample with id " + std::to_string(sample_id));
+  return q.col_opt_int(0);
+}
+
+namespace {
+// The stale-view refusal: the sample's latest live action is not the one the writer was shown.
+void check_seen(Store& s, std::int64_t id, std::optional<std::int64_t> seen) {
+  auto q = s.db().prepare(
+      "SELECT s.status, s.status_action, a.kind, a.actor, a.at FROM samples s "
+      "LEFT JOIN curation_actions a ON a.id = s.status_action WHERE s.id = ?");
+  q.bind(1, id);
+  if (!q.step()) throw InputError("no sample with id " + std::to_string(id));
+  const auto now = q.col_opt_int(1);
+  if (now == seen) return;
+  const std::string what = now ? q.col_text(2) + " action " + std::to_string(*now) + " by " + q.col_text(3) + " at " +
+                                     q.col_text(4)
+                               : "its last decision was undone";
+  throw StaleView("sample " + std::to_string(id) + " changed since it was shown: it is now " + q.col_text(0) + " (" +
+                  what + "); reload it and decide again");
+}
+}  // namespace
+
 ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
-                             const std::string& actor, const std::string& params_json) {
+                             const std::string& actor, const std::string& params_json,
+                             const std::map<std::int64_t, std::optional<std::int64_t>>& seen) {
+  Transaction tx(s.db());
+  auto out = review_samples_tx(s, ids, keep, reason, actor, params_json, seen);
+  if (out.action_id) tx.commit();
+  return out;
+}
+
+ReviewOutcome review_samples_tx(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
+                                const std::string& actor, const std::string& params_json,
+                                const std::map<std::int64_t, std::optional<std::int64_t>>& seen) {
   ReviewOutcome out;
-  std::set<std::int64_t> seen;
+  for (const auto& [id, head] : seen) check_seen(s, id, head);
+  std::set<std::int64_t> named;
   std::vector<Decision> ds;
   // Unchanged only when a person's review already decided so: a person confirming a filter's decision changes
   // who stands behind it (data verify reopens a rejection that rested on a filter's verdict rule alone).
   auto live = s.db().prepare(
-      "SELECT a.kind, e.decision FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id "
-      "WHERE e.sample_id = ? AND a.undone_by IS NULL ORDER BY a.id DESC LIMIT 1");
+      "SELECT a.kind, e.decision FROM samples s JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = "
+      "s.status_action JOIN curation_actions a ON a.id = e.action_id WHERE s.id = ?");
   const std::string want = keep ? "keep" : "reject";
   for (auto id : ids) {
-    if (!seen.insert(id).second) continue;
+    if (!named.insert(id).second) continue;
     if (!sample_exists(s, id)) throw InputError("no sample with id " + std::to_string(id));
     live.bind(1, id);
     const bool same = live.step() && live.col_text(0) == "review" && live.col_text(1) == want;
@@ -128,7 +192,7 @@ ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, boo
     ds.push_back({id, keep, reason, ""});
   }
   if (ds.empty()) return out;
-  out.action_id = record_action(s, {"review", params_json, reason, actor}, ds);
+  out.action_id = record_in_tx(s, {"review", params_json, reason, actor}, ds, -1, {});
   for (const auto& d : ds) out.changed.push_back(d.sample_id);
   return out;
 }
@@ -160,23 +224,22 @@ std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& ac
   upd.bind(1, undo_id).bind(2, action_id);
   upd.run();
   if (kind == "verify") restore_verdicts(s, action_id);
+  // Only samples whose status this action set can change: a later live action still stands over the others.
+  refresh_status(s.db(), "status_action = ?1", action_id);
   tx.commit();
   return undo_id;
 }
 
 Status sample_status(Store& s, std::int64_t sample_id) {
-  auto q = s.db().prepare(
-      "SELECT e.decision FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id "
-      "WHERE e.sample_id = ? AND a.undone_by IS NULL ORDER BY e.action_id DESC LIMIT 1");
+  auto q = s.db().prepare("SELECT status FROM samples WHERE id = ?");
   q.bind(1, sample_id);
   if (!q.step()) return Status::pending;
-  const auto d = q.col_text(0);
-  return d == "keep" ? Status::kept : d == "reject" ? Status::rejected : Status::pending;
+  return parse_status(q.col_text(0)).value_or(Status::pending);
 }
 
 std::unordered_map<std::int64_t, Status> decided_statuses(Store& s) {
   std::unordered_map<std::int64_t, Status> out;
-  auto q = s.db().prepare(std::string("SELECT sample_id, decision = 'keep' FROM (") + kLiveDecisionsSql + ")");
+  auto q = s.db().prepare("SELECT id, status = 'kept' FROM samples WHERE status <> 'pending'");
   while (q.step()) out.emplace(q.col_int(0), q.col_int(1) ? Status::kept : Status::rejected);
   return out;
 }
@@ -264,6 +327,7 @@ SampleView sample_view(Store& s, std::int64_t sample_id) {
   while (c.step())
     v.verdict_changes.push_back({c.col_int(0), c.col_text(1), c.col_text(2), c.col_text(3), c.col_text(4), c.col_int(5) != 0});
   v.status = status_name(sample_status(s, sample_id));
+  v.status_action = status_action(s, sample_id);
   v.history = curation_history(s, sample_id);
   return v;
 }

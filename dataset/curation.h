@@ -1,4 +1,5 @@
-// dataset/curation.h: the append-only curation log and the sample status derived from it.
+// dataset/curation.h: the append-only curation log and the sample status derived from it (and kept materialised
+// in samples.status, in the same transaction as each log entry).
 // An action (a manual review, a filter, dedup or decontaminate run, an undo) is one row with its parameters;
 // the per-sample decisions it made (keep or reject, with a reason) hang off it. A sample's status is the
 // decision of the latest action on it that has not been undone, else pending. Undo marks the action undone and
@@ -8,11 +9,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/errors.h"
 #include "dataset/store.h"
 
 namespace distill::dataset {
@@ -47,16 +50,36 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
 // The id of the newest curation action (0 for none): what a pass read after, for record_action's decided_after.
 std::int64_t last_action_id(Store& s);
 
+// The latest live action that decided on the sample (nullopt: none), the one its status comes from: what a view
+// of the sample showed, for a later write to say it is still current. InputError for an unknown sample.
+std::optional<std::int64_t> status_action(Store& s, std::int64_t sample_id);
+
+// Brings samples.status and status_action in line with the log for the samples `where` selects (an SQL condition
+// over samples that may use ?1 = param; "" = every sample), inside the caller's transaction. record_action and
+// undo_action keep them in step themselves; migrations and merges call this.
+void refresh_status(Db& db, const std::string& where = "", std::int64_t param = 0);
+
+// A write based on a view of a sample that is no longer current (someone decided on it since): refused whole.
+struct StaleView : InputError {
+  using InputError::InputError;
+};
+
 // A person's keep or reject of samples, as `data review` and the studio make it: ids named twice count once;
 // samples a person's review already decided so are left out (one a filter decided alike is not: the review
-// records that a person stands behind it), and when none is left no action is logged.
+// records that a person stands behind it), and when none is left no action is logged. `seen` maps sample ids to
+// the status_action a view showed: if any differs now, StaleView and nothing is written. One transaction.
 struct ReviewOutcome {
   std::int64_t action_id = 0;            // 0: nothing changed, nothing logged
   std::vector<std::int64_t> changed;     // in the order named
   std::vector<std::int64_t> unchanged;   // already kept (or rejected), as asked
 };
 ReviewOutcome review_samples(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
-                             const std::string& actor, const std::string& params_json);
+                             const std::string& actor, const std::string& params_json,
+                             const std::map<std::int64_t, std::optional<std::int64_t>>& seen = {});
+// The same inside the caller's transaction (a bulk review counts and acts in one).
+ReviewOutcome review_samples_tx(Store& s, const std::vector<std::int64_t>& ids, bool keep, const std::string& reason,
+                                const std::string& actor, const std::string& params_json,
+                                const std::map<std::int64_t, std::optional<std::int64_t>>& seen);
 
 // One manual keep/reject of one sample (a 'review' action); returns its id.
 std::int64_t curate(Store& s, std::int64_t sample_id, const std::string& action, const std::string& reason,
@@ -73,7 +96,8 @@ Status sample_status(Store& s, std::int64_t sample_id);
 // Status of every sample that has a live decision (absent: pending), in one pass over the log.
 std::unordered_map<std::int64_t, Status> decided_statuses(Store& s);
 
-// SQL for a relation (sample_id, decision) of samples with a live decision, to JOIN in queries.
+// SQL for a relation (sample_id, decision, action_id) of samples with a live decision, derived from the log alone:
+// what samples.status must agree with (tests check it does).
 extern const char* const kLiveDecisionsSql;
 
 struct CurationRow {  // one decision on one sample, or an undo of an action that touched it
@@ -103,6 +127,7 @@ struct SampleView {
   std::int64_t id, problem_id, sample_idx, seed;
   std::optional<std::int64_t> n_tokens;  // nullopt: unknown
   std::string split, prompt, gold, completion, verdict, finish_reason, created_at, status;
+  std::optional<std::int64_t> status_action;  // the action the status comes from (nullopt: none)
   std::optional<std::string> extracted_answer, extract_rule, verifier;
   std::string imported_from;  // "FILE (FORMAT)" for imported samples, else ""
   bool sampled_here = true;   // false for chat-format imports: no sampling parameters are known

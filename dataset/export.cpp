@@ -90,14 +90,13 @@ ojson record(ExportFormat f, const ImportedSample& r, std::string_view instructi
 ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& out) {
   const auto path = output_target(out);  // through a link; never a folder or device
   std::set<std::string> wanted;
-  for (auto st : o.statuses) wanted.insert(st == Status::kept ? "keep" : st == Status::rejected ? "reject" : "");
+  for (auto st : o.statuses) wanted.insert(status_name(st));
   auto q = s.db().prepare(std::string(
       "SELECT p.source, p.split, p.prompt, p.answer, p.solution, p.difficulty, p.meta_json, s.completion, "
       "s.extracted_answer, s.verdict, s.n_tokens, s.finish_reason, s.sample_idx, s.seed, s.temperature, s.top_p, "
-      "s.max_tokens, m.role, m.path, m.arch, m.n_params, m.n_active_params, m.sha256, coalesce(d.decision, ''), "
+      "s.max_tokens, m.role, m.path, m.arch, m.n_params, m.n_active_params, m.sha256, s.status, "
       "s.problem_id, s.extract_rule, s.verifier FROM samples s JOIN problems p ON p.id = s.problem_id "
-      "JOIN models m ON m.id = s.model_id "
-      "LEFT JOIN (") + kLiveDecisionsSql + ") d ON d.sample_id = s.id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
+      "JOIN models m ON m.id = s.model_id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id"));
   q.bind(1, o.split);
   const auto tmp = path + ".tmp-" + std::to_string(::getpid());
   ExportStats st;

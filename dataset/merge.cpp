@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "common/errors.h"
+#include "dataset/curation.h"
 #include "dataset/sqlite.h"
 
 namespace distill::dataset {
@@ -229,6 +230,7 @@ MergeReport merge_stores(Store& out, const std::vector<std::string>& inputs) {
     Copier copier(out, *in, maps, report.stores.back());
     for (const auto& s : specs()) copier.copy(s);
   }
+  refresh_status(out.db());  // copied rows carry their store's status_action ids: recomputed from the merged log
   tx.commit();
   return report;
 }

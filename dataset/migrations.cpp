@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/errors.h"
+#include "dataset/curation.h"
 
 namespace distill::dataset {
 
@@ -50,7 +51,11 @@ struct Step {
   int from;                      // user_version before the step
   const char* sql;               // DDL/DML that brings it to from+1
   void (*edit)(Db&) = nullptr;   // run before `sql`, for what SQL cannot say
+  void (*after)(Db&) = nullptr;  // run after `sql`
 };
+
+// 7 -> 8: the status of every sample, from the log, into the new columns.
+void fill_status(Db& db) { refresh_status(db); }
 const std::vector<Step>& steps() {
   static const std::vector<Step> s = {
       // 1 -> 2: the per-sample curation log becomes actions + per-sample decisions (bulk runs, parameters,
@@ -160,6 +165,17 @@ CREATE TABLE remote_requests (
 );
 CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample_idx, seed);
 )SQL"},
+      // 7 -> 8: each sample's curation status materialised (kept in step with the log), and a view of it.
+      {7, R"SQL(
+ALTER TABLE samples ADD COLUMN status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected'));
+ALTER TABLE samples ADD COLUMN status_action INTEGER;
+CREATE INDEX samples_status ON samples(status, id);
+CREATE VIEW sample_status AS
+  SELECT s.id AS sample_id, s.status AS status, s.status_action AS action_id, a.kind AS action_kind, a.actor AS actor,
+         a.at AS at, e.reason AS reason, e.rule AS rule
+  FROM samples s LEFT JOIN curation_actions a ON a.id = s.status_action
+  LEFT JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = s.status_action;
+)SQL", nullptr, fill_status},
   };
   return s;
 }
@@ -178,6 +194,7 @@ void migrate(Db& db, int from, int to) {
                        " has no migration to version " + std::to_string(v + 1));
     if (step->edit) step->edit(db);
     db.exec(step->sql);
+    if (step->after) step->after(db);
     db.exec(("PRAGMA user_version = " + std::to_string(v + 1)).c_str());
   }
   tx.commit();

@@ -1,4 +1,4 @@
--- dataset/schema.sql: the distill store, schema version 7 (PRAGMA user_version = 7).
+-- dataset/schema.sql: the distill store, schema version 8 (PRAGMA user_version = 8).
 -- Applied to a new store in one transaction. Older stores are brought forward by dataset/migrations.cpp;
 -- a store from a newer distill is refused untouched. Every table is written only through dataset/.
 
@@ -58,9 +58,15 @@ CREATE TABLE samples (
   created_at        TEXT NOT NULL,
   extract_rule      TEXT,                   -- which rule extracted the answer: boxed, answer_colon, ... (v6)
   verifier          TEXT,                   -- the verifier version that gave the verdict; NULL before v6
+  -- The curation status, kept in step with the log by dataset/curation.cpp in the log's own transactions (v8):
+  -- the decision of status_action, the latest live action that decided on the sample (NULL: none, pending).
+  -- status_action names a curation_actions id; it is not declared a reference so `data merge` can copy rows first.
+  status            TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected')),
+  status_action     INTEGER,
   UNIQUE (problem_id, model_id, sample_idx, seed)   -- the resume key of `generate`
 );
 CREATE INDEX samples_model_verdict ON samples(model_id, verdict);
+CREATE INDEX samples_status ON samples(status, id);
 
 -- Teacher top-k (token id, logprob) per generated position, packed little-endian, for logit KD.
 CREATE TABLE sample_logprobs (
@@ -95,8 +101,9 @@ CREATE TABLE remote_requests (
 CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample_idx, seed);
 
 -- Curation: an append-only log of actions (a manual review, a filter/dedup/decontaminate run, an undo) with
--- the rule's parameters, and the per-sample decisions each action made. A sample's status is derived: the
--- decision of the latest action on it that has not been undone, else pending. Undo sets undone_by, nothing else.
+-- the rule's parameters, and the per-sample decisions each action made. A sample's status is the decision of
+-- the latest action on it that has not been undone, else pending (materialised in samples.status). Undo sets
+-- undone_by, nothing else.
 CREATE TABLE curation_actions (
   id           INTEGER PRIMARY KEY,
   kind         TEXT NOT NULL CHECK (kind IN ('review', 'filter', 'dedup', 'decontaminate', 'undo', 'verify')),
@@ -119,6 +126,13 @@ CREATE TABLE curation_effects (
   PRIMARY KEY (sample_id, action_id)
 ) WITHOUT ROWID;
 CREATE INDEX curation_effects_action ON curation_effects(action_id);
+
+-- Each sample's status with the action behind it, for the sqlite3 shell and other readers (v8).
+CREATE VIEW sample_status AS
+  SELECT s.id AS sample_id, s.status AS status, s.status_action AS action_id, a.kind AS action_kind, a.actor AS actor,
+         a.at AS at, e.reason AS reason, e.rule AS rule
+  FROM samples s LEFT JOIN curation_actions a ON a.id = s.status_action
+  LEFT JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = s.status_action;
 
 -- `data verify`: each verdict it changed, old and new, so that undoing the action restores the old ones (v6).
 CREATE TABLE verdict_changes (

@@ -16,7 +16,7 @@
 
 namespace distill::dataset {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 inline constexpr std::int64_t kApplicationId = 0x4453544C;  // "DSTL" in the SQLite header, offset 68
 
 enum class OpenMode {

@@ -1,6 +1,8 @@
 // net/http.cpp: see http.h. The only file that includes cpp-httplib.
 #include "net/http.h"
 
+#include <nlohmann/json.hpp>
+
 #include <httplib.h>
 
 #include <charconv>
@@ -173,13 +175,19 @@ std::string HttpRequest::header(std::string_view name) const {
   return "";
 }
 
+std::optional<std::string> HttpRequest::param(std::string_view name) const {
+  for (const auto& [k, v] : params)
+    if (k == name) return v;
+  return std::nullopt;
+}
+
 struct HttpServer::Impl {
   ServerOptions opt;
   httplib::Server server;
 
   std::string error_json(int status, const std::string& message) const {
     if (opt.error_body) return opt.error_body(status, message);
-    return "{\"error\": {\"message\": \"" + message + "\"}}";
+    return nlohmann::json{{"error", {{"message", message}}}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
   void answer(const httplib::Request& req, httplib::Response& res, const HttpHandler& h) const {
@@ -188,6 +196,8 @@ struct HttpServer::Impl {
     r.path = req.path;
     r.body = req.body;
     for (const auto& [k, v] : req.headers) r.headers.emplace_back(k, v);
+    for (const auto& [k, v] : req.params) r.params.emplace_back(k, v);
+    for (std::size_t i = 1; i < req.matches.size(); ++i) r.matches.push_back(req.matches[i].str());
     HttpReply reply = h(r);
     res.status = reply.status;
     for (const auto& [k, v] : reply.headers) res.set_header(k.c_str(), v);

@@ -76,7 +76,10 @@ class HttpClient {
 struct HttpRequest {
   std::string method, path, body;
   Headers headers;
+  Headers params;                    // the query string's name=value pairs, decoded, in order
+  std::vector<std::string> matches;  // the route pattern's capture groups
   std::string header(std::string_view name) const;  // case-insensitive; "" when absent
+  std::optional<std::string> param(std::string_view name) const;  // the first with that name
 };
 
 // A handler's answer: a whole body, or (`stream` set) a body written piece by piece from the connection's
@@ -105,7 +108,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  void route(const std::string& method, const std::string& path, HttpHandler handler);  // GET or POST
+  // GET or POST; `path` is an ECMAScript regex over the whole path ("/api/sample/(\\d+)"), groups in `matches`.
+  void route(const std::string& method, const std::string& path, HttpHandler handler);
   // Binds host:port (0: a free port) and returns the port; RuntimeFailure when it cannot.
   int bind(const std::string& host, int port);
   void serve();  // answers until stop()

@@ -82,7 +82,7 @@ std::string read_text(const std::string& path) {
 namespace {
 // In the child: redirect stdio, set the environment, exec build/bin/distill with `args`. Never returns.
 [[noreturn]] void exec_distill(const std::vector<std::string>& args, int in, int out, int err,
-                               const std::vector<std::string>& env) {
+                               const std::vector<std::string>& env, std::string bin = DISTILL_BIN) {
   dup2(in, 0);
   dup2(out, 1);
   dup2(err, 2);
@@ -92,7 +92,6 @@ namespace {
     ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
   }
   std::vector<char*> argv;
-  std::string bin = DISTILL_BIN;
   argv.push_back(bin.data());
   std::vector<std::string> copy = args;
   for (auto& a : copy) argv.push_back(a.data());
@@ -103,13 +102,17 @@ namespace {
 }  // namespace
 
 CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  return run_binary(DISTILL_BIN, args, env);
+}
+
+CliResult run_binary(const std::string& bin, const std::vector<std::string>& args, const std::vector<std::string>& env) {
   TempDir io;
   const std::string out_path = io / "out", err_path = io / "err";
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0)
     exec_distill(args, ::open("/dev/null", O_RDONLY), ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
-                 ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), env);
+                 ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), env, bin);
   int status = 0;
   waitpid(pid, &status, 0);
   CliResult r;

@@ -26,6 +26,8 @@ struct CliResult {
 
 // Runs build/bin/distill with `args` (no shell), capturing stdout and stderr. `env` entries are KEY=VALUE.
 CliResult run_distill(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// The same with another binary (a copy of distill elsewhere).
+CliResult run_binary(const std::string& bin, const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
 // Starts build/bin/distill in the background (stdout to /dev/null, stderr to `stderr_path` or /dev/null) and
 // returns its pid. `env` entries are KEY=VALUE.

@@ -87,6 +87,34 @@ TEST_CASE("cli: usage errors exit 2, help exits 0 and lists only real subcommand
   CHECK_THAT(missing.err, Catch::Contains("--db"));
 }
 
+TEST_CASE("cli: the store's commands and --help never load LibTorch, which runs in distill-torch") {
+  test::TempDir d;
+  REQUIRE(run_distill({"data", "synth", "--db", d / "s.db", "--n", "4"}).code == 0);
+  // The dynamic loader names every library it maps (LD_DEBUG=files), dlopen()ed ones included.
+  using Args = std::vector<std::string>;
+  for (const Args& args : {Args{"data", "stats", "--db", d / "s.db"}, Args{"--help"}, Args{"data", "list", "--db", d / "s.db"},
+                           Args{"compare", "--help"}, Args{"data", "review", "--help"}}) {
+    auto r = run_distill(args, {"LD_DEBUG=files"});
+    INFO(args[0] << " " << args.back());
+    CHECK(r.code == 0);
+    CHECK_THAT(r.err, Catch::Contains("libsqlite3"));
+    CHECK(r.err.find("libtorch") == std::string::npos);
+    CHECK(r.err.find("libc10") == std::string::npos);
+  }
+  // A LibTorch command runs in distill-torch, with the same arguments; --help lists it either way.
+  auto g = run_distill({"generate", "--help"}, {"LD_DEBUG=files"});
+  CHECK(g.code == 0);
+  CHECK_THAT(g.out, Catch::Contains("--teacher"));
+  CHECK_THAT(g.err, Catch::Contains("libtorch"));
+  CHECK(run_distill({"train", "--no-such-flag"}).code == 2);
+  // Without distill-torch beside it, such a command says what is missing, and the store's commands still work.
+  std::filesystem::copy_file(DISTILL_BIN, d / "distill");
+  auto lone = test::run_binary(d / "distill", {"eval", "--help"});
+  CHECK(lone.code == 1);
+  CHECK_THAT(lone.err, Catch::Contains("distill-torch"));
+  CHECK(test::run_binary(d / "distill", {"data", "stats", "--db", d / "s.db"}).code == 0);
+}
+
 TEST_CASE("cli: a README as --db exits 2 saying it is not a distill store, and is left untouched") {
   TempDir d;
   const std::string readme = test::read_text(std::string(DISTILL_SOURCE_DIR) + "/README.md");

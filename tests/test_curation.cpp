@@ -3,6 +3,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+
 #include "common/errors.h"
 #include "dataset/curation.h"
 #include "dataset/samples.h"
@@ -149,4 +154,103 @@ TEST_CASE("curation: review folds repeated ids, a review that changes nothing lo
   CHECK(nlohmann::json::parse(l.out).size() == 1);
   CHECK(run_distill({"data", "log", "--db", db, "--sample", "77"}).code == 2);
   CHECK(run_distill({"data", "log", "--db", db, "--limit", "-1"}).code == 2);
+}
+
+namespace {
+// samples.status and status_action as stored, and as the log alone says they should be.
+std::vector<std::string> stored_status(Store& s) {
+  std::vector<std::string> out;
+  for (auto q = s.db().prepare("SELECT id, status, coalesce(status_action, 0) FROM samples ORDER BY id"); q.step();)
+    out.push_back(std::to_string(q.col_int(0)) + " " + q.col_text(1) + " " + std::to_string(q.col_int(2)));
+  return out;
+}
+std::vector<std::string> status_from_log(Store& s) {
+  std::vector<std::string> out;
+  auto q = s.db().prepare(
+      std::string("SELECT s.id, coalesce(CASE d.decision WHEN 'keep' THEN 'kept' WHEN 'reject' THEN 'rejected' END, "
+                  "'pending'), coalesce((SELECT max(e.action_id) FROM curation_effects e JOIN curation_actions a ON "
+                  "a.id = e.action_id WHERE e.sample_id = s.id AND a.undone_by IS NULL), 0) FROM samples s LEFT JOIN (") +
+      kLiveDecisionsSql + ") d ON d.sample_id = s.id ORDER BY s.id");
+  while (q.step()) out.push_back(std::to_string(q.col_int(0)) + " " + q.col_text(1) + " " + std::to_string(q.col_int(2)));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("curation: the materialised status agrees with the log after every kind of action, in a random walk") {
+  test::TempDir d;
+  seed_store(d / "s.db");
+  auto s = Store::open(d / "s.db", OpenMode::read);
+  std::mt19937 rng(7);
+  auto pick = [&](int n) { return int(rng() % unsigned(n)); };
+  int undos = 0, reopens = 0, stale = 0;
+  for (int step = 0; step < 400; ++step) {
+    const int op = pick(6);
+    if (op == 0 || op == 1) {  // a person's review of one to three samples, sometimes from a stale view
+      std::vector<std::int64_t> ids;
+      for (int k = pick(3); k >= 0; --k) ids.push_back(1 + pick(3));
+      std::map<std::int64_t, std::optional<std::int64_t>> seen;
+      if (pick(4) == 0) seen[ids[0]] = status_action(*s, ids[0]).value_or(0) + 1;
+      try {
+        review_samples(*s, ids, op == 0, "r", "t", "{}", seen);
+      } catch (const StaleView&) {
+        ++stale;
+      }
+    } else if (op == 2 || op == 3) {  // a pass (filter, dedup, verify with a reopen) over some samples
+      std::vector<Decision> ds;
+      const std::string kind = std::array{"filter", "dedup", "verify"}[std::size_t(pick(3))];
+      for (std::int64_t id = 1; id <= 3; ++id)
+        if (pick(2)) ds.push_back({id, pick(2) == 0, "why", "rule", kind == "verify" && pick(2) == 0});
+      for (const auto& x : ds) reopens += x.reopen;
+      if (!ds.empty()) record_action(*s, {kind, "{}", "", "t"}, ds, pick(2) ? -1 : last_action_id(*s) - pick(3));
+    } else {  // undo a live action
+      std::vector<std::int64_t> live;
+      for (const auto& a : list_actions(*s))
+        if (a.kind != "undo" && !a.undone_by) live.push_back(a.id);
+      if (live.empty()) continue;
+      try {
+        undo_action(*s, live[std::size_t(pick(int(live.size())))], "t");
+        ++undos;
+      } catch (const InputError&) {  // a verify undo blocked by a later verify: refused, nothing written
+      }
+    }
+    INFO("step " << step);
+    REQUIRE(stored_status(*s) == status_from_log(*s));
+  }
+  CHECK(undos > 30);
+  CHECK(reopens > 10);
+  CHECK(stale > 5);
+  // The view shows it to the sqlite3 shell, with the action behind it.
+  auto rows = test::query_rows(d / "s.db", "SELECT sample_id, status, coalesce(action_id, 0) FROM sample_status ORDER BY sample_id");
+  const auto want = stored_status(*s);
+  REQUIRE(rows.size() == want.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto w = want[i];
+    std::replace(w.begin(), w.end(), ' ', '|');
+    CHECK(rows[i] == w + "|");
+  }
+}
+
+TEST_CASE("curation: a review from a stale view is refused whole, naming what changed, and writes nothing") {
+  test::TempDir d;
+  seed_store(d / "s.db");
+  auto s = Store::open(d / "s.db", OpenMode::read);
+  const auto shown = status_action(*s, 1);  // nothing yet
+  CHECK_FALSE(shown);
+  review_samples(*s, {1}, false, "bad", "studio:bob", "{}", {{1, shown}});  // bob rejects, from the view he had
+  CHECK(sample_status(*s, 1) == Status::rejected);
+  // alice still has the old view: her keep of samples 2 and 1 is refused, sample 2 included.
+  try {
+    review_samples(*s, {2, 1}, true, "", "studio:alice", "{}", {{2, std::nullopt}, {1, shown}});
+    FAIL("a stale review was applied");
+  } catch (const StaleView& e) {
+    CHECK_THAT(e.what(), Catch::Contains("sample 1 changed") && Catch::Contains("rejected") && Catch::Contains("studio:bob"));
+  }
+  CHECK(sample_status(*s, 1) == Status::rejected);
+  CHECK(sample_status(*s, 2) == Status::pending);
+  CHECK(list_actions(*s).size() == 1);
+  // After an undo the view showing bob's action is stale too.
+  const auto bobs = *status_action(*s, 1);
+  undo_action(*s, bobs, "studio:bob");
+  CHECK_THROWS_AS(review_samples(*s, {1}, true, "", "studio:alice", "{}", {{1, bobs}}), StaleView);
+  CHECK(review_samples(*s, {1}, true, "", "studio:alice", "{}", {{1, std::nullopt}}).action_id > 0);
 }
