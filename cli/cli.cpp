@@ -74,6 +74,7 @@ int run_cli_with(const std::vector<std::string>& args, const CliParts& parts) {
   register_data_merge(*data, reg);
   register_tokenizer(app, reg);
   register_compare(app, reg);
+  register_studio(app, reg);
   parts.register_torch(app, reg);
   check_integer_options(app);
 

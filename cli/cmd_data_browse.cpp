@@ -1,6 +1,8 @@
 // cli/cmd_data_browse.cpp: `data list` (filters and full-text search over samples) and `data export` (curated
 // samples as jsonl / sharegpt / openai-chat, with a stats sidecar).
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,8 +21,9 @@ namespace distill::cli {
 
 namespace {
 struct ListArgs {
-  std::string db, status, verdict, split, search;
-  std::int64_t problem = -1, min_tokens = -1, max_tokens = -1, limit = 50, offset = 0;
+  std::string db;
+  std::map<std::string, std::string> filters;
+  std::int64_t limit = 50, offset = 0;
   bool json = false;
 };
 
@@ -41,80 +44,129 @@ std::vector<dataset::Status> parse_statuses(const std::string& list) {
   if (out.empty()) throw InputError("--status needs at least one of pending, kept, rejected");
   return out;
 }
+void list_samples(const CLI::App& l, ListArgs& la) {
+  require(l, "--db");
+  if (la.limit < 0 || la.offset < 0) throw InputError("--limit and --offset must not be negative");
+  auto store = dataset::Store::open(la.db, dataset::OpenMode::read);
+  auto q = list_filters(l, la.filters, *store);
+  q.limit = la.limit;
+  q.offset = la.offset;
+  const auto total = dataset::count_samples(*store, q);
+  const auto rows = dataset::list_samples(*store, q);
+  // --verdict correct leaves out the unverified samples that might be correct too: say how many.
+  std::int64_t unverified = 0;
+  if (q.verdict == "correct") {
+    auto u = q;
+    u.verdict = "unverified";
+    unverified = dataset::count_samples(*store, u);
+  }
+  std::string next;  // the key of the last row, when more may follow
+  if (!rows.empty() && std::int64_t(rows.size()) == q.limit) {
+    const auto& last = rows.back();
+    next = std::to_string(q.sort == dataset::ListQuery::Sort::tokens ? last.n_tokens.value_or(-1) : last.id) + ":" +
+           std::to_string(last.id);
+  }
+  if (la.json) {
+    auto arr = nlohmann::json::array();
+    for (const auto& r : rows)
+      arr.push_back({{"id", r.id}, {"problem_id", r.problem_id}, {"split", r.split}, {"sample_idx", r.sample_idx},
+                     {"status", r.status}, {"reason", r.reason}, {"verdict", r.verdict},
+                     {"n_tokens", r.n_tokens ? nlohmann::json(*r.n_tokens) : nlohmann::json(nullptr)},
+                     {"run_id", r.run_id}, {"model_id", r.model_id}, {"snippet", r.snippet}});
+    nlohmann::json out = {{"total", total}, {"offset", q.offset}, {"samples", arr},
+                          {"next", next.empty() ? nlohmann::json(nullptr) : nlohmann::json(next)}};
+    if (q.verdict == "correct") out["unverified_left_out"] = unverified;
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  char line[320];
+  std::snprintf(line, sizeof line, "%8s %8s %-6s %-9s %-10s %6s  %-24s  %s\n", "id", "problem", "split", "status", "verdict",
+                "tokens", "reason", q.search.empty() ? "answer" : "match");
+  std::cout << line;
+  for (const auto& r : rows) {
+    const auto tokens = r.n_tokens ? std::to_string(*r.n_tokens) : std::string("?");
+    std::string reason = r.reason;
+    if (reason.size() > 24) {  // cut on a character boundary
+      std::size_t cut = 21;
+      while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xC0) == 0x80) --cut;
+      reason = reason.substr(0, cut) + "...";
+    }
+    std::replace(reason.begin(), reason.end(), '\n', ' ');
+    std::snprintf(line, sizeof line, "%8lld %8lld %-6s %-9s %-10s %6s  %-24s  ", (long long)r.id, (long long)r.problem_id,
+                  r.split.c_str(), r.status.c_str(), r.verdict.c_str(), tokens.c_str(), reason.c_str());
+    std::cout << line << r.snippet << "\n";
+  }
+  std::cout << rows.size() << " of " << total << " matching samples";
+  if (!next.empty()) std::cout << " (next page: --after " << next << ")";
+  std::cout << "\n";
+  if (unverified > 0)
+    std::cout << unverified << " unverified samples (no gold answer to check them) are left out; --verdict unverified lists them\n";
+}
+
+void show_problem(const dataset::ProblemView& v, bool json) {
+  auto answer = [](const std::string& c) {
+    const auto close = c.rfind("</think>");
+    return close == std::string::npos ? c : c.substr(close + 8);
+  };
+  if (json) {
+    nlohmann::json j = {{"id", v.id}, {"source", v.source}, {"split", v.split}, {"prompt", v.prompt}, {"gold", v.answer},
+                        {"solution", v.solution ? nlohmann::json(*v.solution) : nlohmann::json(nullptr)},
+                        {"difficulty", v.difficulty ? nlohmann::json(*v.difficulty) : nlohmann::json(nullptr)},
+                        {"n_samples", v.n_samples}, {"samples", nlohmann::json::array()}, {"evals", nlohmann::json::array()}};
+    for (const auto& r : v.samples)
+      j["samples"].push_back({{"id", r.id}, {"sample_idx", r.sample_idx}, {"status", r.status}, {"verdict", r.verdict},
+                              {"n_tokens", r.n_tokens ? nlohmann::json(*r.n_tokens) : nlohmann::json(nullptr)},
+                              {"reason", r.reason}, {"snippet", r.snippet}});
+    for (const auto& e : v.evals)
+      j["evals"].push_back({{"run_id", e.run_id}, {"model_id", e.model_id}, {"role", e.role}, {"model", e.model_path},
+                            {"sample_idx", e.sample_idx}, {"verdict", e.verdict}, {"n_tokens", e.n_tokens},
+                            {"completion", e.completion}});
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << "problem " << v.id << "  (" << v.source << ", split " << v.split
+            << (v.difficulty ? ", difficulty " + std::to_string(*v.difficulty) : std::string()) << ")\n\n"
+            << v.prompt << "\n\ngold answer: " << v.answer << "\n";
+  if (v.solution) std::cout << "gold solution:\n" << *v.solution << "\n";
+  std::cout << "\nsamples: " << v.n_samples << (v.n_samples > std::int64_t(v.samples.size()) ? " (the first " + std::to_string(v.samples.size()) + " below)" : "") << "\n";
+  for (const auto& r : v.samples)
+    std::cout << "  #" << r.id << "  " << r.status << "  " << r.verdict << "  "
+              << (r.n_tokens ? std::to_string(*r.n_tokens) : std::string("?")) << " tokens  " << r.snippet
+              << (r.reason.empty() ? "" : "  [" + r.reason + "]") << "\n";
+  std::cout << "\neval answers: " << (v.evals.empty() ? "none" : std::to_string(v.evals.size())) << "\n";
+  for (const auto& e : v.evals) {
+    auto a = answer(e.completion);
+    std::replace(a.begin(), a.end(), '\n', ' ');
+    std::cout << "  " << e.role << " " << e.model_path << " (eval run " << e.run_id << ", sample " << e.sample_idx
+              << "): " << e.verdict << ", " << e.n_tokens << " tokens: " << a << "\n";
+  }
+}
+
 }  // namespace
 
 void register_data_browse(CLI::App& data, Registry& reg) {
   auto la = std::make_shared<ListArgs>();
-  CLI::App* l = data.add_subcommand("list", "list samples by status, verdict, problem, length or full-text search");
+  CLI::App* l = data.add_subcommand("list", "list samples by status, verdict, problem, run, length or full-text search");
   l->add_option("--db", la->db, "store file");
-  l->add_option("--status", la->status, "pending | kept | rejected");
-  l->add_option("--verdict", la->verdict, "correct | incorrect | unparsable | unverified");
-  l->add_option("--split", la->split, "problems of this split only");
-  l->add_option("--problem", la->problem, "samples of this problem id");
-  l->add_option("--min-tokens", la->min_tokens, "completions at least this long");
-  l->add_option("--max-tokens", la->max_tokens, "completions at most this long");
-  l->add_option("--search", la->search, "SQLite FTS5 query over completions, e.g. 'carry' or '\"mod 10\" NOT subtract'");
+  add_list_filters(*l, la->filters, true);
   l->add_option("--limit", la->limit, "rows to print");
-  l->add_option("--offset", la->offset, "rows to skip");
+  l->add_option("--offset", la->offset, "rows to skip (--after pages faster on large stores)");
   l->add_flag("--json", la->json, "print JSON");
-  reg.add(l, [l, la] {
-    require(*l, "--db");
-    dataset::ListQuery q;
-    if (!la->status.empty()) {
-      q.status = dataset::parse_status(la->status);
-      if (!q.status) throw InputError("--status '" + la->status + "' is not pending, kept or rejected");
-    }
-    if (!la->verdict.empty() && la->verdict != "correct" && la->verdict != "incorrect" && la->verdict != "unparsable" &&
-        la->verdict != "unverified")
-      throw InputError("--verdict '" + la->verdict + "' is not correct, incorrect, unparsable or unverified");
-    if (la->limit < 0 || la->offset < 0) throw InputError("--limit and --offset must not be negative");
-    for (const char* opt : {"--problem", "--min-tokens", "--max-tokens"})
-      if (l->count(opt) && l->get_option(opt)->as<std::int64_t>() < 0)
-        throw InputError(std::string(opt) + " " + l->get_option(opt)->as<std::string>() + ": expected >= 0");
-    if (l->count("--status") && la->status.empty()) throw InputError("--status is empty: expected pending, kept or rejected");
-    q.verdict = la->verdict;
-    q.split = la->split;
-    q.search = la->search;
-    if (la->problem >= 0) q.problem_id = la->problem;
-    if (la->min_tokens >= 0) q.min_tokens = la->min_tokens;
-    if (la->max_tokens >= 0) q.max_tokens = la->max_tokens;
-    q.limit = la->limit;
-    q.offset = la->offset;
-    auto store = dataset::Store::open(la->db, dataset::OpenMode::read);
-    const auto total = dataset::count_samples(*store, q);
-    const auto rows = dataset::list_samples(*store, q);
-    // --verdict correct leaves out the unverified samples that might be correct too: say how many.
-    std::int64_t unverified = 0;
-    if (q.verdict == "correct") {
-      auto u = q;
-      u.verdict = "unverified";
-      unverified = dataset::count_samples(*store, u);
-    }
-    if (la->json) {
-      auto arr = nlohmann::json::array();
-      for (const auto& r : rows)
-        arr.push_back({{"id", r.id}, {"problem_id", r.problem_id}, {"split", r.split}, {"sample_idx", r.sample_idx},
-                       {"status", r.status}, {"verdict", r.verdict}, {"n_tokens", r.n_tokens ? nlohmann::json(*r.n_tokens) : nlohmann::json(nullptr)}, {"snippet", r.snippet}});
-      nlohmann::json out = {{"total", total}, {"offset", q.offset}, {"samples", arr}};
-      if (q.verdict == "correct") out["unverified_left_out"] = unverified;
-      std::cout << out.dump(2) << "\n";
-      return;
-    }
-    char line[256];
-    std::snprintf(line, sizeof line, "%8s %8s %-6s %-9s %-10s %6s  %s\n", "id", "problem", "split", "status", "verdict",
-                  "tokens", q.search.empty() ? "answer" : "match");
-    std::cout << line;
-    for (const auto& r : rows) {
-      const auto tokens = r.n_tokens ? std::to_string(*r.n_tokens) : std::string("?");
-      std::snprintf(line, sizeof line, "%8lld %8lld %-6s %-9s %-10s %6s  ", (long long)r.id, (long long)r.problem_id,
-                    r.split.c_str(), r.status.c_str(), r.verdict.c_str(), tokens.c_str());
-      std::cout << line << r.snippet << "\n";
-    }
-    std::cout << rows.size() << " of " << total << " matching samples";
-    if (q.offset + std::int64_t(rows.size()) < total) std::cout << " (next: --offset " << q.offset + std::int64_t(rows.size()) << ")";
-    std::cout << "\n";
-    if (unverified > 0)
-      std::cout << unverified << " unverified samples (no gold answer to check them) are left out; --verdict unverified lists them\n";
+  reg.add(l, [l, la] { list_samples(*l, *la); });
+
+  auto pa = std::make_shared<ListArgs>();
+  auto problem_id = std::make_shared<std::int64_t>(-1);
+  CLI::App* prob = data.add_subcommand("problem", "look at one problem");
+  prob->require_subcommand(1, 1);
+  CLI::App* ps = prob->add_subcommand("show", "a problem: prompt, gold, difficulty, its samples and every eval answer to it");
+  ps->add_option("--db", pa->db, "store file");
+  ps->add_option("id", *problem_id, "problem id");
+  ps->add_flag("--json", pa->json, "print JSON");
+  reg.add(ps, [ps, pa, problem_id] {
+    require(*ps, "--db");
+    require(*ps, "id");
+    auto store = dataset::Store::open(pa->db, dataset::OpenMode::read);
+    show_problem(dataset::problem_view(*store, *problem_id), pa->json);
   });
 
   auto ea = std::make_shared<ExportArgs>();

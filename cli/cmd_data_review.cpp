@@ -7,6 +7,8 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+
+#include <map>
 #include "common/errors.h"
 #include "dataset/curate_runs.h"
 #include "dataset/curation.h"
@@ -48,7 +50,8 @@ struct ReviewArgs {
   std::string db, reason, actor = default_actor(), split;
   std::int64_t id = 0;
   std::vector<std::int64_t> ids;
-  bool accept = false, reject = false, json = false, all_pending = false;
+  bool accept = false, reject = false, json = false, all_pending = false, query = false;
+  std::map<std::string, std::string> filters;
 };
 }  // namespace
 
@@ -137,8 +140,9 @@ void register_data_review(CLI::App& data, Registry& reg) {
   CLI::App* rev = data.add_subcommand("review", "accept or reject samples (one action in the curation log)");
   rev->add_option("--db", ra->db, "store file");
   rev->add_option("ids", ra->ids, "sample ids");
-  rev->add_flag("--all-pending", ra->all_pending, "every pending sample (e.g. what survived the filters)");
-  rev->add_option("--split", ra->split, "with --all-pending: only samples of problems in this split");
+  rev->add_flag("--all-pending", ra->all_pending, "every pending sample (e.g. what survived the filters); --split narrows it");
+  rev->add_flag("--query", ra->query, "every sample the filters below match, as `data list` shows them with the same flags");
+  add_list_filters(*rev, ra->filters, false);
   rev->add_flag("--accept", ra->accept, "keep the samples");
   rev->add_flag("--reject", ra->reject, "reject the samples");
   rev->add_option("--reason", ra->reason, "why (stored with the action)");
@@ -147,18 +151,36 @@ void register_data_review(CLI::App& data, Registry& reg) {
   reg.add(rev, [rev, ra] {
     require(*rev, "--db");
     if (ra->accept == ra->reject) throw InputError("`distill data review` needs exactly one of --accept and --reject");
-    if (ra->ids.empty() == !ra->all_pending)
-      throw InputError("`distill data review` needs sample ids or --all-pending (not both)");
+    if (int(!ra->ids.empty()) + int(ra->all_pending) + int(ra->query) != 1)
+      throw InputError("`distill data review` needs one of: sample ids, --all-pending, --query with filters");
+    const bool filtered = any_list_filter(*rev);
+    if (filtered && !ra->ids.empty()) throw InputError("the filters (--status, --search, ...) go with --query or --all-pending, not ids");
+    if (ra->query && !filtered) throw InputError("--query needs at least one filter (--status, --verdict, --search, ...)");
     auto store = dataset::Store::open(ra->db, dataset::OpenMode::read);
-    std::vector<std::int64_t> ids = ra->ids;
-    if (ra->all_pending) ids = dataset::pending_samples(*store, ra->split);
-    if (ids.empty()) {
-      std::cout << (ra->json ? "{\"action_id\": null, \"n_samples\": 0}" : "nothing pending: no action recorded") << "\n";
-      return;
-    }
     nlohmann::json params = {{"decision", ra->accept ? "keep" : "reject"}};
-    if (ra->all_pending) params["all_pending"] = true, params["split"] = ra->split;
-    const auto r = dataset::review_samples(*store, ids, ra->accept, ra->reason, ra->actor, params.dump());
+    dataset::ReviewOutcome r;
+    if (ra->ids.empty()) {  // by query: counted, then applied to exactly what was counted (refused if it changed)
+      auto q = list_filters(*rev, ra->filters, *store);
+      if (ra->all_pending) {
+        if (!q.statuses.empty()) throw InputError("--all-pending takes no --status");
+        q.statuses = {dataset::Status::pending};
+        params["all_pending"] = true;
+      }
+      nlohmann::json given = nlohmann::json::object();
+      for (const auto& [name, v] : ra->filters)
+        if (const auto* o = rev->get_option_no_throw("--" + std::string(name == "min_tokens" ? "min-tokens" : name == "max_tokens" ? "max-tokens" : name));
+            o && o->count() > 0)
+          given[name] = v;
+      params["query"] = given;
+      const auto n = dataset::count_samples(*store, q);
+      if (n == 0) {
+        std::cout << (ra->json ? "{\"action_id\": null, \"n_samples\": 0}" : "no sample matches: no action recorded") << "\n";
+        return;
+      }
+      r = dataset::review_query(*store, q, ra->accept, ra->reason, ra->actor, n, params.dump());
+    } else {
+      r = dataset::review_samples(*store, ra->ids, ra->accept, ra->reason, ra->actor, params.dump());
+    }
     const char* done = ra->accept ? "kept" : "rejected";
     if (ra->json) {
       nlohmann::json j = {{"action_id", r.action_id ? nlohmann::json(r.action_id) : nlohmann::json(nullptr)},

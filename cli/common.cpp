@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -47,6 +48,52 @@ dataset::InsertResult store_problems(dataset::Store& store, const std::vector<da
   });
   bar.finish();
   return res;
+}
+
+namespace {
+const std::vector<std::pair<const char*, const char*>> kFilters = {
+    {"status", "pending | kept | rejected, or a comma list (kept,rejected)"},
+    {"verdict", "correct | incorrect | unparsable | unverified"},
+    {"split", "problems of this split only"},
+    {"problem", "samples of this problem id"},
+    {"run", "samples drawn by this run id (generate or data import)"},
+    {"model", "samples written by this model id (the teacher)"},
+    {"min_tokens", "completions at least this long"},
+    {"max_tokens", "completions at most this long"},
+    {"search", "SQLite FTS5 query over completions, e.g. 'carry' or '\"mod 10\" NOT subtract'"},
+    {"sort", "id | -id | tokens | -tokens (- : descending; write --sort=-tokens)"},
+    {"after", "the page after this row: the KEY:ID `data list` printed as next"}};
+std::string dashed(std::string n) {
+  std::replace(n.begin(), n.end(), '_', '-');
+  return "--" + n;
+}
+}  // namespace
+
+void add_list_filters(CLI::App& app, std::map<std::string, std::string>& values, bool paging) {
+  for (const auto& [name, help] : kFilters) {
+    if (!paging && (std::string(name) == "sort" || std::string(name) == "after")) continue;
+    app.add_option(dashed(name), values[name], help);
+  }
+}
+
+bool any_list_filter(const CLI::App& app) {
+  for (const auto& [name, help] : kFilters)
+    if (const auto* o = app.get_option_no_throw(dashed(name)); o && o->count() > 0) return true;
+  return false;
+}
+
+dataset::ListQuery list_filters(const CLI::App& app, std::map<std::string, std::string>& values, dataset::Store& s) {
+  auto q = dataset::parse_list_query(
+      [&](const std::string& name) -> std::optional<std::string> {
+        if (!values.count(name)) return std::nullopt;  // not one of this command's filter flags (--limit is its own)
+        const auto* o = app.get_option_no_throw(dashed(name));
+        if (!o || o->count() == 0) return std::nullopt;
+        if (values[name].empty()) throw InputError(dashed(name) + " is empty");
+        return values[name];
+      },
+      "--");
+  dataset::check_split(s, q.split, "--split");
+  return q;
 }
 
 }  // namespace distill::cli

@@ -2,10 +2,12 @@
 // bar). No logic of stages.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "dataset/browse.h"
 #include "dataset/store.h"
 
 namespace CLI {
@@ -32,5 +34,13 @@ std::string fmt_fixed(double v, int digits);
 // Stores problem rows in one transaction with a progress bar; `kind` names the run ("data synth").
 dataset::InsertResult store_problems(dataset::Store& store, const std::vector<dataset::ProblemRow>& rows,
                                      const std::string& kind, const std::string& config);
+
+// The sample filters of `data list` and `data review --query` (--status as a comma list, --verdict, --split,
+// --problem, --run, --model, --min-tokens, --max-tokens, --search; with `paging` also --sort and --after), kept as
+// text in `values` and read by list_filters() through dataset::parse_list_query, as the studio reads its own.
+void add_list_filters(CLI::App& app, std::map<std::string, std::string>& values, bool paging);
+// The query those flags give (--split checked against the store). InputError for a bad value.
+dataset::ListQuery list_filters(const CLI::App& app, std::map<std::string, std::string>& values, dataset::Store& s);
+bool any_list_filter(const CLI::App& app);  // whether one of the filter flags was given
 
 }  // namespace distill::cli

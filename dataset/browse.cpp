@@ -3,9 +3,11 @@
 #include "dataset/browse.h"
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <set>
 #include <unordered_map>
+#include <variant>
 
 #include "common/errors.h"
 
@@ -13,31 +15,66 @@ namespace distill::dataset {
 
 namespace {
 
-std::string list_sql(bool search, bool count) {
-  std::string sql = count ? "SELECT count(*)"
-                          : std::string("SELECT s.id, s.problem_id, s.n_tokens, s.sample_idx, p.split, s.status, "
-                                        "s.verdict, ") +
-                                (search ? "snippet(samples_fts, 0, '[', ']', '...', 12)" : "s.completion");
-  sql += " FROM samples s JOIN problems p ON p.id = s.problem_id";
-  if (search) sql += " JOIN samples_fts ON samples_fts.rowid = s.id";
-  sql +=
-      " WHERE (?1 = '' OR p.split = ?1) AND (?2 = '' OR s.verdict = ?2) AND (?3 IS NULL OR s.problem_id = ?3) "
-      "AND (?4 IS NULL OR s.n_tokens >= ?4) AND (?5 IS NULL OR s.n_tokens <= ?5) "
-      "AND (?6 = 'any' OR s.status = ?6)";
-  if (search) sql += " AND samples_fts MATCH ?9";
-  if (!count) sql += " ORDER BY s.id LIMIT ?7 OFFSET ?8";
-  return sql;
+// The statement for `q`: only the filters it uses appear (so SQLite can pick the index for each, e.g. status
+// for a status filter), every value bound. `what` is the column list, or count(*). A search drives from the
+// full-text index in its rowid order, so the first page needs no sort of every hit; problems are looked up per
+// row rather than joined, so a count by status reads only the status index.
+struct Built {
+  std::string sql;
+  std::vector<std::variant<std::int64_t, std::string>> values;  // ?1, ?2, ... in order
+};
+Built build_list(const ListQuery& q, const std::string& what, bool page) {
+  Built b;
+  const bool fts = !q.search.empty();
+  b.sql = "SELECT " + what + (fts ? " FROM samples_fts JOIN samples s ON s.id = samples_fts.rowid" : " FROM samples s");
+  b.sql += " WHERE 1";
+  auto add = [&](const std::string& cond, std::variant<std::int64_t, std::string> v) {  // cond has one '?'
+    b.values.push_back(std::move(v));
+    const auto at = cond.find('?');
+    b.sql += " AND " + cond.substr(0, at + 1) + std::to_string(b.values.size()) + cond.substr(at + 1);
+  };
+  if (!q.split.empty()) add("EXISTS (SELECT 1 FROM problems WHERE id = s.problem_id AND split = ?)", q.split);
+  if (!q.verdict.empty()) add("s.verdict = ?", q.verdict);
+  if (!q.statuses.empty()) {
+    std::string in = "s.status IN (";
+    for (std::size_t i = 0; i < q.statuses.size(); ++i) {
+      b.values.push_back(std::string(status_name(q.statuses[i])));
+      in += (i ? ", ?" : "?") + std::to_string(b.values.size());
+    }
+    b.sql += " AND " + in + ")";
+  }
+  if (q.problem_id) add("s.problem_id = ?", *q.problem_id);
+  if (q.run_id) add("s.run_id = ?", *q.run_id);
+  if (q.model_id) add("s.model_id = ?", *q.model_id);
+  if (q.min_tokens) add("s.n_tokens >= ?", *q.min_tokens);
+  if (q.max_tokens) add("s.n_tokens <= ?", *q.max_tokens);
+  if (fts) add("samples_fts MATCH ?", q.search);
+  if (!page) return b;
+  const bool by_tokens = q.sort == ListQuery::Sort::tokens;
+  const std::string id = fts ? "samples_fts.rowid" : "s.id", key = "coalesce(s.n_tokens, -1)";
+  const std::string dir = q.descending ? " DESC" : "", op = q.descending ? " < " : " > ";
+  if (q.after && by_tokens) {
+    b.values.push_back(q.after->first);
+    const auto k = std::to_string(b.values.size());
+    b.values.push_back(q.after->second);
+    b.sql += " AND (" + key + ", " + id + ")" + op + "(?" + k + ", ?" + std::to_string(b.values.size()) + ")";
+  } else if (q.after) {
+    add(id + op + "?", q.after->second);
+  }
+  b.sql += " ORDER BY " + (by_tokens ? key + dir + ", " : std::string()) + id + dir;
+  b.values.push_back(q.limit);
+  b.sql += " LIMIT ?" + std::to_string(b.values.size());
+  b.values.push_back(q.offset);
+  b.sql += " OFFSET ?" + std::to_string(b.values.size());
+  return b;
 }
 
-Stmt prepare_list(Store& s, const ListQuery& q, bool count) {
-  auto st = s.db().prepare(list_sql(!q.search.empty(), count));
-  const char* status = q.status ? status_name(*q.status) : "any";
-  st.bind(1, q.split).bind(2, q.verdict).bind(3, q.problem_id).bind(4, q.min_tokens).bind(5, q.max_tokens).bind(6, status);
-  if (!count) st.bind(7, q.limit).bind(8, q.offset);
-  if (!q.search.empty()) st.bind(9, q.search);
+Stmt prepare(Store& s, const Built& b) {
+  auto st = s.db().prepare(b.sql);
+  for (std::size_t i = 0; i < b.values.size(); ++i)
+    std::visit([&](const auto& v) { st.bind(int(i + 1), v); }, b.values[i]);
   return st;
 }
-
 // SQLite reports a bad FTS5 query only when the statement runs.
 template <class F>
 void run_query(const ListQuery& q, F&& f) {
@@ -74,14 +111,24 @@ std::string answer_snippet(const std::string& completion) {
 
 std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
   std::vector<ListRow> out;
+  const std::string cols = std::string("s.id, s.problem_id, s.n_tokens, s.sample_idx, (SELECT split FROM problems "
+                                       "WHERE id = s.problem_id), s.status, s.verdict, ") +
+                           (q.search.empty() ? "s.completion" : "snippet(samples_fts, 0, '[', ']', '...', 12)") +
+                           ", s.model_id, s.run_id, s.status_action, (SELECT coalesce(e.reason, '') FROM curation_effects e "
+                           "WHERE e.sample_id = s.id AND e.action_id = s.status_action)";
   run_query(q, [&] {
-    auto st = prepare_list(s, q, false);
+    auto st = prepare(s, build_list(q, cols, true));
     while (st.step()) {
       std::string snip = st.col_text(7);
       if (q.search.empty()) snip = answer_snippet(snip);
       std::replace(snip.begin(), snip.end(), '\n', ' ');
-      out.push_back({st.col_int(0), st.col_int(1), st.col_opt_int(2), st.col_int(3), st.col_text(4),
-                     st.col_text(5), st.col_text(6), snip});
+      ListRow r{st.col_int(0), st.col_int(1), st.col_opt_int(2), st.col_int(3), st.col_text(4),
+                st.col_text(5), st.col_text(6), snip};
+      r.model_id = st.col_int(8);
+      r.run_id = st.col_int(9);
+      r.status_action = st.col_opt_int(10);
+      r.reason = st.col_null(11) ? "" : st.col_text(11);
+      out.push_back(std::move(r));
     }
   });
   return out;
@@ -90,11 +137,33 @@ std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
 std::int64_t count_samples(Store& s, const ListQuery& q) {
   std::int64_t n = 0;
   run_query(q, [&] {
-    auto st = prepare_list(s, q, true);
+    auto st = prepare(s, build_list(q, "count(*)", false));
     st.step();
     n = st.col_int(0);
   });
   return n;
+}
+
+std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q) {
+  std::vector<std::int64_t> out;
+  run_query(q, [&] {
+    auto b = build_list(q, "s.id", false);
+    b.sql += " ORDER BY s.id";
+    for (auto st = prepare(s, b); st.step();) out.push_back(st.col_int(0));
+  });
+  return out;
+}
+
+ReviewOutcome review_query(Store& s, const ListQuery& q, bool keep, const std::string& reason, const std::string& actor,
+                           std::int64_t expected, const std::string& params_json) {
+  Transaction tx(s.db());  // the count and the action in one: no other writer between them
+  const auto ids = matching_ids(s, q);
+  if (std::int64_t(ids.size()) != expected)
+    throw StaleView("the filter now matches " + std::to_string(ids.size()) + " samples, not the " +
+                    std::to_string(expected) + " counted: someone changed them meanwhile; count again");
+  auto out = review_samples_tx(s, ids, keep, reason, actor, params_json, {});
+  if (out.action_id) tx.commit();
+  return out;
 }
 
 std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& statuses, const std::string& split) {
@@ -272,6 +341,81 @@ Facets sample_facets(Store& s) {
   for (auto q = s.db().prepare("SELECT id, role || ' ' || path FROM models ORDER BY id"); q.step();)
     f.models.emplace_back(q.col_int(0), q.col_text(1));
   return f;
+}
+
+}  // namespace distill::dataset
+
+namespace distill::dataset {
+
+namespace {
+std::int64_t whole_number(const std::string& name, const std::string& v) {
+  std::int64_t x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || end != v.data() + v.size() || x < 0 || v.empty())
+    throw InputError(name + " '" + v + "': expected a whole number >= 0");
+  return x;
+}
+}  // namespace
+
+ListQuery parse_list_query(const std::function<std::optional<std::string>(const std::string& name)>& get,
+                           const std::string& prefix) {
+  auto flag = [&](std::string n) {
+    if (prefix == "--") std::replace(n.begin(), n.end(), '_', '-');
+    return prefix + n;
+  };
+  auto value = [&](const char* n) -> std::optional<std::string> {
+    auto v = get(n);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  };
+  ListQuery q;
+  if (auto v = value("status")) {
+    std::size_t from = 0;
+    while (from <= v->size()) {
+      const auto comma = v->find(',', from);
+      const auto item = v->substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+      const auto st = parse_status(item);
+      if (!st) throw InputError(flag("status") + " '" + item + "': expected pending, kept or rejected (or a comma list of them)");
+      if (std::find(q.statuses.begin(), q.statuses.end(), *st) == q.statuses.end()) q.statuses.push_back(*st);
+      if (comma == std::string::npos) break;
+      from = comma + 1;
+    }
+  }
+  if (auto v = value("verdict")) {
+    if (*v != "correct" && *v != "incorrect" && *v != "unparsable" && *v != "unverified")
+      throw InputError(flag("verdict") + " '" + *v + "': expected correct, incorrect, unparsable or unverified");
+    q.verdict = *v;
+  }
+  if (auto v = value("split")) q.split = *v;
+  if (auto v = value("search")) q.search = *v;
+  for (auto [name, field] : {std::pair{"problem", &q.problem_id}, {"run", &q.run_id}, {"model", &q.model_id},
+                             {"min_tokens", &q.min_tokens}, {"max_tokens", &q.max_tokens}})
+    if (auto v = value(name)) *field = whole_number(flag(name), *v);
+  if (auto v = value("sort")) {
+    const bool desc = (*v)[0] == '-';
+    const auto key = v->substr(desc ? 1 : 0);
+    if (key != "id" && key != "tokens") throw InputError(flag("sort") + " '" + *v + "': expected id, -id, tokens or -tokens");
+    q.sort = key == "tokens" ? ListQuery::Sort::tokens : ListQuery::Sort::id;
+    q.descending = desc;
+  }
+  if (auto v = value("after")) {  // KEY:ID, the last row shown (KEY is -1 for an unknown length)
+    const auto colon = v->find(':');
+    if (colon == std::string::npos) throw InputError(flag("after") + " '" + *v + "': expected KEY:ID");
+    const auto key = v->substr(0, colon);
+    q.after = {key == "-1" ? -1 : whole_number(flag("after"), key), whole_number(flag("after"), v->substr(colon + 1))};
+  }
+  if (auto v = value("limit")) q.limit = whole_number(flag("limit"), *v);
+  return q;
+}
+
+void check_split(Store& s, const std::string& split, const std::string& flag) {
+  if (split.empty()) return;
+  std::string have;
+  for (auto q = s.db().prepare("SELECT DISTINCT split FROM problems ORDER BY split"); q.step();) {
+    if (q.col_text(0) == split) return;
+    have += (have.empty() ? "" : ", ") + q.col_text(0);
+  }
+  throw InputError(flag + " '" + split + "': no problem has that split (the store has: " + (have.empty() ? "none" : have) + ")");
 }
 
 }  // namespace distill::dataset

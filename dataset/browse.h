@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -14,11 +15,16 @@
 namespace distill::dataset {
 
 struct ListQuery {
-  std::optional<Status> status;
+  std::vector<Status> statuses;  // any of these (empty = any)
   std::string verdict;  // "" = any
   std::string split;    // "" = any
-  std::optional<std::int64_t> problem_id, min_tokens, max_tokens;
+  std::optional<std::int64_t> problem_id, min_tokens, max_tokens, run_id, model_id;  // model_id: the teacher
   std::string search;   // FTS5 query over completions ("" = none), e.g. 'carry AND "mod 10"'
+  enum class Sort { id, tokens } sort = Sort::id;  // tokens: unknown lengths first, then by id
+  bool descending = false;
+  // Page by key: the (sort key, id) of the last row shown; the page starts after it. For Sort::id the key is
+  // the id. With a million samples this stays as fast on the last page as on the first, unlike an offset.
+  std::optional<std::pair<std::int64_t, std::int64_t>> after;
   std::int64_t limit = 50, offset = 0;
 };
 
@@ -27,11 +33,32 @@ struct ListRow {
   std::optional<std::int64_t> n_tokens;  // nullopt: unknown
   std::int64_t sample_idx;
   std::string split, status, verdict, snippet;  // snippet: the search hit in context, or the answer line
+  std::int64_t model_id = 0, run_id = 0;
+  std::optional<std::int64_t> status_action;  // what the status comes from: a later write names it (stale views)
+  std::string reason;                         // the reason the status action gave for this sample ("" for none)
 };
 
-// Matching samples in id order. InputError for an FTS5 query SQLite cannot parse (with its message).
+// The filters from named text values, as `data list`, `data review --query` and the studio take them: status (a
+// comma list), verdict, split, problem, run, model, min_tokens, max_tokens, search, sort (id, -id, tokens,
+// -tokens), after (KEY:ID), limit. `get(name)` gives a value or nullopt; errors name `prefix` + the name with
+// '_' as `prefix` wants it ("--min-tokens" for the CLI, "min_tokens" for the studio). InputError for a bad value.
+ListQuery parse_list_query(const std::function<std::optional<std::string>(const std::string& name)>& get,
+                           const std::string& prefix);
+// A split no problem has is a typo, not an empty list: InputError naming the splits there are.
+void check_split(Store& s, const std::string& split, const std::string& flag);
+
+// Matching samples in the query's order, one page. InputError for an FTS5 query SQLite cannot parse (with its
+// message). Each filter in use is a bound parameter; none is SQL text.
 std::vector<ListRow> list_samples(Store& s, const ListQuery& q);
-std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores limit/offset
+std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores the page (sort, after, limit, offset)
+std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q);  // every match, in id order; ignores the page
+
+// A person's keep or reject of every sample the query matches (ignoring its page), as one logged action that one
+// undo reverses: `expected` is the count they were shown, and if the query matches another number now (someone
+// changed those samples meanwhile), StaleView and nothing is written. The count and the action are one
+// transaction. Samples a review already decided so are left out, as review_samples does.
+ReviewOutcome review_query(Store& s, const ListQuery& q, bool keep, const std::string& reason, const std::string& actor,
+                           std::int64_t expected, const std::string& params_json);
 
 // Samples to train on: their problem and completion, in sample id order.
 struct CuratedSample {

@@ -170,6 +170,7 @@ CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample
 ALTER TABLE samples ADD COLUMN status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected'));
 ALTER TABLE samples ADD COLUMN status_action INTEGER;
 CREATE INDEX samples_status ON samples(status, id);
+CREATE INDEX samples_length ON samples(coalesce(n_tokens, -1), id);
 CREATE VIEW sample_status AS
   SELECT s.id AS sample_id, s.status AS status, s.status_action AS action_id, a.kind AS action_kind, a.actor AS actor,
          a.at AS at, e.reason AS reason, e.rule AS rule

@@ -67,6 +67,7 @@ CREATE TABLE samples (
 );
 CREATE INDEX samples_model_verdict ON samples(model_id, verdict);
 CREATE INDEX samples_status ON samples(status, id);
+CREATE INDEX samples_length ON samples(coalesce(n_tokens, -1), id);  -- sorting by length pages by key (v8)
 
 -- Teacher top-k (token id, logprob) per generated position, packed little-endian, for logit KD.
 CREATE TABLE sample_logprobs (

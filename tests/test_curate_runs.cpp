@@ -445,7 +445,25 @@ TEST_CASE("list, stats and export on the CLI, bad arguments exit 2 and name the 
   CHECK(total({"--verdict", "correct", "--status", "pending"}) == 1);
   CHECK(total({"--problem", "1"}) == 2);
   CHECK(total({"--split", "train"}) == 3);
-  CHECK(total({"--split", "eval"}) == 0);
+  auto no_split = run_distill({"data", "list", "--db", db, "--split", "eval"});
+  CHECK(no_split.code == 2);
+  CHECK_THAT(no_split.err, Catch::Contains("--split 'eval': no problem has that split (the store has: train)"));
+  CHECK(total({"--status", "kept,pending"}) == 3);
+  CHECK(run_distill({"data", "list", "--db", db, "--status", "kept,maybe"}).code == 2);
+  CHECK(total({"--run", "1"}) == 0);  // run 1 made the problems; the samples came from run 2
+  CHECK(total({"--run", "2", "--model", "1"}) == 3);
+  // Sorted by length, longest first, one row a page: --after carries on from the key printed as next.
+  std::vector<std::int64_t> seen;
+  std::string after;
+  for (int page = 0; page < 4; ++page) {
+    std::vector<std::string> args = {"data", "list", "--db", db, "--json", "--sort=-tokens", "--limit", "1"};
+    if (!after.empty()) args.push_back("--after"), args.push_back(after);
+    auto j = nlohmann::json::parse(run_distill(args).out);
+    for (const auto& r : j["samples"]) seen.push_back(r["id"].get<std::int64_t>());
+    if (j["next"].is_null()) break;
+    after = j["next"].get<std::string>();
+  }
+  CHECK(seen == std::vector<std::int64_t>{2, 3, 1});  // 40 tokens, then the two of equal length, newest id first
   auto bad = run_distill({"data", "list", "--db", db, "--search", "AND AND"});
   CHECK(bad.code == 2);
   CHECK_THAT(bad.err, Catch::Contains("not a valid full-text query") && Catch::Contains("a NOT b, never AND NOT"));
@@ -627,4 +645,56 @@ TEST_CASE("a reader works while a writer holds an open transaction (WAL)") {
   }
   auto r = run_distill({"data", "stats", "--db", db, "--json"});
   CHECK(nlohmann::json::parse(r.out)["samples_by_status"]["rejected"] == 1);
+}
+
+TEST_CASE("review --query applies to what the list filters match as one action, problem show names every answer") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  make_store(db, {{"p1", good("carry the one")}, {"p1", good("carry twice"), "incorrect", 40}, {"p2", good("plain steps")},
+                  {"p2", good("more carry"), "incorrect", 30}});
+  // The filters select; the action names them in its parameters and rejects exactly the matches.
+  auto r = run_distill({"data", "review", "--db", db, "--query", "--search", "carry", "--verdict", "incorrect", "--reject",
+                        "--reason", "wrong carry", "--json"});
+  REQUIRE(r.code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["n_samples"] == 2);
+  CHECK(test::query_rows(db, "SELECT sample_id, status FROM sample_status WHERE status <> 'pending' ORDER BY sample_id") ==
+        std::vector<std::string>{"2|rejected|", "4|rejected|"});
+  CHECK(test::query_rows(db, "SELECT json_extract(params_json, '$.query.search'), reason FROM curation_actions") ==
+        std::vector<std::string>{"carry|wrong carry|"});
+  // The reason shows in the list; one undo reverses the whole query.
+  auto l = nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--status", "rejected", "--json"}).out);
+  CHECK(l["samples"][0]["reason"] == "wrong carry");
+  REQUIRE(run_distill({"data", "undo", "--db", db, "1"}).code == 0);
+  CHECK(test::query_rows(db, "SELECT count(*) FROM samples WHERE status = 'pending'") == std::vector<std::string>{"4|"});
+  // Refusals: no filter, filters with ids, nothing matching logs nothing.
+  CHECK(run_distill({"data", "review", "--db", db, "--query", "--accept"}).code == 2);
+  CHECK(run_distill({"data", "review", "--db", db, "1", "--verdict", "correct", "--accept"}).code == 2);
+  auto none = run_distill({"data", "review", "--db", db, "--query", "--search", "zebra", "--accept"});
+  CHECK(none.code == 0);
+  CHECK_THAT(none.out, Catch::Contains("no sample matches"));
+  CHECK(test::query_rows(db, "SELECT count(*) FROM curation_actions") == std::vector<std::string>{"2|"});
+  // --all-pending with --split, as before.
+  REQUIRE(run_distill({"data", "review", "--db", db, "--all-pending", "--split", "train", "--accept"}).code == 0);
+  CHECK(test::query_rows(db, "SELECT count(*) FROM samples WHERE status = 'kept'") == std::vector<std::string>{"4|"});
+
+  // problem show: the prompt, gold, its samples with status, and the eval answers of every model.
+  {
+    Db w(db, SQLITE_OPEN_READWRITE);
+    w.exec("INSERT INTO runs(kind, config_toml, started_at, status, host, version) VALUES ('eval', '', 't', 'ok', 'h', 'v');"
+           "INSERT INTO models(role, path, arch, n_params, n_active_params, sha256) VALUES ('student', '/s', 'a', 1, 1, 's');"
+           "INSERT INTO eval_results VALUES (3, 2, 1, 0, '<think>x</think> the student: 8', 'correct', 5, 1.0, 'v')");
+  }
+  auto p = run_distill({"data", "problem", "show", "--db", db, "1", "--json"});
+  REQUIRE(p.code == 0);
+  auto pj = nlohmann::json::parse(p.out);
+  CHECK(pj["prompt"] == "p1");
+  CHECK(pj["gold"] == "8");
+  CHECK(pj["n_samples"] == 2);
+  CHECK(pj["samples"][1]["status"] == "kept");
+  REQUIRE(pj["evals"].size() == 1);
+  CHECK(pj["evals"][0]["role"] == "student");
+  auto text = run_distill({"data", "problem", "show", "--db", db, "1"});
+  CHECK_THAT(text.out, Catch::Contains("gold answer: 8") && Catch::Contains("student /s (eval run 3, sample 0): correct"));
+  CHECK(run_distill({"data", "problem", "show", "--db", db, "99"}).code == 2);
 }

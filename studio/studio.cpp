@@ -1,0 +1,361 @@
+// studio/studio.cpp: see studio.h. Each /api route is a short function from a request to JSON; guarded() adds
+// the token and Host checks and maps errors to statuses (400 bad input, 409 stale view, 403 read-only).
+#include "studio/studio.h"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/errors.h"
+#include "common/interrupt.h"
+#include "dataset/browse.h"
+#include "dataset/curation.h"
+#include "net/http.h"
+#include "studio_assets.h"
+
+namespace distill::studio {
+
+namespace {
+
+using nlohmann::json;
+using net::HttpReply;
+using net::HttpRequest;
+
+std::string random_hex(std::size_t bytes) {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  std::string raw(bytes, '\0');
+  if (!in.read(raw.data(), std::streamsize(bytes))) throw RuntimeFailure("cannot read /dev/urandom for the session token");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) out += hex[c >> 4], out += hex[c & 15];
+  return out;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {  // time independent of where they differ
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+HttpReply json_reply(const json& j, int status = 200) {
+  HttpReply r;
+  r.status = status;
+  r.body = dump(j);
+  return r;
+}
+
+std::int64_t whole(const std::string& name, const std::string& v) {
+  std::int64_t x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || end != v.data() + v.size() || x < 0)
+    throw InputError("parameter " + name + " '" + v + "': expected a whole number >= 0");
+  return x;
+}
+
+json opt(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+
+json row_json(const dataset::ListRow& r) {
+  return {{"id", r.id}, {"problem_id", r.problem_id}, {"split", r.split}, {"sample_idx", r.sample_idx},
+          {"status", r.status}, {"verdict", r.verdict}, {"n_tokens", opt(r.n_tokens)}, {"snippet", r.snippet},
+          {"model_id", r.model_id}, {"run_id", r.run_id}, {"status_action", opt(r.status_action)}, {"reason", r.reason}};
+}
+
+json action_json(const dataset::ActionRow& r) {
+  return {{"action_id", r.id}, {"kind", r.kind}, {"params", json::parse(r.params_json, nullptr, false)},
+          {"reason", r.reason}, {"actor", r.actor}, {"at", r.at}, {"n_kept", r.n_kept}, {"n_rejected", r.n_rejected},
+          {"undone_by", opt(r.undone_by)}, {"undoes", opt(r.undoes)}};
+}
+
+// The answer after the think block, and the block itself, as the page shows them.
+std::pair<std::string, std::string> split_think(const std::string& c) {
+  const auto close = c.find("</think>");
+  if (close == std::string::npos) return {"", c};
+  auto open = c.find("<think>");
+  const auto from = open == std::string::npos || open > close ? 0 : open + 7;
+  return {c.substr(from, close - from), c.substr(close + 8)};
+}
+
+}  // namespace
+
+struct Studio::Impl {
+  StudioOptions o;
+  std::unique_ptr<dataset::Store> store;
+  std::mutex m;  // one SQLite connection, one request at a time on it
+  net::HttpServer http{net::ServerOptions{16, 4u << 20, 30, 60, [](int, const std::string& msg) {
+                                             return dump(json{{"error", msg}});
+                                           }}};
+  std::atomic<bool> stopping{false};
+
+  std::string actor() const { return "studio:" + o.user; }
+
+  // Every route goes through here: the Host and token checks, one request at a time on the store, errors as
+  // statuses with a JSON {"error": message}.
+  void guarded(const std::string& method, const std::string& path, bool write,
+               std::function<HttpReply(const HttpRequest&)> fn) {
+    http.route(method, path, [this, write, fn = std::move(fn)](const HttpRequest& r) {
+      HttpReply reply;
+      try {
+        if (!host_allowed(r.header("Host"))) return json_reply({{"error", "this Host is not served (DNS rebinding?)"}}, 403);
+        const auto header = r.header("X-Distill-Token");
+        const auto query = r.param("token");
+        // A write must carry the token in the header: a form or link on another page cannot set one.
+        const bool ok = same_secret(header, o.token) || (!write && query && same_secret(*query, o.token));
+        if (!ok) return json_reply({{"error", "missing or wrong session token: open the URL distill studio printed"}}, 403);
+        if (write && o.read_only) return json_reply({{"error", "the store is opened read-only: nothing can be changed"}}, 403);
+        std::lock_guard<std::mutex> lock(m);
+        reply = fn(r);
+      } catch (const dataset::StaleView& e) {
+        return json_reply({{"error", e.what()}, {"stale", true}}, 409);
+      } catch (const InputError& e) {
+        return json_reply({{"error", e.what()}}, 400);
+      } catch (const json::exception& e) {
+        return json_reply({{"error", std::string("the request body is not the JSON expected: ") + e.what()}}, 400);
+      }
+      reply.headers.emplace_back("Cache-Control", "no-store");
+      reply.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      reply.headers.emplace_back("Referrer-Policy", "no-referrer");
+      return reply;
+    });
+  }
+
+  bool host_allowed(const std::string& host) const {
+    if (o.host == "0.0.0.0" || o.host == "::") return true;  // served to the network on purpose
+    const auto colon = host.rfind(':');
+    const auto name = colon == std::string::npos || host.back() == ']' ? host : host.substr(0, colon);
+    return name == o.host || name == "127.0.0.1" || name == "localhost" || name == "[::1]" || name == "[" + o.host + "]";
+  }
+
+  HttpReply page(const HttpRequest&) {
+    const auto nonce = random_hex(16);
+    std::string html = kIndexHtml;
+    for (std::string::size_type at; (at = html.find("__NONCE__")) != std::string::npos;) html.replace(at, 9, nonce);
+    HttpReply r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::move(html);
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; script-src 'nonce-" + nonce + "'; style-src 'nonce-" + nonce +
+                               "'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'");
+    return r;
+  }
+
+  HttpReply overview(const HttpRequest&) {
+    const auto st = dataset::curation_stats(*store);
+    json j;
+    j["store"] = o.db;
+    j["user"] = actor();
+    j["read_only"] = o.read_only;
+    j["by_status"] = st.by_status;
+    j["by_split_verdict"] = st.by_split_verdict;
+    j["funnel"] = json::array();
+    for (const auto& [stage, n] : st.funnel) j["funnel"].push_back({{"stage", stage}, {"samples", n}});
+    j["length_bucket"] = st.length_bucket;
+    j["length_histogram"] = json::array();
+    for (const auto& [lo, n] : st.length_histogram) j["length_histogram"].push_back({{"from", lo}, {"samples", n}});
+    j["by_difficulty"] = json::array();
+    for (const auto& [d, pr] : st.by_difficulty)
+      j["by_difficulty"].push_back({{"difficulty", d}, {"samples", pr.samples}, {"correct", pr.correct}, {"problems", pr.problems}});
+    return json_reply(j);
+  }
+
+  HttpReply facets(const HttpRequest&) {
+    const auto f = dataset::sample_facets(*store);
+    json j{{"splits", f.splits}, {"runs", json::array()}, {"models", json::array()},
+           {"reasons", dataset::recent_reasons(*store)}, {"user", actor()}, {"read_only", o.read_only}};
+    for (const auto& [id, name] : f.runs) j["runs"].push_back({{"id", id}, {"name", name}});
+    for (const auto& [id, name] : f.models) j["models"].push_back({{"id", id}, {"name", name}});
+    return json_reply(j);
+  }
+
+  // The sample filters, named as in `data list` (min_tokens for --min-tokens); at most 500 rows a page.
+  static dataset::ListQuery query_of(const std::function<std::optional<std::string>(const std::string&)>& get) {
+    auto q = dataset::parse_list_query(get, "");
+    q.limit = std::min<std::int64_t>(q.limit, 500);
+    return q;
+  }
+  static dataset::ListQuery query_of(const HttpRequest& r) {
+    return query_of([&](const std::string& name) { return r.param(name); });
+  }
+
+  HttpReply samples(const HttpRequest& r) {
+    const auto q = query_of(r);
+    const auto rows = dataset::list_samples(*store, q);
+    json j{{"samples", json::array()}, {"next", nullptr}};
+    for (const auto& row : rows) j["samples"].push_back(row_json(row));
+    if (std::int64_t(rows.size()) == q.limit && !rows.empty()) {
+      const auto& last = rows.back();
+      const auto key = q.sort == dataset::ListQuery::Sort::tokens ? last.n_tokens.value_or(-1) : last.id;
+      j["next"] = std::to_string(key) + ":" + std::to_string(last.id);
+    }
+    return json_reply(j);
+  }
+
+  HttpReply count(const HttpRequest& r) { return json_reply({{"count", dataset::count_samples(*store, query_of(r))}}); }
+
+  HttpReply sample(const HttpRequest& r) {
+    const auto v = dataset::sample_view(*store, whole("id", r.matches.at(0)));
+    const auto [think, answer] = split_think(v.completion);
+    json j{{"id", v.id}, {"problem_id", v.problem_id}, {"sample_idx", v.sample_idx}, {"seed", v.seed},
+           {"n_tokens", opt(v.n_tokens)}, {"split", v.split}, {"prompt", v.prompt}, {"gold", v.gold},
+           {"think", think}, {"answer", answer}, {"verdict", v.verdict}, {"finish_reason", v.finish_reason},
+           {"created_at", v.created_at}, {"status", v.status}, {"status_action", opt(v.status_action)},
+           {"extracted_answer", opt(v.extracted_answer)}, {"extract_rule", opt(v.extract_rule)},
+           {"verifier", opt(v.verifier)}, {"imported_from", v.imported_from}, {"temperature", v.temperature},
+           {"top_p", v.top_p}, {"model", {{"id", v.model_id}, {"path", v.model_path}, {"role", v.model_role}}},
+           {"run_id", v.run_id}, {"prompt_format", v.prompt_format}, {"difficulty", v.difficulty ? json(*v.difficulty) : json(nullptr)},
+           {"history", json::array()}, {"siblings", json::array()}};
+    for (const auto& h : v.history)
+      j["history"].push_back({{"action_id", h.id}, {"kind", h.kind}, {"decision", h.decision}, {"reason", h.reason},
+                              {"actor", h.actor}, {"at", h.at}, {"undone_by", opt(h.undone_by)}, {"undoes", opt(h.undoes)}});
+    dataset::ListQuery q;
+    q.problem_id = v.problem_id;
+    q.limit = 12;
+    for (const auto& row : dataset::list_samples(*store, q)) {
+      if (row.id == v.id) continue;
+      auto s = dataset::sample_view(*store, row.id);
+      j["siblings"].push_back({{"id", s.id}, {"status", s.status}, {"verdict", s.verdict}, {"n_tokens", opt(s.n_tokens)},
+                               {"answer", split_think(s.completion).second}, {"extracted_answer", opt(s.extracted_answer)}});
+    }
+    return json_reply(j);
+  }
+
+  HttpReply problem(const HttpRequest& r) {
+    const auto v = dataset::problem_view(*store, whole("id", r.matches.at(0)));
+    json j{{"id", v.id}, {"source", v.source}, {"split", v.split}, {"prompt", v.prompt}, {"gold", v.answer},
+           {"solution", opt(v.solution)}, {"difficulty", v.difficulty ? json(*v.difficulty) : json(nullptr)},
+           {"n_samples", v.n_samples}, {"samples", json::array()}, {"evals", json::array()}};
+    for (const auto& row : v.samples) j["samples"].push_back(row_json(row));
+    for (const auto& e : v.evals)
+      j["evals"].push_back({{"run_id", e.run_id}, {"model_id", e.model_id}, {"role", e.role}, {"model", e.model_path},
+                            {"sample_idx", e.sample_idx}, {"verdict", e.verdict}, {"n_tokens", e.n_tokens},
+                            {"answer", split_think(e.completion).second}, {"completion", e.completion},
+                            {"run_status", e.run_status}});
+    return json_reply(j);
+  }
+
+  HttpReply log(const HttpRequest& r) {
+    auto rows = dataset::list_actions(*store);
+    if (auto s = r.param("sample"); s && !s->empty()) {
+      std::set<std::int64_t> ids;
+      for (const auto& h : dataset::curation_history(*store, whole("sample", *s))) ids.insert(h.id);
+      std::erase_if(rows, [&](const auto& a) { return !ids.count(a.id); });
+    }
+    std::int64_t limit = 200;
+    if (auto l = r.param("limit"); l && !l->empty()) limit = whole("limit", *l);
+    if (std::int64_t(rows.size()) > limit) rows.resize(std::size_t(limit));
+    json j = json::array();
+    for (const auto& a : rows) j.push_back(action_json(a));
+    return json_reply({{"actions", j}});
+  }
+
+  static json outcome_json(const dataset::ReviewOutcome& out) {
+    return {{"action_id", out.action_id == 0 ? json(nullptr) : json(out.action_id)}, {"changed", out.changed},
+            {"unchanged", out.unchanged}};
+  }
+
+  static bool keep_of(const json& body) {
+    const auto d = body.at("decision").get<std::string>();
+    if (d != "keep" && d != "reject") throw InputError("decision '" + d + "': expected keep or reject");
+    return d == "keep";
+  }
+
+  // {"ids": [..], "decision": "keep"|"reject", "reason": "", "seen": {"ID": action_id|null}}
+  HttpReply review(const HttpRequest& r) {
+    const auto body = json::parse(r.body);
+    std::map<std::int64_t, std::optional<std::int64_t>> seen;
+    const auto seen_json = body.value("seen", json::object());
+    for (const auto& [id, head] : seen_json.items())
+      seen[whole("seen", id)] = head.is_null() ? std::nullopt : std::optional<std::int64_t>(head.get<std::int64_t>());
+    const auto ids = body.at("ids").get<std::vector<std::int64_t>>();
+    for (const auto& [id, _] : seen)
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) throw InputError("seen names sample " + std::to_string(id) + ", not in ids");
+    const auto out = dataset::review_samples(*store, ids, keep_of(body), body.value("reason", ""), actor(),
+                                             dump({{"via", "studio"}}), seen);
+    return json_reply(outcome_json(out));
+  }
+
+  // {"query": {filters}, "decision": ..., "reason": "", "expected": N}: every match, as one action.
+  HttpReply bulk(const HttpRequest& r) {
+    const auto body = json::parse(r.body);
+    const auto& qj = body.at("query");
+    const auto q = query_of([&](const std::string& name) -> std::optional<std::string> {
+      if (!qj.contains(name) || qj[name].is_null()) return std::nullopt;
+      return qj[name].is_string() ? qj[name].get<std::string>() : qj[name].dump();
+    });
+    json params{{"via", "studio"}, {"query", qj}};
+    const auto out = dataset::review_query(*store, q, keep_of(body), body.value("reason", ""), actor(),
+                                           body.at("expected").get<std::int64_t>(), dump(params));
+    return json_reply(outcome_json(out));
+  }
+
+  HttpReply undo(const HttpRequest& r) {
+    const auto body = json::parse(r.body);
+    const auto id = dataset::undo_action(*store, body.at("action_id").get<std::int64_t>(), actor());
+    return json_reply({{"undo_id", id}});
+  }
+
+  void routes() {
+    guarded("GET", "/", false, [this](const HttpRequest& r) { return page(r); });
+    guarded("GET", "/api/overview", false, [this](const HttpRequest& r) { return overview(r); });
+    guarded("GET", "/api/facets", false, [this](const HttpRequest& r) { return facets(r); });
+    guarded("GET", "/api/samples", false, [this](const HttpRequest& r) { return samples(r); });
+    guarded("GET", "/api/count", false, [this](const HttpRequest& r) { return count(r); });
+    guarded("GET", R"(/api/sample/(\d+))", false, [this](const HttpRequest& r) { return sample(r); });
+    guarded("GET", R"(/api/problem/(\d+))", false, [this](const HttpRequest& r) { return problem(r); });
+    guarded("GET", "/api/log", false, [this](const HttpRequest& r) { return log(r); });
+    guarded("POST", "/api/review", true, [this](const HttpRequest& r) { return review(r); });
+    guarded("POST", "/api/bulk", true, [this](const HttpRequest& r) { return bulk(r); });
+    guarded("POST", "/api/undo", true, [this](const HttpRequest& r) { return undo(r); });
+  }
+};
+
+Studio::Studio(StudioOptions o) : impl_(std::make_unique<Impl>()) {
+  if (o.user.empty()) throw InputError("--user is empty: actions are logged as studio:USER");
+  if (o.token.empty()) o.token = random_hex(24);
+  impl_->o = std::move(o);
+  impl_->store = dataset::Store::open(impl_->o.db, dataset::OpenMode::read);
+  impl_->routes();
+}
+
+Studio::~Studio() = default;
+
+void Studio::run(const std::function<void(const std::string&)>& listening) {
+  auto& im = *impl_;
+  const int port = im.http.bind(im.o.host, im.o.port);
+  InterruptGuard interrupt;
+  std::atomic<bool> served{false};
+  std::thread watcher([&] {
+    while (!served.load() && !interrupt.requested() && !im.stopping.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    while (!served.load()) {  // a stop before the listen loop runs is not kept: repeat until it ends
+      im.http.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const auto host = im.o.host.find(':') != std::string::npos ? "[" + im.o.host + "]" : im.o.host;
+  try {
+    listening("http://" + host + ":" + std::to_string(port) + "/?token=" + im.o.token);
+    im.http.serve();
+  } catch (...) {
+    served = true;
+    watcher.join();
+    throw;
+  }
+  served = true;
+  watcher.join();
+}
+
+void Studio::stop() { impl_->stopping = true; }
+
+}  // namespace distill::studio
