@@ -82,17 +82,25 @@ window.addEventListener('hashchange', route);
 // ---- overview -----------------------------------------------------------------------------------------------
 const COLORS = { kept: '#1f8a4c', rejected: '#c0392b', pending: '#8a6d1f', bar: '#2c5fb8', grid: '#dde1e8' };
 
+// Round axis steps (1, 2 or 5 x 10^k), so the ticks read well: [step, number of steps].
+function niceAxis(max) {
+  const raw = Math.max(1, max) / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 5, 10].map(m => m * mag).find(x => x >= raw);
+  return [step, Math.max(1, Math.ceil(max / step))];
+}
+
 function barChart(title, items, opts) {  // items: [{label, value, color?, note?}], horizontal bars
-  const w = 460, row = 22, left = opts.left || 120, h = items.length * row + 34, max = Math.max(1, ...items.map(i => i.value));
+  const w = 460, row = 22, left = opts.left || 120, h = items.length * row + 34;
+  const [step, n] = opts.pct ? [0.25, 4] : niceAxis(Math.max(1, ...items.map(i => i.value))), max = step * n;
   const g = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': title });
-  const span = w - left - 70;
-  for (let t = 0; t <= 4; t++) {  // the value axis
-    const x = left + span * t / 4;
+  const span = w - left - 96;
+  for (let t = 0; t <= n; t++) {  // the value axis
+    const x = left + span * t / n;
     g.append(svg('line', { x1: x, x2: x, y1: 4, y2: h - 24, stroke: COLORS.grid }));
-    g.append(svg('text', { x, y: h - 10, 'text-anchor': 'middle' }, opts.pct ? Math.round(100 * t / 4) + '%' : fmt(Math.round(max * t / 4))));
+    g.append(svg('text', { x, y: h - 10, 'text-anchor': 'middle' }, opts.pct ? Math.round(100 * t * step) + '%' : fmt(t * step)));
   }
   items.forEach((it, i) => {
-    const y = 6 + i * row, bw = span * it.value / (opts.pct ? 1 : max);
+    const y = 6 + i * row, bw = span * it.value / max;
     g.append(svg('text', { x: left - 6, y: y + 13, 'text-anchor': 'end' }, it.label));
     g.append(svg('rect', { x: left, y, width: Math.max(1, bw), height: row - 6, fill: it.color || COLORS.bar }));
     g.append(svg('text', { x: left + bw + 4, y: y + 13 }, it.note || fmt(it.value)));
@@ -101,13 +109,14 @@ function barChart(title, items, opts) {  // items: [{label, value, color?, note?
 }
 
 function histogram(title, bins, width) {  // vertical bars with both axes
-  const w = 460, h = 220, left = 48, bottom = 36, max = Math.max(1, ...bins.map(b => b.samples));
+  const w = 460, h = 220, left = 60, bottom = 36;
+  const [step, n] = niceAxis(Math.max(1, ...bins.map(b => b.samples))), max = step * n;
   const g = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': title });
   const plotW = w - left - 10, plotH = h - bottom - 10, bw = plotW / Math.max(1, bins.length);
-  for (let t = 0; t <= 4; t++) {
-    const y = 10 + plotH - plotH * t / 4;
+  for (let t = 0; t <= n; t++) {
+    const y = 10 + plotH - plotH * t / n;
     g.append(svg('line', { x1: left, x2: w - 10, y1: y, y2: y, stroke: COLORS.grid }));
-    g.append(svg('text', { x: left - 4, y: y + 4, 'text-anchor': 'end' }, fmt(Math.round(max * t / 4))));
+    g.append(svg('text', { x: left - 4, y: y + 4, 'text-anchor': 'end' }, fmt(t * step)));
   }
   bins.forEach((b, i) => {
     const bh = plotH * b.samples / max, x = left + i * bw;
@@ -117,7 +126,7 @@ function histogram(title, bins, width) {  // vertical bars with both axes
       g.append(svg('text', { x: x + bw / 2, y: h - bottom + 14, 'text-anchor': 'middle' }, fmt(b.from)));
   });
   g.append(svg('text', { x: left + plotW / 2, y: h - 6, 'text-anchor': 'middle' }, 'completion length (tokens)'));
-  g.append(svg('text', { x: 12, y: 10 + plotH / 2, transform: `rotate(-90 12 ${10 + plotH / 2})`, 'text-anchor': 'middle' }, 'samples'));
+  g.append(svg('text', { x: 10, y: 10 + plotH / 2, transform: `rotate(-90 10 ${10 + plotH / 2})`, 'text-anchor': 'middle' }, 'samples'));
   return el('div', { cls: 'chart' }, el('h3', {}, title), g);
 }
 
@@ -138,7 +147,7 @@ async function viewOverview() {
     barChart('Samples by status', ['pending', 'kept', 'rejected'].map(s => ({ label: s, value: o.by_status[s] || 0, color: COLORS[s] })), {}),
     histogram('Completion lengths', o.length_histogram, o.length_bucket || 1),
     barChart('Pass rate by difficulty', o.by_difficulty.map(d => ({ label: 'difficulty ' + d.difficulty, value: d.samples ? d.correct / d.samples : 0,
-      note: (d.samples ? Math.round(1000 * d.correct / d.samples) / 10 : 0) + '% of ' + fmt(d.samples) })), { pct: true, left: 100 }));
+      note: (d.samples ? Math.round(1000 * d.correct / d.samples) / 10 : 0) + '% (' + fmt(d.samples) + ')' })), { pct: true, left: 100 }));
   show(el('h2', {}, 'Overview'), el('p', { cls: 'muted' }, o.store), cards, charts, el('h3', {}, 'Samples by split and verdict'), table);
 }
 
@@ -245,6 +254,8 @@ async function viewSample(id) {
   S.sample = s;
   const i = S.rows.findIndex(r => r.id === id);
   if (i >= 0) S.sel = i;
+  s.think = s.think.replace(/^\n+|\s+$/g, '');
+  s.answer = s.answer.replace(/^\n+|\s+$/g, '');
   const long = s.think.length > 4000;
   const hist = el('ul', { cls: 'hist', id: 'history' }, s.history.map(h => el('li', { cls: h.undone_by ? 'undone' : '' },
     `#${h.action_id} ${h.kind}${h.decision ? ' ' + h.decision : ''} by ${h.actor} at ${h.at}` + (h.reason ? ` ("${h.reason}")` : '') +
@@ -327,9 +338,18 @@ async function undoLast() {
   } catch (e) { failed(e, route); }
 }
 
-// The next pending sample after this one, in the current filter's id order.
+// The next pending sample after this one: in the list as it is sorted (loading more pages as needed), else (a
+// sample opened directly) in the current filter's id order.
 async function nextPending() {
   const cur = S.sample ? S.sample.id : 0;
+  let i = S.rows.findIndex(r => r.id === cur);
+  while (i >= 0) {
+    const k = S.rows.findIndex((r, j) => j > i && r.status === 'pending');
+    if (k >= 0) { S.sel = k; location.hash = '#/sample/' + S.rows[k].id; return; }
+    if (!S.next) { banner('No pending sample after #' + cur + ' in this list', 'info'); return viewSample(cur); }
+    i = S.rows.length - 1;
+    await loadMore();
+  }
   const q = new URLSearchParams(S.query);
   q.set('status', 'pending'); q.delete('sort'); q.set('after', cur + ':' + cur); q.set('limit', '1');
   const page = await api('/api/samples?' + q.toString());
