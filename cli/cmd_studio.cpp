@@ -17,12 +17,13 @@ void register_studio(CLI::App& root, Registry& reg) {
   c->add_option("--host", o->host, "address to serve (loopback by default; 0.0.0.0 serves the network)");
   c->add_option("--port", o->port, "port (0: a free one)");
   c->add_option("--user", o->user, "who the actions are logged as (studio:USER; default $USER)");
+  c->add_flag("--read-only", o->read_only, "browse only: refuse every change (a store that is not writable opens so anyway)");
   reg.add(c, [c, o] {
     require(*c, "--db");
     if (o->port < 0 || o->port > 65535) throw InputError("--port " + std::to_string(o->port) + ": expected 0-65535");
     studio::Studio app(*o);
     app.run([&](const std::string& url) {
-      std::cout << "distill studio: " << o->db << " as studio:" << o->user << "\n  open " << url
+      std::cout << "distill studio: " << o->db << " as studio:" << o->user << (app.read_only() ? " (read-only)" : "") << "\n  open " << url
                 << "\n  (the token in it is needed for every request; Ctrl-C stops)" << std::endl;
     });
     std::cout << "distill studio: stopped" << std::endl;

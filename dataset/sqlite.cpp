@@ -23,10 +23,18 @@ static void refuse_if_damaged(sqlite3* db, int rc) {
                    sqlite3_errmsg(db) + "); restore it from a copy (`sqlite3 FILE .recover` may salvage its rows)");
 }
 
-Db::Db(const std::string& path, int flags) : path_(path) {
+// A write on a store opened read-only (its file or folder is not writable) is the user's situation to fix, not a
+// failure of ours: InputError naming the file, exit 2.
+static void refuse_if_readonly(sqlite3* db, int rc) {
+  if (!db || rc != SQLITE_READONLY) return;  // the extended READONLY_* codes are about -shm/-wal, not a write
+  throw InputError(file_of(db) + ": the store is read-only here (the file or its folder is not writable) and this "
+                                 "command writes to it; reading commands (list, show, stats, log, studio) work");
+}
+
+Db::Db(const std::string& path, int flags, const std::string& shown) : path_(shown.empty() ? path : shown) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    std::string msg = err(db_, path + ": cannot open SQLite database");
+    std::string msg = err(db_, path_ + ": cannot open SQLite database");
     sqlite3_close(db_);
     db_ = nullptr;
     throw InputError(msg);
@@ -43,6 +51,7 @@ void Db::exec(const char* sql) {
     std::string m = path_ + ": SQL failed: " + (msg ? msg : "?");
     sqlite3_free(msg);
     refuse_if_damaged(db_, sqlite3_extended_errcode(db_));
+    refuse_if_readonly(db_, sqlite3_extended_errcode(db_));
     throw RuntimeFailure(m);
   }
 }
@@ -59,6 +68,7 @@ std::int64_t Db::pragma_int(const char* name) {
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
   if (int rc = sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &st_, nullptr); rc != SQLITE_OK) {
     refuse_if_damaged(db, rc);
+    refuse_if_readonly(db, rc);
     // Every statement here is fixed and tested against schema.sql: a missing table or column means the file's
     // schema was damaged or changed by another program.
     if (const std::string msg = sqlite3_errmsg(db); msg.rfind("no such table", 0) == 0 || msg.rfind("no such column", 0) == 0 ||
@@ -92,6 +102,7 @@ bool Stmt::step() {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   refuse_if_damaged(db_, rc);
+  refuse_if_readonly(db_, rc);
   throw RuntimeFailure(err(db_, std::string("SQL step failed in `") + sqlite3_sql(st_) + "`"));
 }
 

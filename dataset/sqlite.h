@@ -17,7 +17,8 @@ class Stmt;
 
 class Db {
  public:
-  Db(const std::string& path, int flags);  // flags: SQLITE_OPEN_*; throws RuntimeFailure
+  // flags: SQLITE_OPEN_*; throws InputError when it cannot open. shown: the name in messages (default: path).
+  Db(const std::string& path, int flags, const std::string& shown = {});
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

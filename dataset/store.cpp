@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <filesystem>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -69,10 +72,47 @@ void check_store_header(const std::string& path, OpenMode mode) {
                      "file written by `distill data synth` or `distill data import`, or a new path");
 }
 
+// A read-only folder holding a -wal file SQLite could only read consistently by writing its -shm index beside
+// it: refused rather than read stale (SQLite's own answer is a bare "unable to open").
+[[noreturn]] static void refuse_unreadable_wal(const std::string& path) {
+  if (::access((path + "-wal").c_str(), F_OK) == 0)
+    throw InputError(path + ": the store is read-only here and " + path + "-wal holds commits that cannot be read "
+                            "without writing beside it; refused rather than read stale. HINT: open it once where "
+                            "its folder is writable (that folds the -wal in), or copy the folder somewhere writable");
+  throw InputError(path + ": the store is read-only here and SQLite cannot read it");
+}
+
 std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
   check_store_header(path, mode);
-  int flags = SQLITE_OPEN_READWRITE | (mode == OpenMode::create ? SQLITE_OPEN_CREATE : 0);
-  auto db = std::make_unique<Db>(path, flags);
+  // A store whose file or folder this process cannot write (a shared read-only dataset, a mounted snapshot) opens
+  // read-only: reading commands work, a write says so (exit 2). A WAL store needs its folder for -wal and -shm.
+  const bool exists = ::access(path.c_str(), F_OK) == 0;
+  const auto dir = std::filesystem::path(path).parent_path();
+  const bool dir_writable = ::access(dir.empty() ? "." : dir.c_str(), W_OK) == 0;
+  const bool read_only = exists ? ::access(path.c_str(), W_OK) != 0 || !dir_writable : false;
+  if (!exists && !dir_writable) throw InputError(path + ": cannot create the store: its folder is not writable");
+  int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (mode == OpenMode::create ? SQLITE_OPEN_CREATE : 0);
+  // In a folder we cannot write, SQLite can read a WAL store only through its -shm index. With no -wal file every
+  // commit is in the main file and no writer is at work (it would have made a -wal), so the file is read as it
+  // stands (immutable); with a -wal, SQLite reads it through the -shm if one is there, else it is refused below.
+  std::string target = path;
+  if (read_only && !dir_writable && ::access((path + "-wal").c_str(), F_OK) != 0) {
+    target = "file:";
+    for (unsigned char c : path) {
+      static const char* hex = "0123456789ABCDEF";
+      if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_') target += char(c);
+      else target += '%', target += hex[c >> 4], target += hex[c & 15];
+    }
+    target += "?immutable=1";
+    flags |= SQLITE_OPEN_URI;
+  }
+  std::unique_ptr<Db> db;
+  try {
+    db = std::make_unique<Db>(target, flags, path);
+  } catch (const InputError&) {
+    if (read_only) refuse_unreadable_wal(path);
+    throw;
+  }
 
   // Identify before writing anything. These reads change nothing in the file.
   std::int64_t app_id = 0, version = 0, n_objects = 0;
@@ -83,6 +123,7 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
     s.step();
     n_objects = s.col_int(0);
   } catch (const RuntimeFailure& e) {
+    if (read_only) refuse_unreadable_wal(path);
     const std::string what = e.what();
     if (what.find("readonly") != std::string::npos || what.find("read-only") != std::string::npos)
       throw InputError(path + ": cannot open the store for writing (the file or its folder is read-only; a WAL "
@@ -98,6 +139,11 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
                      " is newer than this distill supports (" + std::to_string(kSchemaVersion) +
                      "). HINT: upgrade distill; the store was left untouched");
 
+  if (read_only && (blank || version < kSchemaVersion))
+    throw InputError(path + ": the store is read-only here and " +
+                     (blank ? std::string("empty") : "at schema version " + std::to_string(version) + ", which needs migrating to " +
+                                                         std::to_string(kSchemaVersion)) +
+                     "; open it once where it is writable");
   if (blank) {
     if (mode != OpenMode::create) throw InputError(path + ": empty SQLite database, not a distill store");
     // Created in rollback-journal mode so the header on disk carries the id and version at once.
@@ -110,10 +156,14 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
     migrate(*db, int(version), kSchemaVersion);
   }
   check_tables(*db, path);
-  db->exec("PRAGMA journal_mode = WAL");
-  db->exec("PRAGMA synchronous = NORMAL");  // WAL + NORMAL: durable against process kill
+  if (!read_only) {
+    db->exec("PRAGMA journal_mode = WAL");
+    db->exec("PRAGMA synchronous = NORMAL");  // WAL + NORMAL: durable against process kill
+  }
   db->exec("PRAGMA foreign_keys = ON");
-  return std::unique_ptr<Store>(new Store(path, std::move(db)));
+  auto store = std::unique_ptr<Store>(new Store(path, std::move(db)));
+  store->read_only_ = read_only;
+  return store;
 }
 
 // Every table of the current schema (schema.sql) is there: a store whose schema was damaged or edited by another

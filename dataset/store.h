@@ -64,6 +64,8 @@ class Store {
 
   Db& db() { return *db_; }
   const std::string& path() const { return path_; }
+  // Opened read-only: the file or its folder is not writable here. Reads work; a write is an InputError.
+  bool read_only() const { return read_only_; }
 
   // Runs: begin_run inserts status 'running'; finish_run sets 'ok' or 'failed' and the time.
   // begin_run first marks 'failed' the 'running' rows of this host whose process is gone (killed runs).
@@ -102,6 +104,7 @@ class Store {
   static void check_tables(Db& db, const std::string& path);  // InputError naming a table schema.sql has and db lacks
   std::string path_;
   std::unique_ptr<Db> db_;
+  bool read_only_ = false;
 };
 
 std::string now_iso8601();

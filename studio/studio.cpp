@@ -325,6 +325,7 @@ Studio::Studio(StudioOptions o) : impl_(std::make_unique<Impl>()) {
   if (o.token.empty()) o.token = random_hex(24);
   impl_->o = std::move(o);
   impl_->store = dataset::Store::open(impl_->o.db, dataset::OpenMode::read);
+  impl_->o.read_only = impl_->o.read_only || impl_->store->read_only();  // browse a store this process cannot write
   impl_->routes();
 }
 
@@ -357,5 +358,7 @@ void Studio::run(const std::function<void(const std::string&)>& listening) {
 }
 
 void Studio::stop() { impl_->stopping = true; }
+
+bool Studio::read_only() const { return impl_->o.read_only; }
 
 }  // namespace distill::studio

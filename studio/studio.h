@@ -35,6 +35,7 @@ class Studio {
   // opens the page (token included).
   void run(const std::function<void(const std::string& url)>& listening);
   void stop();
+  bool read_only() const;  // --read-only, or a store this process cannot write
 
  private:
   struct Impl;

@@ -321,3 +321,60 @@ TEST_CASE("cli: every shipped config in configs/ is accepted by the command its 
     CHECK(r.code == 0);
   }
 }
+
+namespace {
+// Runs distill as an unprivileged user when the tests run as root (root writes any file, whatever its mode).
+test::CliResult run_unprivileged(const std::vector<std::string>& args) {
+  if (::geteuid() != 0) return run_distill(args);
+  std::vector<std::string> a = {"--reuid=65534", "--regid=65534", "--clear-groups", "--", DISTILL_BIN};
+  a.insert(a.end(), args.begin(), args.end());
+  return test::run_binary("/usr/bin/setpriv", a);
+}
+}  // namespace
+
+TEST_CASE("cli: a store whose file or folder is not writable opens read-only: reads work, writes exit 2 saying so") {
+  test::TempDir d;
+  namespace fs = std::filesystem;
+  fs::permissions(d.path, fs::perms::all);  // the unprivileged user reaches it
+  const std::string dir = d / "ro", db = dir + "/s.db";
+  fs::create_directory(dir);
+  REQUIRE(run_distill({"data", "synth", "--db", db, "--n", "6"}).code == 0);
+  REQUIRE(run_distill({"data", "stats", "--db", db}).code == 0);  // closed cleanly: no -wal left
+  auto before = test::read_text(db);
+  for (const char* which : {"folder", "file"}) {  // folder first: no -shm from an earlier reader helps it
+    INFO(which);
+    // "file": the store is 0444 in a folder others may write; "folder": the folder is 0555.
+    fs::permissions(dir, std::string(which) == "file" ? fs::perms::all : fs::perms::owner_read | fs::perms::owner_exec |
+                                                                            fs::perms::group_read | fs::perms::group_exec |
+                                                                            fs::perms::others_read | fs::perms::others_exec);
+    fs::permissions(db, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+    auto st = run_unprivileged({"data", "stats", "--db", db, "--json"});
+    CHECK(st.code == 0);
+    CHECK_THAT(st.out, Catch::Contains("\"problems\""));
+    CHECK(run_unprivileged({"data", "list", "--db", db}).code == 0);
+    auto w = run_unprivileged({"data", "synth", "--db", db, "--n", "3", "--seed", "9"});
+    CHECK(w.code == 2);
+    CHECK_THAT(w.err, Catch::Contains("s.db: the store is read-only here"));
+    CHECK(test::read_text(db) == before);
+  }
+  fs::permissions(dir, fs::perms::all);
+  fs::permissions(db, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  // A read-only folder holding a -wal with commits whose -shm index could not be written: refused, never read stale.
+  const std::string frozen = d / "frozen";
+  fs::create_directory(frozen);
+  {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "PRAGMA wal_autocheckpoint = 0; UPDATE problems SET answer = 'changed' WHERE id = 1;", nullptr,
+                         nullptr, nullptr) == SQLITE_OK);
+    fs::copy_file(db, frozen + "/s.db");
+    fs::copy_file(db + "-wal", frozen + "/s.db-wal");  // the commit lives only here until a checkpoint
+    sqlite3_close(h);
+  }
+  fs::permissions(frozen, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  auto stale = run_unprivileged({"data", "stats", "--db", frozen + "/s.db"});
+  CHECK(stale.code == 2);
+  CHECK_THAT(stale.err, Catch::Contains("s.db-wal holds commits"));
+  fs::permissions(frozen, fs::perms::all);
+}

@@ -132,6 +132,16 @@ try:
     check(code == 403 and status_of(1) == "pending", "a write with the token only in the URL (CSRF) is refused")
     check(http(BASE + "/api/count", headers={"X-Distill-Token": TOKEN, "Host": "evil.example:80"})[0] == 403,
           "a request naming another Host (DNS rebinding) is refused")
+    # A read-only studio (--read-only, or a store this user cannot write) reads and refuses every change.
+    ro = subprocess.Popen([BIN, "studio", "--db", DB, "--port", "0", "--read-only"], stdout=subprocess.PIPE, text=True)
+    ro_line = ro.stdout.readline() + ro.stdout.readline()
+    rm = re.search(r"(http://[^/]+)/\?token=([0-9a-f]+)", ro_line)
+    hdr = {"X-Distill-Token": rm.group(2), "Content-Type": "application/json"}
+    check("(read-only)" in ro_line and http(rm.group(1) + "/api/count", headers=hdr)[0] == 200, "a read-only studio reads")
+    code, body = http(rm.group(1) + "/api/review", "POST", b'{"ids":[1],"decision":"keep"}', hdr)
+    check(code == 403 and "read-only" in body and status_of(1) == "pending", "and refuses a change (403)")
+    ro.send_signal(signal.SIGINT)
+    ro.wait(timeout=15)
     code, body = http(BASE + "/api/samples?status=maybe", headers={"X-Distill-Token": TOKEN})
     check(code == 400 and "pending, kept or rejected" in body, "a bad filter is a 400 naming what is expected")
 
