@@ -75,6 +75,7 @@ int run_cli_with(const std::vector<std::string>& args, const CliParts& parts) {
   register_tokenizer(app, reg);
   register_compare(app, reg);
   register_studio(app, reg);
+  register_runs(app, reg);
   parts.register_torch(app, reg);
   check_integer_options(app);
 

@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/errors.h"
 #include "common/fs.h"
 #include "eval/compare.h"
 
@@ -14,7 +15,23 @@ struct Args {
   std::string db, html;
   std::uint64_t seed = 0;
   bool json = false;
+  std::string runs, models;  // comma lists of ids
 };
+
+std::vector<std::int64_t> ids_of(const std::string& list, const std::string& flag) {
+  std::vector<std::int64_t> out;
+  std::size_t from = 0;
+  while (!list.empty() && from <= list.size()) {
+    const auto comma = list.find(',', from);
+    const auto item = list.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    if (item.empty() || item.size() > 18 || item.find_first_not_of("0123456789") != std::string::npos)
+      throw InputError(flag + " '" + list + "': expected run or model ids separated by commas, e.g. 3,5");
+    out.push_back(std::stoll(item));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  return out;
+}
 }  // namespace
 
 void register_compare(CLI::App& root, Registry& reg) {
@@ -23,12 +40,16 @@ void register_compare(CLI::App& root, Registry& reg) {
   c->add_option("--db", a->db, "store file (with eval runs)");
   c->add_option("--html", a->html, "also write a self-contained HTML report with SVG charts");
   auto* seed = c->add_option("--seed", a->seed, "seed of the bootstrap intervals (default: each run's own, as eval printed them)");
+  c->add_option("--runs", a->runs, "compare exactly these eval runs (ids, comma-separated; `distill runs list` shows them)");
+  c->add_option("--models", a->models, "only these models (ids), each with its newest eval run");
   c->add_flag("--json", a->json, "print JSON");
   reg.add(c, [c, a, seed] {
     require(*c, "--db");
     if (!a->html.empty()) check_output_file(a->html, "--html", {a->db});
     auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
-    auto cmp = eval::compare_models(*store, seed->count() ? std::optional<std::uint64_t>(a->seed) : std::nullopt);
+    dataset::EvalRunSelection sel{ids_of(a->runs, "--runs"), ids_of(a->models, "--models")};
+    if (!sel.runs.empty() && !sel.models.empty()) throw InputError("--runs and --models: give one of them");
+    auto cmp = eval::compare_models(*store, seed->count() ? std::optional<std::uint64_t>(a->seed) : std::nullopt, sel);
     if (!a->html.empty()) write_file_atomic(a->html, eval::comparison_html(cmp));
     std::cout << (a->json ? eval::comparison_json(cmp) : eval::comparison_table(cmp));
     if (!a->html.empty() && !a->json) std::cout << "report: " << a->html << "\n";

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "dataset/browse.h"
 #include "dataset/curate_runs.h"
+#include "dataset/evals.h"
 #include "dataset/export.h"
 #include "distill_version.h"
 #include "teacher/prompt_format.h"
@@ -24,8 +25,40 @@ struct ListArgs {
   std::string db;
   std::map<std::string, std::string> filters;
   std::int64_t limit = 50, offset = 0;
-  bool json = false;
+  bool json = false, eval = false;
 };
+
+// `data list --eval`: eval runs' answers, for error analysis, with the filters that apply to them.
+void list_eval(const dataset::ListQuery& q, dataset::Store& store, bool json) {
+  if (!q.statuses.empty() || !q.search.empty() || q.min_tokens || q.max_tokens || q.after ||
+      q.sort != dataset::ListQuery::Sort::id || q.descending)
+    throw InputError("--eval lists eval answers by --run, --model, --problem, --verdict and --split only");
+  dataset::EvalAnswerQuery e;
+  e.run_id = q.run_id, e.model_id = q.model_id, e.problem_id = q.problem_id, e.verdict = q.verdict, e.split = q.split;
+  e.limit = q.limit, e.offset = q.offset;
+  const auto total = dataset::count_eval_answers(store, e);
+  const auto rows = dataset::list_eval_answers(store, e);
+  auto answer = [](const std::string& c) {
+    auto a = c.substr(c.rfind("</think>") == std::string::npos ? 0 : c.rfind("</think>") + 8);
+    std::replace(a.begin(), a.end(), '\n', ' ');
+    return a;
+  };
+  if (json) {
+    auto arr = nlohmann::json::array();
+    for (const auto& r : rows)
+      arr.push_back({{"run_id", r.run_id}, {"model_id", r.model_id}, {"role", r.role}, {"model", r.model_path},
+                     {"problem_id", r.problem_id}, {"split", r.split}, {"sample_idx", r.sample_idx}, {"verdict", r.verdict},
+                     {"n_tokens", r.n_tokens}, {"completion", r.completion}});
+    std::cout << nlohmann::json{{"total", total}, {"offset", e.offset}, {"answers", arr}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  for (const auto& r : rows)
+    std::cout << "run " << r.run_id << "  " << r.role << " " << r.model_path << "  problem " << r.problem_id << "#" << r.sample_idx
+              << "  " << r.verdict << "  " << r.n_tokens << " tokens  " << answer(r.completion) << "\n";
+  std::cout << rows.size() << " of " << total << " eval answers";
+  if (e.offset + std::int64_t(rows.size()) < total) std::cout << " (next: --offset " << e.offset + std::int64_t(rows.size()) << ")";
+  std::cout << "\n";
+}
 
 struct ExportArgs {
   std::string db, format = "jsonl", status = "kept", split, out;
@@ -51,6 +84,7 @@ void list_samples(const CLI::App& l, ListArgs& la) {
   auto q = list_filters(l, la.filters, *store);
   q.limit = la.limit;
   q.offset = la.offset;
+  if (la.eval) return list_eval(q, *store, la.json);
   const auto total = dataset::count_samples(*store, q);
   const auto rows = dataset::list_samples(*store, q);
   // --verdict correct leaves out the unverified samples that might be correct too: say how many.
@@ -151,6 +185,7 @@ void register_data_browse(CLI::App& data, Registry& reg) {
   add_list_filters(*l, la->filters, true);
   l->add_option("--limit", la->limit, "rows to print");
   l->add_option("--offset", la->offset, "rows to skip (--after pages faster on large stores)");
+  l->add_flag("--eval", la->eval, "list eval runs' answers instead (error analysis): --run, --model, --problem, --verdict, --split");
   l->add_flag("--json", la->json, "print JSON");
   reg.add(l, [l, la] { list_samples(*l, *la); });
 

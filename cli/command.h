@@ -42,6 +42,7 @@ void register_data_merge(CLI::App& data, Registry& reg);   // merge
 void register_tokenizer(CLI::App& root, Registry& reg);
 void register_compare(CLI::App& root, Registry& reg);
 void register_studio(CLI::App& root, Registry& reg);
+void register_runs(CLI::App& root, Registry& reg);
 
 // The commands that need LibTorch live in a second binary, distill-torch, beside distill: `distill` hands them
 // (and --version) over with exec before it parses anything, so the store's commands never load LibTorch.

@@ -1,6 +1,10 @@
 // dataset/evals.cpp: see evals.h.
 #include "dataset/evals.h"
 
+#include <set>
+
+#include "common/errors.h"
+
 #include "dataset/answer.h"
 
 namespace distill::dataset {
@@ -37,13 +41,31 @@ std::int64_t newest_finished_eval_run(Store& s, const std::string& sha256) {
   return q.step() && !q.col_null(0) ? q.col_int(0) : 0;
 }
 
-std::vector<EvalRunInfo> latest_eval_runs(Store& s) {
+std::vector<EvalRunInfo> latest_eval_runs(Store& s, const EvalRunSelection& sel) {
+  for (auto id : sel.runs) {
+    auto r = s.db().prepare("SELECT kind, status FROM runs WHERE id = ?");
+    r.bind(1, id);
+    if (!r.step()) throw InputError("--runs: no run with id " + std::to_string(id));
+    if (r.col_text(0) != "eval" || r.col_text(1) != "ok")
+      throw InputError("--runs: run " + std::to_string(id) + " is a " + r.col_text(1) + " '" + r.col_text(0) +
+                       "' run, not a finished eval run (`distill runs list` shows them)");
+  }
+  std::string in_runs, in_models;
+  for (auto id : sel.runs) in_runs += (in_runs.empty() ? "" : ", ") + std::to_string(id);  // integers, not text
+  for (auto id : sel.models) in_models += (in_models.empty() ? "" : ", ") + std::to_string(id);
+  const std::string where = !sel.runs.empty() ? "r.id IN (" + in_runs + ")"
+                            : "r.status = 'ok' AND r.hidden = 0" + (sel.models.empty() ? "" : " AND m.id IN (" + in_models + ")");
+  // One row per run when runs are named (two runs of one model may be compared), else per model.
   auto q = s.db().prepare(
-      "SELECT max(e.run_id), m.id, m.n_params, m.n_active_params, m.role, m.path, m.arch, m.sha256 "
-      "FROM eval_results e JOIN models m ON m.id = e.model_id JOIN runs r ON r.id = e.run_id WHERE r.status = 'ok' "
-      "GROUP BY m.id ORDER BY CASE m.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 ELSE 2 END, m.id");
+      std::string(sel.runs.empty() ? "SELECT max(e.run_id)" : "SELECT e.run_id") +
+      ", m.id, m.n_params, m.n_active_params, m.role, m.path, m.arch, m.sha256 "
+      "FROM eval_results e JOIN models m ON m.id = e.model_id JOIN runs r ON r.id = e.run_id WHERE " + where +
+      (sel.runs.empty() ? " GROUP BY m.id" : " GROUP BY e.run_id") +
+      " ORDER BY CASE m.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 ELSE 2 END, m.id");
   std::vector<EvalRunInfo> out;
+  std::set<std::int64_t> models_found;
   while (q.step()) {
+    models_found.insert(q.col_int(1));
     EvalRunInfo i;
     i.run_id = q.col_int(0);
     i.model_id = q.col_int(1);
@@ -55,6 +77,9 @@ std::vector<EvalRunInfo> latest_eval_runs(Store& s) {
     i.sha256 = q.col_text(7);
     out.push_back(std::move(i));
   }
+  for (auto id : sel.runs.empty() ? sel.models : std::vector<std::int64_t>{})
+    if (!models_found.count(id))
+      throw InputError("--models: model " + std::to_string(id) + " has no finished eval run that is not hidden");
   for (auto& i : out) {
     auto r = s.db().prepare("SELECT started_at, config_toml FROM runs WHERE id = ?");
     r.bind(1, i.run_id);
@@ -84,6 +109,44 @@ std::vector<EvalResult> eval_results_of(Store& s, std::int64_t run_id) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+namespace {
+// Every filter bound; the statement's text only says which are in use.
+Stmt eval_answer_stmt(Store& s, const EvalAnswerQuery& q, bool count) {
+  std::string sql = count ? "SELECT count(*)"
+                          : "SELECT e.run_id, e.model_id, e.problem_id, e.sample_idx, e.n_tokens, m.role, m.path, p.split, "
+                            "e.verdict, e.completion";
+  sql += " FROM eval_results e JOIN models m ON m.id = e.model_id JOIN problems p ON p.id = e.problem_id WHERE 1";
+  if (q.run_id) sql += " AND e.run_id = ?1";
+  if (q.model_id) sql += " AND e.model_id = ?2";
+  if (q.problem_id) sql += " AND e.problem_id = ?3";
+  if (!q.verdict.empty()) sql += " AND e.verdict = ?4";
+  if (!q.split.empty()) sql += " AND p.split = ?5";
+  if (!count) sql += " ORDER BY e.run_id DESC, e.problem_id, e.sample_idx LIMIT ?6 OFFSET ?7";
+  auto st = s.db().prepare(sql);
+  if (q.run_id) st.bind(1, *q.run_id);
+  if (q.model_id) st.bind(2, *q.model_id);
+  if (q.problem_id) st.bind(3, *q.problem_id);
+  if (!q.verdict.empty()) st.bind(4, q.verdict);
+  if (!q.split.empty()) st.bind(5, q.split);
+  if (!count) st.bind(6, q.limit).bind(7, q.offset);
+  return st;
+}
+}  // namespace
+
+std::vector<EvalAnswerRow> list_eval_answers(Store& s, const EvalAnswerQuery& q) {
+  std::vector<EvalAnswerRow> out;
+  for (auto st = eval_answer_stmt(s, q, false); st.step();)
+    out.push_back({st.col_int(0), st.col_int(1), st.col_int(2), st.col_int(3), st.col_int(4), st.col_text(5), st.col_text(6),
+                   st.col_text(7), st.col_text(8), st.col_text(9)});
+  return out;
+}
+
+std::int64_t count_eval_answers(Store& s, const EvalAnswerQuery& q) {
+  auto st = eval_answer_stmt(s, q, true);
+  st.step();
+  return st.col_int(0);
 }
 
 }  // namespace distill::dataset

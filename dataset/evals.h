@@ -27,8 +27,14 @@ struct EvalRunInfo {
   std::string config_toml;  // the run's resolved config: its protocol (eval/protocol.h)
 };
 
-// Per model, its newest finished eval run; teachers first, then students, then baselines, then by model id.
-std::vector<EvalRunInfo> latest_eval_runs(Store& s);
+// Which eval runs a comparison takes: `runs` names them exactly (finished eval runs, hidden ones too); else
+// `models` names the models, each with its newest finished run that is not hidden; else every model so.
+struct EvalRunSelection {
+  std::vector<std::int64_t> runs, models;
+};
+// The selected runs; teachers first, then students, then baselines, then by model id. InputError for a named
+// run that is not a finished eval run, or a named model with no such run.
+std::vector<EvalRunInfo> latest_eval_runs(Store& s, const EvalRunSelection& sel = {});
 
 // The eval runs of the model with this sha256 that did not finish ('running' when killed, or 'failed') and hold
 // completions, newest first: (run id, its config TOML).
@@ -44,5 +50,19 @@ struct EvalResult {
   double latency_ms = 0;
 };
 std::vector<EvalResult> eval_results_of(Store& s, std::int64_t run_id);  // by problem, then sample index
+
+// Eval answers for error analysis (`data list --eval`): every eval run's completions, filtered. Newest run first,
+// then by problem and sample index.
+struct EvalAnswerQuery {
+  std::optional<std::int64_t> run_id, model_id, problem_id;
+  std::string verdict, split;  // "" = any
+  std::int64_t limit = 50, offset = 0;
+};
+struct EvalAnswerRow {
+  std::int64_t run_id = 0, model_id = 0, problem_id = 0, sample_idx = 0, n_tokens = 0;
+  std::string role, model_path, split, verdict, completion;
+};
+std::vector<EvalAnswerRow> list_eval_answers(Store& s, const EvalAnswerQuery& q);
+std::int64_t count_eval_answers(Store& s, const EvalAnswerQuery& q);
 
 }  // namespace distill::dataset

@@ -165,10 +165,12 @@ CREATE TABLE remote_requests (
 );
 CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample_idx, seed);
 )SQL"},
-      // 7 -> 8: each sample's curation status materialised (kept in step with the log), and a view of it.
+      // 7 -> 8: each sample's curation status materialised (kept in step with the log), and a view of it; runs can be
+      // hidden; a length index.
       {7, R"SQL(
 ALTER TABLE samples ADD COLUMN status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected'));
 ALTER TABLE samples ADD COLUMN status_action INTEGER;
+ALTER TABLE runs ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX samples_status ON samples(status, id);
 CREATE INDEX samples_length ON samples(coalesce(n_tokens, -1), id);
 CREATE VIEW sample_status AS

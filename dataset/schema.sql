@@ -12,7 +12,8 @@ CREATE TABLE runs (
   status       TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
   host         TEXT NOT NULL,
   version      TEXT NOT NULL,               -- distill version that ran it
-  pid          INTEGER                      -- its process on `host` (NULL before schema v5)
+  pid          INTEGER,                     -- its process on `host` (NULL before schema v5)
+  hidden       INTEGER NOT NULL DEFAULT 0   -- `runs hide`: left out of compare and listings unless named (v8)
 );
 
 CREATE TABLE models (

@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
+#include "common/config_text.h"
 #include "common/errors.h"
+#include "dataset/browse.h"
 #include "dataset/answer.h"
 
 namespace distill::eval {
@@ -76,12 +79,145 @@ bool one_protocol(const Comparison& c) {
   return true;
 }
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+// Colours by role, so a teacher is the same colour in every report: orange; students greens and blues; baselines
+// greys. Within a role, in the order compared.
+void assign_colors(std::vector<ModelReport>& models) {
+  static const std::vector<const char*> students = {"#1b9e77", "#386cb0", "#66a61e", "#7570b3", "#17becf", "#2c7fb8"};
+  static const std::vector<const char*> baselines = {"#666666", "#a6a6a6", "#404040"};
+  std::size_t ns = 0, nb = 0, nt = 0;
+  for (auto& m : models) {
+    if (m.run.role == "teacher") m.color = nt++ == 0 ? "#d95f02" : "#e6ab02";
+    else if (m.run.role == "student") m.color = students[ns++ % students.size()];
+    else m.color = baselines[nb++ % baselines.size()];
+  }
+}
+
+// A dash pattern per model, so lines that lie on each other stay visible.
+const char* dash_of(std::size_t i) {
+  static const char* d[] = {"", "6 3", "2 2", "8 3 2 3", "1 3", "10 4"};
+  return d[i % 6];
+}
+
+// Each student's newest train run, found by the --out directory it wrote (the model's path).
+std::vector<TrainCurve> training_curves(dataset::Store& s, const std::vector<ModelReport>& models) {
+  namespace fs = std::filesystem;
+  auto same_dir = [](const std::string& a, const std::string& b) {
+    std::error_code e1, e2;
+    const auto ca = fs::weakly_canonical(a, e1), cb = fs::weakly_canonical(b, e2);
+    return (!e1 && !e2 && ca == cb) || fs::path(a).lexically_normal() == fs::path(b).lexically_normal();
+  };
+  std::vector<TrainCurve> out;
+  std::vector<std::pair<std::int64_t, std::string>> trains;  // (run id, its --out), newest first
+  for (auto q = s.db().prepare("SELECT id, config_toml FROM runs WHERE kind = 'train' AND status = 'ok' ORDER BY id DESC");
+       q.step();) {
+    const auto v = config_values(q.col_text(1));
+    if (auto it = v.find("out"); it != v.end()) trains.emplace_back(q.col_int(0), it->second);
+  }
+  for (const auto& m : models) {
+    if (m.run.role != "student") continue;
+    auto it = std::find_if(trains.begin(), trains.end(), [&](const auto& t) { return same_dir(t.second, m.run.path); });
+    if (it == trains.end()) continue;
+    TrainCurve c{m.label, m.color, it->first, {}, {}, {}};
+    auto q = s.db().prepare("SELECT step, loss, val_loss FROM train_steps WHERE run_id = ? ORDER BY step");
+    q.bind(1, it->first);
+    while (q.step()) {
+      c.steps.push_back(q.col_int(0));
+      c.loss.push_back(q.col_double(1));
+      if (!q.col_null(2)) c.val_loss.emplace_back(q.col_int(0), q.col_double(2));
+    }
+    if (!c.steps.empty()) out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// A legend row at `y`: a swatch (or, for line charts, a dashed line) and the label of each model.
+void legend(std::ostringstream& h, const Comparison& c, int y, bool lines) {
+  double x = 50;
+  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+    const auto& m = c.models[mi];
+    if (lines)
+      h << "<line x1=\"" << x << "\" x2=\"" << x + 22 << "\" y1=\"" << y + 5 << "\" y2=\"" << y + 5 << "\" stroke-width=\"2\" stroke=\""
+        << m.color << "\" stroke-dasharray=\"" << dash_of(mi) << "\"/>";
+    else
+      h << "<rect x=\"" << x + 6 << "\" y=\"" << y << "\" width=\"10\" height=\"10\" fill=\"" << m.color << "\"/>";
+    const auto label = fit(m.label, 28);
+    h << "<text class=\"legend\" x=\"" << x + 26 << "\" y=\"" << y + 9 << "\">" << esc(label) << "</text>\n";
+    x += 40 + 6.2 * double(label.size());
+  }
+}
+
+// The students' training loss by step (validation loss as dots), when the store holds their train runs.
+void training_chart(std::ostringstream& h, const Comparison& c) {
+  if (c.curves.empty()) return;
+  const int W = 720, H = 300, L = 56, B = 44, T = 20;
+  std::int64_t smax = 1;
+  double lmax = 0;
+  for (const auto& cv : c.curves) {
+    smax = std::max(smax, cv.steps.back());
+    for (auto l : cv.loss) lmax = std::max(lmax, l);
+    for (const auto& [st, l] : cv.val_loss) lmax = std::max(lmax, l);
+  }
+  lmax = std::max(0.5, std::ceil(lmax * 2) / 2);
+  h << "<h2>Training</h2>\n<svg id=\"chart-training\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H + 20
+    << "\" font-size=\"11\">\n";
+  const int ticks = int(std::lround(lmax * 2));
+  for (int t = 0; t <= ticks; ++t) {
+    const double y = H - B - (H - B - T) * t / double(ticks);
+    h << "<line x1=\"" << L << "\" x2=\"" << W - 20 << "\" y1=\"" << fmt(y, 1) << "\" y2=\"" << fmt(y, 1)
+      << "\" stroke=\"#eee\"/><text x=\"" << L - 6 << "\" y=\"" << fmt(y + 4, 1) << "\" text-anchor=\"end\">" << fmt(t * 0.5, 1) << "</text>\n";
+  }
+  h << "<text x=\"12\" y=\"" << (H - B + T) / 2 << "\" transform=\"rotate(-90 12 " << (H - B + T) / 2
+    << ")\" text-anchor=\"middle\">loss (nats/token)</text>\n";
+  auto X = [&](double st) { return L + (W - L - 20) * st / double(smax); };
+  auto Y = [&](double l) { return H - B - (H - B - T) * std::min(l, lmax) / lmax; };
+  for (std::size_t i = 0; i < c.curves.size(); ++i) {
+    const auto& cv = c.curves[i];
+    std::string pts;
+    for (std::size_t k = 0; k < cv.steps.size(); ++k) pts += fmt(X(double(cv.steps[k])), 1) + "," + fmt(Y(cv.loss[k]), 1) + " ";
+    h << "<polyline class=\"train\" fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"" << dash_of(i) << "\" stroke=\"" << cv.color
+      << "\" points=\"" << pts << "\"><title>" << esc(cv.label) << " (train run " << cv.run_id << ")</title></polyline>\n";
+    for (const auto& [st, l] : cv.val_loss)
+      h << "<circle cx=\"" << fmt(X(double(st)), 1) << "\" cy=\"" << fmt(Y(l), 1) << "\" r=\"4\" fill=\"" << cv.color
+        << "\"><title>" << esc(cv.label) << " validation loss at step " << st << ": " << fmt(l, 3) << "</title></circle>\n";
+  }
+  for (int t = 0; t <= 4; ++t)
+    h << "<text x=\"" << fmt(X(double(smax) * t / 4), 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
+      << std::int64_t(double(smax) * t / 4) << "</text>\n";
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - B + 30 << "\" text-anchor=\"middle\">step (lines: training loss; dots: validation loss)</text>\n";
+  double x = 50;
+  for (std::size_t i = 0; i < c.curves.size(); ++i) {
+    const auto label = fit(c.curves[i].label, 28);
+    h << "<line x1=\"" << x << "\" x2=\"" << x + 22 << "\" y1=\"" << H + 11 << "\" y2=\"" << H + 11 << "\" stroke-width=\"2\" stroke=\""
+      << c.curves[i].color << "\" stroke-dasharray=\"" << dash_of(i) << "\"/><text class=\"legend\" x=\"" << x + 26 << "\" y=\"" << H + 15
+      << "\">" << esc(label) << "</text>\n";
+    x += 40 + 6.2 * double(label.size());
+  }
+  h << "</svg>\n";
+}
+
+// The store's curation funnel, as horizontal bars.
+void funnel_chart(std::ostringstream& h, const Comparison& c) {
+  if (c.funnel.empty() || c.funnel.front().second == 0) return;
+  const int W = 720, row = 24, L = 120;
+  const int H = int(c.funnel.size()) * row + 10;
+  const double top = double(c.funnel.front().second);
+  h << "<h2>Curation funnel</h2>\n<svg id=\"chart-funnel\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" font-size=\"11\">\n";
+  for (std::size_t i = 0; i < c.funnel.size(); ++i) {
+    const auto& [stage, n] = c.funnel[i];
+    const double y = 5 + double(i) * row, w = (W - L - 120) * double(n) / top;
+    h << "<text x=\"" << L - 6 << "\" y=\"" << y + 14 << "\" text-anchor=\"end\">" << esc(stage) << "</text><rect class=\"stage\" x=\"" << L
+      << "\" y=\"" << y << "\" width=\"" << fmt(std::max(1.0, w), 1) << "\" height=\"" << row - 6 << "\" fill=\""
+      << (stage == "kept" ? "#1b9e77" : "#386cb0") << "\"/><text x=\"" << fmt(L + w + 6, 1) << "\" y=\"" << y + 14 << "\">" << n << " ("
+      << fmt(100.0 * double(n) / top, 1) << "%)</text>\n";
+  }
+  h << "</svg>\n";
+}
 }  // namespace
 
-Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed) {
+Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed, const dataset::EvalRunSelection& sel) {
   Comparison c;
-  auto runs = dataset::latest_eval_runs(s);
+  auto runs = dataset::latest_eval_runs(s, sel);
   if (runs.empty())
     throw InputError(s.path() + " holds no finished eval run: run `distill eval --db " + s.path() +
                      " --model DIR` for each model first (a killed one continues with `distill eval --resume`)");
@@ -170,6 +306,9 @@ Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed) 
     if (std::count(d.correct.begin(), d.correct.end(), true) % std::int64_t(d.correct.size()) != 0)
       c.disagreements.push_back(std::move(d));
   }
+  assign_colors(c.models);
+  c.curves = training_curves(s, c.models);
+  c.funnel = dataset::curation_funnel(s);
   return c;
 }
 
@@ -242,18 +381,24 @@ std::string comparison_json(const Comparison& c) {
     if (p.known)
       protocol = {{"split", p.split}, {"greedy", p.greedy}, {"temperature", p.temperature}, {"top_p", p.top_p},
                   {"samples", p.samples}, {"k", p.k}, {"max_tokens", p.max_tokens}, {"limit", p.limit}, {"seed", p.seed}};
-    models.push_back({{"label", m.label}, {"role", m.run.role}, {"path", m.run.path}, {"arch", m.run.arch},
+    models.push_back({{"label", m.label}, {"role", m.run.role}, {"color", m.color}, {"path", m.run.path}, {"arch", m.run.arch},
                       {"model_id", m.run.model_id}, {"run_id", m.run.run_id}, {"protocol", protocol},
                       {"answered", m.answered}, {"n_params", m.run.n_params}, {"n_active_params", m.run.n_active_params},
                       {"relative_cost", m.relative_cost}, {"by_difficulty", by}});
   }
   nlohmann::ordered_json dis = nlohmann::ordered_json::array();
   for (const auto& d : c.disagreements)
-    dis.push_back({{"problem_id", d.problem_id}, {"gold", d.gold}, {"majority", d.majority}, {"correct", d.correct}});
+    dis.push_back({{"problem_id", d.problem_id}, {"prompt", d.prompt}, {"gold", d.gold}, {"majority", d.majority},
+                   {"correct", d.correct}});
   // Answers are model output: bytes that are not UTF-8 (a store written before decode replaced them) become
   // U+FFFD rather than aborting the dump.
+  nlohmann::ordered_json training = nlohmann::ordered_json::array(), funnel = nlohmann::ordered_json::array();
+  for (const auto& cv : c.curves)
+    training.push_back({{"label", cv.label}, {"run_id", cv.run_id}, {"steps", cv.steps.back()}, {"final_loss", cv.loss.back()},
+                        {"final_val_loss", cv.val_loss.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(cv.val_loss.back().second)}});
+  for (const auto& [stage, n] : c.funnel) funnel.push_back({{"stage", stage}, {"samples", n}});
   return nlohmann::ordered_json{{"problems", c.problems}, {"warnings", c.warnings}, {"cost_relative_to", c.cost_base},
-                                {"models", models}, {"disagreements", dis}}
+                                {"models", models}, {"disagreements", dis}, {"training", training}, {"curation_funnel", funnel}}
              .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
          "\n";
 }
@@ -263,7 +408,8 @@ std::string comparison_html(const Comparison& c) {
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>distill: teacher vs student</title>\n"
        "<style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}"
        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-       "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}.warning{color:#a04000}</style></head><body>\n";
+       "td:first-child,th:first-child{text-align:left}svg{margin:1em 0}.warning{color:#a04000}"
+       "td.prompt{max-width:420px;font-size:12px;text-align:left}</style></head><body>\n";
   h << "<h1>Teacher vs student</h1>\n<p>" << c.problems << " problems answered by every model.</p>\n";
   for (const auto& w : c.warnings) h << "<p class=\"warning\"><b>Warning:</b> " << esc(w) << "</p>\n";
   const bool same = one_protocol(c);  // one protocol line, or a column when they differ
@@ -300,7 +446,7 @@ std::string comparison_html(const Comparison& c) {
       const auto& p = it->second.pass1;
       const double x = L + di * gw + gw * 0.1 + mi * bw, y = H - B - (H - B - T) * p.value;
       h << "<rect class=\"bar\" x=\"" << fmt(x, 1) << "\" y=\"" << fmt(y, 1) << "\" width=\"" << fmt(bw - 2, 1)
-        << "\" height=\"" << fmt(H - B - y, 1) << "\" fill=\"" << kColors[mi % 6] << "\"><title>" << esc(c.models[mi].label)
+        << "\" height=\"" << fmt(H - B - y, 1) << "\" fill=\"" << c.models[mi].color << "\"><title>" << esc(c.models[mi].label)
         << ", difficulty " << diffs[di] << ": " << fmt(100 * p.value, 1) << "%</title></rect>\n";
       const double ylo = H - B - (H - B - T) * p.lo, yhi = H - B - (H - B - T) * p.hi, xm = x + (bw - 2) / 2;
       h << "<line x1=\"" << fmt(xm, 1) << "\" x2=\"" << fmt(xm, 1) << "\" y1=\"" << fmt(ylo, 1) << "\" y2=\"" << fmt(yhi, 1)
@@ -308,34 +454,52 @@ std::string comparison_html(const Comparison& c) {
     }
     h << "<text x=\"" << fmt(L + di * gw + gw / 2, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">d" << diffs[di] << "</text>\n";
   }
-  for (std::size_t mi = 0; mi < c.models.size(); ++mi)
-    h << "<rect x=\"" << L + 10 + 170 * mi << "\" y=\"" << H - 14 << "\" width=\"10\" height=\"10\" fill=\"" << kColors[mi % 6]
-      << "\"/><text x=\"" << L + 24 + 170 * mi << "\" y=\"" << H - 5 << "\">" << esc(fit(c.models[mi].label, 24)) << "</text>\n";
+  legend(h, c, H - 14, false);
   h << "</svg>\n";
-  // Chart 2: completion-length distributions (one histogram outline per model).
+  // Chart 2: completion-length distributions: each model's share of answers per length bucket, one line each (a
+  // dash pattern and markers per model, so lines that coincide stay visible), with a y-axis and a legend.
   std::int64_t mx = 1;
   for (const auto& m : c.models)
     for (auto t : m.tokens) mx = std::max(mx, t);
   const int nb = 20;
   const double bucket = double(mx + 1) / nb;
-  h << "<h2>Completion length</h2>\n<svg id=\"chart-lengths\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
-    << "\" height=\"" << H << "\" font-size=\"11\">\n";
-  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+  std::vector<std::vector<double>> shares;
+  double top = 0.05;
+  for (const auto& m : c.models) {
     std::vector<double> hist(nb, 0);
-    for (auto t : c.models[mi].tokens) hist[std::min<std::size_t>(nb - 1, std::size_t(double(t) / bucket))] += 1;
-    const double top = std::max(1.0, *std::max_element(hist.begin(), hist.end()));
-    std::string pts;
-    for (int b = 0; b < nb; ++b) {
-      const double x = L + (W - L - 20) * (b + 0.5) / nb, y = H - B - (H - B - T) * hist[std::size_t(b)] / top;
-      pts += fmt(x, 1) + "," + fmt(y, 1) + " ";
-    }
-    h << "<polyline class=\"dist\" fill=\"none\" stroke-width=\"2\" stroke=\"" << kColors[mi % 6] << "\" points=\"" << pts
-      << "\"><title>" << esc(c.models[mi].label) << "</title></polyline>\n";
+    for (auto t : m.tokens) hist[std::min<std::size_t>(nb - 1, std::size_t(double(t) / bucket))] += 1;
+    for (auto& v : hist) v /= std::max<double>(1, double(m.tokens.size())), top = std::max(top, v);
+    shares.push_back(std::move(hist));
   }
-  for (int b = 0; b <= nb; b += 5)
-    h << "<text x=\"" << fmt(L + (W - L - 20) * double(b) / nb, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
-      << std::int64_t(b * bucket) << "</text>\n";
-  h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">completion tokens (each model's answers, its most common length at full height)</text>\n</svg>\n";
+  top = std::ceil(top * 10) / 10;  // the axis in steps of 10%
+  const int HL = H + 20;
+  h << "<h2>Completion length</h2>\n<svg id=\"chart-lengths\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W
+    << "\" height=\"" << HL << "\" font-size=\"11\">\n";
+  const int ticks = int(std::lround(top * 10));
+  for (int t = 0; t <= ticks; ++t) {
+    const double y = H - B - (H - B - T) * t / double(ticks);
+    h << "<line x1=\"" << L << "\" x2=\"" << W - 20 << "\" y1=\"" << fmt(y, 1) << "\" y2=\"" << fmt(y, 1)
+      << "\" stroke=\"#eee\"/><text x=\"" << L - 6 << "\" y=\"" << fmt(y + 4, 1) << "\" text-anchor=\"end\">" << t * 10 << "%</text>\n";
+  }
+  h << "<text x=\"12\" y=\"" << (H - B + T) / 2 << "\" transform=\"rotate(-90 12 " << (H - B + T) / 2
+    << ")\" text-anchor=\"middle\">share of the model's answers</text>\n";
+  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
+    std::string pts;
+    for (int b2 = 0; b2 < nb; ++b2) {
+      const double x = L + (W - L - 20) * (b2 + 0.5) / nb, y = H - B - (H - B - T) * shares[mi][std::size_t(b2)] / top;
+      pts += fmt(x, 1) + "," + fmt(y, 1) + " ";
+      h << "<circle cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"" << 2 + (c.models.size() - mi) << "\" fill=\"none\" stroke=\""
+        << c.models[mi].color << "\"/>\n";
+    }
+    h << "<polyline class=\"dist\" fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"" << dash_of(mi) << "\" stroke=\""
+      << c.models[mi].color << "\" points=\"" << pts << "\"><title>" << esc(c.models[mi].label) << "</title></polyline>\n";
+  }
+  for (int b2 = 0; b2 <= nb; b2 += 5)
+    h << "<text x=\"" << fmt(L + (W - L - 20) * double(b2) / nb, 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
+      << std::int64_t(b2 * bucket) << "</text>\n";
+  h << "<text x=\"" << W / 2 << "\" y=\"" << H - B + 30 << "\" text-anchor=\"middle\">completion tokens</text>\n";
+  legend(h, c, HL - 14, true);
+  h << "</svg>\n";
   // Chart 3: accuracy against size (active parameters, log scale).
   double pmin = 1e30, pmax = 1;
   for (const auto& m : c.models) pmin = std::min(pmin, double(m.run.n_active_params)), pmax = std::max(pmax, double(m.run.n_active_params));
@@ -351,7 +515,7 @@ std::string comparison_html(const Comparison& c) {
     const auto& m = c.models[mi];
     const double x = L + (W - L - 20) * (std::log10(double(std::max<std::int64_t>(1, m.run.n_active_params))) - lmin) / (lmax - lmin);
     const double y = H - B - (H - B - T) * m.by_difficulty.at("all").pass1.value;
-    h << "<circle class=\"point\" cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"6\" fill=\"" << kColors[mi % 6]
+    h << "<circle class=\"point\" cx=\"" << fmt(x, 1) << "\" cy=\"" << fmt(y, 1) << "\" r=\"6\" fill=\"" << m.color
       << "\"><title>" << esc(m.label) << "</title></circle><text x=\"" << fmt(x + 9, 1) << "\" y=\"" << fmt(y + 4, 1)
       << "\">" << esc(fit(m.label, 24)) << "</text>\n";
   }
@@ -363,13 +527,16 @@ std::string comparison_html(const Comparison& c) {
       << (e >= 0 && e <= 12 ? unit[e] : "1e" + std::to_string(e)) << "</text>\n";
   }
   h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">active parameters (log scale) vs pass@1</text>\n</svg>\n";
+  training_chart(h, c);
+  funnel_chart(h, c);
   h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right"
     << (c.disagreements.size() > 50 ? " (the first 50 by problem id; `distill compare --json` lists them all)" : "") << ".</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";
   for (const auto& m : c.models) h << "<th>" << esc(m.label) << "</th>";
   h << "</tr>\n";
   for (std::size_t i = 0; i < c.disagreements.size() && i < 50; ++i) {
     const auto& d = c.disagreements[i];
-    h << "<tr><td title=\"" << esc(d.prompt) << "\">" << d.problem_id << "</td><td>" << esc(d.gold) << "</td>";
+    h << "<tr><td class=\"prompt\">" << d.problem_id << ": " << esc(d.prompt.size() > 240 ? fit(d.prompt, 240) : d.prompt)
+      << "</td><td>" << esc(d.gold) << "</td>";
     for (std::size_t k = 0; k < d.majority.size(); ++k)
       h << "<td>" << esc(d.majority[k].empty() ? "(none)" : d.majority[k]) << (d.correct[k] ? " &#10003;" : " &#10007;") << "</td>";
     h << "</tr>\n";

@@ -27,6 +27,16 @@ struct ModelReport {
   std::map<std::string, Summary> by_difficulty;  // "1".."5", "none", "all"
   std::vector<std::int64_t> tokens;              // completion lengths, for the distribution chart
   double relative_cost = 1;                      // (active params x mean tokens) / the first model's (`cost_base`)
+  std::string color;                             // stable per role: the teacher orange, students greens/blues, baselines greys
+};
+
+struct TrainCurve {  // a student's training run, found by its --out directory
+  std::string label;  // the student's
+  std::string color;
+  std::int64_t run_id = 0;
+  std::vector<std::int64_t> steps;
+  std::vector<double> loss;
+  std::vector<std::pair<std::int64_t, double>> val_loss;  // (step, loss) where it was measured
 };
 
 struct Disagreement {
@@ -45,11 +55,14 @@ struct Comparison {
   // different protocols: teacher: ... (...); student: ..."), and the models whose runs answered more problems than
   // all of them share.
   std::vector<std::string> warnings;
+  std::vector<TrainCurve> curves;                             // the students' training runs, when the store has them
+  std::vector<std::pair<std::string, std::int64_t>> funnel;   // the store's curation funnel (dataset::curation_funnel)
 };
 
 // InputError when the store holds no finished eval runs. Bootstrap intervals use `seed`, else each run's own
 // (the intervals `distill eval` printed for it, when the problems are the same).
-Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed = std::nullopt);
+Comparison compare_models(dataset::Store& s, std::optional<std::uint64_t> seed = std::nullopt,
+                          const dataset::EvalRunSelection& sel = {});
 
 std::string comparison_table(const Comparison& c);  // the terminal table and the disagreement list
 std::string comparison_json(const Comparison& c);

@@ -17,6 +17,8 @@
 #include "common/interrupt.h"
 #include "dataset/browse.h"
 #include "dataset/curation.h"
+#include "dataset/runs.h"
+#include "eval/compare.h"
 #include "net/http.h"
 #include "studio_assets.h"
 
@@ -305,6 +307,31 @@ struct Studio::Impl {
     return json_reply({{"undo_id", id}});
   }
 
+  HttpReply runs(const HttpRequest&) {
+    json j = json::array();
+    for (const auto& r : dataset::list_runs(*store, true))
+      if (r.kind == "eval")
+        j.push_back({{"id", r.id}, {"status", r.status}, {"started_at", r.started_at}, {"hidden", r.hidden}, {"made", r.made}});
+    return json_reply({{"runs", j}});
+  }
+
+  // The compare report's content for the runs named (runs=3,5), else each model's newest run that is not hidden.
+  HttpReply compare(const HttpRequest& r) {
+    dataset::EvalRunSelection sel;
+    if (auto v = r.param("runs"); v && !v->empty()) {
+      std::size_t from = 0;
+      while (from <= v->size()) {
+        const auto comma = v->find(',', from);
+        sel.runs.push_back(whole("runs", v->substr(from, comma == std::string::npos ? std::string::npos : comma - from)));
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+      }
+    }
+    HttpReply reply;
+    reply.body = eval::comparison_json(eval::compare_models(*store, std::nullopt, sel));
+    return reply;
+  }
+
   void routes() {
     guarded("GET", "/", false, [this](const HttpRequest& r) { return page(r); });
     guarded("GET", "/api/overview", false, [this](const HttpRequest& r) { return overview(r); });
@@ -314,6 +341,8 @@ struct Studio::Impl {
     guarded("GET", R"(/api/sample/(\d+))", false, [this](const HttpRequest& r) { return sample(r); });
     guarded("GET", R"(/api/problem/(\d+))", false, [this](const HttpRequest& r) { return problem(r); });
     guarded("GET", "/api/log", false, [this](const HttpRequest& r) { return log(r); });
+    guarded("GET", "/api/runs", false, [this](const HttpRequest& r) { return runs(r); });
+    guarded("GET", "/api/compare", false, [this](const HttpRequest& r) { return compare(r); });
     guarded("POST", "/api/review", true, [this](const HttpRequest& r) { return review(r); });
     guarded("POST", "/api/bulk", true, [this](const HttpRequest& r) { return bulk(r); });
     guarded("POST", "/api/undo", true, [this](const HttpRequest& r) { return undo(r); });

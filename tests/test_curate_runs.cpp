@@ -697,4 +697,10 @@ TEST_CASE("review --query applies to what the list filters match as one action, 
   auto text = run_distill({"data", "problem", "show", "--db", db, "1"});
   CHECK_THAT(text.out, Catch::Contains("gold answer: 8") && Catch::Contains("student /s (eval run 3, sample 0): correct"));
   CHECK(run_distill({"data", "problem", "show", "--db", db, "99"}).code == 2);
+  // data list --eval: the eval answers, filtered, for error analysis.
+  auto ev = nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--eval", "--verdict", "correct", "--json"}).out);
+  CHECK(ev["total"] == 1);
+  CHECK(ev["answers"][0]["role"] == "student");
+  CHECK(nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--eval", "--run", "2", "--json"}).out)["total"] == 0);
+  CHECK(run_distill({"data", "list", "--db", db, "--eval", "--status", "kept"}).code == 2);
 }

@@ -149,8 +149,19 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   CHECK(sp < tp);  // four steps of training is not enough to learn this
   CHECK(j["disagreements"].size() >= 1);
   const auto html = test::read_text(d / "report.html");
-  for (const char* id : {"id=\"summary\"", "id=\"chart-accuracy\"", "id=\"chart-lengths\"", "id=\"chart-size\"", "id=\"disagreements\""})
+  for (const char* id : {"id=\"summary\"", "id=\"chart-accuracy\"", "id=\"chart-lengths\"", "id=\"chart-size\"", "id=\"disagreements\"",
+                         "id=\"chart-training\"", "id=\"chart-funnel\""})
     CHECK(html.find(id) != std::string::npos);
+  // Read at a glance: stable colours per role, a legend and a y-axis on the length chart, the student's training
+  // curve, the funnel, and the prompt beside each disagreement.
+  CHECK(j["models"][0]["color"] == "#d95f02");
+  CHECK(j["models"][1]["color"] == "#1b9e77");
+  CHECK_THAT(html, Catch::Contains("share of the model's answers") && Catch::Contains("class=\"legend\" x=") &&
+                       Catch::Contains("stroke-dasharray=\"6 3\""));
+  REQUIRE(j["training"].size() == 1);
+  CHECK(j["training"][0]["steps"] == 4);
+  CHECK(j["curation_funnel"].back()["samples"] == 30);  // kept
+  CHECK_THAT(html, Catch::Contains("<td class=\"prompt\">") && Catch::Contains("What is the result?"));
   std::size_t bars = 0;
   for (auto p = html.find("class=\"bar\""); p != std::string::npos; p = html.find("class=\"bar\"", p + 1)) ++bars;
   CHECK(bars >= 2 * 2);  // two models x at least two difficulties
@@ -210,6 +221,44 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   CHECK_THAT(test::read_text(d / "report3.html"),
              Catch::Contains("<p class=\"warning\"><b>Warning:</b> the models were evaluated under different protocols") &&
                  Catch::Contains("<th>protocol</th>"));
+
+  // Choosing the runs: the smoke eval of b/stu shrank the comparison to 5 problems; --runs names the two full runs,
+  // `runs hide` leaves the smoke run out by default, `runs rm` removes it with its answers.
+  auto runs_json = nlohmann::json::parse(test::run_distill({"runs", "list", "--db", db, "--all", "--json"}).out);
+  std::vector<std::int64_t> evals;  // newest first: b/stu's, the student's, the teacher's
+  std::int64_t generate_run = 0;
+  for (const auto& r : runs_json) {
+    if (r["kind"] == "eval") evals.push_back(r["id"]);
+    if (r["kind"] == "generate") generate_run = r["id"];
+  }
+  REQUIRE(evals.size() == 3);
+  auto two = nlohmann::json::parse(test::run_distill({"compare", "--db", db, "--json", "--runs",
+                                                      std::to_string(evals[2]) + "," + std::to_string(evals[1])}).out);
+  CHECK(two["models"].size() == 2);
+  CHECK(two["problems"] == 10);
+  CHECK(two["warnings"].empty());
+  CHECK(test::run_distill({"compare", "--db", db, "--runs", std::to_string(generate_run)}).code == 2);
+  CHECK(test::run_distill({"compare", "--db", db, "--runs", "1,x"}).code == 2);
+  REQUIRE(test::run_distill({"runs", "hide", "--db", db, std::to_string(evals[0])}).code == 0);
+  auto hidden = nlohmann::json::parse(test::run_distill({"compare", "--db", db, "--json"}).out);
+  CHECK(hidden["models"].size() == 2);
+  CHECK(hidden["problems"] == 10);
+  CHECK_THAT(test::run_distill({"runs", "list", "--db", db}).out, !Catch::Contains("#" + std::to_string(evals[0]) + " "));
+  auto one = nlohmann::json::parse(test::run_distill({"compare", "--db", db, "--json", "--models",
+                                                      std::to_string(two["models"][0]["model_id"].get<std::int64_t>())}).out);
+  CHECK(one["models"].size() == 1);
+  auto dry = test::run_distill({"runs", "rm", "--db", db, std::to_string(evals[0])});
+  CHECK(dry.code == 0);
+  CHECK_THAT(dry.out, Catch::Contains("would go with 5 eval answers") && Catch::Contains("--yes"));
+  auto blocked = test::run_distill({"runs", "rm", "--db", db, std::to_string(generate_run), "--yes"});
+  CHECK(blocked.code == 2);
+  CHECK_THAT(blocked.err, Catch::Contains("made 30 samples"));
+  REQUIRE(test::run_distill({"runs", "rm", "--db", db, std::to_string(evals[0]), "--yes"}).code == 0);
+  CHECK(test::query_rows(db, "SELECT count(*) FROM eval_results WHERE run_id = " + std::to_string(evals[0])) ==
+        std::vector<std::string>{"0|"});
+  CHECK(test::run_distill({"runs", "show", "--db", db, std::to_string(evals[0])}).code == 2);
+  auto shown = test::run_distill({"runs", "show", "--db", db, std::to_string(evals[1])});
+  CHECK_THAT(shown.out, Catch::Contains("made: 20 eval answers") && Catch::Contains("model = "));
 
   // A stored answer that is not UTF-8 (a store written before decode replaced such bytes): JSON still comes out.
   dataset::Store::open(db, dataset::OpenMode::read)

@@ -1,6 +1,7 @@
 // studio/assets/app.js: the studio page. Hash routes (#/overview, #/samples?filters, #/sample/ID, #/problem/ID,
 // #/log) fetch /api with the session token in a header and render every value from the store as text
-// (textContent via el(), never innerHTML), so a completion holding markup is shown, never run.
+// (textContent via el(), never innerHTML), so a completion holding markup is shown, never run. #/compare shows the
+// compare report for the eval runs ticked.
 'use strict';
 
 const TOKEN = new URLSearchParams(location.search).get('token') || '';
@@ -37,7 +38,6 @@ const badge = s => el('span', { cls: 'badge ' + s }, s);
 const verdict = v => el('span', { cls: 'v-' + v }, v);
 
 function banner(msg, kind, extra) {
-  S.bannerAt = Date.now();  // kept across the navigation the action that set it starts
   const b = document.getElementById('banner');
   b.className = kind || '';
   b.replaceChildren(el('span', { id: 'banner-text' }, msg), ...(extra || []),
@@ -68,13 +68,15 @@ async function facets() { if (!S.facets) S.facets = await api('/api/facets'); re
 
 // ---- routing ------------------------------------------------------------------------------------------------
 function route() {
-  if (!S.bannerAt || Date.now() - S.bannerAt > 1500) clearBanner();
+  if (!S.keepBanner) clearBanner();  // a banner lasts until the next view, or one view more when an action asked
+  S.keepBanner = false;
   const h = location.hash || '#/samples';
   const [path, qs] = h.slice(1).split('?');
   const parts = path.split('/').filter(Boolean);
-  for (const n of ['overview', 'samples', 'log']) document.getElementById('nav-' + n).classList.toggle('on', parts[0] === n);
+  for (const n of ['overview', 'samples', 'log', 'compare']) document.getElementById('nav-' + n).classList.toggle('on', parts[0] === n);
   const go = { overview: viewOverview, sample: () => viewSample(+parts[1]), problem: () => viewProblem(+parts[1]),
-               log: viewLog }[parts[0]] || (() => viewSamples(new URLSearchParams(qs || '')));
+               log: viewLog, compare: () => viewCompare(new URLSearchParams(qs || '')) }[parts[0]] ||
+             (() => viewSamples(new URLSearchParams(qs || '')));
   go().catch(e => banner(e.message));
 }
 window.addEventListener('hashchange', route);
@@ -299,6 +301,7 @@ async function decide(keep, reason) {
     if (reason && S.facets && !S.facets.reasons.includes(reason)) S.facets.reasons.unshift(reason);
     banner(r.action_id ? `#${s.id} ${keep ? 'kept' : 'rejected'} (action #${r.action_id})` : `#${s.id} was ${keep ? 'kept' : 'rejected'} by a review already: nothing logged`, 'info',
            r.action_id ? [el('button', { id: 'banner-undo', on: { click: () => undoLast() } }, 'undo')] : []);
+    S.keepBanner = true;  // shown over the next sample, which opens at once
     await nextPending();
   } catch (e) { failed(e, () => viewSample(s.id)); }
 }
@@ -334,6 +337,7 @@ async function undoLast() {
     S.lastAction = null;
     banner(`Undid action #${id}`, 'info');
     S.rows = []; S.next = null; S.count = null;
+    S.keepBanner = true;
     route();
   } catch (e) { failed(e, route); }
 }
@@ -395,6 +399,42 @@ async function viewLog() {
           try { await api('/api/undo', { action_id: a.action_id }); banner(`Undid action #${a.action_id}`, 'info'); S.rows = []; viewLog(); }
           catch (e) { failed(e, viewLog); }
         } } }, 'undo'))))));
+}
+
+// ---- compare ------------------------------------------------------------------------------------------------
+const pct = x => (x === null || x === undefined) ? '?' : (100 * x).toFixed(1);
+
+async function viewCompare(q) {
+  const runs = (await api('/api/runs')).runs;
+  if (!runs.length) return show(el('h2', {}, 'Compare'), el('p', { cls: 'muted' }, 'No eval runs in this store: `distill eval` makes them.'));
+  let report;
+  try { report = await api('/api/compare' + (q.get('runs') ? '?runs=' + encodeURIComponent(q.get('runs')) : '')); }
+  catch (e) { report = null; banner(e.message); }
+  const chosen = new Set(report ? report.models.map(m => m.run_id) : []);
+  const boxes = el('div', { cls: 'filters', id: 'run-choice' }, runs.map(r => el('label', {},
+    el('span', {}, el('input', { type: 'checkbox', value: r.id, checked: chosen.has(r.id) ? 'checked' : null }),
+       ` eval run #${r.id}${r.hidden ? ' (hidden)' : ''}, ${r.started_at}, ${fmt(r.made['eval answers'] || 0)} answers`))),
+    el('button', { id: 'compare-go', on: { click: () => {
+      const ids = [...document.querySelectorAll('#run-choice input:checked')].map(i => i.value);
+      location.hash = '#/compare' + (ids.length ? '?runs=' + ids.join(',') : '');
+    } } }, 'compare these'));
+  if (!report) return show(el('h2', {}, 'Compare'), boxes);
+  const models = report.models;
+  const table = el('table', { id: 'compare' },
+    el('tr', {}, ['model', 'eval run', 'params', 'active', 'pass@1 %', 'maj@k %', 'tokens/answer', 'cost vs ' + report.cost_relative_to].map(t => el('th', {}, t))),
+    models.map(m => { const a = m.by_difficulty.all; return el('tr', {}, el('td', {}, m.label), el('td', {}, '#' + m.run_id),
+      el('td', {}, fmt(m.n_params)), el('td', {}, fmt(m.n_active_params)),
+      el('td', {}, `${pct(a['pass@1'].value)} [${pct(a['pass@1'].lo)}, ${pct(a['pass@1'].hi)}]`),
+      el('td', {}, `${pct(a['maj@k'].value)} (k=${a.k})`), el('td', {}, a.mean_tokens.toFixed(1)), el('td', {}, m.relative_cost.toFixed(2) + 'x')); }));
+  const dis = el('table', { id: 'disagreements' },
+    el('tr', {}, el('th', {}, 'problem'), el('th', {}, 'gold'), models.map(m => el('th', {}, m.label))),
+    report.disagreements.slice(0, 100).map(d => el('tr', {},
+      el('td', {}, el('a', { href: '#/problem/' + d.problem_id }, '#' + d.problem_id), el('div', { cls: 'muted' }, d.prompt)),
+      el('td', {}, d.gold), d.majority.map((a, i) => el('td', { cls: d.correct[i] ? 'v-correct' : 'v-incorrect' }, a || '(none)')))));
+  show(el('h2', {}, 'Compare'), el('p', { cls: 'muted' }, 'Tick the eval runs to compare (by default each model\'s newest run that is not hidden).'),
+    boxes, report.warnings.map(w => el('p', { cls: 'v-incorrect' }, 'Warning: ' + w)),
+    el('p', {}, `${fmt(report.problems)} problems answered by every run compared.`), table,
+    el('h3', {}, `Where their majority answers are not equally right (${fmt(report.disagreements.length)})`), dis);
 }
 
 // ---- keyboard -----------------------------------------------------------------------------------------------

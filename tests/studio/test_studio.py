@@ -262,6 +262,11 @@ try:
     wait.until(lambda d: d.find_elements(By.ID, "evals"))
     check("The student says" in driver.find_element(By.ID, "evals").text, "the problem view shows eval answers side by side")
     shot("problem")
+    driver.get(URL + "#/compare")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#compare tr td"))
+    check("student: student" in driver.find_element(By.ID, "compare").text and
+          driver.find_element(By.CSS_SELECTOR, "#run-choice input").is_selected(), "the compare view reports the eval run ticked")
+    shot("compare")
     driver.quit()
 except Exception:
     if "driver" in globals():
