@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/fs.h"
 #include "eval/compare.h"
@@ -20,15 +21,10 @@ struct Args {
 
 std::vector<std::int64_t> ids_of(const std::string& list, const std::string& flag) {
   std::vector<std::int64_t> out;
-  std::size_t from = 0;
-  while (!list.empty() && from <= list.size()) {
-    const auto comma = list.find(',', from);
-    const auto item = list.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+  for (const auto& item : split_list(list)) {
     if (item.empty() || item.size() > 18 || item.find_first_not_of("0123456789") != std::string::npos)
       throw InputError(flag + " '" + list + "': expected run or model ids separated by commas, e.g. 3,5");
     out.push_back(std::stoll(item));
-    if (comma == std::string::npos) break;
-    from = comma + 1;
   }
   return out;
 }

@@ -9,12 +9,14 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/fs.h"
 #include "dataset/browse.h"
 #include "dataset/curate_runs.h"
 #include "dataset/evals.h"
 #include "dataset/export.h"
+#include "dataset/text_rules.h"
 #include "distill_version.h"
 #include "teacher/prompt_format.h"
 
@@ -39,7 +41,7 @@ void list_eval(const dataset::ListQuery& q, dataset::Store& store, bool json) {
   const auto total = dataset::count_eval_answers(store, e);
   const auto rows = dataset::list_eval_answers(store, e);
   auto answer = [](const std::string& c) {
-    auto a = c.substr(c.rfind("</think>") == std::string::npos ? 0 : c.rfind("</think>") + 8);
+    auto a = dataset::split_completion(c).answer;
     std::replace(a.begin(), a.end(), '\n', ' ');
     return a;
   };
@@ -67,9 +69,7 @@ struct ExportArgs {
 
 std::vector<dataset::Status> parse_statuses(const std::string& list) {
   std::vector<dataset::Status> out;
-  std::stringstream ss(list);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const auto& item : split_list(list)) {
     auto st = dataset::parse_status(item);
     if (!st) throw InputError("--status '" + item + "' is not a status (expected pending, kept or rejected, comma-separated)");
     out.push_back(*st);
@@ -138,10 +138,7 @@ void list_samples(const CLI::App& l, ListArgs& la) {
 }
 
 void show_problem(const dataset::ProblemView& v, bool json) {
-  auto answer = [](const std::string& c) {
-    const auto close = c.rfind("</think>");
-    return close == std::string::npos ? c : c.substr(close + 8);
-  };
+  auto answer = [](const std::string& c) { return dataset::split_completion(c).answer; };
   if (json) {
     nlohmann::json j = {{"id", v.id}, {"source", v.source}, {"split", v.split}, {"prompt", v.prompt}, {"gold", v.answer},
                         {"solution", v.solution ? nlohmann::json(*v.solution) : nlohmann::json(nullptr)},

@@ -12,6 +12,7 @@
 #include "common/errors.h"
 #include "dataset/curate_runs.h"
 #include "dataset/curation.h"
+#include "dataset/text_rules.h"
 
 namespace distill::cli {
 
@@ -94,18 +95,8 @@ void register_data_review(CLI::App& data, Registry& reg) {
               << (v.difficulty ? ", difficulty " + std::to_string(*v.difficulty) : "") << ")  status: " << v.status << "\n\n";
     std::cout << "prompt:\n";
     indent(v.prompt, "  ");
-    std::string think = v.completion, answer;
-    if (auto open = think.find("<think>"); open != std::string::npos) think = think.substr(open + 7);
-    if (auto close = think.find("</think>"); close != std::string::npos) {
-      answer = think.substr(close + 8);
-      think = think.substr(0, close);
-    } else {
-      answer = "(the think block never closes)";
-    }
-    while (!think.empty() && think.front() == '\n') think.erase(0, 1);
-    while (!think.empty() && think.back() == '\n') think.pop_back();
-    while (!answer.empty() && answer.front() == '\n') answer.erase(0, 1);
-    while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+    auto [think, answer, unclosed] = dataset::split_completion(v.completion);
+    if (unclosed) answer = "(the think block never closes)";
     std::cout << "\nreasoning:\n";
     indent(think, "  | ");
     std::cout << "\nanswer:\n";

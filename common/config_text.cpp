@@ -48,4 +48,16 @@ bool same_value(const std::string& a, const std::string& b) {
   return !a.empty() && !b.empty() && *ea == 0 && *eb == 0 && x == y;
 }
 
+std::vector<std::string> split_list(const std::string& list, char sep) {
+  std::vector<std::string> out;
+  if (list.empty()) return out;
+  std::size_t from = 0;
+  for (auto at = list.find(sep); at != std::string::npos; at = list.find(sep, from)) {
+    out.push_back(list.substr(from, at - from));
+    from = at + 1;
+  }
+  out.push_back(list.substr(from));
+  return out;
+}
+
 }  // namespace distill

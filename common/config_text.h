@@ -1,10 +1,11 @@
 // common/config_text.h: reading back the resolved config a run stored (runs.config_toml: `key = value` lines as
 // cli/config.cpp writes them), to tell whether a later run repeats its settings (eval --resume, compare,
-// generate's resume). Pure.
+// generate's resume), and comma lists in option values. Pure.
 #pragma once
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace distill {
 
@@ -18,5 +19,9 @@ std::string with_config_value(const std::string& toml, const std::string& key, c
 
 // Equal as text, or as numbers ("0.6" and "0.60").
 bool same_value(const std::string& a, const std::string& b);
+
+// "a,b,c" -> {"a", "b", "c"}: option values that take a comma list (--status kept,rejected; --runs 3,5). Empty
+// items are kept ("a,,b" has three), so the caller can refuse them; "" gives none.
+std::vector<std::string> split_list(const std::string& list, char sep = ',');
 
 }  // namespace distill

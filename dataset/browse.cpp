@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "common/config_text.h"
 #include "common/errors.h"
 
 namespace distill::dataset {
@@ -369,18 +370,12 @@ ListQuery parse_list_query(const std::function<std::optional<std::string>(const 
     return v;
   };
   ListQuery q;
-  if (auto v = value("status")) {
-    std::size_t from = 0;
-    while (from <= v->size()) {
-      const auto comma = v->find(',', from);
-      const auto item = v->substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+  if (auto v = value("status"))
+    for (const auto& item : split_list(*v)) {
       const auto st = parse_status(item);
       if (!st) throw InputError(flag("status") + " '" + item + "': expected pending, kept or rejected (or a comma list of them)");
       if (std::find(q.statuses.begin(), q.statuses.end(), *st) == q.statuses.end()) q.statuses.push_back(*st);
-      if (comma == std::string::npos) break;
-      from = comma + 1;
     }
-  }
   if (auto v = value("verdict")) {
     if (*v != "correct" && *v != "incorrect" && *v != "unparsable" && *v != "unverified")
       throw InputError(flag("verdict") + " '" + *v + "': expected correct, incorrect, unparsable or unverified");

@@ -99,6 +99,20 @@ std::string_view reasoning_of(std::string_view c) {
   return close == std::string_view::npos ? r : r.substr(0, close);
 }
 
+CompletionParts split_completion(std::string_view c) {
+  auto trim = [](std::string_view t) {
+    while (!t.empty() && (t.front() == '\n' || t.front() == '\r')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.remove_suffix(1);
+    return std::string(t);
+  };
+  const auto open = c.find("<think>");
+  const auto from = open == std::string_view::npos ? 0 : open + 7;
+  const auto close = c.find("</think>", from);
+  if (close == std::string_view::npos)
+    return open == std::string_view::npos ? CompletionParts{"", trim(c), false} : CompletionParts{trim(c.substr(from)), "", true};
+  return {trim(c.substr(from, close - from)), trim(c.substr(close + 8)), false};
+}
+
 std::map<std::string, std::int64_t> script_letters(std::string_view text) {
   std::map<std::string, std::int64_t> out;
   for (std::size_t i = 0; i < text.size();) {

@@ -20,6 +20,15 @@ std::string format_problem(std::string_view completion);
 // when there is no <think>.
 std::string_view reasoning_of(std::string_view completion);
 
+// A completion as a reader sees it: the think block (after <think>, or from the start when only </think> is
+// there) and the answer after </think>, each without surrounding newlines. Without </think>: an opened block
+// that never closes is all reasoning (open_unclosed), and text with no think tags at all is all answer.
+struct CompletionParts {
+  std::string think, answer;
+  bool open_unclosed = false;
+};
+CompletionParts split_completion(std::string_view completion);
+
 // Letters per writing system: "latin", "cyrillic", "cjk" (Han and kana together: Japanese mixes them), "hangul",
 // "arabic", "hebrew", "devanagari", "thai". Greek is left out on purpose: math reasoning uses it (pi, theta,
 // sigma). Digits, punctuation and symbols are not letters.

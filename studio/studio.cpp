@@ -13,11 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/config_text.h"
 #include "common/errors.h"
 #include "common/interrupt.h"
 #include "dataset/browse.h"
 #include "dataset/curation.h"
 #include "dataset/runs.h"
+#include "dataset/text_rules.h"
 #include "eval/compare.h"
 #include "net/http.h"
 #include "studio_assets.h"
@@ -77,15 +79,6 @@ json action_json(const dataset::ActionRow& r) {
   return {{"action_id", r.id}, {"kind", r.kind}, {"params", json::parse(r.params_json, nullptr, false)},
           {"reason", r.reason}, {"actor", r.actor}, {"at", r.at}, {"n_kept", r.n_kept}, {"n_rejected", r.n_rejected},
           {"undone_by", opt(r.undone_by)}, {"undoes", opt(r.undoes)}};
-}
-
-// The answer after the think block, and the block itself, as the page shows them.
-std::pair<std::string, std::string> split_think(const std::string& c) {
-  const auto close = c.find("</think>");
-  if (close == std::string::npos) return {"", c};
-  auto open = c.find("<think>");
-  const auto from = open == std::string::npos || open > close ? 0 : open + 7;
-  return {c.substr(from, close - from), c.substr(close + 8)};
 }
 
 }  // namespace
@@ -207,10 +200,10 @@ struct Studio::Impl {
 
   HttpReply sample(const HttpRequest& r) {
     const auto v = dataset::sample_view(*store, whole("id", r.matches.at(0)));
-    const auto [think, answer] = split_think(v.completion);
+    const auto parts = dataset::split_completion(v.completion);
     json j{{"id", v.id}, {"problem_id", v.problem_id}, {"sample_idx", v.sample_idx}, {"seed", v.seed},
            {"n_tokens", opt(v.n_tokens)}, {"split", v.split}, {"prompt", v.prompt}, {"gold", v.gold},
-           {"think", think}, {"answer", answer}, {"verdict", v.verdict}, {"finish_reason", v.finish_reason},
+           {"think", parts.think}, {"answer", parts.answer}, {"verdict", v.verdict}, {"finish_reason", v.finish_reason},
            {"created_at", v.created_at}, {"status", v.status}, {"status_action", opt(v.status_action)},
            {"extracted_answer", opt(v.extracted_answer)}, {"extract_rule", opt(v.extract_rule)},
            {"verifier", opt(v.verifier)}, {"imported_from", v.imported_from}, {"temperature", v.temperature},
@@ -227,7 +220,7 @@ struct Studio::Impl {
       if (row.id == v.id) continue;
       auto s = dataset::sample_view(*store, row.id);
       j["siblings"].push_back({{"id", s.id}, {"status", s.status}, {"verdict", s.verdict}, {"n_tokens", opt(s.n_tokens)},
-                               {"answer", split_think(s.completion).second}, {"extracted_answer", opt(s.extracted_answer)}});
+                               {"answer", dataset::split_completion(s.completion).answer}, {"extracted_answer", opt(s.extracted_answer)}});
     }
     return json_reply(j);
   }
@@ -241,7 +234,7 @@ struct Studio::Impl {
     for (const auto& e : v.evals)
       j["evals"].push_back({{"run_id", e.run_id}, {"model_id", e.model_id}, {"role", e.role}, {"model", e.model_path},
                             {"sample_idx", e.sample_idx}, {"verdict", e.verdict}, {"n_tokens", e.n_tokens},
-                            {"answer", split_think(e.completion).second}, {"completion", e.completion},
+                            {"answer", dataset::split_completion(e.completion).answer}, {"completion", e.completion},
                             {"run_status", e.run_status}});
     return json_reply(j);
   }
@@ -318,15 +311,8 @@ struct Studio::Impl {
   // The compare report's content for the runs named (runs=3,5), else each model's newest run that is not hidden.
   HttpReply compare(const HttpRequest& r) {
     dataset::EvalRunSelection sel;
-    if (auto v = r.param("runs"); v && !v->empty()) {
-      std::size_t from = 0;
-      while (from <= v->size()) {
-        const auto comma = v->find(',', from);
-        sel.runs.push_back(whole("runs", v->substr(from, comma == std::string::npos ? std::string::npos : comma - from)));
-        if (comma == std::string::npos) break;
-        from = comma + 1;
-      }
-    }
+    if (auto v = r.param("runs"))
+      for (const auto& id : split_list(*v)) sel.runs.push_back(whole("runs", id));
     HttpReply reply;
     reply.body = eval::comparison_json(eval::compare_models(*store, std::nullopt, sel));
     return reply;

@@ -93,7 +93,8 @@ TEST_CASE("cli: the store's commands and --help never load LibTorch, which runs 
   // The dynamic loader names every library it maps (LD_DEBUG=files), dlopen()ed ones included.
   using Args = std::vector<std::string>;
   for (const Args& args : {Args{"data", "stats", "--db", d / "s.db"}, Args{"--help"}, Args{"data", "list", "--db", d / "s.db"},
-                           Args{"compare", "--help"}, Args{"data", "review", "--help"}}) {
+                           Args{"compare", "--help"}, Args{"data", "review", "--help"}, Args{"runs", "list", "--db", d / "s.db"},
+                           Args{"studio", "--help"}}) {
     auto r = run_distill(args, {"LD_DEBUG=files"});
     INFO(args[0] << " " << args.back());
     CHECK(r.code == 0);

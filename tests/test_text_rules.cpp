@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "common/config_text.h"
 #include "dataset/minhash.h"
 #include "dataset/text_rules.h"
 
@@ -120,4 +121,25 @@ TEST_CASE("minhash: the estimated Jaccard tracks the exact one, and LSH finds pl
     CHECK(dups[std::size_t(d)].survivor == std::size_t(d * 7));  // the lowest index survives
     CHECK(dups[std::size_t(d)].jaccard > 0.8);
   }
+}
+
+TEST_CASE("text rules: a completion splits into its think block and answer as a reader sees them") {
+  auto p = split_completion("<think>\nstep 1\nstep 2\n</think>\n\\boxed{3}\n");
+  CHECK(p.think == "step 1\nstep 2");
+  CHECK(p.answer == "\\boxed{3}");
+  CHECK_FALSE(p.open_unclosed);
+  p = split_completion("The answer is 3.");  // no tags: all answer
+  CHECK(p.think.empty());
+  CHECK(p.answer == "The answer is 3.");
+  p = split_completion("<think>\nstill going");  // cut off mid-thought: all reasoning
+  CHECK(p.think == "still going");
+  CHECK(p.answer.empty());
+  CHECK(p.open_unclosed);
+  p = split_completion("reasoning without an opening tag\n</think>\nso 4");  // a template that put <think> in the prompt
+  CHECK(p.think == "reasoning without an opening tag");
+  CHECK(p.answer == "so 4");
+  using distill::split_list;
+  CHECK(split_list("kept,rejected") == std::vector<std::string>{"kept", "rejected"});
+  CHECK(split_list("a,,b") == std::vector<std::string>{"a", "", "b"});
+  CHECK(split_list("").empty());
 }
