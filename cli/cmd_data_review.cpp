@@ -163,12 +163,12 @@ void register_data_review(CLI::App& data, Registry& reg) {
             o && o->count() > 0)
           given[name] = v;
       params["query"] = given;
-      const auto n = dataset::count_samples(*store, q);
-      if (n == 0) {
+      const auto stamp = dataset::match_stamp(*store, q);
+      if (stamp.rfind("0:", 0) == 0) {
         std::cout << (ra->json ? "{\"action_id\": null, \"n_samples\": 0}" : "no sample matches: no action recorded") << "\n";
         return;
       }
-      r = dataset::review_query(*store, q, ra->accept, ra->reason, ra->actor, n, params.dump());
+      r = dataset::review_query(*store, q, ra->accept, ra->reason, ra->actor, stamp, params.dump());
     } else {
       r = dataset::review_samples(*store, ra->ids, ra->accept, ra->reason, ra->actor, params.dump());
     }

@@ -25,6 +25,8 @@ void register_studio(CLI::App& root, Registry& reg) {
     app.run([&](const std::string& url) {
       std::cout << "distill studio: " << o->db << " as studio:" << o->user << (app.read_only() ? " (read-only)" : "") << "\n  open " << url
                 << "\n  (the token in it is needed for every request; Ctrl-C stops)" << std::endl;
+      if (app.snapshot())
+        std::cout << "  the store is read as it stood at start (its folder is not writable here): restart to see later changes\n";
     });
     std::cout << "distill studio: stopped" << std::endl;
   });

@@ -27,8 +27,15 @@ bool wants_torch(int argc, char** argv) {
 
 [[noreturn]] void exec_torch_half(char** argv) {
   std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  const std::string path = ((ec ? std::filesystem::path(argv[0]) : self).parent_path() / "distill-torch").string();
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {  // no /proc: argv[0], when it names a path (a bare name would make it ./distill-torch, a stranger's file)
+    if (std::string(argv[0]).find('/') == std::string::npos) {
+      std::cerr << "distill: cannot find distill-torch (no /proc/self/exe, and distill was run by name); run it by path\n";
+      std::exit(1);
+    }
+    self = argv[0];
+  }
+  const std::string path = (self.parent_path() / "distill-torch").string();
   ::execv(path.c_str(), argv);
   std::cerr << "distill: cannot run " << path << " (the LibTorch commands' binary, built beside distill): "
             << std::strerror(errno) << "\n";

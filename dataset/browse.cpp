@@ -1,5 +1,5 @@
-// dataset/browse.cpp: see browse.h. Every filter is a bound parameter; the two statement shapes (with and
-// without full-text search) are fixed strings.
+// dataset/browse.cpp: see browse.h. Every filter value is a bound parameter; the statement's text is put together
+// only from fixed fragments, one per filter in use.
 #include "dataset/browse.h"
 
 #include <algorithm>
@@ -155,13 +155,27 @@ std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q) {
   return out;
 }
 
+std::string match_stamp(Store& s, const ListQuery& q) {
+  std::string out;
+  run_query(q, [&] {
+    auto st = prepare(s, build_list(q, "count(*), total(s.id), total(coalesce(s.status_action, 0))", false));
+    st.step();  // totals of integers below 2^53 are exact
+    out = std::to_string(st.col_int(0)) + ":" + std::to_string(std::int64_t(st.col_double(1))) + ":" +
+          std::to_string(std::int64_t(st.col_double(2)));
+  });
+  return out;
+}
+
 ReviewOutcome review_query(Store& s, const ListQuery& q, bool keep, const std::string& reason, const std::string& actor,
-                           std::int64_t expected, const std::string& params_json) {
-  Transaction tx(s.db());  // the count and the action in one: no other writer between them
+                           const std::string& stamp, const std::string& params_json) {
+  Transaction tx(s.db());  // the check and the action in one: no other writer between them
+  if (const auto now = match_stamp(s, q); now != stamp) {
+    const auto counted = stamp.substr(0, stamp.find(':')), matches = now.substr(0, now.find(':'));
+    throw StaleView("the filter now matches " + (matches == counted ? "other samples than the " + counted + " counted"
+                                                                    : matches + " samples, not the " + counted + " counted") +
+                    ": someone changed them meanwhile; count again");
+  }
   const auto ids = matching_ids(s, q);
-  if (std::int64_t(ids.size()) != expected)
-    throw StaleView("the filter now matches " + std::to_string(ids.size()) + " samples, not the " +
-                    std::to_string(expected) + " counted: someone changed them meanwhile; count again");
   auto out = review_samples_tx(s, ids, keep, reason, actor, params_json, {});
   if (out.action_id) tx.commit();
   return out;

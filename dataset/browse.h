@@ -20,7 +20,7 @@ struct ListQuery {
   std::string split;    // "" = any
   std::optional<std::int64_t> problem_id, min_tokens, max_tokens, run_id, model_id;  // model_id: the teacher
   std::string search;   // FTS5 query over completions ("" = none), e.g. 'carry AND "mod 10"'
-  enum class Sort { id, tokens } sort = Sort::id;  // tokens: unknown lengths first, then by id
+  enum class Sort { id, tokens } sort = Sort::id;  // tokens: an unknown length sorts as -1 (first ascending), ties by id
   bool descending = false;
   // Page by key: the (sort key, id) of the last row shown; the page starts after it. For Sort::id the key is
   // the id. With a million samples this stays as fast on the last page as on the first, unlike an offset.
@@ -53,12 +53,16 @@ std::vector<ListRow> list_samples(Store& s, const ListQuery& q);
 std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores the page (sort, after, limit, offset)
 std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q);  // every match, in id order; ignores the page
 
+// What the query matches, as "COUNT:IDSUM:ACTIONSUM": the count a person is shown, and enough more that a
+// change to which samples match, or to the decision behind any of them, changes it too.
+std::string match_stamp(Store& s, const ListQuery& q);
+
 // A person's keep or reject of every sample the query matches (ignoring its page), as one logged action that one
-// undo reverses: `expected` is the count they were shown, and if the query matches another number now (someone
-// changed those samples meanwhile), StaleView and nothing is written. The count and the action are one
-// transaction. Samples a review already decided so are left out, as review_samples does.
+// undo reverses: `stamp` is match_stamp's answer when they were shown the count; if the matches changed since
+// (someone decided on one, or a sample came or went), StaleView and nothing is written. The check and the action
+// are one transaction. Samples a review already decided so are left out, as review_samples does.
 ReviewOutcome review_query(Store& s, const ListQuery& q, bool keep, const std::string& reason, const std::string& actor,
-                           std::int64_t expected, const std::string& params_json);
+                           const std::string& stamp, const std::string& params_json);
 
 // Samples to train on: their problem and completion, in sample id order.
 struct CuratedSample {

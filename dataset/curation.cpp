@@ -225,7 +225,8 @@ std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& ac
   upd.run();
   if (kind == "verify") restore_verdicts(s, action_id);
   // Only samples whose status this action set can change: a later live action still stands over the others.
-  refresh_status(s.db(), "status_action = ?1", action_id);
+  refresh_status(s.db(), "id IN (SELECT sample_id FROM curation_effects WHERE action_id = ?1) AND status_action = ?1",
+                 action_id);
   tx.commit();
   return undo_id;
 }

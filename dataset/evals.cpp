@@ -61,7 +61,7 @@ std::vector<EvalRunInfo> latest_eval_runs(Store& s, const EvalRunSelection& sel)
       ", m.id, m.n_params, m.n_active_params, m.role, m.path, m.arch, m.sha256 "
       "FROM eval_results e JOIN models m ON m.id = e.model_id JOIN runs r ON r.id = e.run_id WHERE " + where +
       (sel.runs.empty() ? " GROUP BY m.id" : " GROUP BY e.run_id") +
-      " ORDER BY CASE m.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 ELSE 2 END, m.id");
+      " ORDER BY CASE m.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 ELSE 2 END, m.id, 1");
   std::vector<EvalRunInfo> out;
   std::set<std::int64_t> models_found;
   while (q.step()) {

@@ -19,6 +19,10 @@ static std::string file_of(sqlite3* db) {
 // the query that happened to reach the broken page.
 static void refuse_if_damaged(sqlite3* db, int rc) {
   if (!db || ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB)) return;
+  // A store read as it stood (read-only folder: no locks) looks damaged when its owner writes to it meanwhile.
+  if (sqlite3_uri_boolean(sqlite3_db_filename(db, "main"), "immutable", 0))
+    throw InputError(file_of(db) + ": the store changed while it was read as it stood (its folder is not writable "
+                                   "here, so it is read without locks); run the command again");
   throw InputError(file_of(db) + ": the SQLite file is damaged (" +
                    sqlite3_errmsg(db) + "); restore it from a copy (`sqlite3 FILE .recover` may salvage its rows)");
 }
@@ -122,6 +126,12 @@ Transaction::~Transaction() {
   if (!done_) {
     try { db_.exec("ROLLBACK"); } catch (...) {}
   }
+}
+
+ReadTransaction::ReadTransaction(Db& db) : db_(db) { db_.exec("BEGIN"); }
+
+ReadTransaction::~ReadTransaction() {
+  try { db_.exec("ROLLBACK"); } catch (...) {}
 }
 
 void Transaction::commit() {

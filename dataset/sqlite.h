@@ -87,4 +87,17 @@ class Transaction {
   bool done_ = false;
 };
 
+// BEGIN (deferred) on construction, ended on destruction: the reads in between see one state of the store, even
+// while another process commits (WAL). Writes inside are not meant to be kept: use Transaction for those.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Db& db);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  Db& db_;
+};
+
 }  // namespace distill::dataset

@@ -163,6 +163,7 @@ std::unique_ptr<Store> Store::open(const std::string& path, OpenMode mode) {
   db->exec("PRAGMA foreign_keys = ON");
   auto store = std::unique_ptr<Store>(new Store(path, std::move(db)));
   store->read_only_ = read_only;
+  store->snapshot_ = target != path;
   return store;
 }
 

@@ -66,6 +66,8 @@ class Store {
   const std::string& path() const { return path_; }
   // Opened read-only: the file or its folder is not writable here. Reads work; a write is an InputError.
   bool read_only() const { return read_only_; }
+  // Read as it stood when opened (a read-only folder with no -wal: no locks, no later commits seen).
+  bool snapshot() const { return snapshot_; }
 
   // Runs: begin_run inserts status 'running'; finish_run sets 'ok' or 'failed' and the time.
   // begin_run first marks 'failed' the 'running' rows of this host whose process is gone (killed runs).
@@ -104,7 +106,7 @@ class Store {
   static void check_tables(Db& db, const std::string& path);  // InputError naming a table schema.sql has and db lacks
   std::string path_;
   std::unique_ptr<Db> db_;
-  bool read_only_ = false;
+  bool read_only_ = false, snapshot_ = false;
 };
 
 std::string now_iso8601();

@@ -59,7 +59,8 @@ std::string fit(const std::string& label, std::size_t width) {
 }
 
 // "role: directory"; where two models would read the same, "role: parent/directory", and where even that
-// repeats (one directory trained twice: two weight files), the model id as well.
+// repeats (one directory trained twice: two weight files), the model id as well; two runs of one model (compare
+// --runs), the run too.
 void assign_labels(std::vector<ModelReport>& models) {
   auto widen_repeated = [&](const std::function<std::string(const ModelReport&)>& wider) {
     std::vector<std::string> now;
@@ -70,6 +71,7 @@ void assign_labels(std::vector<ModelReport>& models) {
   for (auto& m : models) m.label = m.run.role + ": " + basename_of(m.run.path);
   widen_repeated([](const ModelReport& m) { return m.run.role + ": " + parent_and_base(m.run.path); });
   widen_repeated([](const ModelReport& m) { return m.label + " #" + std::to_string(m.run.model_id); });
+  widen_repeated([](const ModelReport& m) { return m.label + " (eval run " + std::to_string(m.run.run_id) + ")"; });  // --runs
 }
 
 // Whether every model ran under the first one's protocol (as described: decoding, K, k, length cap, seed).
@@ -113,8 +115,9 @@ std::vector<TrainCurve> training_curves(dataset::Store& s, const std::vector<Mod
     const auto v = config_values(q.col_text(1));
     if (auto it = v.find("out"); it != v.end()) trains.emplace_back(q.col_int(0), it->second);
   }
+  std::set<std::int64_t> shown;  // two eval runs of one student (compare --runs) share its training curve
   for (const auto& m : models) {
-    if (m.run.role != "student") continue;
+    if (m.run.role != "student" || !shown.insert(m.run.model_id).second) continue;
     auto it = std::find_if(trains.begin(), trains.end(), [&](const auto& t) { return same_dir(t.second, m.run.path); });
     if (it == trains.end()) continue;
     TrainCurve c{m.label, m.color, it->first, {}, {}, {}};

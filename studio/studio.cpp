@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -109,6 +110,8 @@ struct Studio::Impl {
         if (!ok) return json_reply({{"error", "missing or wrong session token: open the URL distill studio printed"}}, 403);
         if (write && o.read_only) return json_reply({{"error", "the store is opened read-only: nothing can be changed"}}, 403);
         std::lock_guard<std::mutex> lock(m);
+        std::optional<dataset::ReadTransaction> one_state;  // a view's reads agree (status and status_action)
+        if (!write) one_state.emplace(store->db());
         reply = fn(r);
       } catch (const dataset::StaleView& e) {
         return json_reply({{"error", e.what()}, {"stale", true}}, 409);
@@ -196,7 +199,10 @@ struct Studio::Impl {
     return json_reply(j);
   }
 
-  HttpReply count(const HttpRequest& r) { return json_reply({{"count", dataset::count_samples(*store, query_of(r))}}); }
+  HttpReply count(const HttpRequest& r) {
+    const auto stamp = dataset::match_stamp(*store, query_of(r));
+    return json_reply({{"count", std::stoll(stamp.substr(0, stamp.find(':')))}, {"stamp", stamp}});
+  }
 
   HttpReply sample(const HttpRequest& r) {
     const auto v = dataset::sample_view(*store, whole("id", r.matches.at(0)));
@@ -280,7 +286,8 @@ struct Studio::Impl {
     return json_reply(outcome_json(out));
   }
 
-  // {"query": {filters}, "decision": ..., "reason": "", "expected": N}: every match, as one action.
+  // {"query": {filters}, "decision": ..., "reason": "", "stamp": S}: every match, as one action; S is what
+  // /api/count gave for the same filters, and the action is refused if the matches changed since.
   HttpReply bulk(const HttpRequest& r) {
     const auto body = json::parse(r.body);
     const auto& qj = body.at("query");
@@ -290,7 +297,7 @@ struct Studio::Impl {
     });
     json params{{"via", "studio"}, {"query", qj}};
     const auto out = dataset::review_query(*store, q, keep_of(body), body.value("reason", ""), actor(),
-                                           body.at("expected").get<std::int64_t>(), dump(params));
+                                           body.at("stamp").get<std::string>(), dump(params));
     return json_reply(outcome_json(out));
   }
 
@@ -375,5 +382,7 @@ void Studio::run(const std::function<void(const std::string&)>& listening) {
 void Studio::stop() { impl_->stopping = true; }
 
 bool Studio::read_only() const { return impl_->o.read_only; }
+
+bool Studio::snapshot() const { return impl_->store->snapshot(); }
 
 }  // namespace distill::studio

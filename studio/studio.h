@@ -3,8 +3,8 @@
 // filter's result, the curation log with undo, and a problem's eval answers. The page and its script are built
 // into the binary (studio/assets); the JSON API under /api reads and writes only through dataset/.
 //
-// Security: every request carries the session token printed at start-up (the page in ?token=, the API in the
-// X-Distill-Token header, which a page of another origin cannot set: no CSRF); the Host header must name the
+// Security: every request carries the session token printed at start-up (the page and reads may give it in
+// ?token=; writes only in the X-Distill-Token header, which a page of another origin cannot set: no CSRF); the Host header must name the
 // address served (no DNS rebinding); completions reach the page as JSON and are shown as text, under a
 // Content-Security-Policy that runs only the page's own script.
 #pragma once
@@ -36,6 +36,7 @@ class Studio {
   void run(const std::function<void(const std::string& url)>& listening);
   void stop();
   bool read_only() const;  // --read-only, or a store this process cannot write
+  bool snapshot() const;   // read as it stood at start (dataset::Store::snapshot)
 
  private:
   struct Impl;

@@ -110,6 +110,35 @@ function barChart(title, items, opts) {  // items: [{label, value, color?, note?
   return el('div', { cls: 'chart' }, el('h3', {}, title), g);
 }
 
+function stackedChart(title, rows, parts, colors) {  // rows: [{label, values: {part: n}}], one stacked bar each
+  const w = 460, row = 24, left = 90, h = rows.length * row + 58;
+  const [step, n] = niceAxis(Math.max(1, ...rows.map(r => parts.reduce((a, p) => a + (r.values[p] || 0), 0)))), max = step * n;
+  const g = svg('svg', { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img', 'aria-label': title });
+  const span = w - left - 30;
+  for (let t = 0; t <= n; t++) {
+    const x = left + span * t / n;
+    g.append(svg('line', { x1: x, x2: x, y1: 4, y2: h - 48, stroke: COLORS.grid }));
+    g.append(svg('text', { x, y: h - 34, 'text-anchor': 'middle' }, fmt(t * step)));
+  }
+  rows.forEach((r, i) => {
+    const y = 6 + i * row;
+    let x = left;
+    g.append(svg('text', { x: left - 6, y: y + 13, 'text-anchor': 'end' }, r.label));
+    for (const p of parts) {
+      const v = r.values[p] || 0, bw = span * v / max;
+      if (v) g.append(svg('rect', { x, y, width: bw, height: row - 6, fill: colors[p] }, svg('title', {}, `${r.label}, ${p}: ${fmt(v)}`)));
+      x += bw;
+    }
+  });
+  let lx = left;
+  for (const p of parts) {  // the legend
+    g.append(svg('rect', { x: lx, y: h - 18, width: 10, height: 10, fill: colors[p] }));
+    g.append(svg('text', { x: lx + 14, y: h - 9 }, p));
+    lx += 24 + 7 * p.length;
+  }
+  return el('div', { cls: 'chart' }, el('h3', {}, title), g);
+}
+
 function histogram(title, bins, width) {  // vertical bars with both axes
   const w = 460, h = 220, left = 60, bottom = 36;
   const [step, n] = niceAxis(Math.max(1, ...bins.map(b => b.samples))), max = step * n;
@@ -147,6 +176,8 @@ async function viewOverview() {
   const charts = el('div', { cls: 'charts' },
     barChart('Curation funnel', o.funnel.map(f => ({ label: f.stage, value: f.samples, color: f.stage === 'kept' ? COLORS.kept : COLORS.bar })), {}),
     barChart('Samples by status', ['pending', 'kept', 'rejected'].map(s => ({ label: s, value: o.by_status[s] || 0, color: COLORS[s] })), {}),
+    stackedChart('Samples by split and verdict', splits.map(sp => ({ label: sp, values: o.by_split_verdict[sp] })), verdicts,
+                 { correct: COLORS.kept, incorrect: COLORS.rejected, unparsable: '#999999', unverified: '#c9b26b' }),
     histogram('Completion lengths', o.length_histogram, o.length_bucket || 1),
     barChart('Pass rate by difficulty', o.by_difficulty.map(d => ({ label: 'difficulty ' + d.difficulty, value: d.samples ? d.correct / d.samples : 0,
       note: (d.samples ? Math.round(1000 * d.correct / d.samples) / 10 : 0) + '% (' + fmt(d.samples) + ')' })), { pct: true, left: 100 }));
@@ -223,7 +254,7 @@ function openSel() { const r = S.rows[S.sel]; if (r) location.hash = '#/sample/'
 function queryObject() { const o = {}; for (const n of FILTERS) if (S.query.get(n) && n !== 'sort') o[n] = S.query.get(n); return o; }
 
 async function bulkDialog(keep) {
-  const c = await api('/api/count?' + S.query.toString());  // counted now: the action must match this count
+  const c = await api('/api/count?' + S.query.toString());  // counted now: the action must find these same matches
   const what = Object.entries(queryObject()).map(([k, v]) => k + '=' + v).join(', ') || 'every sample';
   const reason = el('input', { id: 'bulk-reason', placeholder: 'reason', value: '' });
   const d = el('dialog', { id: 'bulk-dialog' },
@@ -234,7 +265,7 @@ async function bulkDialog(keep) {
       el('button', { id: 'bulk-confirm', cls: keep ? 'keep' : 'reject', on: { click: async () => {
         d.close(); d.remove(); S.dialogOpen = false;
         try {
-          const r = await api('/api/bulk', { query: queryObject(), decision: keep ? 'keep' : 'reject', reason: reason.value, expected: c.count });
+          const r = await api('/api/bulk', { query: queryObject(), decision: keep ? 'keep' : 'reject', reason: reason.value, stamp: c.stamp });
           S.lastAction = r.action_id;
           banner(r.action_id ? `${keep ? 'Accepted' : 'Rejected'} ${fmt(r.changed.length)} samples as action #${r.action_id}` +
                  (r.unchanged.length ? ` (${fmt(r.unchanged.length)} were so already)` : '') : 'Nothing changed: every one was so already', 'info',
@@ -243,6 +274,7 @@ async function bulkDialog(keep) {
         } catch (e) { failed(e, () => viewSamples(S.query)); }
       } } }, (keep ? 'Accept ' : 'Reject ') + fmt(c.count)),
       el('button', { on: { click: () => { d.close(); d.remove(); S.dialogOpen = false; } } }, 'cancel')));
+  d.addEventListener('close', () => { d.remove(); S.dialogOpen = false; });  // Esc closes it too
   document.body.append(d);
   S.dialogOpen = true;
   d.showModal();
@@ -323,6 +355,7 @@ function rejectDialog() {
       items.forEach((li, i) => li.classList.toggle('pick', i === pick));
     }
   });
+  d.addEventListener('close', () => { d.remove(); S.dialogOpen = false; });  // Esc closes it too
   document.body.append(d);
   S.dialogOpen = true;
   d.showModal();

@@ -215,10 +215,22 @@ try:
     wait.until(lambda d: "Undid action" in d.find_element(By.ID, "banner").text)
     check(all(status_of(z) == "pending" for z in zebras), "one undo reverses the bulk action")
     # A bulk action whose count changed meanwhile is refused.
-    code, body = http(BASE + "/api/bulk", "POST", json.dumps({"query": {"search": "zebra"}, "decision": "reject",
-                                                               "expected": len(zebras) + 1}).encode(),
-                      {"X-Distill-Token": TOKEN, "Content-Type": "application/json"})
-    check(code == 409 and all(status_of(z) == "pending" for z in zebras), "a bulk action on a changed count is refused (409)")
+    # A bulk action whose matches changed after they were counted is refused, even when the count is the same:
+    # sample C is rejected before the count; then A leaves the pending matches (kept) and C comes back (undo).
+    pend = {"X-Distill-Token": TOKEN, "Content-Type": "application/json"}
+    cli = lambda *a: subprocess.run([BIN, *a], check=True, capture_output=True)
+    cli("data", "review", "--db", DB, str(zebras[2]), "--reject", "--reason", "c")
+    c_action = q("SELECT max(id) FROM curation_actions")[0][0]
+    counted = json.loads(http(BASE + "/api/count?status=pending&search=zebra", headers=pend)[1])
+    cli("data", "review", "--db", DB, str(zebras[0]), "--accept")
+    cli("data", "undo", "--db", DB, str(c_action))
+    now = json.loads(http(BASE + "/api/count?status=pending&search=zebra", headers=pend)[1])
+    check(now["count"] == counted["count"] and now["stamp"] != counted["stamp"], "same count, other samples")
+    code, body = http(BASE + "/api/bulk", "POST", json.dumps({"query": {"status": "pending", "search": "zebra"}, "decision": "reject",
+                                                               "stamp": counted["stamp"]}).encode(), pend)
+    check(code == 409 and "other samples than the" in body and status_of(zebras[2]) == "pending",
+          "a bulk action whose matches changed since they were counted is refused (409)")
+    cli("data", "undo", "--db", DB, str(c_action + 1))  # A back to pending, as the rest of the test expects
 
     # Completions holding markup are shown as text and run nothing.
     for name, payload in XSS.items():
@@ -250,7 +262,7 @@ try:
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".chart svg"))
     check(driver.find_element(By.ID, "count-rejected").text == str(q("SELECT count(*) FROM samples WHERE status = 'rejected'")[0][0]),
           "the overview counts statuses as the store does")
-    check(len(driver.find_elements(By.CSS_SELECTOR, ".chart svg")) == 4, "the overview draws its four charts")
+    check(len(driver.find_elements(By.CSS_SELECTOR, ".chart svg")) == 5, "the overview draws its five charts")
     shot("overview")
     driver.get(URL + "#/log")
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#log tr[data-id]"))
