@@ -56,6 +56,7 @@ try:
     row("count: all", "/api/count", 0)
     row("count: status=rejected", "/api/count?status=rejected", 0)
     row("count: full-text \"current total\"", "/api/count?search=%22current%20total%22", 0)
+    row("count with a bulk action's stamp: status=rejected", "/api/count?stamp=1&status=rejected", 0)
     row("one sample with its problem's others", f"/api/sample/{first['samples'][0]['id']}")
     row("overview (stats over every sample)", "/api/overview", 0)
 finally:

@@ -16,18 +16,36 @@ namespace distill::dataset {
 
 namespace {
 
-// The statement for `q`: only the filters it uses appear (so SQLite can pick the index for each, e.g. status
-// for a status filter), every value bound. `what` is the column list, or count(*). A search drives from the
-// full-text index in its rowid order, so the first page needs no sort of every hit; problems are looked up per
-// row rather than joined, so a count by status reads only the status index.
+// The statement for `q`: only the filters it uses appear (so SQLite can pick the index for each, e.g. the
+// states' (status, id) index for a status filter), every value bound. `what(id)` is the column list, given the
+// expression of the sample id. Only the tables needed are read: a count by status reads the narrow
+// sample_states alone, a count by verdict samples alone. A search drives from the full-text index in its rowid
+// order and a status filter from the status index in id order, so a first page never sorts every match;
+// problems are looked up per row rather than joined.
 struct Built {
   std::string sql;
   std::vector<std::variant<std::int64_t, std::string>> values;  // ?1, ?2, ... in order
 };
-Built build_list(const ListQuery& q, const std::string& what, bool page) {
+struct Tables {
+  bool samples = false, states = false;  // the columns selected need them
+};
+Built build_list(const ListQuery& q, const std::function<std::string(const std::string& id)>& what, bool page,
+                 Tables need) {
   Built b;
-  const bool fts = !q.search.empty();
-  b.sql = "SELECT " + what + (fts ? " FROM samples_fts JOIN samples s ON s.id = samples_fts.rowid" : " FROM samples s");
+  const bool fts = !q.search.empty(), by_tokens = page && q.sort == ListQuery::Sort::tokens;
+  need.samples = need.samples || fts || by_tokens || !q.split.empty() || !q.verdict.empty() || q.problem_id || q.run_id ||
+                 q.model_id || q.min_tokens || q.max_tokens;
+  need.states = need.states || !q.statuses.empty();
+  if (!need.samples && !need.states) need.samples = true;
+  // The id in the order the driving index yields it: the status index's for a status filter (unless sorting by
+  // length, which the length index on samples serves).
+  const std::string id = fts ? "samples_fts.rowid"
+                         : !need.samples || (need.states && !q.statuses.empty() && !by_tokens) ? "st.sample_id"
+                                                                                                : "s.id";
+  b.sql = "SELECT " + what(id) + " FROM ";
+  if (fts) b.sql += "samples_fts JOIN samples s ON s.id = samples_fts.rowid";
+  else if (need.samples) b.sql += "samples s";
+  if (need.states) b.sql += need.samples ? " JOIN sample_states st ON st.sample_id = s.id" : "sample_states st";
   b.sql += " WHERE 1";
   auto add = [&](const std::string& cond, std::variant<std::int64_t, std::string> v) {  // cond has one '?'
     b.values.push_back(std::move(v));
@@ -37,7 +55,7 @@ Built build_list(const ListQuery& q, const std::string& what, bool page) {
   if (!q.split.empty()) add("EXISTS (SELECT 1 FROM problems WHERE id = s.problem_id AND split = ?)", q.split);
   if (!q.verdict.empty()) add("s.verdict = ?", q.verdict);
   if (!q.statuses.empty()) {
-    std::string in = "s.status IN (";
+    std::string in = "st.status IN (";
     for (std::size_t i = 0; i < q.statuses.size(); ++i) {
       b.values.push_back(std::string(status_name(q.statuses[i])));
       in += (i ? ", ?" : "?") + std::to_string(b.values.size());
@@ -51,8 +69,7 @@ Built build_list(const ListQuery& q, const std::string& what, bool page) {
   if (q.max_tokens) add("s.n_tokens <= ?", *q.max_tokens);
   if (fts) add("samples_fts MATCH ?", q.search);
   if (!page) return b;
-  const bool by_tokens = q.sort == ListQuery::Sort::tokens;
-  const std::string id = fts ? "samples_fts.rowid" : "s.id", key = "coalesce(s.n_tokens, -1)";
+  const std::string key = "coalesce(s.n_tokens, -1)";
   const std::string dir = q.descending ? " DESC" : "", op = q.descending ? " < " : " > ";
   if (q.after && by_tokens) {
     b.values.push_back(q.after->first);
@@ -112,13 +129,15 @@ std::string answer_snippet(const std::string& completion) {
 
 std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
   std::vector<ListRow> out;
-  const std::string cols = std::string("s.id, s.problem_id, s.n_tokens, s.sample_idx, (SELECT split FROM problems "
-                                       "WHERE id = s.problem_id), s.status, s.verdict, ") +
-                           (q.search.empty() ? "s.completion" : "snippet(samples_fts, 0, '[', ']', '...', 12)") +
-                           ", s.model_id, s.run_id, s.status_action, (SELECT coalesce(e.reason, '') FROM curation_effects e "
-                           "WHERE e.sample_id = s.id AND e.action_id = s.status_action)";
+  const auto cols = [&](const std::string&) {
+    return std::string("s.id, s.problem_id, s.n_tokens, s.sample_idx, (SELECT split FROM problems WHERE id = "
+                       "s.problem_id), st.status, s.verdict, ") +
+           (q.search.empty() ? "s.completion" : "snippet(samples_fts, 0, '[', ']', '...', 12)") +
+           ", s.model_id, s.run_id, st.action_id, (SELECT coalesce(e.reason, '') FROM curation_effects e "
+           "WHERE e.sample_id = s.id AND e.action_id = st.action_id)";
+  };
   run_query(q, [&] {
-    auto st = prepare(s, build_list(q, cols, true));
+    auto st = prepare(s, build_list(q, cols, true, {true, true}));
     while (st.step()) {
       std::string snip = st.col_text(7);
       if (q.search.empty()) snip = answer_snippet(snip);
@@ -138,7 +157,7 @@ std::vector<ListRow> list_samples(Store& s, const ListQuery& q) {
 std::int64_t count_samples(Store& s, const ListQuery& q) {
   std::int64_t n = 0;
   run_query(q, [&] {
-    auto st = prepare(s, build_list(q, "count(*)", false));
+    auto st = prepare(s, build_list(q, [](const std::string&) { return std::string("count(*)"); }, false, {}));
     st.step();
     n = st.col_int(0);
   });
@@ -148,8 +167,9 @@ std::int64_t count_samples(Store& s, const ListQuery& q) {
 std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q) {
   std::vector<std::int64_t> out;
   run_query(q, [&] {
-    auto b = build_list(q, "s.id", false);
-    b.sql += " ORDER BY s.id";
+    std::string id;
+    auto b = build_list(q, [&](const std::string& i) { return id = i; }, false, {});
+    b.sql += " ORDER BY " + id;
     for (auto st = prepare(s, b); st.step();) out.push_back(st.col_int(0));
   });
   return out;
@@ -158,7 +178,9 @@ std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q) {
 std::string match_stamp(Store& s, const ListQuery& q) {
   std::string out;
   run_query(q, [&] {
-    auto st = prepare(s, build_list(q, "count(*), total(s.id), total(coalesce(s.status_action, 0))", false));
+    auto st = prepare(s, build_list(q, [](const std::string& id) {
+      return "count(*), total(" + id + "), total(coalesce(st.action_id, 0))";
+    }, false, {false, true}));
     st.step();  // totals of integers below 2^53 are exact
     out = std::to_string(st.col_int(0)) + ":" + std::to_string(std::int64_t(st.col_double(1))) + ":" +
           std::to_string(std::int64_t(st.col_double(2)));
@@ -186,7 +208,8 @@ std::vector<CuratedSample> curated_samples(Store& s, const std::vector<Status>& 
   for (auto st : statuses) wanted.insert(status_name(st));
   auto q = s.db().prepare(
       "SELECT s.id, s.problem_id, s.model_id, p.prompt, p.answer, s.completion, s.finish_reason, m.path, p.difficulty, "
-      "s.status, s.n_tokens, p.split FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "st.status, s.n_tokens, p.split FROM samples s JOIN problems p ON p.id = s.problem_id JOIN models m ON m.id = s.model_id "
+      "JOIN sample_states st ON st.sample_id = s.id "
       "WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, split);
   std::vector<CuratedSample> out;

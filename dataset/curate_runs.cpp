@@ -33,7 +33,8 @@ using SampleFn = std::function<void(std::int64_t, std::int64_t, std::int64_t, st
 void for_each_sample(Store& s, const Scope& scope, const char* status, bool with_text, const SampleFn& fn) {
   const std::string sql = std::string("SELECT s.id, s.problem_id, s.sample_idx, s.n_tokens, s.verdict") +
                           (with_text ? ", s.completion" : "") +
-                          " FROM samples s JOIN problems p ON p.id = s.problem_id WHERE s.status = ?2 "
+                          " FROM samples s JOIN problems p ON p.id = s.problem_id JOIN sample_states st ON st.sample_id = s.id "
+                          "WHERE st.status = ?2 "
                           "AND (?1 = '' OR p.split = ?1) ORDER BY s.id";
   auto q = s.db().prepare(sql);
   q.bind(1, scope.split).bind(2, status);
@@ -100,7 +101,8 @@ void finish(Store& s, PassReport& r, const std::string& kind, const std::string&
 }  // namespace
 
 std::vector<std::int64_t> pending_samples(Store& s, const std::string& split) {
-  auto q = s.db().prepare("SELECT s.id FROM samples s JOIN problems p ON p.id = s.problem_id WHERE s.status = 'pending' "
+  auto q = s.db().prepare("SELECT s.id FROM samples s JOIN problems p ON p.id = s.problem_id JOIN sample_states st ON "
+                          "st.sample_id = s.id WHERE st.status = 'pending' "
                           "AND (?1 = '' OR p.split = ?1) ORDER BY s.id");
   q.bind(1, split);
   std::vector<std::int64_t> out;

@@ -96,9 +96,9 @@ std::int64_t record_in_tx(Store& s, const ActionSpec& a, std::vector<Decision>& 
   }
   // The newest action is the latest on each of its samples: their status is its decision.
   s.db().prepare(
-          "UPDATE samples SET status_action = e.action_id, status = CASE e.decision WHEN 'keep' THEN 'kept' "
+          "UPDATE sample_states SET action_id = e.action_id, status = CASE e.decision WHEN 'keep' THEN 'kept' "
           "WHEN 'reject' THEN 'rejected' ELSE 'pending' END FROM curation_effects e "
-          "WHERE e.action_id = ?1 AND e.sample_id = samples.id")
+          "WHERE e.action_id = ?1 AND e.sample_id = sample_states.sample_id")
       .bind(1, id)
       .run();
   if (also) also(id);
@@ -117,10 +117,10 @@ std::int64_t record_action(Store& s, const ActionSpec& a, std::vector<Decision>&
 void refresh_status(Db& db, const std::string& where, std::int64_t param) {
   // One statement: both columns are computed from the row as it was, and `where` is read before either changes.
   auto q = db.prepare(
-      "UPDATE samples SET status_action = (SELECT max(e.action_id) FROM curation_effects e JOIN curation_actions a "
-      "ON a.id = e.action_id WHERE e.sample_id = samples.id AND a.undone_by IS NULL), "
+      "UPDATE sample_states SET action_id = (SELECT max(e.action_id) FROM curation_effects e JOIN curation_actions a "
+      "ON a.id = e.action_id WHERE e.sample_id = sample_states.sample_id AND a.undone_by IS NULL), "
       "status = coalesce((SELECT CASE e.decision WHEN 'keep' THEN 'kept' WHEN 'reject' THEN 'rejected' ELSE 'pending' END "
-      "FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id WHERE e.sample_id = samples.id "
+      "FROM curation_effects e JOIN curation_actions a ON a.id = e.action_id WHERE e.sample_id = sample_states.sample_id "
       "AND a.undone_by IS NULL ORDER BY e.action_id DESC LIMIT 1), 'pending')" + (where.empty() ? "" : " WHERE " + where));
   if (where.find("?1") != std::string::npos) q.bind(1, param);
   q.run();
@@ -133,7 +133,7 @@ std::int64_t last_action_id(Store& s) {
 }
 
 std::optional<std::int64_t> status_action(Store& s, std::int64_t sample_id) {
-  auto q = s.db().prepare("SELECT status_action FROM samples WHERE id = ?");
+  auto q = s.db().prepare("SELECT action_id FROM sample_states WHERE sample_id = ?");
   q.bind(1, sample_id);
   if (!q.step()) throw InputError("no sample with id " + std::to_string(sample_id));
   return q.col_opt_int(0);
@@ -143,8 +143,8 @@ namespace {
 // The stale-view refusal: the sample's latest live action is not the one the writer was shown.
 void check_seen(Store& s, std::int64_t id, std::optional<std::int64_t> seen) {
   auto q = s.db().prepare(
-      "SELECT s.status, s.status_action, a.kind, a.actor, a.at FROM samples s "
-      "LEFT JOIN curation_actions a ON a.id = s.status_action WHERE s.id = ?");
+      "SELECT st.status, st.action_id, a.kind, a.actor, a.at FROM sample_states st "
+      "LEFT JOIN curation_actions a ON a.id = st.action_id WHERE st.sample_id = ?");
   q.bind(1, id);
   if (!q.step()) throw InputError("no sample with id " + std::to_string(id));
   const auto now = q.col_opt_int(1);
@@ -176,8 +176,8 @@ ReviewOutcome review_samples_tx(Store& s, const std::vector<std::int64_t>& ids, 
   // Unchanged only when a person's review already decided so: a person confirming a filter's decision changes
   // who stands behind it (data verify reopens a rejection that rested on a filter's verdict rule alone).
   auto live = s.db().prepare(
-      "SELECT a.kind, e.decision FROM samples s JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = "
-      "s.status_action JOIN curation_actions a ON a.id = e.action_id WHERE s.id = ?");
+      "SELECT a.kind, e.decision FROM sample_states st JOIN curation_effects e ON e.sample_id = st.sample_id AND "
+      "e.action_id = st.action_id JOIN curation_actions a ON a.id = e.action_id WHERE st.sample_id = ?");
   const std::string want = keep ? "keep" : "reject";
   for (auto id : ids) {
     if (!named.insert(id).second) continue;
@@ -225,14 +225,14 @@ std::int64_t undo_action(Store& s, std::int64_t action_id, const std::string& ac
   upd.run();
   if (kind == "verify") restore_verdicts(s, action_id);
   // Only samples whose status this action set can change: a later live action still stands over the others.
-  refresh_status(s.db(), "id IN (SELECT sample_id FROM curation_effects WHERE action_id = ?1) AND status_action = ?1",
+  refresh_status(s.db(), "sample_id IN (SELECT sample_id FROM curation_effects WHERE action_id = ?1) AND action_id = ?1",
                  action_id);
   tx.commit();
   return undo_id;
 }
 
 Status sample_status(Store& s, std::int64_t sample_id) {
-  auto q = s.db().prepare("SELECT status FROM samples WHERE id = ?");
+  auto q = s.db().prepare("SELECT status FROM sample_states WHERE sample_id = ?");
   q.bind(1, sample_id);
   if (!q.step()) return Status::pending;
   return parse_status(q.col_text(0)).value_or(Status::pending);
@@ -240,7 +240,7 @@ Status sample_status(Store& s, std::int64_t sample_id) {
 
 std::unordered_map<std::int64_t, Status> decided_statuses(Store& s) {
   std::unordered_map<std::int64_t, Status> out;
-  auto q = s.db().prepare("SELECT id, status = 'kept' FROM samples WHERE status <> 'pending'");
+  auto q = s.db().prepare("SELECT sample_id, status = 'kept' FROM sample_states WHERE status <> 'pending'");
   while (q.step()) out.emplace(q.col_int(0), q.col_int(1) ? Status::kept : Status::rejected);
   return out;
 }

@@ -1,5 +1,5 @@
 // dataset/curation.h: the append-only curation log and the sample status derived from it (and kept materialised
-// in samples.status, in the same transaction as each log entry).
+// in sample_states, in the same transaction as each log entry).
 // An action (a manual review, a filter, dedup or decontaminate run, an undo) is one row with its parameters;
 // the per-sample decisions it made (keep or reject, with a reason) hang off it. A sample's status is the
 // decision of the latest action on it that has not been undone, else pending. Undo marks the action undone and
@@ -54,8 +54,8 @@ std::int64_t last_action_id(Store& s);
 // of the sample showed, for a later write to say it is still current. InputError for an unknown sample.
 std::optional<std::int64_t> status_action(Store& s, std::int64_t sample_id);
 
-// Brings samples.status and status_action in line with the log for the samples `where` selects (an SQL condition
-// over samples that may use ?1 = param; "" = every sample), inside the caller's transaction. record_action and
+// Brings sample_states (status, action_id) in line with the log for the rows `where` selects (an SQL condition
+// over sample_states that may use ?1 = param; "" = every sample), inside the caller's transaction. record_action and
 // undo_action keep them in step themselves; migrations and merges call this.
 void refresh_status(Db& db, const std::string& where = "", std::int64_t param = 0);
 
@@ -97,7 +97,7 @@ Status sample_status(Store& s, std::int64_t sample_id);
 std::unordered_map<std::int64_t, Status> decided_statuses(Store& s);
 
 // SQL for a relation (sample_id, decision, action_id) of samples with a live decision, derived from the log alone:
-// what samples.status must agree with (tests check it does).
+// what sample_states must agree with (tests check it does).
 extern const char* const kLiveDecisionsSql;
 
 struct CurationRow {  // one decision on one sample, or an undo of an action that touched it

@@ -94,7 +94,7 @@ ExportStats export_samples(Store& s, const ExportOptions& o, const std::string& 
   auto q = s.db().prepare(std::string(
       "SELECT p.source, p.split, p.prompt, p.answer, p.solution, p.difficulty, p.meta_json, s.completion, "
       "s.extracted_answer, s.verdict, s.n_tokens, s.finish_reason, s.sample_idx, s.seed, s.temperature, s.top_p, "
-      "s.max_tokens, m.role, m.path, m.arch, m.n_params, m.n_active_params, m.sha256, s.status, "
+      "s.max_tokens, m.role, m.path, m.arch, m.n_params, m.n_active_params, m.sha256, (SELECT status FROM sample_states WHERE sample_id = s.id), "
       "s.problem_id, s.extract_rule, s.verifier FROM samples s JOIN problems p ON p.id = s.problem_id "
       "JOIN models m ON m.id = s.model_id WHERE (?1 = '' OR p.split = ?1) ORDER BY s.id"));
   q.bind(1, o.split);

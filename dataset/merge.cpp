@@ -230,7 +230,7 @@ MergeReport merge_stores(Store& out, const std::vector<std::string>& inputs) {
     Copier copier(out, *in, maps, report.stores.back());
     for (const auto& s : specs()) copier.copy(s);
   }
-  refresh_status(out.db());  // copied rows carry their store's status_action ids: recomputed from the merged log
+  refresh_status(out.db());  // the copied samples' states come from the merged log (their rows came with them)
   tx.commit();
   return report;
 }

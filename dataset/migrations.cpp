@@ -168,16 +168,23 @@ CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample
       // 7 -> 8: each sample's curation status materialised (kept in step with the log), and a view of it; runs can be
       // hidden; a length index.
       {7, R"SQL(
-ALTER TABLE samples ADD COLUMN status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected'));
-ALTER TABLE samples ADD COLUMN status_action INTEGER;
 ALTER TABLE runs ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX samples_status ON samples(status, id);
 CREATE INDEX samples_length ON samples(coalesce(n_tokens, -1), id);
+CREATE TABLE sample_states (
+  sample_id  INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+  status     TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected')),
+  action_id  INTEGER
+);
+CREATE INDEX sample_states_status ON sample_states(status, sample_id);
+CREATE TRIGGER samples_state_insert AFTER INSERT ON samples BEGIN
+  INSERT INTO sample_states(sample_id) VALUES (new.id);
+END;
+INSERT INTO sample_states(sample_id) SELECT id FROM samples;
 CREATE VIEW sample_status AS
-  SELECT s.id AS sample_id, s.status AS status, s.status_action AS action_id, a.kind AS action_kind, a.actor AS actor,
-         a.at AS at, e.reason AS reason, e.rule AS rule
-  FROM samples s LEFT JOIN curation_actions a ON a.id = s.status_action
-  LEFT JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = s.status_action;
+  SELECT st.sample_id AS sample_id, st.status AS status, st.action_id AS action_id, a.kind AS action_kind,
+         a.actor AS actor, a.at AS at, e.reason AS reason, e.rule AS rule
+  FROM sample_states st LEFT JOIN curation_actions a ON a.id = st.action_id
+  LEFT JOIN curation_effects e ON e.sample_id = st.sample_id AND e.action_id = st.action_id;
 )SQL", nullptr, fill_status},
   };
   return s;

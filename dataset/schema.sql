@@ -59,15 +59,9 @@ CREATE TABLE samples (
   created_at        TEXT NOT NULL,
   extract_rule      TEXT,                   -- which rule extracted the answer: boxed, answer_colon, ... (v6)
   verifier          TEXT,                   -- the verifier version that gave the verdict; NULL before v6
-  -- The curation status, kept in step with the log by dataset/curation.cpp in the log's own transactions (v8):
-  -- the decision of status_action, the latest live action that decided on the sample (NULL: none, pending).
-  -- status_action names a curation_actions id; it is not declared a reference so `data merge` can copy rows first.
-  status            TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected')),
-  status_action     INTEGER,
   UNIQUE (problem_id, model_id, sample_idx, seed)   -- the resume key of `generate`
 );
 CREATE INDEX samples_model_verdict ON samples(model_id, verdict);
-CREATE INDEX samples_status ON samples(status, id);
 CREATE INDEX samples_length ON samples(coalesce(n_tokens, -1), id);  -- sorting by length pages by key (v8)
 
 -- Teacher top-k (token id, logprob) per generated position, packed little-endian, for logit KD.
@@ -104,7 +98,7 @@ CREATE INDEX remote_requests_key ON remote_requests(problem_id, model_id, sample
 
 -- Curation: an append-only log of actions (a manual review, a filter/dedup/decontaminate run, an undo) with
 -- the rule's parameters, and the per-sample decisions each action made. A sample's status is the decision of
--- the latest action on it that has not been undone, else pending (materialised in samples.status). Undo sets
+-- the latest action on it that has not been undone, else pending (materialised in sample_states). Undo sets
 -- undone_by, nothing else.
 CREATE TABLE curation_actions (
   id           INTEGER PRIMARY KEY,
@@ -129,12 +123,27 @@ CREATE TABLE curation_effects (
 ) WITHOUT ROWID;
 CREATE INDEX curation_effects_action ON curation_effects(action_id);
 
+-- Each sample's curation status, kept in step with the log by dataset/curation.cpp in the log's own transactions
+-- (v8): the decision of action_id, the latest live action that decided on the sample (NULL: none, so pending). A
+-- narrow table of its own, so that a pass deciding on 400,000 samples rewrites 20-byte rows, not the samples rows
+-- with their completions. A row is made with each sample; action_id is not declared a reference so `data merge`
+-- can copy samples before actions.
+CREATE TABLE sample_states (
+  sample_id  INTEGER PRIMARY KEY REFERENCES samples(id) ON DELETE CASCADE,
+  status     TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'kept', 'rejected')),
+  action_id  INTEGER
+);
+CREATE INDEX sample_states_status ON sample_states(status, sample_id);
+CREATE TRIGGER samples_state_insert AFTER INSERT ON samples BEGIN
+  INSERT INTO sample_states(sample_id) VALUES (new.id);
+END;
+
 -- Each sample's status with the action behind it, for the sqlite3 shell and other readers (v8).
 CREATE VIEW sample_status AS
-  SELECT s.id AS sample_id, s.status AS status, s.status_action AS action_id, a.kind AS action_kind, a.actor AS actor,
-         a.at AS at, e.reason AS reason, e.rule AS rule
-  FROM samples s LEFT JOIN curation_actions a ON a.id = s.status_action
-  LEFT JOIN curation_effects e ON e.sample_id = s.id AND e.action_id = s.status_action;
+  SELECT st.sample_id AS sample_id, st.status AS status, st.action_id AS action_id, a.kind AS action_kind,
+         a.actor AS actor, a.at AS at, e.reason AS reason, e.rule AS rule
+  FROM sample_states st LEFT JOIN curation_actions a ON a.id = st.action_id
+  LEFT JOIN curation_effects e ON e.sample_id = st.sample_id AND e.action_id = st.action_id;
 
 -- `data verify`: each verdict it changed, old and new, so that undoing the action restores the old ones (v6).
 CREATE TABLE verdict_changes (

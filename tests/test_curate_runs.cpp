@@ -666,7 +666,7 @@ TEST_CASE("review --query applies to what the list filters match as one action, 
   auto l = nlohmann::json::parse(run_distill({"data", "list", "--db", db, "--status", "rejected", "--json"}).out);
   CHECK(l["samples"][0]["reason"] == "wrong carry");
   REQUIRE(run_distill({"data", "undo", "--db", db, "1"}).code == 0);
-  CHECK(test::query_rows(db, "SELECT count(*) FROM samples WHERE status = 'pending'") == std::vector<std::string>{"4|"});
+  CHECK(test::query_rows(db, "SELECT count(*) FROM sample_status WHERE status = 'pending'") == std::vector<std::string>{"4|"});
   // Refusals: no filter, filters with ids, nothing matching logs nothing.
   CHECK(run_distill({"data", "review", "--db", db, "--query", "--accept"}).code == 2);
   CHECK(run_distill({"data", "review", "--db", db, "1", "--verdict", "correct", "--accept"}).code == 2);
@@ -676,7 +676,7 @@ TEST_CASE("review --query applies to what the list filters match as one action, 
   CHECK(test::query_rows(db, "SELECT count(*) FROM curation_actions") == std::vector<std::string>{"2|"});
   // --all-pending with --split, as before.
   REQUIRE(run_distill({"data", "review", "--db", db, "--all-pending", "--split", "train", "--accept"}).code == 0);
-  CHECK(test::query_rows(db, "SELECT count(*) FROM samples WHERE status = 'kept'") == std::vector<std::string>{"4|"});
+  CHECK(test::query_rows(db, "SELECT count(*) FROM sample_status WHERE status = 'kept'") == std::vector<std::string>{"4|"});
 
   // problem show: the prompt, gold, its samples with status, and the eval answers of every model.
   {

@@ -157,10 +157,10 @@ TEST_CASE("curation: review folds repeated ids, a review that changes nothing lo
 }
 
 namespace {
-// samples.status and status_action as stored, and as the log alone says they should be.
+// sample_states as stored, and as the log alone says they should be.
 std::vector<std::string> stored_status(Store& s) {
   std::vector<std::string> out;
-  for (auto q = s.db().prepare("SELECT id, status, coalesce(status_action, 0) FROM samples ORDER BY id"); q.step();)
+  for (auto q = s.db().prepare("SELECT sample_id, status, coalesce(action_id, 0) FROM sample_states ORDER BY sample_id"); q.step();)
     out.push_back(std::to_string(q.col_int(0)) + " " + q.col_text(1) + " " + std::to_string(q.col_int(2)));
   return out;
 }

@@ -254,7 +254,7 @@ function openSel() { const r = S.rows[S.sel]; if (r) location.hash = '#/sample/'
 function queryObject() { const o = {}; for (const n of FILTERS) if (S.query.get(n) && n !== 'sort') o[n] = S.query.get(n); return o; }
 
 async function bulkDialog(keep) {
-  const c = await api('/api/count?' + S.query.toString());  // counted now: the action must find these same matches
+  const c = await api('/api/count?stamp=1&' + S.query.toString());  // counted now: the action must find these same matches
   const what = Object.entries(queryObject()).map(([k, v]) => k + '=' + v).join(', ') || 'every sample';
   const reason = el('input', { id: 'bulk-reason', placeholder: 'reason', value: '' });
   const d = el('dialog', { id: 'bulk-dialog' },
