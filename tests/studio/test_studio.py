@@ -132,6 +132,46 @@ try:
     check(code == 403 and status_of(1) == "pending", "a write with the token only in the URL (CSRF) is refused")
     check(http(BASE + "/api/count", headers={"X-Distill-Token": TOKEN, "Host": "evil.example:80"})[0] == 403,
           "a request naming another Host (DNS rebinding) is refused")
+    # Hostile input: malformed and mutated bodies and query strings get a JSON 4xx, never a crash or a write.
+    import random
+    rnd = random.Random(5)
+    hdr = {"X-Distill-Token": TOKEN, "Content-Type": "application/json"}
+    actions_before = q("SELECT count(*) FROM curation_actions")[0][0]
+    seeds = [("/api/review", '{"ids":[1],"decision":"keep","seen":{"1":null}}'),
+             ("/api/bulk", '{"query":{"search":"zebra"},"decision":"reject","stamp":"6:1:0"}'),
+             ("/api/undo", '{"action_id":999999}')]
+    odd = ['"', '{', '}', '[', ']', ',', ':', '-1', '1e999', 'null', '\\u0000', '\xff', '9' * 30, 'true', '']
+    statuses = set()
+    for i in range(300):
+        path, body = seeds[i % len(seeds)]
+        b = list(body)
+        for _ in range(rnd.randint(1, 3)):
+            at = rnd.randrange(len(b) + 1)
+            b[at:at + rnd.randint(0, 3)] = list(rnd.choice(odd))
+        code, text = http(BASE + path, "POST", "".join(b).encode("utf-8", "surrogateescape"), hdr)
+        statuses.add(code)
+        if code >= 500 or not text.startswith("{"):
+            check(False, f"POST {path} {''.join(b)!r} gave {code} {text[:80]!r}")
+            break
+    for qs in ["limit=-1", "limit=99999999999999999999", "after=x", "after=1:", "sort=zz", "min_tokens=1.5", "problem=%00",
+               "search=%22", "search=AND", "status=kept,", "run=" + "9" * 40, "verdict=%FF", "split=" + "x" * 5000]:
+        code, text = http(BASE + "/api/samples?" + qs, headers=hdr)
+        statuses.add(code)
+        if code >= 500 or not text.startswith("{"):
+            check(False, f"GET /api/samples?{qs[:40]} gave {code} {text[:80]!r}")
+    check(http(BASE + "/api/review", "POST", b"{" * (5 << 20), hdr)[0] == 413, "a 5 MB body is refused (413)")
+    check(http(BASE + "/api/nothing", headers=hdr)[0] == 404 and http(BASE + "/api/sample/abc", headers=hdr)[0] == 404,
+          "unknown routes are 404s")
+    check(server.poll() is None and http(BASE + "/api/count", headers=hdr)[0] == 200, "the studio survives hostile input")
+    check(statuses <= {200, 400, 409} and 400 in statuses, f"hostile requests get 200, 400 or 409 ({sorted(statuses)})")
+    # Only well-formed keeps of sample 1 can have gone through; the store's log stays coherent.
+    changed = q("SELECT count(*) FROM curation_actions")[0][0] - actions_before
+    check(q("SELECT count(*) FROM curation_effects WHERE sample_id <> 1 AND action_id > ?", actions_before)[0][0] == 0,
+          f"mutated requests decided on no other sample ({changed} actions)")
+    for a in q("SELECT id FROM curation_actions WHERE id > ? AND kind <> 'undo' AND undone_by IS NULL ORDER BY id DESC", actions_before):
+        subprocess.run([BIN, "data", "undo", "--db", DB, str(a[0])], capture_output=True, check=True)
+    check(status_of(1) == "pending", "and their effects are undone for the rest of the test")
+
     # A read-only studio (--read-only, or a store this user cannot write) reads and refuses every change.
     ro = subprocess.Popen([BIN, "studio", "--db", DB, "--port", "0", "--read-only"], stdout=subprocess.PIPE, text=True)
     ro_line = ro.stdout.readline() + ro.stdout.readline()
@@ -186,7 +226,9 @@ try:
     driver.find_element(By.TAG_NAME, "body").send_keys("u")
     wait.until(lambda d: "Undid action" in d.find_element(By.ID, "banner").text)
     check(status_of(first) == "pending", "u undoes the accept in the store")
-    check(q("SELECT count(*) FROM curation_actions WHERE undone_by IS NOT NULL")[0][0] == 1, "the accept is marked undone")
+    check(q("SELECT a.undone_by IS NOT NULL FROM curation_actions a JOIN curation_effects e ON e.action_id = a.id "
+            "WHERE e.sample_id = ? AND a.actor = 'studio:tester' ORDER BY a.id DESC LIMIT 1", first)[0][0] == 1,
+          "the accept is marked undone")
 
     # Reject with a reason picked in the dialog.
     driver.find_element(By.TAG_NAME, "body").send_keys("r")
