@@ -52,6 +52,18 @@ std::vector<RunRow> list_runs(Store& s, bool with_hidden) {
   return out;
 }
 
+std::vector<TrainStepRow> train_steps_of(Store& s, std::int64_t run_id) {
+  auto q = s.db().prepare("SELECT step, tokens, loss, lr, val_loss, at FROM train_steps WHERE run_id = ? ORDER BY step");
+  q.bind(1, run_id);
+  std::vector<TrainStepRow> out;
+  while (q.step()) {
+    TrainStepRow r{q.col_int(0), q.col_int(1), q.col_double(2), q.col_double(3), std::nullopt, q.col_text(5)};
+    if (!q.col_null(4)) r.val_loss = q.col_double(4);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 RunRow run_row(Store& s, std::int64_t id) {
   auto q = s.db().prepare(std::string(kCols) + " WHERE id = ?");
   q.bind(1, id);

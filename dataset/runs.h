@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,14 @@ struct RunRow {
 };
 
 std::vector<RunRow> list_runs(Store& s, bool with_hidden);  // newest first
+
+struct TrainStepRow {
+  std::int64_t step = 0, tokens = 0;
+  double loss = 0, lr = 0;
+  std::optional<double> val_loss;
+  std::string at;
+};
+std::vector<TrainStepRow> train_steps_of(Store& s, std::int64_t run_id);  // by step
 RunRow run_row(Store& s, std::int64_t id);                  // InputError for an unknown id
 
 void set_run_hidden(Store& s, std::int64_t id, bool hidden);

@@ -149,9 +149,13 @@ void legend(std::ostringstream& h, const Comparison& c, int y, bool lines) {
   }
 }
 
-// The students' training loss by step (validation loss as dots), when the store holds their train runs.
-void training_chart(std::ostringstream& h, const Comparison& c) {
-  if (c.curves.empty()) return;
+}  // namespace
+
+std::string training_curves_svg(const std::vector<TrainCurve>& curves) {
+  std::ostringstream h;
+  if (curves.empty()) return "";
+  Comparison c;
+  c.curves = curves;
   const int W = 720, H = 300, L = 56, B = 44, T = 20;
   std::int64_t smax = 1;
   double lmax = 0;
@@ -161,7 +165,7 @@ void training_chart(std::ostringstream& h, const Comparison& c) {
     for (const auto& [st, l] : cv.val_loss) lmax = std::max(lmax, l);
   }
   lmax = std::max(0.5, std::ceil(lmax * 2) / 2);
-  h << "<h2>Training</h2>\n<svg id=\"chart-training\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H + 20
+  h << "<svg id=\"chart-training\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H + 20
     << "\" font-size=\"11\">\n";
   const int ticks = int(std::lround(lmax * 2));
   for (int t = 0; t <= ticks; ++t) {
@@ -196,7 +200,10 @@ void training_chart(std::ostringstream& h, const Comparison& c) {
     x += 40 + 6.2 * double(label.size());
   }
   h << "</svg>\n";
+  return h.str();
 }
+
+namespace {
 
 // The store's curation funnel, as horizontal bars.
 void funnel_chart(std::ostringstream& h, const Comparison& c) {
@@ -530,7 +537,7 @@ std::string comparison_html(const Comparison& c) {
       << (e >= 0 && e <= 12 ? unit[e] : "1e" + std::to_string(e)) << "</text>\n";
   }
   h << "<text x=\"" << W / 2 << "\" y=\"" << H - 5 << "\" text-anchor=\"middle\">active parameters (log scale) vs pass@1</text>\n</svg>\n";
-  training_chart(h, c);
+  if (!c.curves.empty()) h << "<h2>Training</h2>\n" << training_curves_svg(c.curves);
   funnel_chart(h, c);
   h << "<h2>Disagreements</h2>\n<p>" << c.disagreements.size() << " problems where the majority answers are not equally right"
     << (c.disagreements.size() > 50 ? " (the first 50 by problem id; `distill compare --json` lists them all)" : "") << ".</p>\n<table id=\"disagreements\"><tr><th>problem</th><th>gold</th>";

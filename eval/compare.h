@@ -68,4 +68,8 @@ std::string comparison_table(const Comparison& c);  // the terminal table and th
 std::string comparison_json(const Comparison& c);
 std::string comparison_html(const Comparison& c);  // one file, inline SVG, no scripts or external resources
 
+// Training loss by step (validation loss as dots), one line per curve, as a standalone SVG ("" for none): the
+// report's training chart, and `distill runs show --svg`.
+std::string training_curves_svg(const std::vector<TrainCurve>& curves);
+
 }  // namespace distill::eval

@@ -259,6 +259,17 @@ TEST_CASE("compare: teacher vs a student on the same problems, as a table, JSON 
   CHECK(test::run_distill({"runs", "show", "--db", db, std::to_string(evals[0])}).code == 2);
   auto shown = test::run_distill({"runs", "show", "--db", db, std::to_string(evals[1])});
   CHECK_THAT(shown.out, Catch::Contains("made: 20 eval answers") && Catch::Contains("model = "));
+  // A training run's curve: as text, CSV (every step) and SVG; a run that trained nothing says so.
+  std::int64_t train_run = 0;
+  for (const auto& r : runs_json)
+    if (r["kind"] == "train" && train_run == 0) train_run = r["id"];  // newest first: b/stu's, 2 steps
+  auto csv = test::run_distill({"runs", "show", "--db", db, std::to_string(train_run), "--csv", "--svg", d / "loss.svg"});
+  REQUIRE(csv.code == 0);
+  CHECK_THAT(csv.out, Catch::StartsWith("step,loss,lr,tokens,val_loss,at\n1,") && Catch::Contains("\n2,"));
+  CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') == 3);
+  CHECK_THAT(test::read_text(d / "loss.svg"), Catch::StartsWith("<svg id=\"chart-training\"") && Catch::Contains("polyline"));
+  CHECK_THAT(test::run_distill({"runs", "show", "--db", db, std::to_string(train_run)}).out, Catch::Contains("training: 2 steps"));
+  CHECK(test::run_distill({"runs", "show", "--db", db, std::to_string(evals[1]), "--csv"}).code == 2);
 
   // A stored answer that is not UTF-8 (a store written before decode replaced such bytes): JSON still comes out.
   dataset::Store::open(db, dataset::OpenMode::read)
