@@ -21,11 +21,7 @@ struct Args {
 
 std::vector<std::int64_t> ids_of(const std::string& list, const std::string& flag) {
   std::vector<std::int64_t> out;
-  for (const auto& item : split_list(list)) {
-    if (item.empty() || item.size() > 18 || item.find_first_not_of("0123456789") != std::string::npos)
-      throw InputError(flag + " '" + list + "': expected run or model ids separated by commas, e.g. 3,5");
-    out.push_back(std::stoll(item));
-  }
+  for (const auto& item : split_list(list)) out.push_back(whole_number(flag + " (ids separated by commas, e.g. 3,5)", item));
   return out;
 }
 }  // namespace

@@ -67,16 +67,6 @@ struct ExportArgs {
   bool json = false, force = false;
 };
 
-std::vector<dataset::Status> parse_statuses(const std::string& list) {
-  std::vector<dataset::Status> out;
-  for (const auto& item : split_list(list)) {
-    auto st = dataset::parse_status(item);
-    if (!st) throw InputError("--status '" + item + "' is not a status (expected pending, kept or rejected, comma-separated)");
-    out.push_back(*st);
-  }
-  if (out.empty()) throw InputError("--status needs at least one of pending, kept, rejected");
-  return out;
-}
 void list_samples(const CLI::App& l, ListArgs& la) {
   require(l, "--db");
   if (la.limit < 0 || la.offset < 0) throw InputError("--limit and --offset must not be negative");
@@ -219,7 +209,7 @@ void register_data_browse(CLI::App& data, Registry& reg) {
       throw InputError("--out " + ea->out + " exists; name a new file, or pass --force to replace it");
     dataset::ExportOptions o;
     o.format = dataset::parse_export_format(ea->format);
-    o.statuses = parse_statuses(ea->status);
+    o.statuses = dataset::parse_statuses(ea->status, "--status");
     o.split = ea->split;
     o.instruction = std::string(teacher::kR1Instruction);
     auto store = dataset::Store::open(ea->db, dataset::OpenMode::read);
@@ -245,7 +235,10 @@ void register_data_browse(CLI::App& data, Registry& reg) {
                 << "), stats in " << ea->out << ".stats.json\n";
     }
     if (st.samples == 0) {
-      const auto pending = dataset::pending_samples(*store, ea->split).size();
+      dataset::ListQuery pq;
+      pq.statuses = {dataset::Status::pending};
+      pq.split = ea->split;
+      const auto pending = dataset::count_samples(*store, pq);
       if (pending > 0 && ea->status == "kept")
         std::cerr << "note: nothing is kept yet, " << pending << " samples are pending; accept what survived curation with "
                   << "`distill data review --db " << ea->db << " --all-pending --accept`\n";

@@ -144,7 +144,8 @@ void register_data_review(CLI::App& data, Registry& reg) {
     if (ra->accept == ra->reject) throw InputError("`distill data review` needs exactly one of --accept and --reject");
     if (int(!ra->ids.empty()) + int(ra->all_pending) + int(ra->query) != 1)
       throw InputError("`distill data review` needs one of: sample ids, --all-pending, --query with filters");
-    const bool filtered = any_list_filter(*rev);
+    const auto given = given_list_filters(*rev, ra->filters);
+    const bool filtered = !given.empty();
     if (filtered && !ra->ids.empty()) throw InputError("the filters (--status, --search, ...) go with --query or --all-pending, not ids");
     if (ra->query && !filtered) throw InputError("--query needs at least one filter (--status, --verdict, --search, ...)");
     auto store = dataset::Store::open(ra->db, dataset::OpenMode::read);
@@ -157,11 +158,6 @@ void register_data_review(CLI::App& data, Registry& reg) {
         q.statuses = {dataset::Status::pending};
         params["all_pending"] = true;
       }
-      nlohmann::json given = nlohmann::json::object();
-      for (const auto& [name, v] : ra->filters)
-        if (const auto* o = rev->get_option_no_throw("--" + std::string(name == "min_tokens" ? "min-tokens" : name == "max_tokens" ? "max-tokens" : name));
-            o && o->count() > 0)
-          given[name] = v;
       params["query"] = given;
       const auto stamp = dataset::match_stamp(*store, q);
       if (stamp.rfind("0:", 0) == 0) {

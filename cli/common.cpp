@@ -76,20 +76,21 @@ void add_list_filters(CLI::App& app, std::map<std::string, std::string>& values,
   }
 }
 
-bool any_list_filter(const CLI::App& app) {
-  for (const auto& [name, help] : kFilters)
-    if (const auto* o = app.get_option_no_throw(dashed(name)); o && o->count() > 0) return true;
-  return false;
+std::map<std::string, std::string> given_list_filters(const CLI::App& app, const std::map<std::string, std::string>& values) {
+  std::map<std::string, std::string> out;
+  for (const auto& [name, v] : values)
+    if (const auto* o = app.get_option_no_throw(dashed(name)); o && o->count() > 0) out[name] = v;
+  return out;
 }
 
-dataset::ListQuery list_filters(const CLI::App& app, std::map<std::string, std::string>& values, dataset::Store& s) {
+dataset::ListQuery list_filters(const CLI::App& app, const std::map<std::string, std::string>& values, dataset::Store& s) {
+  const auto given = given_list_filters(app, values);
   auto q = dataset::parse_list_query(
       [&](const std::string& name) -> std::optional<std::string> {
-        if (!values.count(name)) return std::nullopt;  // not one of this command's filter flags (--limit is its own)
-        const auto* o = app.get_option_no_throw(dashed(name));
-        if (!o || o->count() == 0) return std::nullopt;
-        if (values[name].empty()) throw InputError(dashed(name) + " is empty");
-        return values[name];
+        const auto it = given.find(name);  // not given, or not one of this command's filters (--limit is its own)
+        if (it == given.end()) return std::nullopt;
+        if (it->second.empty()) throw InputError(dashed(name) + " is empty");
+        return it->second;
       },
       "--");
   dataset::check_split(s, q.split, "--split");

@@ -40,7 +40,8 @@ dataset::InsertResult store_problems(dataset::Store& store, const std::vector<da
 // text in `values` and read by list_filters() through dataset::parse_list_query, as the studio reads its own.
 void add_list_filters(CLI::App& app, std::map<std::string, std::string>& values, bool paging);
 // The query those flags give (--split checked against the store). InputError for a bad value.
-dataset::ListQuery list_filters(const CLI::App& app, std::map<std::string, std::string>& values, dataset::Store& s);
-bool any_list_filter(const CLI::App& app);  // whether one of the filter flags was given
+dataset::ListQuery list_filters(const CLI::App& app, const std::map<std::string, std::string>& values, dataset::Store& s);
+// The filter flags given (on the command line or in --config), by name, with their text.
+std::map<std::string, std::string> given_list_filters(const CLI::App& app, const std::map<std::string, std::string>& values);
 
 }  // namespace distill::cli

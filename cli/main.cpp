@@ -44,7 +44,7 @@ bool wants_torch(int argc, char** argv) {
 
 // In this binary the LibTorch commands are entries of --help only: main() hands them over before parsing.
 void list_torch_commands(CLI::App& root, Registry&) {
-  for (const auto& c : torch_commands()) root.add_subcommand(c.name, c.about)->allow_extras()->prefix_command();
+  for (const auto& c : torch_commands()) root.add_subcommand(c.name, c.about);
 }
 
 std::string no_version() { return "distill (run distill --version for the LibTorch build)\n"; }

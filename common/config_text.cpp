@@ -1,6 +1,10 @@
 // common/config_text.cpp: see config_text.h.
 #include "common/config_text.h"
 
+#include <charconv>
+
+#include "common/errors.h"
+
 #include <cstdlib>
 #include <sstream>
 
@@ -58,6 +62,14 @@ std::vector<std::string> split_list(const std::string& list, char sep) {
   }
   out.push_back(list.substr(from));
   return out;
+}
+
+std::int64_t whole_number(const std::string& what, const std::string& v) {
+  std::int64_t x = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || x < 0)
+    throw InputError(what + " '" + v + "': expected a whole number >= 0");
+  return x;
 }
 
 }  // namespace distill

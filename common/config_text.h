@@ -3,6 +3,7 @@
 // generate's resume), and comma lists in option values. Pure.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,5 +24,8 @@ bool same_value(const std::string& a, const std::string& b);
 // "a,b,c" -> {"a", "b", "c"}: option values that take a comma list (--status kept,rejected; --runs 3,5). Empty
 // items are kept ("a,,b" has three), so the caller can refuse them; "" gives none.
 std::vector<std::string> split_list(const std::string& list, char sep = ',');
+
+// A whole decimal number >= 0 given as text (a filter, an id in a URL or a list); InputError naming `what`.
+std::int64_t whole_number(const std::string& what, const std::string& v);
 
 }  // namespace distill

@@ -164,16 +164,11 @@ std::int64_t count_samples(Store& s, const ListQuery& q) {
   return n;
 }
 
-std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q) {
-  std::vector<std::int64_t> out;
-  run_query(q, [&] {
-    std::string id;
-    auto b = build_list(q, [&](const std::string& i) { return id = i; }, false, {});
-    b.sql += " ORDER BY " + id;
-    for (auto st = prepare(s, b); st.step();) out.push_back(st.col_int(0));
-  });
-  return out;
+namespace {
+std::string stamp_text(std::int64_t count, std::int64_t id_sum, std::int64_t action_sum) {
+  return std::to_string(count) + ":" + std::to_string(id_sum) + ":" + std::to_string(action_sum);
 }
+}  // namespace
 
 std::string match_stamp(Store& s, const ListQuery& q) {
   std::string out;
@@ -182,8 +177,7 @@ std::string match_stamp(Store& s, const ListQuery& q) {
       return "count(*), total(" + id + "), total(coalesce(st.action_id, 0))";
     }, false, {false, true}));
     st.step();  // totals of integers below 2^53 are exact
-    out = std::to_string(st.col_int(0)) + ":" + std::to_string(std::int64_t(st.col_double(1))) + ":" +
-          std::to_string(std::int64_t(st.col_double(2)));
+    out = stamp_text(st.col_int(0), std::int64_t(st.col_double(1)), std::int64_t(st.col_double(2)));
   });
   return out;
 }
@@ -191,13 +185,23 @@ std::string match_stamp(Store& s, const ListQuery& q) {
 ReviewOutcome review_query(Store& s, const ListQuery& q, bool keep, const std::string& reason, const std::string& actor,
                            const std::string& stamp, const std::string& params_json) {
   Transaction tx(s.db());  // the check and the action in one: no other writer between them
-  if (const auto now = match_stamp(s, q); now != stamp) {
+  std::vector<std::int64_t> ids;  // the matches and their stamp, in one pass
+  std::int64_t id_sum = 0, action_sum = 0;
+  run_query(q, [&] {
+    std::string id;
+    auto b = build_list(q, [&](const std::string& i) { return (id = i) + ", coalesce(st.action_id, 0)"; }, false, {false, true});
+    b.sql += " ORDER BY " + id;
+    for (auto st = prepare(s, b); st.step();) {
+      ids.push_back(st.col_int(0));
+      id_sum += ids.back(), action_sum += st.col_int(1);
+    }
+  });
+  if (const auto now = stamp_text(std::int64_t(ids.size()), id_sum, action_sum); now != stamp) {
     const auto counted = stamp.substr(0, stamp.find(':')), matches = now.substr(0, now.find(':'));
     throw StaleView("the filter now matches " + (matches == counted ? "other samples than the " + counted + " counted"
                                                                     : matches + " samples, not the " + counted + " counted") +
                     ": someone changed them meanwhile; count again");
   }
-  const auto ids = matching_ids(s, q);
   auto out = review_samples_tx(s, ids, keep, reason, actor, params_json, {});
   if (out.action_id) tx.commit();
   return out;
@@ -385,15 +389,6 @@ Facets sample_facets(Store& s) {
 
 namespace distill::dataset {
 
-namespace {
-std::int64_t whole_number(const std::string& name, const std::string& v) {
-  std::int64_t x = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || end != v.data() + v.size() || x < 0 || v.empty())
-    throw InputError(name + " '" + v + "': expected a whole number >= 0");
-  return x;
-}
-}  // namespace
 
 ListQuery parse_list_query(const std::function<std::optional<std::string>(const std::string& name)>& get,
                            const std::string& prefix) {
@@ -407,12 +402,7 @@ ListQuery parse_list_query(const std::function<std::optional<std::string>(const 
     return v;
   };
   ListQuery q;
-  if (auto v = value("status"))
-    for (const auto& item : split_list(*v)) {
-      const auto st = parse_status(item);
-      if (!st) throw InputError(flag("status") + " '" + item + "': expected pending, kept or rejected (or a comma list of them)");
-      if (std::find(q.statuses.begin(), q.statuses.end(), *st) == q.statuses.end()) q.statuses.push_back(*st);
-    }
+  if (auto v = value("status")) q.statuses = parse_statuses(*v, flag("status"));
   if (auto v = value("verdict")) {
     if (*v != "correct" && *v != "incorrect" && *v != "unparsable" && *v != "unverified")
       throw InputError(flag("verdict") + " '" + *v + "': expected correct, incorrect, unparsable or unverified");

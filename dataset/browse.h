@@ -51,7 +51,6 @@ void check_split(Store& s, const std::string& split, const std::string& flag);
 // message). Each filter in use is a bound parameter; none is SQL text.
 std::vector<ListRow> list_samples(Store& s, const ListQuery& q);
 std::int64_t count_samples(Store& s, const ListQuery& q);  // ignores the page (sort, after, limit, offset)
-std::vector<std::int64_t> matching_ids(Store& s, const ListQuery& q);  // every match, in id order; ignores the page
 
 // What the query matches, as "COUNT:IDSUM:ACTIONSUM": the count a person is shown, and enough more that a
 // change to which samples match, or to the decision behind any of them, changes it too.

@@ -1,6 +1,7 @@
 // dataset/curation.cpp: see curation.h.
 #include "dataset/curation.h"
 
+#include <algorithm>
 #include <set>
 
 #include "common/config_text.h"
@@ -29,6 +30,17 @@ std::optional<Status> parse_status(const std::string& s) {
   if (s == "kept") return Status::kept;
   if (s == "rejected") return Status::rejected;
   return std::nullopt;
+}
+
+std::vector<Status> parse_statuses(const std::string& list, const std::string& flag) {
+  std::vector<Status> out;
+  for (const auto& item : split_list(list)) {
+    const auto st = parse_status(item);
+    if (!st) throw InputError(flag + " '" + item + "': expected pending, kept or rejected (or a comma list of them)");
+    if (std::find(out.begin(), out.end(), *st) == out.end()) out.push_back(*st);
+  }
+  if (out.empty()) throw InputError(flag + " needs at least one of pending, kept, rejected");
+  return out;
 }
 
 namespace {

@@ -23,6 +23,8 @@ namespace distill::dataset {
 enum class Status : char { pending = 'p', kept = 'k', rejected = 'r' };
 const char* status_name(Status s);                        // "pending" | "kept" | "rejected"
 std::optional<Status> parse_status(const std::string& s);  // the names above
+// "kept,rejected": each once, in order; InputError naming `flag` for an unknown or empty item.
+std::vector<Status> parse_statuses(const std::string& list, const std::string& flag);
 
 struct Decision {
   std::int64_t sample_id = 0;

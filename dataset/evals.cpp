@@ -111,6 +111,15 @@ std::vector<EvalResult> eval_results_of(Store& s, std::int64_t run_id) {
   return out;
 }
 
+std::vector<EvalRunRow> eval_runs(Store& s) {
+  std::vector<EvalRunRow> out;
+  for (auto q = s.db().prepare("SELECT r.id, (SELECT count(*) FROM eval_results WHERE run_id = r.id), r.status, r.started_at, "
+                               "r.hidden FROM runs r WHERE r.kind = 'eval' ORDER BY r.id DESC");
+       q.step();)
+    out.push_back({q.col_int(0), q.col_int(1), q.col_text(2), q.col_text(3), q.col_int(4) != 0});
+  return out;
+}
+
 namespace {
 // Every filter bound; the statement's text only says which are in use.
 Stmt eval_answer_stmt(Store& s, const EvalAnswerQuery& q, bool count) {

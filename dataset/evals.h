@@ -51,6 +51,15 @@ struct EvalResult {
 };
 std::vector<EvalResult> eval_results_of(Store& s, std::int64_t run_id);  // by problem, then sample index
 
+// Every eval run with its answer count, newest first (the studio's run choice): counted through eval_results's
+// primary key, so a store of a million samples is not read for it.
+struct EvalRunRow {
+  std::int64_t id = 0, answers = 0;
+  std::string status, started_at;
+  bool hidden = false;
+};
+std::vector<EvalRunRow> eval_runs(Store& s);
+
 // Eval answers for error analysis (`data list --eval`): every eval run's completions, filtered. Newest run first,
 // then by problem and sample index.
 struct EvalAnswerQuery {

@@ -134,19 +134,26 @@ std::vector<TrainCurve> training_curves(dataset::Store& s, const std::vector<Mod
 }
 
 // A legend row at `y`: a swatch (or, for line charts, a dashed line) and the label of each model.
-void legend(std::ostringstream& h, const Comparison& c, int y, bool lines) {
+// A legend row at `y`: per item (label, colour), a swatch (or, for line charts, the item's dashed line) and the label.
+void legend_row(std::ostringstream& h, const std::vector<std::pair<std::string, std::string>>& items, int y, bool lines) {
   double x = 50;
-  for (std::size_t mi = 0; mi < c.models.size(); ++mi) {
-    const auto& m = c.models[mi];
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& [text, color] = items[i];
     if (lines)
       h << "<line x1=\"" << x << "\" x2=\"" << x + 22 << "\" y1=\"" << y + 5 << "\" y2=\"" << y + 5 << "\" stroke-width=\"2\" stroke=\""
-        << m.color << "\" stroke-dasharray=\"" << dash_of(mi) << "\"/>";
+        << color << "\" stroke-dasharray=\"" << dash_of(i) << "\"/>";
     else
-      h << "<rect x=\"" << x + 6 << "\" y=\"" << y << "\" width=\"10\" height=\"10\" fill=\"" << m.color << "\"/>";
-    const auto label = fit(m.label, 28);
+      h << "<rect x=\"" << x + 6 << "\" y=\"" << y << "\" width=\"10\" height=\"10\" fill=\"" << color << "\"/>";
+    const auto label = fit(text, 28);
     h << "<text class=\"legend\" x=\"" << x + 26 << "\" y=\"" << y + 9 << "\">" << esc(label) << "</text>\n";
     x += 40 + 6.2 * double(label.size());
   }
+}
+
+void legend(std::ostringstream& h, const Comparison& c, int y, bool lines) {
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& m : c.models) items.emplace_back(m.label, m.color);
+  legend_row(h, items, y, lines);
 }
 
 }  // namespace
@@ -154,12 +161,10 @@ void legend(std::ostringstream& h, const Comparison& c, int y, bool lines) {
 std::string training_curves_svg(const std::vector<TrainCurve>& curves) {
   std::ostringstream h;
   if (curves.empty()) return "";
-  Comparison c;
-  c.curves = curves;
   const int W = 720, H = 300, L = 56, B = 44, T = 20;
   std::int64_t smax = 1;
   double lmax = 0;
-  for (const auto& cv : c.curves) {
+  for (const auto& cv : curves) {
     smax = std::max(smax, cv.steps.back());
     for (auto l : cv.loss) lmax = std::max(lmax, l);
     for (const auto& [st, l] : cv.val_loss) lmax = std::max(lmax, l);
@@ -177,8 +182,8 @@ std::string training_curves_svg(const std::vector<TrainCurve>& curves) {
     << ")\" text-anchor=\"middle\">loss (nats/token)</text>\n";
   auto X = [&](double st) { return L + (W - L - 20) * st / double(smax); };
   auto Y = [&](double l) { return H - B - (H - B - T) * std::min(l, lmax) / lmax; };
-  for (std::size_t i = 0; i < c.curves.size(); ++i) {
-    const auto& cv = c.curves[i];
+  for (std::size_t i = 0; i < curves.size(); ++i) {
+    const auto& cv = curves[i];
     std::string pts;
     for (std::size_t k = 0; k < cv.steps.size(); ++k) pts += fmt(X(double(cv.steps[k])), 1) + "," + fmt(Y(cv.loss[k]), 1) + " ";
     h << "<polyline class=\"train\" fill=\"none\" stroke-width=\"2\" stroke-dasharray=\"" << dash_of(i) << "\" stroke=\"" << cv.color
@@ -191,14 +196,9 @@ std::string training_curves_svg(const std::vector<TrainCurve>& curves) {
     h << "<text x=\"" << fmt(X(double(smax) * t / 4), 1) << "\" y=\"" << H - B + 16 << "\" text-anchor=\"middle\">"
       << std::int64_t(double(smax) * t / 4) << "</text>\n";
   h << "<text x=\"" << W / 2 << "\" y=\"" << H - B + 30 << "\" text-anchor=\"middle\">step (lines: training loss; dots: validation loss)</text>\n";
-  double x = 50;
-  for (std::size_t i = 0; i < c.curves.size(); ++i) {
-    const auto label = fit(c.curves[i].label, 28);
-    h << "<line x1=\"" << x << "\" x2=\"" << x + 22 << "\" y1=\"" << H + 11 << "\" y2=\"" << H + 11 << "\" stroke-width=\"2\" stroke=\""
-      << c.curves[i].color << "\" stroke-dasharray=\"" << dash_of(i) << "\"/><text class=\"legend\" x=\"" << x + 26 << "\" y=\"" << H + 15
-      << "\">" << esc(label) << "</text>\n";
-    x += 40 + 6.2 * double(label.size());
-  }
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& cv : curves) items.emplace_back(cv.label, cv.color);
+  legend_row(h, items, H + 6, true);
   h << "</svg>\n";
   return h.str();
 }

@@ -19,7 +19,7 @@
 #include "common/interrupt.h"
 #include "dataset/browse.h"
 #include "dataset/curation.h"
-#include "dataset/runs.h"
+#include "dataset/evals.h"
 #include "dataset/text_rules.h"
 #include "eval/compare.h"
 #include "net/http.h"
@@ -59,13 +59,8 @@ HttpReply json_reply(const json& j, int status = 200) {
   return r;
 }
 
-std::int64_t whole(const std::string& name, const std::string& v) {
-  std::int64_t x = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || end != v.data() + v.size() || x < 0)
-    throw InputError("parameter " + name + " '" + v + "': expected a whole number >= 0");
-  return x;
-}
+// Ids and numbers in URLs are whole numbers (common/config_text); errors name the parameter.
+std::int64_t whole(const std::string& name, const std::string& v) { return whole_number("parameter " + name, v); }
 
 json opt(const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); }
 json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
@@ -97,9 +92,9 @@ struct Studio::Impl {
 
   // Every route goes through here: the Host and token checks, one request at a time on the store, errors as
   // statuses with a JSON {"error": message}.
-  void guarded(const std::string& method, const std::string& path, bool write,
-               std::function<HttpReply(const HttpRequest&)> fn) {
-    http.route(method, path, [this, write, fn = std::move(fn)](const HttpRequest& r) {
+  void guarded(const std::string& method, const std::string& path, HttpReply (Impl::*handler)(const HttpRequest&)) {
+    const bool write = method == "POST";  // every POST changes the store; no GET does
+    http.route(method, path, [this, write, handler](const HttpRequest& r) {
       HttpReply reply;
       try {
         if (!host_allowed(r.header("Host"))) return json_reply({{"error", "this Host is not served (DNS rebinding?)"}}, 403);
@@ -112,7 +107,7 @@ struct Studio::Impl {
         std::lock_guard<std::mutex> lock(m);
         std::optional<dataset::ReadTransaction> one_state;  // a view's reads agree (status and status_action)
         if (!write) one_state.emplace(store->db());
-        reply = fn(r);
+        reply = (this->*handler)(r);
       } catch (const dataset::StaleView& e) {
         return json_reply({{"error", e.what()}, {"stale", true}}, 409);
       } catch (const InputError& e) {
@@ -313,9 +308,8 @@ struct Studio::Impl {
 
   HttpReply runs(const HttpRequest&) {
     json j = json::array();
-    for (const auto& r : dataset::list_runs(*store, true))
-      if (r.kind == "eval")
-        j.push_back({{"id", r.id}, {"status", r.status}, {"started_at", r.started_at}, {"hidden", r.hidden}, {"made", r.made}});
+    for (const auto& r : dataset::eval_runs(*store))
+      j.push_back({{"id", r.id}, {"status", r.status}, {"started_at", r.started_at}, {"hidden", r.hidden}, {"answers", r.answers}});
     return json_reply({{"runs", j}});
   }
 
@@ -330,19 +324,19 @@ struct Studio::Impl {
   }
 
   void routes() {
-    guarded("GET", "/", false, [this](const HttpRequest& r) { return page(r); });
-    guarded("GET", "/api/overview", false, [this](const HttpRequest& r) { return overview(r); });
-    guarded("GET", "/api/facets", false, [this](const HttpRequest& r) { return facets(r); });
-    guarded("GET", "/api/samples", false, [this](const HttpRequest& r) { return samples(r); });
-    guarded("GET", "/api/count", false, [this](const HttpRequest& r) { return count(r); });
-    guarded("GET", R"(/api/sample/(\d+))", false, [this](const HttpRequest& r) { return sample(r); });
-    guarded("GET", R"(/api/problem/(\d+))", false, [this](const HttpRequest& r) { return problem(r); });
-    guarded("GET", "/api/log", false, [this](const HttpRequest& r) { return log(r); });
-    guarded("GET", "/api/runs", false, [this](const HttpRequest& r) { return runs(r); });
-    guarded("GET", "/api/compare", false, [this](const HttpRequest& r) { return compare(r); });
-    guarded("POST", "/api/review", true, [this](const HttpRequest& r) { return review(r); });
-    guarded("POST", "/api/bulk", true, [this](const HttpRequest& r) { return bulk(r); });
-    guarded("POST", "/api/undo", true, [this](const HttpRequest& r) { return undo(r); });
+    guarded("GET", "/", &Impl::page);
+    guarded("GET", "/api/overview", &Impl::overview);
+    guarded("GET", "/api/facets", &Impl::facets);
+    guarded("GET", "/api/samples", &Impl::samples);
+    guarded("GET", "/api/count", &Impl::count);
+    guarded("GET", R"(/api/sample/(\d+))", &Impl::sample);
+    guarded("GET", R"(/api/problem/(\d+))", &Impl::problem);
+    guarded("GET", "/api/log", &Impl::log);
+    guarded("GET", "/api/runs", &Impl::runs);
+    guarded("GET", "/api/compare", &Impl::compare);
+    guarded("POST", "/api/review", &Impl::review);
+    guarded("POST", "/api/bulk", &Impl::bulk);
+    guarded("POST", "/api/undo", &Impl::undo);
   }
 };
 

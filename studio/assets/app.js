@@ -446,7 +446,7 @@ async function viewCompare(q) {
   const chosen = new Set(report ? report.models.map(m => m.run_id) : []);
   const boxes = el('div', { cls: 'filters', id: 'run-choice' }, runs.map(r => el('label', {},
     el('span', {}, el('input', { type: 'checkbox', value: r.id, checked: chosen.has(r.id) ? 'checked' : null }),
-       ` eval run #${r.id}${r.hidden ? ' (hidden)' : ''}, ${r.started_at}, ${fmt(r.made['eval answers'] || 0)} answers`))),
+       ` eval run #${r.id}${r.hidden ? ' (hidden)' : ''}, ${r.started_at}, ${fmt(r.answers)} answers`))),
     el('button', { id: 'compare-go', on: { click: () => {
       const ids = [...document.querySelectorAll('#run-choice input:checked')].map(i => i.value);
       location.hash = '#/compare' + (ids.length ? '?runs=' + ids.join(',') : '');
