@@ -29,7 +29,7 @@
 #include "model/autocast.h"
 #include "model/config.h"
 #include "model/device.h"
-#include "model/train_state.h"
+#include "distill/train_state.h"
 
 namespace distill::cli {
 
@@ -156,7 +156,9 @@ std::vector<std::string> continued(const std::vector<std::string>& step, const s
     return it != step.end() && it + 1 != step.end() ? *(it + 1) : std::string();
   };
   auto out = step;
-  if (step[0] == "train" && model::newest_checkpoint(value_of("--out")) > 0) out.push_back("--resume");
+  // (a finished one says so and changes nothing)
+  if (step[0] == "train" && (train::newest_checkpoint(value_of("--out")) > 0 || fs::exists(value_of("--out") + "/trainer_state.json")))
+    out.push_back("--resume");
   if (step[0] == "eval" && fs::exists(db)) {
     const auto weights = value_of("--model") + "/model.safetensors";
     auto store = dataset::Store::open(db, dataset::OpenMode::read);

@@ -1,17 +1,18 @@
-// cli/cmd_pretrain.cpp: `distill pretrain --config configs/demo-teacher.toml`: flags -> teacher::PretrainConfig.
+// cli/cmd_pretrain.cpp: `distill pretrain --config configs/demo-teacher.toml`: flags -> train::PretrainConfig.
 #include <iostream>
 
 #include "cli/command.h"
 #include "cli/common.h"
 #include "common/interrupt.h"
-#include "common/progress.h"
-#include "teacher/pretrain.h"
+#include "cli/train_watch.h"
+#include "distill/pretrain.h"
 
 namespace distill::cli {
 
 void register_pretrain(CLI::App& root, Registry& reg) {
-  auto a = std::make_shared<teacher::PretrainConfig>();
+  auto a = std::make_shared<train::PretrainConfig>();
   auto db = std::make_shared<std::string>();
+  auto log_every = std::make_shared<std::int64_t>(10);
   auto& m = a->model;
   m.model_type = "deepseek_v3";
   m.hidden_size = 128;
@@ -36,6 +37,7 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   c->add_option("--tokenizer", a->tokenizer_dir, "tokenizer directory (from `distill tokenizer train`)");
   c->add_option("--split", a->split, "training split");
   c->add_option("--eval-split", a->eval_split, "held-out split for the accuracy printout");
+  c->add_option("--log-every", *log_every, "when stderr is not a terminal, a log line every N steps (0: none)");
   c->add_option("--steps", a->steps, "optimizer steps");
   c->add_option("--batch-size", a->batch_size, "sequences per step");
   c->add_option("--lr", a->lr, "peak learning rate");
@@ -76,30 +78,25 @@ void register_pretrain(CLI::App& root, Registry& reg) {
   c->add_option("--scoring", m.scoring_func, "softmax or sigmoid");
   c->add_option("--rope-theta", m.rope_theta, "RoPE base");
   c->add_option("--tie-embeddings", m.tie_word_embeddings, "share input and output embeddings");
-  reg.add(c, [c, a, db] {
+  reg.add(c, [c, a, db, log_every] {
     require(*c, "--db");
     require(*c, "--out");
     require(*c, "--tokenizer");
     const std::string config = resolved_config_toml(*c);
     print_config(config);
     auto store = dataset::Store::open(*db, dataset::OpenMode::read);
-    std::unique_ptr<Progress> bar;
-    std::int64_t last = 0;
-    auto rep = teacher::run_pretrain(
-        *store, *a, config,
-        [&](const teacher::StepInfo& s) {
-          if (!bar) bar = std::make_unique<Progress>("pretrain", std::uint64_t(s.steps), "steps");
-          if (last == 0) bar->add(std::uint64_t(s.step - 1)), last = s.step - 1;  // resumed: start where it was
-          bar->add(std::uint64_t(s.step - last));
-          last = s.step;
-          bar->set_suffix("loss " + fmt_fixed(s.loss, 4) + "  lr " + fmt_fixed(s.lr * 1e3, 3) + "e-3  " +
-                          fmt_fixed(s.tokens_per_s, 0) + " tok/s");
-        },
+    TrainWatch watch("pretrain", *log_every);
+    auto rep = train::run_pretrain(
+        *store, *a, config, [&](const train::TrainStep& s) { watch.step(s); },
         [&](const std::string& line) {
-          if (bar) std::cerr << "\n";
+          watch.interject();
           std::cout << line << std::endl;
         });
-    if (bar) bar->finish();
+    watch.finish();
+    if (rep.already_finished) {
+      std::cout << "pretrain: " << a->out << " holds this run, finished; nothing to do\n";
+      return;
+    }
     std::cout << "pretrain: steps " << rep.first_step << "-" << rep.last_step << ", loss " << fmt_fixed(rep.final_loss, 4)
               << ", " << fmt_fixed(rep.seconds, 0) << " s, " << fmt_fixed(rep.tokens_per_s, 0) << " tok/s -> "
               << (rep.finished ? a->out

@@ -8,7 +8,7 @@
 #include "cli/common.h"
 #include "common/interrupt.h"
 #include "common/errors.h"
-#include "common/progress.h"
+#include "cli/train_watch.h"
 #include "distill/sft.h"
 #include "student/presets.h"
 
@@ -18,6 +18,7 @@ namespace {
 struct Args {
   train::SftConfig cfg;
   std::string db, status = "kept";
+  std::int64_t log_every = 10;
   bool json = false;
 };
 }  // namespace
@@ -35,6 +36,7 @@ void register_train(CLI::App& root, Registry& reg) {
                 "auto (the tokenizer directory's chat template if it has one, else r1), r1 or chat_template");
   t->add_option("--status", a->status, "statuses to train on, comma-separated (default: kept)");
   t->add_option("--split", c.split, "only samples of problems in this split");
+  t->add_option("--log-every", a->log_every, "when stderr is not a terminal, a log line every N steps (0: none)");
   t->add_option("--steps", c.steps, "optimizer steps");
   t->add_option("--max-seq-len", c.max_seq_len, "packed row length in tokens");
   t->add_option("--batch-tokens", c.batch_tokens, "tokens per micro-batch (rows = batch-tokens / max-seq-len)");
@@ -78,20 +80,19 @@ void register_train(CLI::App& root, Registry& reg) {
     const std::string config = resolved_config_toml(*t);
     print_config(config);
     auto store = dataset::Store::open(a->db, dataset::OpenMode::read);
-    std::unique_ptr<Progress> bar;
-    std::int64_t last = 0;
+    TrainWatch watch("train", a->log_every);
     auto rep = train::run_sft(
-        *store, c, config,
-        [&](const train::SftStep& s) {
-          if (!bar) bar = std::make_unique<Progress>("train", std::uint64_t(s.steps), "steps");
-          if (last == 0) bar->add(std::uint64_t(s.step - 1)), last = s.step - 1;  // resumed: start where it was
-          bar->add(std::uint64_t(s.step - last));
-          last = s.step;
-          bar->set_suffix("loss " + fmt_fixed(s.loss, 4) + (s.val_loss >= 0 ? "  val " + fmt_fixed(s.val_loss, 4) : "") +
-                          "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s");
-        },
-        [&](const std::string& line) { std::cerr << line << std::endl; });
-    if (bar) bar->finish();
+        *store, c, config, [&](const train::TrainStep& s) { watch.step(s); },
+        [&](const std::string& line) {
+          watch.interject();
+          std::cerr << line << std::endl;
+        });
+    watch.finish();
+    if (rep.already_finished && !a->json) {
+      std::cout << "train: " << c.out << " holds this run, finished; nothing to do (to train that model further, "
+                << "start a new run from it: --student " << c.out << " --out NEW_DIR)\n";
+      return;
+    }
     if (a->json) {
       std::cout << nlohmann::json{{"run_id", rep.run_id},       {"n_params", rep.n_params},
                                   {"train_examples", rep.train_examples}, {"val_examples", rep.val_examples},
@@ -102,7 +103,8 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"kd_examples", rep.kd_examples}, {"final_kd", rep.final_kd},
                                   {"truncated_examples", rep.truncated_examples},
                                   {"averaged_steps", rep.averaged_steps},
-                                  {"interrupted_by", rep.interrupted_by}}
+                                  {"interrupted_by", rep.interrupted_by},
+                                  {"already_finished", rep.already_finished}}
                        .dump(2)
                 << "\n";
     } else {

@@ -16,6 +16,7 @@ class Progress {
   void add(std::uint64_t n = 1);
   void set_suffix(std::string s) { suffix_ = std::move(s); }
   void finish();  // draws the final line and a newline; idempotent
+  bool enabled() const { return enabled_; }  // drawing: stderr is a terminal, or DISTILL_PROGRESS says so
 
  private:
   void draw(bool force);

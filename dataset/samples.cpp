@@ -89,13 +89,14 @@ void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainSt
   tx.commit();
 }
 
-std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, std::int64_t sample_id) {
+std::optional<TopK> sample_logprobs(Store& s, std::int64_t sample_id) {
   auto q = s.db().prepare("SELECT k, blob FROM sample_logprobs WHERE sample_id = ?");
   q.bind(1, sample_id);
   if (!q.step()) return std::nullopt;
   const auto* p = static_cast<const char*>(sqlite3_column_blob(q.raw(), 1));
   const auto n = std::size_t(sqlite3_column_bytes(q.raw(), 1));
-  return std::make_pair(q.col_int(0), std::string(p ? p : "", n));
+  return decode_topk(std::string_view(p ? p : "", n), q.col_int(0),
+                     s.path() + ": sample " + std::to_string(sample_id));
 }
 
 void set_verification(SampleRow& r, const Verification& v) {

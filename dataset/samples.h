@@ -12,6 +12,7 @@
 
 #include "dataset/answer.h"
 #include "dataset/store.h"
+#include "dataset/topk.h"
 
 namespace distill::dataset {
 
@@ -43,7 +44,7 @@ struct SampleRow {
   std::optional<std::int64_t> n_tokens = 0;  // nullopt: unknown (imported without a tokenizer)
   std::string finish_reason;  // eos | stop | length
   std::int64_t topk = 0;      // logprobs per position in `logprobs` (0: none)
-  std::string logprobs;       // packed little-endian (int32 id, float32 logprob) * topk * n_tokens
+  std::string logprobs;       // encode_topk's blob (dataset/topk.h): topk per generated token
 };
 
 // Sets the verdict, extracted answer, extraction rule and verifier version from a verification.
@@ -91,9 +92,9 @@ struct TrainStepRow {
 };
 void insert_train_steps(Store& s, std::int64_t run_id, const std::vector<TrainStepRow>& rows);
 
-// The teacher top-k stored with a sample: (k, blob of k (int32 id, float32 logprob) pairs per generated token,
-// little-endian), or nullopt when it was generated without --topk-logprobs.
-std::optional<std::pair<std::int64_t, std::string>> sample_logprobs(Store& s, std::int64_t sample_id);
+// The teacher top-k stored with a sample, decoded (dataset/topk.h), or nullopt when it was generated without
+// --topk-logprobs. A damaged blob is an InputError naming the store and the sample.
+std::optional<TopK> sample_logprobs(Store& s, std::int64_t sample_id);
 
 // One request a remote teacher was sent for a sample (the remote_requests table): its lineage, or its failure.
 struct RemoteRequestRow {

@@ -1,9 +1,8 @@
 // distill/sft.h: `distill train`: supervised fine-tuning of a student on curated teacher samples, the R1
-// distillation recipe. Examples are the R1 prompt plus the teacher's completion; the loss is on completion tokens
-// only; examples are packed into fixed-length rows with documents kept apart; AdamW with decoupled weight decay,
-// warmup + cosine to a floor, gradient clipping and accumulation; cross-entropy over vocabulary slices.
-// Checkpoints (HF directory + optimizer state + trainer state) are written atomically every N steps, and
-// --resume continues with the loss curve an uninterrupted run would have had.
+// distillation recipe, as a recipe of the one training loop (distill/trainer.h). Examples are the R1 prompt plus
+// the teacher's completion; the loss is on completion tokens only (plus logit KD on the stored teacher top-k);
+// examples are packed into fixed-length rows with documents kept apart; gradient accumulation; cross-entropy over
+// vocabulary slices; tail averaging of the weights. Schedule, checkpoints and --resume are the loop's.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +15,7 @@
 #include "dataset/curation.h"
 #include "dataset/store.h"
 #include "distill/packing.h"
+#include "distill/trainer.h"
 #include "model/tokenizer.h"
 #include "teacher/prompt_format.h"
 
@@ -56,12 +56,6 @@ struct SftConfig {
   int threads = 0;
 };
 
-struct SftStep {
-  std::int64_t step, steps;
-  double loss, lr, tokens_per_s;
-  double val_loss;  // < 0 when not measured at this step
-};
-
 struct SftReport {
   std::int64_t run_id = 0, n_params = 0, train_examples = 0, val_examples = 0, first_step = 0, last_step = 0;
   std::int64_t kd_examples = 0;   // training examples that carry aligned teacher top-k
@@ -70,6 +64,7 @@ struct SftReport {
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
   std::int64_t averaged_steps = 0;  // steps whose weights the saved model averages (--average-last; 0: none)
   bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, checkpointed)
+  bool already_finished = false;  // --resume found the run finished in `out`: nothing was trained or written
   std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };
 
@@ -88,7 +83,7 @@ std::optional<Example> sft_example(const teacher::PromptFormat& fmt, const model
                                    const std::string& finish_reason, const std::string& target);
 
 SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string& config_toml,
-                  const std::function<void(const SftStep&)>& on_step = {},
+                  const std::function<void(const TrainStep&)>& on_step = {},
                   const std::function<void(const std::string&)>& log = {});
 
 }  // namespace distill::train

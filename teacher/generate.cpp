@@ -228,19 +228,6 @@ void SampleSink::flush() {
   requests_.clear();
 }
 
-std::string pack_topk(const std::vector<std::vector<std::pair<int, float>>>& rows) {
-  std::string out;
-  for (const auto& row : rows)
-    for (const auto& [id, lp] : row) {
-      std::int32_t i32 = id;
-      char b[8];
-      std::memcpy(b, &i32, 4);
-      std::memcpy(b + 4, &lp, 4);
-      out.append(b, 8);
-    }
-  return out;
-}
-
 LoadedTeacher load_teacher(const std::string& dir, const std::string& device) {
   LoadedTeacher t{model::load_hf_dir(dir, model::parse_device(device)), model::load_tokenizer(dir), {}};
   // HF checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids): only more ids
@@ -308,7 +295,7 @@ GenerateSummary generate_local(dataset::Store& store, const GenerateConfig& cfg,
       s.finish_reason = r.finish_reason;
       if (cfg.sampling.topk_logprobs > 0) {
         s.topk = cfg.sampling.topk_logprobs;
-        s.logprobs = pack_topk(r.topk);
+        s.logprobs = dataset::encode_topk(r.topk, s.topk);
       }
       sink.add(std::move(s));
     }, stop_fn, [&] { return interrupt.requested(); });

@@ -104,8 +104,6 @@ GeneratePlan plan_generate(dataset::Store& store, const GenerateConfig& cfg, con
 // A sample row for planned sample `w` with its completion, verified against the problem's answer.
 dataset::SampleRow planned_row(const GeneratePlan& plan, const PlannedSample& w, const GenerateConfig& cfg,
                                std::int64_t model_id, std::int64_t run_id, std::string completion);
-// Packs per-position top-k (id, logprob) rows as sample_logprobs stores them.
-std::string pack_topk(const std::vector<std::vector<std::pair<int, float>>>& rows);
 
 // Buffers finished samples (and remote requests' records) and commits them every `commit_every`, counting into
 // the summary and reporting progress.

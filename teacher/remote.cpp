@@ -552,7 +552,7 @@ GenerateSummary generate_remote(dataset::Store& store, const GenerateConfig& cfg
       auto rows = topk_ids(c.logprobs, cfg.sampling.topk_logprobs, run.token_ids.get());
       if (rows && !rows->empty() && (!resp.usage || std::int64_t(rows->size()) == resp.usage->completion_tokens)) {
         s.topk = cfg.sampling.topk_logprobs;
-        s.logprobs = pack_topk(*rows);
+        s.logprobs = dataset::encode_topk(*rows, s.topk);
         s.n_tokens = std::int64_t(rows->size());
       } else {
         ++sum.logprobs_dropped;

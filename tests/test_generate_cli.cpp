@@ -87,7 +87,7 @@ TEST_CASE("generate: samples land with lineage, logprobs and verdicts, and a rer
   CHECK(count(db, "SELECT count(*) FROM samples WHERE completion LIKE '<think>%'") == 12);
   CHECK(count(db, "SELECT count(*) FROM samples WHERE temperature = 0.6 AND top_p = 0.95 AND max_tokens = 16") == 12);
   CHECK(count(db, "SELECT count(*) FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id "
-                  "WHERE l.k = 5 AND length(l.blob) = 8 * 5 * s.n_tokens") == 12);
+                  "WHERE l.k = 5 AND length(l.blob) = 12 + 8 * 5 * s.n_tokens") == 12);  // dataset/topk.h
   CHECK(count(db, "SELECT count(*) FROM runs WHERE kind = 'generate' AND status = 'ok'") == 1);
   auto again = run_distill(args);
   REQUIRE(again.code == 0);

@@ -1,6 +1,6 @@
 // tests/test_pretrain_cli.cpp: `distill pretrain` trains a tiny MoE on gold CoT, lowers the loss, records the
 // run and its steps, and writes an HF directory that loads and generates; stop + --resume equals an uninterrupted
-// run; bad input exits 2.
+// run; bad input exits 2; a piped log shows step lines, and a finished run is never trained over.
 #include <signal.h>
 #include <sqlite3.h>
 
@@ -10,7 +10,7 @@
 
 #include "common/fs.h"
 #include "model/hf_checkpoint.h"
-#include "model/train_state.h"
+#include "distill/train_state.h"
 #include "tests/helpers.h"
 #include "tests/model_fixtures.h"
 
@@ -144,9 +144,38 @@ TEST_CASE("pretrain: stop + resume gives the loss curve and weights of an uninte
     const int code = test::signal_when(pid, [&] { return test::query_scalar(db, rows).value_or(0) >= 4; }, SIGTERM, 15);
     INFO(test::read_text(d / "term.err"));
     CHECK(code == 130);
-    const auto step = model::newest_checkpoint(d / "term");
+    const auto step = train::newest_checkpoint(d / "term");
     CHECK(step >= 4);
     CHECK(step < 100000);
     CHECK_THAT(test::read_text(d / "term.err"), Catch::Contains("stopped by SIGTERM after step " + std::to_string(step)));
   }
+}
+
+TEST_CASE("pretrain: a piped log shows its steps, and --resume of a finished run changes nothing") {
+  test::TempDir d;
+  const auto db = d / "s.db";
+  REQUIRE(run_distill({"data", "synth", "--db", db, "--task", "chain", "--n", "100", "--difficulty", "1-2"}).code == 0);
+  REQUIRE(run_distill({"tokenizer", "train", "--db", db, "--out", d / "tok", "--vocab-size", "320"}).code == 0);
+  const std::vector<std::string> args = {
+      "pretrain", "--db", db, "--tokenizer", d / "tok", "--out", d / "m", "--steps", "6", "--batch-size", "4",
+      "--warmup", "1", "--hidden-size", "32", "--layers", "2", "--heads", "2", "--kv-heads", "2", "--intermediate-size",
+      "64", "--kv-lora-rank", "16", "--qk-nope-head-dim", "8", "--qk-rope-head-dim", "8", "--v-head-dim", "8",
+      "--experts", "4", "--moe-intermediate-size", "32", "--eval-n", "0", "--log-every", "3"};
+  auto r = run_distill(args);
+  REQUIRE(r.code == 0);
+  for (const char* step : {"step 1/6", "step 3/6", "step 6/6"})
+    CHECK_THAT(r.err, Catch::Matches("(.|\n)*pretrain: " + std::string(step) + "  loss [0-9.]+  lr .* tok/s  ETA [0-9:]+\n(.|\n)*"));
+  CHECK_THAT(r.err, !Catch::Contains("step 2/6"));
+  const auto runs = scalar(db, "SELECT count(*) FROM runs");
+  const auto mtime = std::filesystem::last_write_time(d / "m/model.safetensors");
+  auto resumed = args;
+  resumed.push_back("--resume");
+  auto again = run_distill(resumed);
+  CHECK(again.code == 0);
+  CHECK_THAT(again.out, Catch::Contains("holds this run, finished; nothing to do"));
+  CHECK(scalar(db, "SELECT count(*) FROM runs") == runs);
+  CHECK(std::filesystem::last_write_time(d / "m/model.safetensors") == mtime);
+  auto over = run_distill(args);
+  CHECK(over.code == 2);
+  CHECK_THAT(over.err, Catch::Contains("already holds a model"));
 }

@@ -2,7 +2,8 @@
 // and atomic, stopping (--stop-after, SIGINT) + --resume gives the loss curve and weights of an uninterrupted run
 // (with --position-stretch too, and the saved mean of --average-last), resume refuses other settings, data or an
 // earlier run's checkpoints, examples end in EOS as the teacher stopped, KD from the stored top-k, and gradient
-// accumulation equals one large batch.
+// accumulation equals one large batch; a piped log shows step and validation lines, and a finished run is never
+// trained over (--resume says so and changes nothing; a fresh run into it is refused).
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <signal.h>
 
@@ -12,12 +13,13 @@
 #include <torch/torch.h>
 
 #include "common/fs.h"
+#include "common/sha256.h"
 #include "dataset/curation.h"
 #include "dataset/samples.h"
 #include "distill/sft.h"
 #include "model/hf_checkpoint.h"
 #include "model/safetensors.h"
-#include "model/train_state.h"
+#include "distill/train_state.h"
 #include "teacher/prompt_format.h"
 #include "test_paths.h"
 #include "tests/helpers.h"
@@ -232,7 +234,7 @@ TEST_CASE("train: SIGINT ends the run after the current step with a checkpoint, 
   const auto err = test::read_text(d / "cut.err");
   INFO(err);
   CHECK(code == 130);
-  const auto step = model::newest_checkpoint(d / "cut");
+  const auto step = train::newest_checkpoint(d / "cut");
   CHECK(step > 0);
   CHECK(step < 300);  // it really stopped early, at a step boundary, and left that step to resume from
   CHECK_THAT(err, Catch::Contains("stopped by SIGINT after step " + std::to_string(step)) && Catch::Contains("--resume"));
@@ -248,7 +250,7 @@ TEST_CASE("train: SIGINT ends the run after the current step with a checkpoint, 
 TEST_CASE("train: a checkpoint written again for the same step replaces the old one whole, leaving no temporaries") {
   test::TempDir d;
   auto write = [&](const std::string& text, bool fail) {
-    model::write_checkpoint(d / "out", 4, [&](const std::string& tmp) {
+    train::write_checkpoint(d / "out", 4, [&](const std::string& tmp) {
       test::write_text(tmp + "/trainer_state.json", text);
       if (fail) throw std::runtime_error("killed while writing");
     });
@@ -260,7 +262,7 @@ TEST_CASE("train: a checkpoint written again for the same step replaces the old 
   CHECK(test::read_text(d / "out/checkpoint-4/trainer_state.json") == "first");
   write("second", false);
   CHECK(test::read_text(d / "out/checkpoint-4/trainer_state.json") == "second");
-  CHECK(model::newest_checkpoint(d / "out") == 4);
+  CHECK(train::newest_checkpoint(d / "out") == 4);
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(d / "out")) names.push_back(e.path().filename().string());
   CHECK(names == std::vector<std::string>{"checkpoint-4"});
@@ -464,4 +466,62 @@ TEST_CASE("train: two accumulated micro-batches give the curve of one batch of b
     CHECK(std::abs(one[i] - two[i]) <= 1e-5 * std::abs(one[i]));
     CHECK(std::abs(ckpt[i] - two[i]) <= 1e-5 * std::abs(two[i]));
   }
+}
+
+TEST_CASE("train: a piped log shows steps and validation losses, and a finished run is never trained over") {
+  test::TempDir d;
+  const auto db = kept_store(d);
+  const auto out = d / "m";
+  const std::vector<std::string> args = {"train", "--db", db, "--student", "tiny", "--out", out, "--steps", "12",
+                                         "--warmup", "2", "--eval-every", "6", "--max-seq-len", "96",
+                                         "--batch-tokens", "384", "--log-every", "5"};
+  auto r = run_distill(args);  // stderr is a pipe here, not a terminal
+  REQUIRE(r.code == 0);
+  // a line at the first step, every 5th, the last, and each validation loss, with lr, rate and ETA
+  for (const char* step : {"step 1/12", "step 5/12", "step 10/12", "step 12/12"})
+    CHECK_THAT(r.err, Catch::Matches("(.|\n)*train: " + std::string(step) +
+                                     "  loss [0-9.]+  lr [0-9.]+e[-+][0-9]+  [0-9]+ tok/s  ETA [0-9:]+(.|\n)*"));
+  CHECK_THAT(r.err, Catch::Matches("(.|\n)*train: step 6/12  val loss [0-9.]+\n(.|\n)*"));
+  CHECK_THAT(r.err, Catch::Matches("(.|\n)*train: step 12/12  loss .*  val loss [0-9.]+\n(.|\n)*"));
+  CHECK_THAT(r.err, !Catch::Contains("step 3/12"));
+  CHECK_THAT(r.err, !Catch::Contains("\r"));  // no bar redraws in a log file
+  auto quiet = args;
+  quiet[6] = d / "quiet";
+  quiet.back() = "0";
+  auto q = run_distill(quiet);
+  REQUIRE(q.code == 0);
+  CHECK_THAT(q.err, !Catch::Contains("step "));  // --log-every 0: no step lines
+
+  // --resume of the finished run: nothing trained, nothing written, and it says so
+  const auto runs = test::query_scalar(db, "SELECT count(*) FROM runs");
+  const auto weights = sha256_file_hex(out + "/model.safetensors");
+  const auto mtime = std::filesystem::last_write_time(out + "/model.safetensors");
+  auto resumed = args;
+  resumed.push_back("--resume");
+  auto again = run_distill(resumed);
+  CHECK(again.code == 0);
+  CHECK_THAT(again.out, Catch::Contains("holds this run, finished; nothing to do"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs") == runs);
+  CHECK(sha256_file_hex(out + "/model.safetensors") == weights);
+  CHECK(std::filesystem::last_write_time(out + "/model.safetensors") == mtime);
+  auto marker = nlohmann::json::parse(read_file(out + "/trainer_state.json"));
+  CHECK(marker["finished"] == true);
+  CHECK(marker["step"] == 12);
+  // with other settings it is not this run: refused as a checkpoint of other settings is
+  auto other = resumed;
+  other.insert(other.end(), {"--seed", "9"});
+  auto o = run_distill(other);
+  CHECK(o.code == 2);
+  CHECK_THAT(o.err, Catch::Contains("seed") && Catch::Contains("same settings"));
+  // a fresh run into it would overwrite the finished model: refused before any work, the model untouched
+  auto over = run_distill(args);
+  CHECK(over.code == 2);
+  CHECK_THAT(over.err, Catch::Contains("already holds a model") && Catch::Contains("--student"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs") == runs);
+  CHECK(sha256_file_hex(out + "/model.safetensors") == weights);
+  // training that model further is a new run that starts from it
+  auto further = run_distill({"train", "--db", db, "--student", out, "--out", d / "further", "--steps", "4",
+                              "--max-seq-len", "96", "--batch-tokens", "384"});
+  CHECK(further.code == 0);
+  CHECK(std::filesystem::exists(d / "further/model.safetensors"));
 }

@@ -6,6 +6,7 @@ each server's response shape is stored as the local engine would store it.
 
 Usage: test_remote_teacher.py DISTILL_BINARY WORKDIR [TEACHER_DIR]   (prints the fault table; exit 1 on failure)
 """
+import struct
 import os
 import shutil
 import signal
@@ -239,7 +240,9 @@ def test_shapes():
         generate(db, srv, "--topk-logprobs", "3")
         check_keys(db, PLANNED)
         for k, blob, n in q(db, "SELECT l.k, l.blob, s.n_tokens FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id"):
-            assert k == 3 and len(blob) == n * 3 * 8, (k, len(blob), n)
+            # dataset/topk.h version 1: "DTK\x01", k, positions, then (id, logprob) records
+            assert k == 3 and blob[:4] == b"DTK\x01" and struct.unpack_from("<II", blob, 4) == (3, n), (k, blob[:12], n)
+            assert len(blob) == 12 + n * 3 * 8, (k, len(blob), n)
         assert q(db, "SELECT COUNT(*) FROM sample_logprobs")[0][0] == PLANNED
         body = srv.completions_log()[0]["body"]
         assert body["return_tokens_as_token_ids"] is True and body["top_logprobs"] == 3 and body["logprobs"] is True
@@ -258,9 +261,8 @@ def test_shapes():
         generate(db, srv, "--topk-logprobs", "2", "--no-token-ids", "--teacher-tokenizer", TEACHER_DIR)
         rows = q(db, "SELECT s.completion, l.blob FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id")
         assert len(rows) == PLANNED
-        import struct
         for completion, blob in rows:
-            ids = [struct.unpack_from("<i", blob, 8 * 2 * j)[0] for j in range(len(blob) // 16)]
+            ids = [struct.unpack_from("<i", blob, 12 + 8 * 2 * j)[0] for j in range((len(blob) - 12) // 16)]
             assert completion.startswith("<think>\n") and ids == teacher.sp.encode(completion), \
                 (ids[:8], teacher.sp.encode(completion)[:8])
 

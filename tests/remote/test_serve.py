@@ -200,8 +200,9 @@ def test_generate_through_serve_draws_the_local_samples():
         remote = sqlite3.connect(dbs[ep]).execute(q).fetchall()
         assert [r[:8] for r in remote] == [r[:8] for r in local], ep
         for a, b in zip(local, remote):  # same ids; values to float rounding (batches differ in shape)
-            ua = [struct.unpack_from("<if", a[8], 8 * i) for i in range(len(a[8]) // 8)]
-            ub = [struct.unpack_from("<if", b[8], 8 * i) for i in range(len(b[8]) // 8)]
+            assert a[8][:12] == b[8][:12]  # dataset/topk.h's header: magic, version, k, positions
+            ua = [struct.unpack_from("<if", a[8], 12 + 8 * i) for i in range((len(a[8]) - 12) // 8)]
+            ub = [struct.unpack_from("<if", b[8], 12 + 8 * i) for i in range((len(b[8]) - 12) // 8)]
             assert [i for i, _ in ua] == [i for i, _ in ub]
             assert max(abs(x - y) for (_, x), (_, y) in zip(ua, ub)) < 1e-3
 

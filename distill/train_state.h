@@ -1,4 +1,4 @@
-// model/train_state.h: what a trainer's checkpoint holds besides the model, for `distill train` and `distill
+// distill/train_state.h: what a trainer's checkpoint holds besides the model, for `distill train` and `distill
 // pretrain` alike: the AdamW moments with each parameter's step count (optimizer.safetensors), the trainer
 // state (trainer_state.json: step, tokens, and the schedule a resume must share), the newest complete
 // checkpoint-N/ of an output directory, and the write of one as a whole or not at all.
@@ -11,7 +11,7 @@
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
 
-namespace distill::model {
+namespace distill::train {
 
 // Per parameter (HF name): NAME.exp_avg, NAME.exp_avg_sq and NAME.step (an MoE expert no token reached in a
 // step took no step, so its bias correction lags the run's).
@@ -41,4 +41,4 @@ void write_checkpoint(const std::string& out, std::int64_t step, const std::func
 // record). Each mismatch is an InputError naming the key and both values.
 nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, const nlohmann::json& schedule);
 
-}  // namespace distill::model
+}  // namespace distill::train

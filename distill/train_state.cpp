@@ -1,5 +1,5 @@
-// model/train_state.cpp: see train_state.h.
-#include "model/train_state.h"
+// distill/train_state.cpp: see train_state.h.
+#include "distill/train_state.h"
 
 #include <torch/torch.h>
 
@@ -13,9 +13,11 @@
 #include "common/fs.h"
 #include "model/weights_io.h"
 
-namespace distill::model {
+namespace distill::train {
 
 namespace fs = std::filesystem;
+using model::SafetensorsFile;
+using model::save_safetensors;
 
 void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path) {
   std::vector<std::pair<std::string, torch::Tensor>> t;
@@ -139,4 +141,4 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
   return state;
 }
 
-}  // namespace distill::model
+}  // namespace distill::train

@@ -1,7 +1,8 @@
-// teacher/pretrain.h: `pretrain`: train a model from scratch on the store's gold chain-of-thought (the R1
-// format: prompt, then "<think>" steps "</think>" boxed answer), with AdamW and warmup + cosine, and write it
-// as an HF directory with its tokenizer. This is how the shipped demo teacher is made. Precision: bf16 autocast
-// on CUDA, fp32 on the CPU (model/autocast.h), as distill train.
+// distill/pretrain.h: `pretrain`: train a model from scratch on the store's gold chain-of-thought (the R1
+// format: prompt, then "<think>" steps "</think>" boxed answer) and write it as an HF directory with its
+// tokenizer; the shipped demo teacher is made this way. A recipe of the one training loop (distill/trainer.h):
+// padded batches of a per-epoch shuffle, the loss on response tokens (plus the Switch load-balancing loss), the
+// MoE routers' bias update after each step, and greedy held-out accuracy as its evaluation.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +11,10 @@
 #include <string>
 
 #include "dataset/store.h"
+#include "distill/trainer.h"
 #include "model/config.h"
 
-namespace distill::teacher {
+namespace distill::train {
 
 struct PretrainConfig {
   std::string out;                 // output HF directory
@@ -46,16 +48,12 @@ struct PretrainReport {
   std::map<int, std::pair<int, int>> eval_by_difficulty;  // difficulty -> (correct, total), greedy; when finished
   std::int64_t first_step = 1, last_step = 0;
   bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, with a checkpoint)
+  bool already_finished = false;  // --resume found the run finished in `out`: nothing was trained or written
   std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)
 };
 
-struct StepInfo {
-  std::int64_t step, steps;
-  double loss, lr, tokens_per_s;
-};
-
 PretrainReport run_pretrain(dataset::Store& store, const PretrainConfig& cfg, const std::string& config_toml,
-                            const std::function<void(const StepInfo&)>& on_step = {},
+                            const std::function<void(const TrainStep&)>& on_step = {},
                             const std::function<void(const std::string&)>& log = {});
 
-}  // namespace distill::teacher
+}  // namespace distill::train

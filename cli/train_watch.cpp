@@ -1,0 +1,68 @@
+// cli/train_watch.cpp: see train_watch.h.
+#include "cli/train_watch.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/common.h"
+
+namespace distill::cli {
+
+namespace {
+
+std::string clock_text(double s) {
+  if (!(s >= 0) || s > 1e7) return "--:--";
+  const int t = int(s + 0.5);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
+  return buf;
+}
+
+std::string sci(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", v);
+  return buf;
+}
+
+}  // namespace
+
+void TrainWatch::step(const train::TrainStep& s) {
+  if (first_ < 0) {  // the first step of this invocation (a resumed run starts past 1)
+    first_ = s.step;
+    t0_ = std::chrono::steady_clock::now();
+    bar_ = std::make_unique<Progress>(label_, std::uint64_t(s.steps), "steps");
+    piped_ = !bar_->enabled();
+    bar_->add(std::uint64_t(s.step - 1));
+    last_ = s.step - 1;
+  }
+  bar_->add(std::uint64_t(s.step - last_));
+  last_ = s.step;
+  bar_->set_suffix("loss " + fmt_fixed(s.loss, 4) + (s.val_loss >= 0 ? "  val " + fmt_fixed(s.val_loss, 4) : "") + "  lr " +
+                   sci(s.lr) + "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s");
+  if (piped_) line(s);
+}
+
+void TrainWatch::line(const train::TrainStep& s) {
+  if (log_every_ <= 0) return;
+  const bool due = s.step % log_every_ == 0 || s.step == first_ || s.step == s.steps;
+  if (!due && s.val_loss < 0) return;
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  const double per_step = el / double(std::max<std::int64_t>(1, s.step - first_ + 1));
+  std::string out = label_ + ": step " + std::to_string(s.step) + "/" + std::to_string(s.steps);
+  if (due)
+    out += "  loss " + fmt_fixed(s.loss, 4) + "  lr " + sci(s.lr) + "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s  ETA " +
+           clock_text(per_step * double(s.steps - s.step));
+  if (s.val_loss >= 0) out += "  val loss " + fmt_fixed(s.val_loss, 4);
+  std::cerr << out << std::endl;
+}
+
+void TrainWatch::interject() {
+  if (bar_ && !piped_) std::cerr << "\n";
+}
+
+void TrainWatch::finish() {
+  if (bar_) bar_->finish();
+}
+
+}  // namespace distill::cli
