@@ -66,6 +66,7 @@ void register_export(CLI::App& root, Registry& reg) {
   c->add_option("--dtype", a->o.dtype, "hf: f32 (default), bf16, f16; gguf: f16 (default), bf16, f32, q8_0");
   c->add_option("--out", a->o.out, "hf: a folder; gguf: a .gguf file");
   c->add_flag("--force", a->o.force, "replace --out if it exists");
+  c->add_flag("--merge-lora", a->o.merge_lora, "hf: --model is a LoRA adapter (train --lora-rank); write its base with it merged");
   c->add_option("--max-shard-size", a->max_shard, "hf: safetensors shards of at most this size (an index above one)");
   c->add_option("--temperature", a->temperature, "generation_config.json's recommended temperature (0: greedy)");
   c->add_option("--top-p", a->top_p, "generation_config.json's recommended top-p");

@@ -10,6 +10,8 @@
 #include "common/errors.h"
 #include "cli/train_watch.h"
 #include "distill/sft.h"
+#include "common/config_text.h"
+#include "student/lora.h"
 #include "student/presets.h"
 
 namespace distill::cli {
@@ -19,6 +21,7 @@ struct Args {
   train::SftConfig cfg;
   std::string db, status = "kept";
   std::int64_t log_every = 10;
+  std::string lora_targets;
   bool json = false;
 };
 }  // namespace
@@ -52,6 +55,11 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--stop-after", c.stop_after, "end this run after N steps, checkpointed; continue with --resume");
   t->add_flag("--resume", c.resume, "continue from the newest checkpoint in --out");
   t->add_option("--vocab-chunk", c.vocab_chunk, "cross-entropy over vocabulary slices of this size (0: whole)");
+  t->add_option("--lora-rank", c.lora.rank, "LoRA: train rank-R adapters on a frozen --student DIR (PEFT format out)");
+  t->add_option("--lora-alpha", c.lora.alpha, "LoRA scale alpha / rank (default: alpha = rank)");
+  t->add_option("--lora-dropout", c.lora.dropout, "LoRA dropout on the adapters' input");
+  t->add_option("--lora-targets", a->lora_targets,
+                "LoRA: projections by HF/PEFT module name, comma-separated (default: every projection of the layers)");
   t->add_flag("--checkpoint-activations", c.checkpoint_activations, "recompute each layer in backward (less memory, ~1/3 more compute)");
   t->add_option("--position-stretch", c.position_stretch,
                  "randomized prompt positions for length generalisation: each prompt token steps 2 with a rate drawn "
@@ -70,6 +78,10 @@ void register_train(CLI::App& root, Registry& reg) {
     require(*t, "--db");
     require(*t, "--out");
     auto& c = a->cfg;
+    if (!a->lora_targets.empty()) c.lora.targets = split_list(a->lora_targets);
+    if (c.lora.rank == 0 && (t->count("--lora-alpha") || t->count("--lora-dropout") || t->count("--lora-targets")))
+      throw InputError("--lora-alpha, --lora-dropout and --lora-targets need --lora-rank R");
+    if (t->count("--lora-rank")) student::check_lora_config(c.lora);
     c.statuses.clear();
     std::stringstream ss(a->status);
     for (std::string item; std::getline(ss, item, ',');) {

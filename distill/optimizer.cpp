@@ -11,10 +11,17 @@
 namespace distill::train {
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, double lr, double weight_decay) {
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& p : m.named_parameters()) named.emplace_back(p.key(), p.value());
+  return make_adamw(named, lr, weight_decay);
+}
+
+std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                                                double lr, double weight_decay) {
   std::vector<torch::Tensor> decay, no_decay;
-  for (const auto& p : m.named_parameters()) {
-    const bool nd = p.value().dim() < 2 || p.key().find("norm") != std::string::npos;
-    (nd ? no_decay : decay).push_back(p.value());
+  for (const auto& [name, value] : named) {
+    const bool nd = value.dim() < 2 || name.find("norm") != std::string::npos;
+    (nd ? no_decay : decay).push_back(value);
   }
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(

@@ -8,10 +8,16 @@
 #include <torch/optim/adamw.h>
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace distill::train {
 
 std::unique_ptr<torch::optim::AdamW> make_adamw(const torch::nn::Module& m, double lr, double weight_decay);
+// The same over named tensors (the rule reads the names): LoRA trains only its adapters.
+std::unique_ptr<torch::optim::AdamW> make_adamw(const std::vector<std::pair<std::string, torch::Tensor>>& named,
+                                                double lr, double weight_decay);
 
 // Scales `grads` in place so that their global L2 norm is at most `clip` (torch.nn.utils.clip_grad_norm_).
 // Returns that norm before scaling (a 0-dim tensor on the gradients' device; undefined when `grads` is empty).

@@ -291,6 +291,12 @@ model::Transformer build_student(const SftConfig& cfg, const model::Tokenizer& t
   return m;
 }
 
+// A LoRA run's adapter settings, as its checkpoints record them (null without LoRA, as older checkpoints had).
+nlohmann::json lora_schedule(const student::LoraConfig& l) {
+  if (l.rank <= 0) return nullptr;
+  return {{"rank", l.rank}, {"alpha", l.alpha}, {"dropout", l.dropout}, {"targets", l.targets}};
+}
+
 // SFT as the loop's recipe: packed micro-batches of the example stream, CE (+ KD) on completion tokens, the
 // validation loss, and tail averaging (--average-last N: the running mean of the weights after each step with
 // index >= avg_from, one tensor per parameter on the device; checkpoints inside the window carry it in
@@ -314,7 +320,7 @@ class SftRecipe : public Recipe {
             {"grad_accum", cfg_.grad_accum}, {"batch_tokens", cfg_.batch_tokens}, {"max_seq_len", cfg_.max_seq_len},
             {"target", cfg_.target}, {"kd", cfg_.kd}, {"kd_weight", cfg_.kd_weight}, {"train_examples", ex_.train.size()},
             {"precision", model::precision_name(precision_)}, {"position_stretch", cfg_.position_stretch},
-            {"average_last", cfg_.average_last},
+            {"average_last", cfg_.average_last}, {"lora", lora_schedule(cfg_.lora)},
             // checked after train_examples (keys compare in sorted order): a count that differs is named as such,
             // the same count of other examples by this hash
             {"train_examples_sha256", data_fingerprint(ex_.train)}};
@@ -324,7 +330,9 @@ class SftRecipe : public Recipe {
     for (std::int64_t i = 0; i < start * cfg_.grad_accum; ++i) stream_.next();
   }
 
-  StepSums forward_backward(std::int64_t, const torch::Device& device) override {
+  StepSums forward_backward(std::int64_t step, const torch::Device& device) override {
+    // LoRA dropout's masks: a function of the seed and the step, so a resumed run draws the uninterrupted run's
+    if (cfg_.lora.rank > 0 && cfg_.lora.dropout > 0) torch::manual_seed(std::int64_t(cfg_.seed * 1000003 + std::uint64_t(step)));
     std::vector<Batch> micro;
     StepSums s;
     s.targets = s.kd_targets = 0;
@@ -412,6 +420,30 @@ class SftRecipe : public Recipe {
   std::vector<torch::Tensor> avg_;
 };
 
+// LoRA on the student: adapters attached and trained alone (the optimizer holds only their state); checkpoints
+// and the final folder hold the adapter in the PEFT format with the tokenizer beside it.
+std::unique_ptr<torch::optim::AdamW> setup_lora(const SftConfig& cfg, model::Transformer& m, const std::string& tok_dir,
+                                                LoopOptions& o, const std::function<void(const std::string&)>& log) {
+  if (student::find_preset(cfg.student))
+    throw InputError("--lora-rank adapts a pretrained student: --student must be a model directory, not the preset '" +
+                     cfg.student + "' (whose weights would be random)");
+  const auto adapted = student::add_lora(*m, cfg.lora);
+  o.params = student::lora_tensors(*m);
+  std::int64_t n = 0;
+  for (const auto& [name, t] : o.params) n += t.numel();
+  if (log)
+    log("train: LoRA rank " + std::to_string(cfg.lora.rank) + " on " + std::to_string(adapted.size()) +
+        " projections: " + std::to_string(n) + " trainable parameters of " + std::to_string(m->n_params() + n));
+  const std::string base = fs::absolute(cfg.student).lexically_normal().string();
+  o.save_weights = [&m, &cfg, base, tok_dir](const std::string& dir) {
+    student::save_peft_adapter(*m, cfg.lora, base, dir);
+    for (const auto& f : model::tokenizer_files(tok_dir))
+      write_file_atomic(dir + "/" + f, read_file(tok_dir + "/" + f));
+  };
+  o.load_weights = [&m](const std::string& dir) { student::load_adapter_weights(*m, dir); };
+  return make_adamw(o.params, cfg.lr, cfg.weight_decay);
+}
+
 void log_start(const SftConfig& cfg, const model::Transformer& m, const ExampleSet& ex, std::int64_t rows,
                const std::vector<dataset::CuratedSample>& samples, const std::function<void(const std::string&)>& log) {
   if (!log) return;
@@ -456,10 +488,9 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   auto m = build_student(cfg, *tok, tok_dir, tok_sha);
   m->to(device);
   m->train();
-  auto opt = make_adamw(*m, cfg.lr, cfg.weight_decay);
-  SftRecipe recipe(cfg, ex, m, kd, tok->pad_id(), precision, device, log);
-
   LoopOptions o;
+  auto opt = cfg.lora.rank > 0 ? setup_lora(cfg, m, tok_dir, o, log) : make_adamw(*m, cfg.lr, cfg.weight_decay);
+  SftRecipe recipe(cfg, ex, m, kd, tok->pad_id(), precision, device, log);
   o.kind = "train";
   o.out = cfg.out;
   o.tokenizer_dir = tok_dir;

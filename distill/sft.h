@@ -17,6 +17,7 @@
 #include "distill/packing.h"
 #include "distill/trainer.h"
 #include "model/tokenizer.h"
+#include "student/lora.h"
 #include "teacher/prompt_format.h"
 
 namespace distill::train {
@@ -49,6 +50,9 @@ struct SftConfig {
                                     // answer-only baseline: an empty think block, then the boxed answer)
   std::string kd;                   // "" | fkl | rkl | jsd: logit distillation from the stored teacher top-k
   double kd_weight = 0.5;           // loss = CE + kd_weight * KD (both means over their positions)
+  // LoRA (rank > 0): adapters on the student's projections train, its weights stay frozen; checkpoints and the
+  // final `out` hold the adapter in the PEFT format (student/lora.h), whose base is --student (a directory).
+  student::LoraConfig lora;
   bool resume = false;              // continue from the newest checkpoint in `out`
   std::uint64_t seed = 0;
   std::string device = "cpu";

@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "common/errors.h"
 #include "common/fs.h"
@@ -19,37 +21,51 @@ namespace fs = std::filesystem;
 using model::SafetensorsFile;
 using model::save_safetensors;
 
-void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path) {
+NamedTensors named_parameters(const torch::nn::Module& m) {
+  NamedTensors out;
+  for (const auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+void save_optimizer(torch::optim::AdamW& opt, const NamedTensors& params, const std::string& path) {
   std::vector<std::pair<std::string, torch::Tensor>> t;
-  for (auto& p : m.named_parameters()) {
-    auto it = opt.state().find(p.value().unsafeGetTensorImpl());
+  for (const auto& [name, value] : params) {
+    auto it = opt.state().find(value.unsafeGetTensorImpl());
     if (it == opt.state().end()) continue;
     auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
-    t.emplace_back(p.key() + ".exp_avg", st.exp_avg());
-    t.emplace_back(p.key() + ".exp_avg_sq", st.exp_avg_sq());
-    t.emplace_back(p.key() + ".step", torch::tensor(st.step(), torch::kInt64));
+    t.emplace_back(name + ".exp_avg", st.exp_avg());
+    t.emplace_back(name + ".exp_avg_sq", st.exp_avg_sq());
+    t.emplace_back(name + ".step", torch::tensor(st.step(), torch::kInt64));
   }
   save_safetensors(path, t);
 }
 
+void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path) {
+  save_optimizer(opt, named_parameters(m), path);
+}
+
 void load_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path, std::int64_t step) {
+  load_optimizer(opt, named_parameters(m), path, step);
+}
+
+void load_optimizer(torch::optim::AdamW& opt, const NamedTensors& params, const std::string& path, std::int64_t step) {
   auto f = SafetensorsFile::open(path);
   std::set<std::string> used;
-  for (auto& p : m.named_parameters()) {
-    const auto avg = p.key() + ".exp_avg", sq = p.key() + ".exp_avg_sq";
+  for (const auto& [key, value] : params) {
+    const auto avg = key + ".exp_avg", sq = key + ".exp_avg_sq";
     if (!f->contains(avg) && !f->contains(sq)) continue;
     auto moment = [&](const std::string& name) {
       if (!f->contains(name)) throw InputError(path + ": no tensor " + name + " to go with the other moment");
       auto t = f->get(name);
-      if (t.sizes() != p.value().sizes())
+      if (t.sizes() != value.sizes())
         throw InputError(path + ": " + name + " has shape " + c10::str(t.sizes()) + ", the parameter has " +
-                         c10::str(p.value().sizes()));
+                         c10::str(value.sizes()));
       used.insert(name);
-      return t.to(p.value().options(), /*non_blocking=*/false, /*copy=*/true);
+      return t.to(value.options(), /*non_blocking=*/false, /*copy=*/true);
     };
     // Its own step count; files from before it was stored: the checkpoint's step, right for dense students.
     std::int64_t own = step;
-    if (const auto sname = p.key() + ".step"; f->contains(sname)) {
+    if (const auto sname = key + ".step"; f->contains(sname)) {
       auto t = f->get(sname);
       if (t.numel() != 1 || t.scalar_type() != torch::kInt64 || t.item<std::int64_t>() < 0 || t.item<std::int64_t>() > step)
         throw InputError(path + ": " + sname + " must be one int64 in [0, " + std::to_string(step) + "]");
@@ -60,7 +76,7 @@ void load_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const 
     st->step(own);
     st->exp_avg(moment(avg));
     st->exp_avg_sq(moment(sq));
-    opt.state()[p.value().unsafeGetTensorImpl()] = std::move(st);
+    opt.state()[value.unsafeGetTensorImpl()] = std::move(st);
   }
   for (const auto& t : f->header().tensors)
     if (!used.count(t.name))
@@ -130,6 +146,7 @@ nlohmann::json read_trainer_state(const std::string& dir, std::int64_t step, con
     if (key == "position_stretch" && have.is_null() && want == 0) continue;  // older checkpoints: none
     if (key == "average_last" && have.is_null() && want == 0) continue;  // older checkpoints: no averaging
     if (key == "train_examples_sha256" && have.is_null()) continue;  // older checkpoints: only the example count
+    if (key == "lora" && have.is_null() && want.is_null()) continue;  // no LoRA (older checkpoints: no such key)
     if (have.is_null()) throw InputError(state_file + " does not record " + key + " (an older checkpoint); start afresh");
     if (have != want)
       throw InputError(state_file + ": the checkpoint was made with " + key + " = " + have.dump() + ", this run has " +

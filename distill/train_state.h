@@ -10,11 +10,20 @@
 #include <string>
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
+#include <utility>
+#include <vector>
 
 namespace distill::train {
 
 // Per parameter (HF name): NAME.exp_avg, NAME.exp_avg_sq and NAME.step (an MoE expert no token reached in a
 // step took no step, so its bias correction lags the run's).
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+NamedTensors named_parameters(const torch::nn::Module& m);
+
+// The same for any named tensors being optimized (LoRA adapters: student/lora.h's names).
+void save_optimizer(torch::optim::AdamW& opt, const NamedTensors& params, const std::string& path);
+void load_optimizer(torch::optim::AdamW& opt, const NamedTensors& params, const std::string& path, std::int64_t step);
+
 void save_optimizer(torch::optim::AdamW& opt, const torch::nn::Module& m, const std::string& path);
 
 // The inverse, onto `m`'s parameters and device. Moments come in pairs, in their parameter's shape; a parameter

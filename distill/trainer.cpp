@@ -49,7 +49,7 @@ class Loop {
        const torch::Device& device, const std::function<void(const TrainStep&)>& on_step,
        const std::function<void(const std::string&)>& log)
       : store_(store), m_(m), opt_(opt), r_(r), o_(o), device_(device), on_step_(on_step), log_(log),
-        schedule_(r.schedule()) {}
+        schedule_(r.schedule()), params_(o.params.empty() ? named_parameters(*m) : o.params) {}
 
   LoopResult run() {
     start_or_resume();
@@ -88,9 +88,10 @@ class Loop {
   void start_or_resume() {
     if (!o_.resume) {
       refuse_earlier_checkpoints(o_.out);
-      if (fs::exists(o_.out + "/config.json") || fs::exists(o_.out + "/" + kFinishedFile))
-        throw InputError("--out " + o_.out + " already holds a model (config.json); training into it would overwrite "
-                         "it: choose another --out" +
+      if (fs::exists(o_.out + "/config.json") || fs::exists(o_.out + "/adapter_config.json") ||
+          fs::exists(o_.out + "/" + kFinishedFile))
+        throw InputError("--out " + o_.out + " already holds a model (config.json or adapter_config.json); training "
+                         "into it would overwrite it: choose another --out" +
                          (o_.kind == "train" ? " (to train that model further, start a new run from it: --student " +
                                                    o_.out + " --out NEW_DIR)"
                                              : std::string()));
@@ -109,8 +110,9 @@ class Loop {
     if (start_ == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + o_.out);
     const auto dir = o_.out + "/checkpoint-" + std::to_string(start_);
     const auto state = read_trainer_state(dir, start_, schedule_);
-    model::load_state(*m_, *model::SafetensorsFile::open(dir + "/model.safetensors"));
-    load_optimizer(opt_, *m_, dir + "/optimizer.safetensors", start_);
+    if (o_.load_weights) o_.load_weights(dir);
+    else model::load_state(*m_, *model::SafetensorsFile::open(dir + "/model.safetensors"));
+    load_optimizer(opt_, params_, dir + "/optimizer.safetensors", start_);
     tokens_ = state["tokens"].get<std::int64_t>();
     r_.load_extra(dir, state, start_);
     r_.skip_to(start_);
@@ -172,8 +174,8 @@ class Loop {
 
   void checkpoint(std::int64_t step) {
     write_checkpoint(o_.out, step, [&](const std::string& tmp) {
-      model::save_hf_dir(*m_, tmp, o_.tokenizer_dir);  // copies to the host inside, the model stays on its device
-      save_optimizer(opt_, *m_, tmp + "/optimizer.safetensors");
+      save_weights(tmp);  // copies to the host inside, the model stays on its device
+      save_optimizer(opt_, params_, tmp + "/optimizer.safetensors");
       nlohmann::json state = {{"step", step}, {"tokens", tokens_}, {"schedule", schedule_},
                               {"lr", lr_at(step - 1, o_.steps, o_.warmup, o_.lr, o_.min_lr_ratio)}};
       r_.save_extra(tmp, state);
@@ -189,10 +191,15 @@ class Loop {
     }
     r_.finish();
     m_->to(torch::kCPU);
-    model::save_hf_dir(*m_, o_.out, o_.tokenizer_dir);
+    save_weights(o_.out);
     const nlohmann::json marker = {{"finished", true}, {"step", end}, {"kind", o_.kind}, {"run_id", res_.run_id},
                                    {"tokens", tokens_}, {"schedule", schedule_}};
     write_file_atomic(o_.out + "/" + kFinishedFile, marker.dump(2) + "\n");  // last: the model is whole
+  }
+
+  void save_weights(const std::string& dir) {
+    if (o_.save_weights) o_.save_weights(dir);
+    else model::save_hf_dir(*m_, dir, o_.tokenizer_dir);
   }
 
   void flush_rows() {
@@ -209,6 +216,7 @@ class Loop {
   const std::function<void(const TrainStep&)>& on_step_;
   const std::function<void(const std::string&)>& log_;
   const nlohmann::json schedule_;
+  const NamedTensors params_;
   std::int64_t start_ = 0, tokens_ = 0, run_tokens_ = 0;
   std::vector<dataset::TrainStepRow> rows_;
   LoopResult res_;

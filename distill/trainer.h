@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <torch/optim/adamw.h>
+#include <utility>
+#include <vector>
 #include <torch/types.h>
 
 #include "dataset/store.h"
@@ -31,6 +33,11 @@ struct LoopOptions {
   bool resume = false;
   bool checkpoint_activations = false;  // also passed to the autocast scope, which must then survive recomputation
   model::Precision precision = model::Precision::fp32;
+  // What the optimizer trains, by name (its moments are saved under these); empty: every parameter of the model.
+  std::vector<std::pair<std::string, torch::Tensor>> params;
+  // A checkpoint's (and the final) weights written into / read from a folder; empty: the whole model as an HF
+  // directory (model.safetensors, config.json, the tokenizer). LoRA writes its adapter instead.
+  std::function<void(const std::string&)> save_weights, load_weights;
 };
 
 // What the loop reports after each step.

@@ -171,6 +171,9 @@ std::string checkpoint_sha256(const std::string& dir) {
 
 Transformer load_hf_dir(const std::string& dir, const torch::Device& device, torch::ScalarType dtype) {
   const auto cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path) && fs::exists(fs::path(dir) / "adapter_config.json"))
+    throw InputError(dir + ": a LoRA adapter (adapter_config.json), not a model; merge it into its base first: "
+                     "distill export --model " + dir + " --merge-lora --format hf --out MERGED_DIR");
   if (!fs::exists(cfg_path)) throw InputError(dir + ": not a model directory (no config.json)");
   auto cfg = ModelConfig::from_hf_json(read_file(cfg_path), cfg_path);
   auto ckpt = CheckpointTensors::open_dir(dir);

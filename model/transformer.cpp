@@ -4,7 +4,10 @@
 
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
+#include <mutex>
 
 #include "common/errors.h"
 #include "model/cpu_attention.h"
@@ -177,7 +180,10 @@ std::pair<torch::Tensor, double> rope_frequencies(const ModelConfig& c, const to
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  return decode_linear(x, weight, weight16, bias);
+  auto y = decode_linear(x, weight, weight16, bias);
+  if (!lora_A.defined()) return y;
+  const auto h = lora_dropout > 0 && is_training() ? F::dropout(x, F::DropoutFuncOptions().p(lora_dropout).training(true)) : x;
+  return y + lora_scale * gemm::linear(gemm::linear(h, lora_A, {}), lora_B, {});
 }
 
 void LinearImpl::prepare_decode_copy() {
@@ -514,19 +520,31 @@ class DecoderLayerImpl : public torch::nn::Module {
 // ---- activation checkpointing ---------------------------------------------------------------------------
 // y = layer(x) run with gradients off; backward reruns it with them on and backpropagates through the rerun,
 // which accumulates the layer's parameter gradients as it goes (the reentrant scheme of torch.utils.checkpoint).
+// The random generator of x's device is put back to its state at the forward for the rerun (LoRA dropout draws
+// the same masks), then restored, as torch.utils.checkpoint's preserve_rng_state does.
 // The layer context is copied (tensors are shared): the forward that made it has returned by then. On the CPU
 // both passes take the same fused attention and SwiGLU; RMSNorm's no-grad pass takes the inference kernel, equal
 // to the training one up to fp32 rounding.
 struct LayerCall : torch::CustomClassHolder {
   DecoderLayerImpl* layer;
   LayerContext ctx;
+  torch::Tensor rng_state;  // the device generator's state when the forward ran
   LayerCall(DecoderLayerImpl* l, LayerContext c) : layer(l), ctx(std::move(c)) {}
 };
+
+at::Generator device_generator(const torch::Device& d) {
+  return d.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(d);
+}
 
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ac, const torch::Tensor& x,
                                c10::intrusive_ptr<LayerCall> call) {
     ac->save_for_backward({x});
+    {
+      auto gen = device_generator(x.device());
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      call->rng_state = gen.get_state();
+    }
     torch::NoGradGuard g;
     auto y = call->layer->forward(x, call->ctx);
     ac->saved_data["call"] = c10::IValue::make_capsule(std::move(call));
@@ -538,8 +556,17 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     auto call = c10::static_intrusive_pointer_cast<LayerCall>(ac->saved_data["call"].toCapsule());
     torch::Tensor y;
     {
+      auto gen = device_generator(x.device());
+      torch::Tensor now;
+      {
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        now = gen.get_state();
+        gen.set_state(call->rng_state);
+      }
       torch::AutoGradMode on(true);
       y = call->layer->forward(x, call->ctx);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(now);
     }
     torch::autograd::backward({y}, {grad_out[0]});
     return {x.grad(), torch::Tensor()};
@@ -547,6 +574,9 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 };
 
 void TransformerImpl::prepare_inference() {
+  for (const auto& item : named_modules())  // the fused inference copies would leave the adapter out
+    if (auto* lin = dynamic_cast<LinearImpl*>(item.value().get()); lin && lin->lora_A.defined())
+      throw std::logic_error("prepare_inference: " + item.key() + " has a LoRA adapter; merge it first (student::merge_lora)");
   for (auto& l : *layers) {
     auto* layer = l->as<DecoderLayerImpl>();
     layer->attn->prepare_inference();

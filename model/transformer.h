@@ -31,6 +31,10 @@ class LinearImpl : public torch::nn::LinearImpl {
   // A 16-bit copy of the weight for decode steps (model/cpu_gemv.h), when it is exact; reset() frees it.
   void prepare_decode_copy();
   torch::Tensor weight16;
+  // A LoRA adapter (student/lora.h attaches one): forward adds lora_scale * B(A(dropout(x))), A [r, in] and
+  // B [out, r]. Not registered as parameters, so the model's own names and checkpoints stay as they are.
+  torch::Tensor lora_A, lora_B;
+  double lora_scale = 0, lora_dropout = 0;
 };
 TORCH_MODULE(Linear);
 

@@ -15,6 +15,7 @@
 #include "model/sentencepiece_model.h"
 #include "model/tokenizer.h"
 #include "model/weights_io.h"
+#include "student/lora.h"
 #include "student/tokenizer_export.h"
 
 namespace distill::student {
@@ -162,19 +163,33 @@ ExportReport export_hf(const ExportOptions& opt, const std::function<void(const 
   if (opt.max_shard_bytes < 1) throw InputError("--max-shard-size must be positive");
   ExportReport rep;
   rep.out = opt.out;
-  auto m = model::load_hf_dir(opt.model_dir, torch::kCPU, torch::kFloat32);
+  // --merge-lora: the adapter's base with it merged in; the tokenizer and generation defaults of the adapter
+  // folder where it has them (distill train writes them there), else of the base
+  std::string src = opt.model_dir;
+  model::Transformer m{nullptr};
+  if (opt.merge_lora) {
+    if (!is_adapter_dir(opt.model_dir)) throw InputError("--merge-lora: " + opt.model_dir + " has no adapter_config.json");
+    std::string base;
+    read_adapter_config(opt.model_dir, &base);
+    if (!model::has_tokenizer(opt.model_dir)) src = base;
+    m = load_merged(opt.model_dir);
+  } else {
+    if (is_adapter_dir(opt.model_dir) && !fs::exists(fs::path(opt.model_dir) / "config.json"))
+      throw InputError(opt.model_dir + " is a LoRA adapter: export it with --merge-lora (its base with the adapter merged)");
+    m = model::load_hf_dir(opt.model_dir, torch::kCPU, torch::kFloat32);
+  }
   auto cfg = m->config();
   rep.architecture = cfg.architecture();
-  auto tok = model::load_tokenizer(opt.model_dir);
+  auto tok = model::load_tokenizer(src);
   publish(opt.out, opt.force, /*is_dir=*/true, [&](const std::string& tmp) {
     fs::create_directories(tmp);
     if (log) log("export: writing " + std::string(dtype_name(dt)) + " weights");
     rep.files = write_weights(*m, dt, opt.max_shard_bytes, tmp, rep);
     cfg.torch_dtype = dtype_name(dt);
     write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.to_hf_json());
-    write_file_atomic((fs::path(tmp) / "generation_config.json").string(), generation_config(opt.model_dir, cfg, *tok, opt));
+    write_file_atomic((fs::path(tmp) / "generation_config.json").string(), generation_config(src, cfg, *tok, opt));
     rep.files.insert(rep.files.end(), {"config.json", "generation_config.json"});
-    rep.tokenizer = write_tokenizer_files(opt.model_dir, tmp, cfg, *tok, rep.files);
+    rep.tokenizer = write_tokenizer_files(src, tmp, cfg, *tok, rep.files);
   });
   return rep;
 }
@@ -185,7 +200,12 @@ ExportReport export_model(const ExportOptions& opt, const std::function<void(con
   if (opt.model_dir.empty()) throw InputError("--model is required");
   if (opt.out.empty()) throw InputError("--out is required");
   if (opt.format == "hf") return detail::export_hf(opt, log);
-  if (opt.format == "gguf") return detail::export_gguf(opt, log);
+  if (opt.format == "gguf") {
+    if (opt.merge_lora || is_adapter_dir(opt.model_dir))
+      throw InputError("--format gguf takes a model, not a LoRA adapter: merge it first (--format hf --merge-lora), "
+                       "then export that folder");
+    return detail::export_gguf(opt, log);
+  }
   throw InputError("--format '" + opt.format + "': expected hf or gguf");
 }
 

@@ -20,6 +20,7 @@ struct ExportOptions {
   std::string dtype;        // hf: f32 | bf16 | f16 (default f32); gguf: f16 | bf16 | f32 | q8_0 (default f16)
   std::string out;
   bool force = false;       // replace an existing --out
+  bool merge_lora = false;  // hf: model_dir is a LoRA adapter (student/lora.h); write its base with it merged in
   std::int64_t max_shard_bytes = 5'000'000'000;  // hf: one file up to this size, shards with an index above it
   // The sampling generation_config.json recommends (do_sample, temperature, top_p): the settings the model was
   // evaluated with. Unset: the source's generation_config.json values, else none (greedy, as transformers reads it).
