@@ -60,6 +60,7 @@ void register_train(CLI::App& root, Registry& reg) {
   t->add_option("--lora-dropout", c.lora.dropout, "LoRA dropout on the adapters' input");
   t->add_option("--lora-targets", a->lora_targets,
                 "LoRA: projections by HF/PEFT module name, comma-separated (default: every projection of the layers)");
+  t->add_flag("--force", c.force, "train even when the memory plan says the run cannot fit this machine's RAM");
   t->add_flag("--checkpoint-activations", c.checkpoint_activations, "recompute each layer in backward (less memory, ~1/3 more compute)");
   t->add_option("--position-stretch", c.position_stretch,
                  "randomized prompt positions for length generalisation: each prompt token steps 2 with a rate drawn "
@@ -116,7 +117,9 @@ void register_train(CLI::App& root, Registry& reg) {
                                   {"truncated_examples", rep.truncated_examples},
                                   {"averaged_steps", rep.averaged_steps},
                                   {"interrupted_by", rep.interrupted_by},
-                                  {"already_finished", rep.already_finished}}
+                                  {"already_finished", rep.already_finished},
+                                  {"planned_peak_bytes", rep.planned_peak_bytes},
+                                  {"measured_peak_bytes", rep.peak_rss_bytes - rep.rss_before_model_bytes}}
                        .dump(2)
                 << "\n";
     } else {

@@ -66,6 +66,7 @@ void register_demo(CLI::App& root, Registry& reg);
 void register_generate(CLI::App& root, Registry& reg);
 void register_pretrain(CLI::App& root, Registry& reg);
 void register_train(CLI::App& root, Registry& reg);
+void register_plan(CLI::App& root, Registry& reg);
 void register_eval(CLI::App& root, Registry& reg);
 void register_complete(CLI::App& root, Registry& reg);
 void register_serve(CLI::App& root, Registry& reg);

@@ -12,6 +12,7 @@ void register_torch_commands(CLI::App& root, Registry& reg) {
   register_generate(root, reg);
   register_pretrain(root, reg);
   register_train(root, reg);
+  register_plan(root, reg);
   register_eval(root, reg);
   register_complete(root, reg);
   register_serve(root, reg);

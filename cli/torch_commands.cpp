@@ -11,6 +11,7 @@ const std::vector<TorchCommand>& torch_commands() {
       {"generate", "sample chain-of-thought completions from a teacher into the store"},
       {"pretrain", "train a model from scratch on the store's gold chain-of-thought"},
       {"train", "fine-tune a student on curated teacher samples (SFT, loss on completions)"},
+      {"plan", "the memory a training run will need, part by part, and whether it fits"},
       {"eval", "evaluate a model on a split: pass@1, pass@k, maj@k, length, speed"},
       {"complete", "continue a prompt with a model (HF checkpoint or distill's own)"},
       {"serve", "serve a model over the OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models, /health)"},

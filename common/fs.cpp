@@ -75,23 +75,29 @@ void sync_directory(const std::string& dir) {
 }
 
 void write_file_atomic(const std::string& path_in, std::string_view bytes) {
+  write_file_atomic(path_in, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::string& path_in, const std::vector<std::string_view>& parts) {
   const std::string path = output_target(path_in);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeFailure(path + ": cannot create " + tmp + ": " + std::strerror(errno));
-  const char* p = bytes.data();
-  std::size_t left = bytes.size();
-  while (left) {
-    ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw RuntimeFailure(tmp + ": write failed: " + std::strerror(e));
+  for (const auto bytes : parts) {
+    const char* p = bytes.data();
+    std::size_t left = bytes.size();
+    while (left) {
+      ssize_t w = ::write(fd, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw RuntimeFailure(tmp + ": write failed: " + std::strerror(e));
+      }
+      p += w;
+      left -= std::size_t(w);
     }
-    p += w;
-    left -= std::size_t(w);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     ::unlink(tmp.c_str());

@@ -12,6 +12,8 @@ std::string read_file(const std::string& path);  // throws InputError naming the
 // Writes through a symlink to its target; InputError if `path` is a folder, device or pipe; RuntimeFailure if
 // the write fails.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// The same for a file made of parts, written in order without joining them (large files: no second copy).
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
 
 // Before any work: `path` can become a file that write_file_atomic writes (its folder exists and may be written
 // to; it is not a folder, device or pipe; it is none of the files in `keep`, e.g. the store being read); else

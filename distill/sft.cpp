@@ -14,6 +14,7 @@
 #include "common/config_text.h"
 #include "common/errors.h"
 #include "common/fs.h"
+#include "common/memory.h"
 #include "common/rng.h"
 #include "common/sha256.h"
 #include "dataset/browse.h"
@@ -21,6 +22,7 @@
 #include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/kd.h"
+#include "distill/memory_plan.h"
 #include "distill/optimizer.h"
 #include "distill/packing.h"
 #include "distill/schedule.h"
@@ -444,6 +446,40 @@ std::unique_ptr<torch::optim::AdamW> setup_lora(const SftConfig& cfg, model::Tra
   return make_adamw(o.params, cfg.lr, cfg.weight_decay);
 }
 
+// The memory plan of this run, before the model loads: a run that cannot fit the machine's RAM is refused
+// (InputError with the numbers and what to change) unless --force; one over what is free now is only warned of.
+// Returns the planned peak in bytes. (On CUDA the device's size is not queried yet: `distill plan --gpu-mem`.)
+std::int64_t check_memory(const SftConfig& cfg, const model::Tokenizer& tok, const torch::Device& device,
+                          model::Precision precision, const std::function<void(const std::string&)>& log) {
+  PlanInput in;
+  if (const auto* preset = student::find_preset(cfg.student)) {
+    in.model = preset->config;
+    in.model.vocab_size = tok.vocab_size();
+  } else if (fs::exists(cfg.student + "/config.json")) {
+    in.model = model::ModelConfig::from_hf_json(read_file(cfg.student + "/config.json"), cfg.student + "/config.json");
+  } else {
+    return 0;  // not a model directory: build_student says so
+  }
+  in.seq_len = cfg.max_seq_len, in.batch_tokens = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len) * cfg.max_seq_len;
+  in.vocab_chunk = cfg.vocab_chunk, in.lora_rank = cfg.lora.rank, in.lora_targets = cfg.lora.targets;
+  in.lora_dropout = cfg.lora.dropout > 0, in.checkpoint_activations = cfg.checkpoint_activations;
+  in.bf16_autocast = precision == model::Precision::bf16_autocast;
+  const auto plan = plan_memory(in);
+  if (!device.is_cpu()) return plan.peak;
+  const auto total = total_ram_bytes(), free = available_ram_bytes();
+  const std::string numbers = "the plan's peak is " + bytes_text(plan.peak) + " (weights " + bytes_text(plan.weights) +
+                              ", gradients " + bytes_text(plan.gradients) + ", optimizer " + bytes_text(plan.optimizer) +
+                              ", activations " + bytes_text(cfg.checkpoint_activations ? plan.activations_checkpointed
+                                                                                       : plan.activations) + ")";
+  if (total > 0 && plan.peak > total && !cfg.force)
+    throw InputError("train: this run cannot fit the machine's " + bytes_text(total) + " of RAM: " + numbers +
+                     "; see `distill plan` for what to change (--lora-rank, --checkpoint-activations, a smaller "
+                     "--batch-tokens), or pass --force to try anyway");
+  if (log && free > 0 && plan.peak > free)
+    log("train: warning: " + numbers + ", more than the " + bytes_text(free) + " free now");
+  return plan.peak;
+}
+
 void log_start(const SftConfig& cfg, const model::Transformer& m, const ExampleSet& ex, std::int64_t rows,
                const std::vector<dataset::CuratedSample>& samples, const std::function<void(const std::string&)>& log) {
   if (!log) return;
@@ -485,6 +521,8 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     check_kd_tokenizers(samples, tok_dir, tok_sha);
   }
   const ExampleSet ex = build_examples(store, cfg, samples, format, *tok, kd.has_value());
+  rep.planned_peak_bytes = check_memory(cfg, *tok, device, precision, log);
+  rep.rss_before_model_bytes = current_rss_bytes();
   auto m = build_student(cfg, *tok, tok_dir, tok_sha);
   m->to(device);
   m->train();
@@ -511,6 +549,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   rep.seconds = r.seconds, rep.tokens_per_s = r.tokens_per_s;
   rep.finished = r.finished, rep.interrupted_by = r.interrupted_by, rep.already_finished = r.already_finished;
   rep.averaged_steps = std::max<std::int64_t>(0, r.last_step - recipe.avg_from());
+  rep.peak_rss_bytes = peak_rss_bytes();
   return rep;
 }
 

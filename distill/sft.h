@@ -54,6 +54,7 @@ struct SftConfig {
   // final `out` hold the adapter in the PEFT format (student/lora.h), whose base is --student (a directory).
   student::LoraConfig lora;
   bool resume = false;              // continue from the newest checkpoint in `out`
+  bool force = false;               // train even when the memory plan says the run cannot fit (distill/memory_plan.h)
   std::uint64_t seed = 0;
   std::string device = "cpu";
   std::string precision = "auto";   // auto (bf16 autocast on CUDA, fp32 on the CPU) | bf16 (CUDA) | fp32
@@ -67,6 +68,8 @@ struct SftReport {
   double final_kd = -1;           // KD loss (mean per position) of the last step, when --kd
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_s = 0;
   std::int64_t averaged_steps = 0;  // steps whose weights the saved model averages (--average-last; 0: none)
+  // Memory: the plan's peak, and on the CPU the measured one (peak RSS minus the RSS before the model loaded)
+  std::int64_t planned_peak_bytes = 0, rss_before_model_bytes = 0, peak_rss_bytes = 0;
   bool finished = false;  // reached `steps` (else stopped by stop_after or a signal, checkpointed)
   bool already_finished = false;  // --resume found the run finished in `out`: nothing was trained or written
   std::string interrupted_by;  // "SIGINT" / "SIGTERM" when a signal ended the run early (common/interrupt.h)

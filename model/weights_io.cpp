@@ -105,9 +105,11 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     infos.push_back(i);
     cpu.push_back(t.detach().to(torch::kCPU).contiguous());
   }
-  std::string out = build_safetensors_header(infos, metadata);
-  for (const auto& t : cpu) out.append(static_cast<const char*>(t.data_ptr()), t.nbytes());
-  write_file_atomic(path, out);
+  // streamed from the tensors: a checkpoint's file is never held a second time in memory
+  const std::string header = build_safetensors_header(infos, metadata);
+  std::vector<std::string_view> parts = {header};
+  for (const auto& t : cpu) parts.emplace_back(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  write_file_atomic(path, parts);
 }
 
 }  // namespace distill::model

@@ -19,11 +19,13 @@
 #include "distill/batch.h"
 #include "distill/chunked_ce.h"
 #include "distill/kd.h"
+#include "distill/memory_plan.h"
 #include "distill/optimizer.h"
 #include "distill/schedule.h"
 #include "distill/packing.h"
 #include "model/cpu_gemm.h"
 #include "model/hf_checkpoint.h"
+#include "student/lora.h"
 #include "student/presets.h"
 #include "test_paths.h"
 #include "tests/helpers.h"
@@ -508,5 +510,37 @@ TEST_CASE("train: KD over vocabulary slices equals the KD of the full logits, va
     CHECK(lo == li);
     CHECK(max_diff(ho, hi) == 0);
     CHECK(max_diff(wo, wi) == 0);
+  }
+}
+
+TEST_CASE("plan: weights, gradients and AdamW take 16 bytes a parameter, LoRA counts its adapters exactly") {
+  for (const auto& p : student::presets()) {
+    if (p.published_params == 0) continue;
+    INFO(p.name);
+    train::PlanInput in;
+    in.model = p.config;
+    const auto m = train::plan_memory(in);
+    CHECK(m.params == p.published_params);
+    CHECK(m.weights + m.gradients + m.optimizer == 16 * p.published_params);  // fp32 weights and grads, two moments
+    CHECK(m.activations_checkpointed < m.activations);
+    in.vocab_chunk = 4096;
+    CHECK(train::plan_memory(in).logits < m.logits);
+  }
+  // LoRA: the plan's trainable count is what add_lora attaches, on every architecture it covers
+  for (const char* name : {"llama", "qwen2", "deepseek_v3", "mixtral"}) {
+    INFO(name);
+    auto model = test::reference_model(name);
+    train::PlanInput in;
+    in.model = model->config();
+    in.lora_rank = 3;
+    student::LoraConfig c;
+    c.rank = 3;
+    student::add_lora(*model, c);
+    std::int64_t n = 0;
+    for (const auto& [k, t] : student::lora_tensors(*model)) n += t.numel();
+    const auto m = train::plan_memory(in);
+    CHECK(m.trainable == n);
+    CHECK(m.gradients == 4 * n);
+    CHECK(m.optimizer == 8 * n);
   }
 }

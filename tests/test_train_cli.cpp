@@ -525,3 +525,33 @@ TEST_CASE("train: a piped log shows steps and validation losses, and a finished 
   CHECK(further.code == 0);
   CHECK(std::filesystem::exists(d / "further/model.safetensors"));
 }
+
+TEST_CASE("plan: the memory of a run part by part, what to change when it does not fit, and train refusing one") {
+  auto big = run_distill({"plan", "--student", "llama3.3-70b", "--seq-len", "4096", "--batch-tokens", "8192"});
+  REQUIRE(big.code == 0);
+  for (const char* part : {"weights", "gradients", "optimizer (AdamW moments)", "activations", "logits and loss",
+                           "workspace", "peak", "does not fit", "--lora-rank 16:", "--checkpoint-activations:",
+                           "more GPUs"})
+    CHECK_THAT(big.out, Catch::Contains(part));
+  auto tiny = run_distill({"plan", "--student", "tiny", "--seq-len", "128", "--batch-tokens", "4096", "--json"});
+  REQUIRE(tiny.code == 0);
+  auto j = nlohmann::json::parse(tiny.out);
+  CHECK(j["fits"] == true);
+  CHECK(j["weights"] == 4 * j["params"].get<std::int64_t>());
+  CHECK(j["peak"].get<std::int64_t>() > j["weights"].get<std::int64_t>() + j["optimizer"].get<std::int64_t>());
+  auto gpu = run_distill({"plan", "--student", "qwen2.5-7b", "--device", "cuda", "--gpu-mem", "80", "--lora-rank", "16",
+                          "--checkpoint-activations", "--seq-len", "4096", "--batch-tokens", "4096", "--json"});
+  REQUIRE(gpu.code == 0);
+  CHECK(nlohmann::json::parse(gpu.out)["fits"] == true);
+  CHECK(run_distill({"plan", "--student", "gpt-9"}).code == 2);
+  CHECK(run_distill({"plan", "--student", "tiny", "--precision", "bf16"}).code == 2);  // bf16 autocast is CUDA's
+
+  // train makes the same estimate before it loads the model: a run this machine cannot hold is refused
+  test::TempDir d;
+  const auto db = kept_store(d);
+  auto r = run_distill({"train", "--db", db, "--student", "llama3.3-70b", "--out", d / "big", "--steps", "1"});
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("cannot fit the machine's") && Catch::Contains("--force"));
+  CHECK_FALSE(std::filesystem::exists(d / "big"));
+  CHECK(test::query_scalar(db, "SELECT count(*) FROM runs WHERE kind = 'train'") == 0);
+}

@@ -1,0 +1,54 @@
+// distill/memory_plan.h: what a training run will hold in memory, estimated before launch from the model's
+// config and the run's options (`distill plan`, and `train` before it loads anything). The parts:
+//   weights      every parameter, fp32 (the trainer's master copy; bf16 autocast adds a bf16 cast of each matmul
+//                weight while a step runs, counted here)
+//   gradients    fp32, of what trains (all parameters, or the LoRA adapters)
+//   optimizer    AdamW's two fp32 moments of what trains
+//   activations  what forward keeps for backward, layer by layer, for one micro-batch of batch-tokens tokens
+//                (with --checkpoint-activations: each layer's input, plus one layer recomputed)
+//   logits       the output layer and the loss: [tokens, vocab] at once, or [tokens, vocab-chunk] slices
+//   workspace    library scratch, allocator slack and the process's own (a fixed share, measured on the CPU)
+// The peak is weights + optimizer + the larger of (activations + logits) and (gradients + one layer's backward).
+// Measured on the CPU against RSS (tests/test_memory_plan.cpp, docs in the README); on CUDA it is the same
+// arithmetic, not yet measured.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace distill::train {
+
+struct PlanInput {
+  model::ModelConfig model;
+  std::int64_t seq_len = 256, batch_tokens = 4096, vocab_chunk = 0;
+  std::int64_t lora_rank = 0;
+  std::vector<std::string> lora_targets;  // empty: every projection of the layers
+  bool lora_dropout = false;
+  bool checkpoint_activations = false;
+  bool bf16_autocast = false;  // CUDA's default training precision
+};
+
+struct MemoryPlan {
+  std::int64_t params = 0, trainable = 0;
+  std::int64_t weights = 0, gradients = 0, optimizer = 0;
+  std::int64_t activations = 0, activations_checkpointed = 0;  // the run's own choice is the first with checkpointing on
+  std::int64_t logits = 0, workspace = 0;
+  std::int64_t peak = 0;  // bytes, with the run's choices
+};
+
+MemoryPlan plan_memory(const PlanInput& in);
+
+// The projections of layer `l` adapters may sit on: (name, in, out), as student/lora.h names them.
+struct Projection {
+  std::string name;
+  std::int64_t in, out;
+};
+std::vector<Projection> layer_projections(const model::ModelConfig& c, std::int64_t l);
+
+// Bytes as a person reads them: "1.23 GiB", "512 MiB".
+std::string bytes_text(std::int64_t b);
+
+}  // namespace distill::train
