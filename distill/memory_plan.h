@@ -9,8 +9,8 @@
 //   logits       the output layer and the loss: [tokens, vocab] at once, or [tokens, vocab-chunk] slices
 //   workspace    library scratch, allocator slack and the process's own (a fixed share, measured on the CPU)
 // The peak is weights + optimizer + the larger of (activations + logits) and (gradients + one layer's backward).
-// Measured on the CPU against RSS (tests/test_memory_plan.cpp, docs in the README); on CUDA it is the same
-// arithmetic, not yet measured.
+// Checked against the 16 bytes/parameter rule and LoRA's own count (tests/test_train.cpp); against measured peak
+// RSS on the CPU by hand (`train --json` reports both; figures in the README); on CUDA, not yet measured.
 #pragma once
 
 #include <cstdint>

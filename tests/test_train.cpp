@@ -1,7 +1,8 @@
 // tests/test_train.cpp: the student trainer's numeric parts: chunked cross-entropy == the plain one (values and
 // gradients, kept logits too); packed rows == the documents alone (stretched positions too); the AdamW step against
 // torch.optim.AdamW; activation checkpointing; KD losses against the PyTorch reference, sliced == plain; the
-// presets' parameter counts against their published figures. `distill train` end to end: test_train_cli.cpp.
+// presets' parameter counts against their published figures, exactly; the memory plan's 16 bytes a parameter and
+// LoRA count. `distill train` end to end: test_train_cli.cpp.
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <catch2/catch.hpp>
 #include <filesystem>

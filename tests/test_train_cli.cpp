@@ -3,7 +3,8 @@
 // (with --position-stretch too, and the saved mean of --average-last), resume refuses other settings, data or an
 // earlier run's checkpoints, examples end in EOS as the teacher stopped, KD from the stored top-k, and gradient
 // accumulation equals one large batch; a piped log shows step and validation lines, and a finished run is never
-// trained over (--resume says so and changes nothing; a fresh run into it is refused).
+// trained over (--resume says so and changes nothing; a fresh run into it is refused); `distill plan`, and train
+// refusing a run the machine cannot hold.
 // Cases tagged [device] run on test::device() (CUDA, with bf16 autocast in the trainer, in scripts/device-check).
 #include <signal.h>
 
