@@ -54,7 +54,8 @@ std::vector<std::string> advice(const train::PlanInput& in, const train::MemoryP
     out.push_back("--vocab-chunk 8192: " + train::bytes_text(with([](auto& i) { i.vocab_chunk = 8192; })));
   const auto states = m.weights + m.gradients + m.optimizer;
   if (capacity > 0) {
-    const auto gpus = (states + capacity / 2) / std::max<std::int64_t>(1, capacity / 2) + 1;
+    const auto half = std::max<std::int64_t>(1, capacity / 2);  // half of each device for its share of the states
+    const auto gpus = (states + half - 1) / half;
     out.push_back("more GPUs: weights, gradients and optimizer (" + train::bytes_text(states) + ") sharded over about " +
                   std::to_string(gpus) + " devices (FSDP; distill does not shard yet)");
   }
@@ -103,6 +104,8 @@ void register_plan(CLI::App& root, Registry& reg) {
   c->add_option("--lora-targets", a->lora_targets, "LoRA projections, comma-separated (default: all)");
   c->add_option("--precision", a->precision, "auto (bf16 autocast on CUDA, fp32 on the CPU), bf16 or fp32");
   c->add_flag("--checkpoint-activations", a->in.checkpoint_activations, "recompute each layer in backward");
+  c->add_option("--grad-accum", a->in.grad_accum, "micro-batches per optimizer step (gradients held between them)");
+  c->add_flag("--average-last", a->in.average_last, "train --average-last: a running mean of the weights");
   c->add_option("--device", a->device, "cpu (this machine's RAM) or cuda (--gpu-mem)");
   c->add_option("--gpu-mem", a->gpu_mem_gib, "memory of one GPU in GiB (default 80)");
   c->add_option("--gpus", a->gpus, "GPUs (each holds a whole replica: distill does not shard yet)");
@@ -112,6 +115,7 @@ void register_plan(CLI::App& root, Registry& reg) {
     if (a->in.seq_len < 8) throw InputError("--seq-len " + std::to_string(a->in.seq_len) + ": expected >= 8");
     if (a->in.batch_tokens < a->in.seq_len) throw InputError("--batch-tokens: expected >= --seq-len");
     if (a->in.lora_rank < 0) throw InputError("--lora-rank: expected >= 0");
+    if (a->in.grad_accum < 1) throw InputError("--grad-accum: expected >= 1");
     if (a->gpus < 1 || !(a->gpu_mem_gib > 0)) throw InputError("--gpus and --gpu-mem: expected positive numbers");
     const bool cuda = a->device.rfind("cuda", 0) == 0;
     if (!cuda && a->device != "cpu") throw InputError("--device '" + a->device + "': expected cpu or cuda");

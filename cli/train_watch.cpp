@@ -47,12 +47,13 @@ void TrainWatch::line(const train::TrainStep& s) {
   if (log_every_ <= 0) return;
   const bool due = s.step % log_every_ == 0 || s.step == first_ || s.step == s.steps;
   if (!due && s.val_loss < 0) return;
+  // t0_ is the end of this invocation's first step: the steps timed since are the ones after it
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  const double per_step = el / double(std::max<std::int64_t>(1, s.step - first_ + 1));
+  const double per_step = s.step > first_ ? el / double(s.step - first_) : -1;
   std::string out = label_ + ": step " + std::to_string(s.step) + "/" + std::to_string(s.steps);
   if (due)
     out += "  loss " + fmt_fixed(s.loss, 4) + "  lr " + sci(s.lr) + "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s  ETA " +
-           clock_text(per_step * double(s.steps - s.step));
+           clock_text(per_step < 0 ? -1 : per_step * double(s.steps - s.step));
   if (s.val_loss >= 0) out += "  val loss " + fmt_fixed(s.val_loss, 4);
   std::cerr << out << std::endl;
 }

@@ -87,7 +87,8 @@ MemoryPlan plan_memory(const PlanInput& in) {
   m.params = student::analytic_param_count(c);
   m.trainable = in.lora_rank > 0 ? lora_params(in) : m.params;
   // bf16 autocast keeps a bf16 copy of each matmul weight for the step (its cast cache)
-  m.weights = (m.params + m.trainable * (in.lora_rank > 0 ? 1 : 0)) * kF32 + (in.bf16_autocast ? m.params * 2 : 0);
+  m.weights = (m.params + m.trainable * (in.lora_rank > 0 ? 1 : 0) + (in.average_last ? m.trainable : 0)) * kF32 +
+              (in.bf16_autocast ? m.params * 2 : 0);
   m.gradients = m.trainable * kF32;
   m.optimizer = 2 * m.trainable * kF32;
   const auto N = in.batch_tokens;
@@ -106,7 +107,9 @@ MemoryPlan plan_memory(const PlanInput& in) {
   m.logits = 2 * N * cols * kF32;
   const auto acts = in.checkpoint_activations ? m.activations_checkpointed : m.activations;
   const auto backward_layer = 2 * N * largest * elem;  // one layer's gradients of its activations
-  const auto body = m.weights + m.optimizer + std::max(acts + m.logits, m.gradients + backward_layer);
+  const auto body = m.weights + m.optimizer +
+                    (in.grad_accum > 1 ? m.gradients + acts + m.logits
+                                       : std::max(acts + m.logits, m.gradients + backward_layer));
   m.workspace = (64ll << 20) + body / 20;  // measured on the CPU: see memory_plan.h
   m.peak = body + m.workspace;
   return m;

@@ -8,7 +8,9 @@
 //                (with --checkpoint-activations: each layer's input, plus one layer recomputed)
 //   logits       the output layer and the loss: [tokens, vocab] at once, or [tokens, vocab-chunk] slices
 //   workspace    library scratch, allocator slack and the process's own (a fixed share, measured on the CPU)
-// The peak is weights + optimizer + the larger of (activations + logits) and (gradients + one layer's backward).
+// The peak is weights + optimizer + the larger of (activations + logits) and (gradients + one layer's backward);
+// with gradient accumulation the gradients are held through later micro-batches, so their sum; --average-last
+// adds a mean of what trains, counted with the weights.
 // Checked against the 16 bytes/parameter rule and LoRA's own count (tests/test_train.cpp); against measured peak
 // RSS on the CPU by hand (`train --json` reports both; figures in the README); on CUDA, not yet measured.
 #pragma once
@@ -29,6 +31,8 @@ struct PlanInput {
   bool lora_dropout = false;
   bool checkpoint_activations = false;
   bool bf16_autocast = false;  // CUDA's default training precision
+  std::int64_t grad_accum = 1;  // > 1: the gradients are held while the next micro-batch's forward runs
+  bool average_last = false;    // --average-last: a running mean of what trains (4 bytes each)
 };
 
 struct MemoryPlan {

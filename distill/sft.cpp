@@ -294,9 +294,12 @@ model::Transformer build_student(const SftConfig& cfg, const model::Tokenizer& t
 }
 
 // A LoRA run's adapter settings, as its checkpoints record them (null without LoRA, as older checkpoints had).
-nlohmann::json lora_schedule(const student::LoraConfig& l) {
+// The base is part of it: an adapter resumed onto another model of the same shape would train without an error.
+nlohmann::json lora_schedule(const SftConfig& c) {
+  const auto& l = c.lora;
   if (l.rank <= 0) return nullptr;
-  return {{"rank", l.rank}, {"alpha", l.alpha}, {"dropout", l.dropout}, {"targets", l.targets}};
+  return {{"rank", l.rank}, {"alpha", l.alpha}, {"dropout", l.dropout}, {"targets", l.targets},
+          {"base", fs::absolute(c.student).lexically_normal().string()}, {"base_sha256", model::checkpoint_sha256(c.student)}};
 }
 
 // SFT as the loop's recipe: packed micro-batches of the example stream, CE (+ KD) on completion tokens, the
@@ -305,13 +308,16 @@ nlohmann::json lora_schedule(const student::LoraConfig& l) {
 // average.safetensors, so a resumed run saves the mean an uninterrupted one would).
 class SftRecipe : public Recipe {
  public:
-  SftRecipe(const SftConfig& cfg, const ExampleSet& ex, model::Transformer& m, std::optional<KdKind> kd, int pad,
-            model::Precision precision, const torch::Device& device, const std::function<void(const std::string&)>& log)
+  // `trained`: what the optimizer trains, by name (the model's parameters, or LoRA's adapters); tail averaging
+  // averages these.
+  SftRecipe(const SftConfig& cfg, const ExampleSet& ex, model::Transformer& m, NamedTensors trained,
+            std::optional<KdKind> kd, int pad, model::Precision precision, const torch::Device& device,
+            const std::function<void(const std::string&)>& log)
       : cfg_(cfg), ex_(ex), m_(m), kd_(kd), pad_(pad), precision_(precision), device_(device), log_(log),
         rows_(std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len)),
         stream_(ex.train, cfg.max_seq_len, rows_, pad, cfg.seed ^ 0x5f7ULL, kd ? ex.kd_k : 0, cfg.position_stretch,
                 m->config().max_position_embeddings),
-        avg_from_(cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps), named_(m->named_parameters()) {}
+        avg_from_(cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps), named_(std::move(trained)) {}
 
   std::int64_t rows() const { return rows_; }
   std::int64_t avg_from() const { return avg_from_; }
@@ -322,7 +328,7 @@ class SftRecipe : public Recipe {
             {"grad_accum", cfg_.grad_accum}, {"batch_tokens", cfg_.batch_tokens}, {"max_seq_len", cfg_.max_seq_len},
             {"target", cfg_.target}, {"kd", cfg_.kd}, {"kd_weight", cfg_.kd_weight}, {"train_examples", ex_.train.size()},
             {"precision", model::precision_name(precision_)}, {"position_stretch", cfg_.position_stretch},
-            {"average_last", cfg_.average_last}, {"lora", lora_schedule(cfg_.lora)},
+            {"average_last", cfg_.average_last}, {"lora", lora_schedule(cfg_)},
             // checked after train_examples (keys compare in sorted order): a count that differs is named as such,
             // the same count of other examples by this hash
             {"train_examples_sha256", data_fingerprint(ex_.train)}};
@@ -365,22 +371,23 @@ class SftRecipe : public Recipe {
     torch::NoGradGuard no_grad;
     const auto k = step - avg_from_ + 1;  // the k-th weights of the window enter the mean with weight 1/k
     if (avg_.empty())
-      for (const auto& p : named_) avg_.push_back(p.value().detach().clone());
+      for (const auto& [name, t] : named_) avg_.push_back(t.detach().clone());
     else
-      for (std::size_t i = 0; i < avg_.size(); ++i) avg_[i].lerp_(named_[i].value().detach(), 1.0 / double(k));
+      for (std::size_t i = 0; i < avg_.size(); ++i) avg_[i].lerp_(named_[i].second.detach(), 1.0 / double(k));
     // The last step: the model becomes the mean, which the final validation loss measures and save writes.
     if (step + 1 == cfg_.steps)
-      for (std::size_t i = 0; i < avg_.size(); ++i) named_[i].value().detach().copy_(avg_[i]);
+      for (std::size_t i = 0; i < avg_.size(); ++i) named_[i].second.detach().copy_(avg_[i]);
   }
 
   double evaluate(std::int64_t) override {
+    model::BF16Autocast autocast(precision_, false);  // the training loss's precision, so the two curves compare
     return val_loss(m_, ex_.val, cfg_.max_seq_len, rows_, pad_, cfg_.vocab_chunk, device_);
   }
 
   void save_extra(const std::string& dir, nlohmann::json&) override {
     if (avg_.empty()) return;
     std::vector<std::pair<std::string, torch::Tensor>> named_avg;
-    for (std::size_t i = 0; i < avg_.size(); ++i) named_avg.emplace_back(named_[i].key(), avg_[i]);
+    for (std::size_t i = 0; i < avg_.size(); ++i) named_avg.emplace_back(named_[i].first, avg_[i]);
     model::save_safetensors(dir + "/average.safetensors", named_avg);
   }
 
@@ -391,11 +398,11 @@ class SftRecipe : public Recipe {
       throw InputError(path + ": missing; this checkpoint lies in the --average-last window and needs the mean of the "
                        "weights so far (start afresh, or resume from a checkpoint that has it)");
     auto f = model::SafetensorsFile::open(path);
-    for (const auto& p : named_) {
-      auto t = f->get(p.key());
-      if (t.sizes() != p.value().sizes())
-        throw InputError(path + ": tensor " + p.key() + " has another shape than the model's parameter");
-      avg_.push_back(t.to(p.value().device(), p.value().scalar_type()).clone());
+    for (const auto& [name, live] : named_) {
+      auto t = f->get(name);
+      if (t.sizes() != live.sizes())
+        throw InputError(path + ": tensor " + name + " has another shape than the model's parameter");
+      avg_.push_back(t.to(live.device(), live.scalar_type()).clone());
     }
     if (log_) log_("resuming the mean of the weights of " + std::to_string(step - avg_from_) + " steps");
   }
@@ -418,7 +425,7 @@ class SftRecipe : public Recipe {
   std::int64_t rows_;
   Stream stream_;
   std::int64_t avg_from_;
-  torch::OrderedDict<std::string, torch::Tensor> named_;
+  NamedTensors named_;
   std::vector<torch::Tensor> avg_;
 };
 
@@ -464,6 +471,7 @@ std::int64_t check_memory(const SftConfig& cfg, const model::Tokenizer& tok, con
   in.vocab_chunk = cfg.vocab_chunk, in.lora_rank = cfg.lora.rank, in.lora_targets = cfg.lora.targets;
   in.lora_dropout = cfg.lora.dropout > 0, in.checkpoint_activations = cfg.checkpoint_activations;
   in.bf16_autocast = precision == model::Precision::bf16_autocast;
+  in.grad_accum = cfg.grad_accum, in.average_last = cfg.average_last > 0;
   const auto plan = plan_memory(in);
   if (!device.is_cpu()) return plan.peak;
   const auto total = total_ram_bytes(), free = available_ram_bytes();
@@ -528,7 +536,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
   m->train();
   LoopOptions o;
   auto opt = cfg.lora.rank > 0 ? setup_lora(cfg, m, tok_dir, o, log) : make_adamw(*m, cfg.lr, cfg.weight_decay);
-  SftRecipe recipe(cfg, ex, m, kd, tok->pad_id(), precision, device, log);
+  SftRecipe recipe(cfg, ex, m, o.params.empty() ? named_parameters(*m) : o.params, kd, tok->pad_id(), precision, device, log);
   o.kind = "train";
   o.out = cfg.out;
   o.tokenizer_dir = tok_dir;

@@ -27,7 +27,7 @@ namespace {
 
 constexpr const char* kFinishedFile = "trainer_state.json";  // in `out` itself: written last by a finished run
 
-// The finished marker of `out`, checked against this run's schedule (model/train_state.h names a key that
+// The finished marker of `out`, checked against this run's schedule (distill/train_state.h names a key that
 // differs); null when there is none (an unfinished or fresh folder).
 nlohmann::json finished_marker(const std::string& out, const nlohmann::json& schedule) {
   const auto path = out + "/" + kFinishedFile;
@@ -143,7 +143,7 @@ class Loop {
     check_finite(step, loss, s.kd_sum.defined(), got[2]);
     res_.final_loss = r_.shown_loss(step, loss);
     double vl = -1;
-    if ((o_.eval_every > 0 && (step + 1) % o_.eval_every == 0) || step + 1 == o_.steps) vl = evaluate(step + 1);
+    if ((o_.eval_every > 0 && (step + 1) % o_.eval_every == 0) || step + 1 == o_.steps) vl = r_.evaluate(step + 1);
     if (vl >= 0) res_.val_loss = vl;
     rows_.push_back({step + 1, loss, lr, tokens_, vl >= 0 ? std::optional<double>(vl) : std::nullopt});
     if (rows_.size() >= 50) flush_rows();
@@ -167,10 +167,6 @@ class Loop {
                            "; lower --lr or raise --warmup (checkpoints so far are kept)");
   }
 
-  double evaluate(std::int64_t done) {
-    model::BF16Autocast autocast(o_.precision, false);  // the training loss's precision, so the two curves compare
-    return r_.evaluate(done);
-  }
 
   void checkpoint(std::int64_t step) {
     write_checkpoint(o_.out, step, [&](const std::string& tmp) {
@@ -190,7 +186,7 @@ class Loop {
       return;
     }
     r_.finish();
-    m_->to(torch::kCPU);
+    if (!o_.save_weights) m_->to(torch::kCPU);  // (an adapter is written from where it is; the base stays put)
     save_weights(o_.out);
     const nlohmann::json marker = {{"finished", true}, {"step", end}, {"kind", o_.kind}, {"run_id", res_.run_id},
                                    {"tokens", tokens_}, {"schedule", schedule_}};

@@ -536,6 +536,26 @@ at::Generator device_generator(const torch::Device& d) {
   return d.is_cpu() ? at::detail::getDefaultCPUGenerator() : at::globalContext().defaultGenerator(d);
 }
 
+// Sets the device generator to `state` for its lifetime and puts back the one it found, even when the rerun throws.
+class GeneratorStateScope {
+ public:
+  GeneratorStateScope(const torch::Device& d, const torch::Tensor& state) : gen_(device_generator(d)) {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    saved_ = gen_.get_state();
+    gen_.set_state(state);
+  }
+  ~GeneratorStateScope() {
+    std::lock_guard<std::mutex> lock(gen_.mutex());
+    gen_.set_state(saved_);
+  }
+  GeneratorStateScope(const GeneratorStateScope&) = delete;
+  GeneratorStateScope& operator=(const GeneratorStateScope&) = delete;
+
+ private:
+  at::Generator gen_;
+  torch::Tensor saved_;
+};
+
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ac, const torch::Tensor& x,
                                c10::intrusive_ptr<LayerCall> call) {
@@ -556,17 +576,9 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     auto call = c10::static_intrusive_pointer_cast<LayerCall>(ac->saved_data["call"].toCapsule());
     torch::Tensor y;
     {
-      auto gen = device_generator(x.device());
-      torch::Tensor now;
-      {
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        now = gen.get_state();
-        gen.set_state(call->rng_state);
-      }
+      GeneratorStateScope rng(x.device(), call->rng_state);
       torch::AutoGradMode on(true);
       y = call->layer->forward(x, call->ctx);
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      gen.set_state(now);
     }
     torch::autograd::backward({y}, {grad_out[0]});
     return {x.grad(), torch::Tensor()};

@@ -165,13 +165,14 @@ ExportReport export_hf(const ExportOptions& opt, const std::function<void(const 
   rep.out = opt.out;
   // --merge-lora: the adapter's base with it merged in; the tokenizer and generation defaults of the adapter
   // folder where it has them (distill train writes them there), else of the base
-  std::string src = opt.model_dir;
+  std::string src = opt.model_dir, gen_src = opt.model_dir;
   model::Transformer m{nullptr};
   if (opt.merge_lora) {
     if (!is_adapter_dir(opt.model_dir)) throw InputError("--merge-lora: " + opt.model_dir + " has no adapter_config.json");
     std::string base;
     read_adapter_config(opt.model_dir, &base);
     if (!model::has_tokenizer(opt.model_dir)) src = base;
+    if (!fs::exists(fs::path(opt.model_dir) / "generation_config.json")) gen_src = base;  // its EOS ids and sampling
     m = load_merged(opt.model_dir);
   } else {
     if (is_adapter_dir(opt.model_dir) && !fs::exists(fs::path(opt.model_dir) / "config.json"))
@@ -187,7 +188,7 @@ ExportReport export_hf(const ExportOptions& opt, const std::function<void(const 
     rep.files = write_weights(*m, dt, opt.max_shard_bytes, tmp, rep);
     cfg.torch_dtype = dtype_name(dt);
     write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.to_hf_json());
-    write_file_atomic((fs::path(tmp) / "generation_config.json").string(), generation_config(src, cfg, *tok, opt));
+    write_file_atomic((fs::path(tmp) / "generation_config.json").string(), generation_config(gen_src, cfg, *tok, opt));
     rep.files.insert(rep.files.end(), {"config.json", "generation_config.json"});
     rep.tokenizer = write_tokenizer_files(src, tmp, cfg, *tok, rep.files);
   });

@@ -120,7 +120,9 @@ void save_peft_adapter(model::TransformerImpl& m, const LoraConfig& c, const std
 
 bool is_adapter_dir(const std::string& dir) { return fs::exists(fs::path(dir) / "adapter_config.json"); }
 
-LoraConfig read_adapter_config(const std::string& dir, std::string* base) {
+namespace {
+
+LoraConfig adapter_config_json(const std::string& dir, std::string* base) {
   const auto path = dir + "/adapter_config.json";
   nlohmann::json j;
   try {
@@ -158,6 +160,17 @@ LoraConfig read_adapter_config(const std::string& dir, std::string* base) {
   }
   return c;
 }
+
+}  // namespace
+
+LoraConfig read_adapter_config(const std::string& dir, std::string* base) {
+  try {
+    return adapter_config_json(dir, base);
+  } catch (const nlohmann::json::exception& e) {  // a key of another type than peft writes
+    throw InputError(dir + "/adapter_config.json: " + e.what());
+  }
+}
+
 
 void load_peft_adapter(model::TransformerImpl& m, const std::string& dir) {
   add_lora(m, read_adapter_config(dir));

@@ -1,5 +1,6 @@
 // student/lora.h: LoRA adapters on a model::Transformer, saved and read in the PEFT format. An adapted projection
-// computes W x + (alpha / r) * B A dropout(x), A [r, in] and B [out, r] in fp32 (model/transformer.h, LinearImpl);
+// computes W x + (alpha / r) * B A dropout(x), A [r, in] and B [out, r] kept in fp32 (under bf16 autocast their
+// products run in bf16, as the base's do; model/transformer.h, LinearImpl);
 // the base weights are frozen. Files, as peft's save_pretrained writes them: adapter_config.json (peft_type LORA,
 // r, lora_alpha, lora_dropout, target_modules, base_model_name_or_path, ...) and adapter_model.safetensors with
 // "base_model.model.<module>.lora_A.weight" / ".lora_B.weight" (<module> the HF name, e.g.

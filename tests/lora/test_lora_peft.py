@@ -7,6 +7,7 @@ with its tokenizer.json and chat template) from curated samples of the demo teac
   `distill complete` on the `export --merge-lora` folder (fp32, within 1e-4), and transformers on that merged
   folder agrees with peft; the adapter moved the model away from its base;
 - a run stopped after 6 steps and resumed writes the adapter of the uninterrupted run, byte for byte;
+- --average-last averages the adapter;
 - LoRA with --kd and --checkpoint-activations trains too;
 - bad input exits 2 with the reason: a preset student, an unknown target, an adapter given where a model is wanted.
 Usage: test_lora_peft.py DISTILL FIXTURES_DIR DEMO_TEACHER WORKDIR"""
@@ -19,6 +20,7 @@ import sys
 import torch
 import transformers as T
 from peft import PeftModel
+from safetensors.torch import load_file
 
 ATOL = 1e-4  # tests/tolerances.h kHfLogitsAtol
 PROMPT = "What is 12 + 30?"
@@ -96,6 +98,20 @@ def main():
     check(a == b, "a resumed LoRA run writes the uninterrupted run's adapter")
     again = run(distill, *common, "--out", split, "--save-every", "5", "--resume")
     check("nothing to do" in again.stdout, "--resume of the finished LoRA run changes nothing")
+    other_base = os.path.join(work, "base2")
+    shutil.copytree(base, other_base)
+    moved_base = [other_base if a == base else a for a in common]
+    r = run(distill, *moved_base, "--out", split, "--save-every", "5", "--resume", code=2)
+    check("lora" in r.stderr and "same settings" in r.stderr, "resuming an adapter onto another base is refused")
+
+    # --average-last 2 saves the mean of the adapter after steps 11 and 12: checkpoint-11's and the plain run's last
+    avg = os.path.join(work, "avg")
+    run(distill, *common, "--out", avg, "--save-every", "11", "--average-last", "2")
+    a11 = load_file(os.path.join(avg, "checkpoint-11", "adapter_model.safetensors"))
+    a12 = load_file(os.path.join(adapter, "adapter_model.safetensors"))
+    mean = load_file(os.path.join(avg, "adapter_model.safetensors"))
+    worst = max((mean[k] - (a11[k] + a12[k]) / 2).abs().max().item() for k in mean)
+    check(set(mean) == set(a12) and worst <= 1e-6, f"--average-last averages the adapter ({worst:.1e})")
 
     # with logit KD and activation checkpointing (the demo teacher's top-k: its tokenizer, so a student of it)
     kd = run(distill, "train", "--db", db, "--student", os.path.join(work, "demo_student"), "--out",
