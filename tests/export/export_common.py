@@ -1,4 +1,5 @@
-"""tests/export/export_common.py: what the export tests share: running the distill binary, and a SentencePiece
+"""tests/export/export_common.py: what the export tests (and tests/lora) share: running the distill binary, a
+transformers model's worst logprob difference from `distill complete --json`'s top-k, and a SentencePiece
 Llama student trained by distill itself (the demo's kind: tokenizer.model, R1 prompt format), trained long enough
 on repeated data that its greedy choices are clear (peaked logits), so other engines can be held to its tokens."""
 import json
@@ -52,3 +53,17 @@ def check(cond, what):
     if not cond:
         sys.exit("FAILED: " + what)
     print("ok:", what)
+
+
+def logprob_diff(model, prompt_ids, done):
+    """Worst |transformers logprob - distill's| over every generated step's top-k (`done`: complete --json)."""
+    import torch
+    full = torch.tensor([prompt_ids + done["ids"]])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(full).logits[0].double(), -1)
+    worst = 0.0
+    for i, step in enumerate(done["steps"]):
+        pos = len(prompt_ids) - 1 + i
+        for t in step["top"]:
+            worst = max(worst, abs(lp[pos, t["id"]].item() - t["logprob"]))
+    return worst

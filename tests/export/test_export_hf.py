@@ -15,23 +15,10 @@ import torch
 import transformers as T
 
 sys.path.insert(0, os.path.dirname(__file__))
-from export_common import CORPUS, check, complete, run, sp_student  # noqa: E402
+from export_common import CORPUS, check, complete, logprob_diff, run, sp_student  # noqa: E402
 
 LOGPROB_ATOL = 1e-4  # tests/tolerances.h kHfLogitsAtol
 PROMPT = "What is 12 + 30?"
-
-
-def logprob_diff(model, prompt_ids, done):
-    """Worst |transformers logprob - distill's| over every generated step's top-k."""
-    full = torch.tensor([prompt_ids + done["ids"]])
-    with torch.no_grad():
-        lp = torch.log_softmax(model(full).logits[0].double(), -1)
-    worst = 0.0
-    for i, step in enumerate(done["steps"]):
-        pos = len(prompt_ids) - 1 + i
-        for t in step["top"]:
-            worst = max(worst, abs(lp[pos, t["id"]].item() - t["logprob"]))
-    return worst
 
 
 def check_model(distill, src, out, name):

@@ -22,6 +22,9 @@ import transformers as T
 from peft import PeftModel
 from safetensors.torch import load_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
+from export_common import logprob_diff  # noqa: E402
+
 ATOL = 1e-4  # tests/tolerances.h kHfLogitsAtol
 PROMPT = "What is 12 + 30?"
 
@@ -38,17 +41,6 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:
         raise SystemExit(1)
-
-
-def logprob_diff(model, prompt_ids, done):
-    full = torch.tensor([prompt_ids + done["ids"]])
-    with torch.no_grad():
-        lp = torch.log_softmax(model(full).logits[0].double(), -1)
-    worst = 0.0
-    for i, step in enumerate(done["steps"]):
-        for t in step["top"]:
-            worst = max(worst, abs(lp[len(prompt_ids) - 1 + i, t["id"]].item() - t["logprob"]))
-    return worst
 
 
 def main():
