@@ -10,15 +10,6 @@ namespace distill::cli {
 
 namespace {
 
-std::string clock_text(double s) {
-  if (!(s >= 0) || s > 1e7) return "--:--";
-  const int t = int(s + 0.5);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
-  return buf;
-}
-
 std::string sci(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2e", v);
@@ -53,7 +44,7 @@ void TrainWatch::line(const train::TrainStep& s) {
   std::string out = label_ + ": step " + std::to_string(s.step) + "/" + std::to_string(s.steps);
   if (due)
     out += "  loss " + fmt_fixed(s.loss, 4) + "  lr " + sci(s.lr) + "  " + fmt_fixed(s.tokens_per_s, 0) + " tok/s  ETA " +
-           clock_text(per_step < 0 ? -1 : per_step * double(s.steps - s.step));
+           duration_text(per_step < 0 ? -1 : per_step * double(s.steps - s.step));
   if (s.val_loss >= 0) out += "  val loss " + fmt_fixed(s.val_loss, 4);
   std::cerr << out << std::endl;
 }

@@ -9,9 +9,9 @@
 
 namespace distill {
 
-static std::string fmt_duration(double s) {
+std::string duration_text(double s) {
   char buf[32];
-  if (s < 0 || s > 1e7) return "--:--";
+  if (!(s >= 0) || s > 1e7) return "--:--";  // negative, NaN or absurd: unknown
   int t = int(s + 0.5);
   if (t >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
   else std::snprintf(buf, sizeof buf, "%02d:%02d", t / 60, t % 60);
@@ -56,11 +56,11 @@ void Progress::draw(bool force) {
   if (total_)
     std::snprintf(line, sizeof line, "%llu/%llu %s, %.1f %s/s, %s elapsed, ETA %s",
                   (unsigned long long)done_, (unsigned long long)total_, unit_.c_str(), rate, unit_.c_str(),
-                  fmt_duration(el).c_str(),
-                  fmt_duration(rate > 0 ? double(total_ - std::min(done_, total_)) / rate : -1).c_str());
+                  duration_text(el).c_str(),
+                  duration_text(rate > 0 ? double(total_ - std::min(done_, total_)) / rate : -1).c_str());
   else
     std::snprintf(line, sizeof line, "%llu %s, %.1f %s/s, %s elapsed", (unsigned long long)done_,
-                  unit_.c_str(), rate, unit_.c_str(), fmt_duration(el).c_str());
+                  unit_.c_str(), rate, unit_.c_str(), duration_text(el).c_str());
   std::fprintf(stderr, "\r\033[K%s %s%s%s%s", label_.c_str(), bar.c_str(), line,
                suffix_.empty() ? "" : "  ", suffix_.c_str());
   std::fflush(stderr);

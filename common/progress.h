@@ -8,6 +8,9 @@
 
 namespace distill {
 
+// Seconds as a clock: "mm:ss", or "h:mm:ss" from an hour; "--:--" when negative or absurd (an unknown ETA).
+std::string duration_text(double seconds);
+
 class Progress {
  public:
   // total == 0 means unknown; `unit` names what is counted ("problems", "tok").
