@@ -10,7 +10,7 @@
 // Each side reports its best of --repeat runs, taken in turns (this machine's speed swings by a third between
 // minutes; the best run is the least disturbed one). DISTILL_PROFILE=DIR writes a LibTorch profiler trace of
 // each row's first run of ours to DIR/ROW.json. Asserts nothing.
-// Usage: bench_train [--steps N] [--repeat R] [--threads K]
+// Usage: bench_train [--steps N] [--repeat R] [--threads K] [--only ROW]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -83,11 +83,13 @@ std::pair<double, double> best_of(int repeat, const std::string& row, const std:
 int main(int argc, char** argv) {
   std::int64_t steps = 10;
   int threads = 0, repeat = 3;
+  std::string only;  // one row by name (tiny, dense-20m, tiny-sft), e.g. to profile it alone
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::stoll(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (a == "--repeat" && i + 1 < argc) repeat = std::max(1, std::stoi(argv[++i]));
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
   }
   if (threads) torch::set_num_threads(threads);
   if (const char* p = std::getenv("DISTILL_PROFILE")) fs::create_directories(p);
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
   mid.tie_word_embeddings = false;
   for (auto [name, cfg, B, T] : {std::tuple{"tiny", student::find_preset("tiny")->config, 16, 128},
                                  std::tuple{"dense-20m", mid, 8, 256}}) {
+    if (!only.empty() && only != name) continue;
     torch::manual_seed(0);
     model::Transformer m(cfg);
     m->train();
@@ -147,7 +150,7 @@ int main(int argc, char** argv) {
     std::printf("%-10s %10lld %5dx%-4d %12.0f %14.0f %7.2fx %12.1f %7.0f%% %7.2fx\n", name, (long long)m->n_params(), B, T,
                 ours, theirs, theirs > 0 ? ours / theirs : 0.0, gflops, 100 * gflops / peak, ceiling);
   }
-  {  // tiny-sft: the trainer's step on demo-like rows
+  if (only.empty() || only == "tiny-sft") {  // the trainer's step on demo-like rows
     auto cfg = student::find_preset("tiny")->config;
     const auto teacher_dir = std::string(DISTILL_SOURCE_TREE) + "/models/demo-teacher";
     auto tok = model::load_tokenizer(teacher_dir);

@@ -63,6 +63,10 @@ def reference_view(c):
     """The fields reference_model reads, derived from the HF config."""
     t = c["model_type"]
     r = dict(c)
+    if "rope_theta" not in r and "rope_parameters" in c:  # transformers 5's spelling, as distill writes configs
+        rp = dict(c["rope_parameters"])
+        r["rope_theta"] = rp.pop("rope_theta")
+        r["rope_scaling"] = rp if rp.get("rope_type", "default") != "default" else None
     r["scoring"] = "sigmoid" if t == "deepseek_v3" else "softmax"
     r["expert_names"] = ("w1", "w3", "w2") if t == "mixtral" else ("gate_proj", "up_proj", "down_proj")
     r["ffn_name"] = "block_sparse_moe" if t == "mixtral" else "mlp"
