@@ -7,22 +7,24 @@
 
 namespace distill::train {
 
-Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, bool ragged) {
   const auto R = std::int64_t(rows.size()), L = std::int64_t(rows[0].ids.size());
   const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
   // Columns past every row's last real token are padding in all rows: the batch is cut to the longest row
-  // (rounded up to 8), which spares their compute when rows are short of the packing length.
-  std::int64_t W = 1;
-  for (const auto& r : rows) W = std::max(W, r.used);
-  W = std::min(L, (W + 7) / 8 * 8);
+  // (rounded up to 8), which spares their compute when rows are short of the packing length. Ragged: each row's
+  // real tokens follow the last row's, padding only at the end.
+  std::int64_t W = 1, total = 0;
+  for (const auto& r : rows) W = std::max(W, r.used), total += r.used;
+  W = ragged ? (total + kRaggedRound - 1) / kRaggedRound * kRaggedRound : std::min(L, (W + 7) / 8 * 8);
   Batch b;
   std::vector<std::int64_t> ids, pos, seg, target_rows, target_labels, kd_rows, kd_ids;
   std::vector<float> kd_logp;
-  b.one_document_per_row = true;
+  b.one_document_per_row = !ragged;
+  std::int64_t next_segment = 0;
   for (std::size_t ri = 0; ri < rows.size(); ++ri) {
     const auto& r = rows[ri];
-    const auto row0 = std::int64_t(ri) * W;
-    for (std::int64_t j = 1; j < W; ++j) {
+    const auto row0 = ragged ? std::int64_t(ids.size()) : std::int64_t(ri) * W, width = ragged ? r.used : W;
+    for (std::int64_t j = 1; j < width; ++j) {
       if (r.labels[std::size_t(j)] != -100) {
         target_rows.push_back(row0 + j - 1);  // the hidden state that predicts label j
         target_labels.push_back(r.labels[std::size_t(j)]);
@@ -39,17 +41,23 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev) {
     // positions passed.
     for (std::int64_t j = 0; j < r.used; ++j)
       b.one_document_per_row &= r.segments[std::size_t(j)] == 0 && r.positions[std::size_t(j)] == j;
-    ids.insert(ids.end(), r.ids.begin(), r.ids.begin() + W);
-    pos.insert(pos.end(), r.positions.begin(), r.positions.begin() + W);
-    seg.insert(seg.end(), r.segments.begin(), r.segments.begin() + W);
+    ids.insert(ids.end(), r.ids.begin(), r.ids.begin() + width);
+    pos.insert(pos.end(), r.positions.begin(), r.positions.begin() + width);
+    if (!ragged) seg.insert(seg.end(), r.segments.begin(), r.segments.begin() + width);
+    for (std::int64_t j = 0; ragged && j < width; ++j)  // segment ids rising along the one row, as packing makes them
+      seg.push_back(next_segment + r.segments[std::size_t(j)]);
+    if (ragged && width > 0) next_segment = seg.back() + 1;
     b.targets += r.targets;
     b.tokens += r.used;
     b.kd_targets += r.kd_targets;
   }
+  // Every pad token alone at position 0, as in a packed row; its id is never read (nothing learns from it).
+  while (ragged && std::int64_t(ids.size()) < W) ids.push_back(0), pos.push_back(0), seg.push_back(next_segment++);
+  const auto shape = ragged ? std::vector<std::int64_t>{1, W} : std::vector<std::int64_t>{R, W};
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
-  b.ids = torch::from_blob(ids.data(), {R, W}, i64).clone().to(dev);
-  b.positions = torch::from_blob(pos.data(), {R, W}, i64).clone().to(dev);
-  b.segments = torch::from_blob(seg.data(), {R, W}, i64).clone().to(dev);
+  b.ids = torch::from_blob(ids.data(), shape, i64).clone().to(dev);
+  b.positions = torch::from_blob(pos.data(), shape, i64).clone().to(dev);
+  b.segments = torch::from_blob(seg.data(), shape, i64).clone().to(dev);
   const auto n_targets = std::int64_t(target_rows.size());
   b.target_rows = torch::from_blob(target_rows.data(), {n_targets}, i64).clone().to(dev);
   b.target_labels = torch::from_blob(target_labels.data(), {n_targets}, i64).clone().to(dev);

@@ -16,8 +16,9 @@
 
 namespace distill::train {
 
-// Shapes: R rows of W tokens (the packing length L cut to the longest row, rounded up to 8); n targets (labels
-// that are not -100); n_kd of them with teacher top-k (k each).
+// Shapes: R rows of W tokens (the packing length L cut to the longest row, rounded up to 8), or ragged, one row
+// of every row's real tokens back to back (W their count rounded up to kRaggedRound); n targets (labels that are
+// not -100); n_kd of them with teacher top-k (k each).
 struct Batch {
   torch::Tensor ids, positions, segments;          // [R, W] int64 (labels live on as the targets below)
   torch::Tensor target_rows, target_labels;        // [n]: flat hidden rows (r*W + j-1) predicting label j; label j
@@ -26,7 +27,12 @@ struct Batch {
   std::int64_t targets = 0, tokens = 0, kd_targets = 0;
 };
 
-Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev);
+// `ragged`: the rows' documents back to back in one row, their padding dropped; each attends only to itself, so
+// the sums are those of the padded batch (up to rounding). For one long example per row and a short one beside it
+// (the demo: 80-110 of 128) that saves the padding's compute. It needs attention that skips other documents'
+// keys (ragged_attention_pays), not a dense mask over every token of the batch.
+inline constexpr std::int64_t kRaggedRound = 32;  // fewer distinct matmul shapes for the primitive cache
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, bool ragged = false);
 
 // Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
 // targets that have teacher top-k (undefined without).

@@ -136,7 +136,7 @@ torch::Tensor attend(torch::Tensor q, torch::Tensor k, torch::Tensor v, LayerCon
   }
   // Causal: SDPA skips the masked blocks.
   if (ctx.causal) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale, sdpa_gqa);
-  return at::scaled_dot_product_attention(q, k, v, ctx.mask, 0.0, false, scale, sdpa_gqa);  // [B,H,T,dv]
+  return at::scaled_dot_product_attention(q, k, v, ctx.dense_mask(), 0.0, false, scale, sdpa_gqa);  // [B,H,T,dv]
 }
 
 }  // namespace
@@ -207,12 +207,29 @@ KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t
   return kv;
 }
 
-const torch::Tensor& LayerContext::additive_mask(torch::ScalarType dtype) {
-  if (!mask.defined()) {  // plain causal rows (TransformerImpl::forward made none): [1, 1, T, T], broadcast over B
+bool TransformerImpl::packed_attention_is_per_document(const torch::Device& dev) const {
+  // As GqaAttention's forward decides it: fused::rope_heads, then fused::causal_attention with doc_starts.
+  const auto hd = cfg_.attn_head_dim();
+  return dev.is_cpu() && !cfg_.use_mla() && cfg_.sliding_window == 0 && (hd == 16 || hd == 32 || hd == 64) &&
+         cfg_.rope_dim() == hd && embed_tokens->weight.scalar_type() == torch::kFloat32;
+}
+
+const torch::Tensor& LayerContext::dense_mask() {
+  if (mask.defined()) return mask;
+  if (mask_positions.defined()) {  // positions (and documents) given: keys at or before the query, in its document
+    auto allowed = mask_positions.unsqueeze(1) <= mask_positions.unsqueeze(2);  // [B,T(query),T(key)]
+    if (mask_segments.defined()) allowed = allowed & (mask_segments.unsqueeze(1) == mask_segments.unsqueeze(2));
+    mask = allowed.unsqueeze(1);
+  } else {  // plain causal rows: [1, 1, T, T], broadcast over B
     TORCH_CHECK(causal, "attention mask missing");
     const auto T = cos.size(2);
     mask = torch::ones({T, T}, cos.options().dtype(torch::kBool)).tril().view({1, 1, T, T});
   }
+  return mask;
+}
+
+const torch::Tensor& LayerContext::additive_mask(torch::ScalarType dtype) {
+  dense_mask();
   if (!bias_.defined())
     bias_ = torch::zeros(mask.sizes(), mask.options().dtype(dtype))
                 .masked_fill_(mask.logical_not(), -std::numeric_limits<float>::infinity())
@@ -666,9 +683,8 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     auto key_pos = torch::arange(ctx.kv_len, ids.options());
     ctx.mask = (key_pos.view({1, 1, -1}) <= pos.unsqueeze(-1)).unsqueeze(1);  // [B,1,T,S]
   } else if (!ctx.causal || T == 1) {  // plain causal rows: attention skips the masked half without a mask
-    auto allowed = pos.unsqueeze(1) <= pos.unsqueeze(2);  // [B,T(query),T(key)]
-    if (in.segment_ids.defined()) allowed = allowed & (in.segment_ids.unsqueeze(1) == in.segment_ids.unsqueeze(2));
-    ctx.mask = allowed.unsqueeze(1);
+    ctx.mask_positions = pos;
+    ctx.mask_segments = in.segment_ids;
     if (in.segment_ids.defined() && dev.is_cpu()) ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
   }
   // RoPE tables for these positions: angle = position * inv_freq.

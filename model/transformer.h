@@ -72,7 +72,7 @@ struct ForwardOutput {
 
 // What every layer needs besides its input; built once per forward.
 struct LayerContext {
-  torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend; when causal and T > 1, made on first use
+  torch::Tensor mask;                     // [B, 1, T, S] bool, true = may attend; made on first use (dense_mask)
   torch::Tensor cos, sin_rot;             // [B, 1, T, rope_dim]; sin_rot = [-sin, sin] halves (see apply_rope)
   bool causal = false;                    // mask is plain causal over T == S (attention may skip it)
   torch::Tensor doc_starts;               // [B, T] int64 CPU, packed rows only: the mask is keys doc_starts[i]..i
@@ -88,6 +88,10 @@ struct LayerContext {
   // The mask as an additive bias [B, T, 1, S] (0 or -inf; B is 1 for plain causal rows), made on first use and
   // shared by the layers.
   const torch::Tensor& additive_mask(torch::ScalarType dtype);
+  // The bool mask, made on first use: the fused attention reads doc_starts instead, and a dense [B, T, T] mask of a
+  // long ragged row would cost more than its attention.
+  const torch::Tensor& dense_mask();
+  torch::Tensor mask_positions, mask_segments;  // what dense_mask makes the mask from (segments may be undefined)
 
  private:
   torch::Tensor bias_;
@@ -188,6 +192,10 @@ class TransformerImpl : public torch::nn::Module {
   std::int64_t n_params() const;          // unique parameters (tied embeddings counted once)
   std::int64_t n_active_params() const;   // per token: only top-k routed experts counted
   torch::Tensor output_weight() const;    // [V, D]: lm_head, or the embedding when tied
+  // Whether training on `dev` reads, for documents packed in one row, only each document's own keys (the fused
+  // CPU attention with document starts) rather than a dense mask over the whole row: then the cost of a packed
+  // row grows with its documents' lengths, not the row's, and a batch may be one ragged row (distill/batch.h).
+  bool packed_attention_is_per_document(const torch::Device& dev) const;
 
  private:
   ModelConfig cfg_;

@@ -315,6 +315,56 @@ TEST_CASE("train: a batch of stretched documents gives the loss of each document
   CHECK(train::to_batch(train::pack_rows(ptrs, 12, 3), test::device()).one_document_per_row);
 }
 
+TEST_CASE("train: a ragged batch (every row's documents back to back in one row) gives the padded batch's sums and gradients", "[device]") {
+  // Rows of 16 hold 9+5 | 12 | 7, at stretched positions, with teacher top-k on the completion targets: the ragged
+  // batch drops each row's padding, renumbers the segments along its one row, and moves the target rows with them.
+  auto m = test::reference_model("llama");
+  torch::manual_seed(25);
+  const auto V = m->config().vocab_size;
+  const std::int64_t k = 3;
+  auto ex = random_examples(V, {9, 5, 12, 7}, 4);
+  for (auto& e : ex)
+    for (std::size_t t = 4; t < e.ids.size(); ++t)
+      for (std::int64_t i = 0; i < k; ++i) {
+        e.kd_ids.push_back(int((e.ids[t] + 7 * i) % V));
+        e.kd_logp.push_back(-0.5f - float(i));
+      }
+  std::vector<const train::Example*> ptrs;
+  for (const auto& e : ex) ptrs.push_back(&e);
+  Rng rng(11);
+  auto draw = [&] { return rng.unit(); };
+  std::vector<std::vector<std::int64_t>> pos;
+  for (const auto* e : ptrs) pos.push_back(train::stretched_positions(*e, 1.0, 64, draw));
+  const auto rows = train::pack_rows(ptrs, 16, 3, k, pos);
+  REQUIRE(rows.size() == 3);
+  auto run = [&](bool ragged) {
+    auto b = train::to_batch(rows, test::device(), ragged);
+    m->zero_grad();
+    auto [ce, kd] = train::batch_loss_sums(m, b, 0, train::KdKind::fkl);
+    (ce + kd).backward();
+    std::vector<torch::Tensor> g;
+    for (auto& p : m->parameters()) g.push_back(p.grad().clone());
+    return std::make_tuple(b, ce.item<double>(), kd.item<double>(), g);
+  };
+  auto [padded, ce_p, kd_p, g_p] = run(false);
+  auto [ragged, ce_r, kd_r, g_r] = run(true);
+  CHECK(padded.ids.sizes() == torch::IntArrayRef({3, 16}));
+  CHECK(ragged.ids.sizes() == torch::IntArrayRef({1, 64}));  // 9+5+12+7 = 33 real tokens, rounded up to 2 x 32
+  CHECK(ragged.tokens == 9 + 5 + 12 + 7);
+  CHECK(ragged.targets == padded.targets);
+  CHECK(ragged.kd_targets == padded.kd_targets);
+  CHECK(ragged.kd_targets == (9 - 4) + (5 - 4) + (12 - 4) + (7 - 4));
+  CHECK_FALSE(ragged.one_document_per_row);
+  const double tol = test::tol_scale();
+  CHECK(std::abs(ce_p - ce_r) < 1e-4 * tol);
+  CHECK(std::abs(kd_p - kd_r) < 1e-4 * tol);
+  for (std::size_t i = 0; i < g_p.size(); ++i)
+    CHECK(max_diff(g_p[i], g_r[i]) <= tol * (test::tol::kGradAtol + test::tol::kGradRtol * g_p[i].abs().max().item<double>()));
+  // Which models the trainer batches raggedly: those whose CPU attention reads only each document's keys.
+  CHECK(model::Transformer(student::find_preset("tiny")->config)->packed_attention_is_per_document(torch::kCPU));
+  CHECK_FALSE(test::reference_model("deepseek_v3")->packed_attention_is_per_document(torch::kCPU));  // MLA: a dense mask
+}
+
 TEST_CASE("train: the AdamW step (groups, clipping, warmup + cosine lr) equals torch.optim.AdamW", "[device]") {
   // tests/reference/gen_adamw.py: four steps on the llama reference weights, gradients from a formula both
   // sides compute exactly, the global norm clipped to 1 (steps 0 and 2 clip, 1 and 3 do not).
