@@ -16,9 +16,9 @@
 
 namespace distill::train {
 
-// Shapes: R rows of W tokens (the packing length L cut to the longest row, rounded up to 8), or ragged, one row
-// of every row's real tokens back to back (W their count rounded up to kRaggedRound); n targets (labels that are
-// not -100); n_kd of them with teacher top-k (k each).
+// Shapes: R rows of W tokens, n targets (labels that are not -100), n_kd of them with teacher top-k (k each).
+// Padded, each packed row is a row, cut to the longest (rounded up to 8); ragged, runs of packed rows go back to
+// back, one run a row, padded at its end to the longest run (rounded up to kRaggedRound).
 struct Batch {
   torch::Tensor ids, positions, segments;          // [R, W] int64 (labels live on as the targets below)
   torch::Tensor target_rows, target_labels;        // [n]: flat hidden rows (r*W + j-1) predicting label j; label j
@@ -27,12 +27,15 @@ struct Batch {
   std::int64_t targets = 0, tokens = 0, kd_targets = 0;
 };
 
-// `ragged`: the rows' documents back to back in one row, their padding dropped; each attends only to itself, so
-// the sums are those of the padded batch (up to rounding). For one long example per row and a short one beside it
-// (the demo: 80-110 of 128) that saves the padding's compute. It needs attention that skips other documents'
-// keys (ragged_attention_pays), not a dense mask over every token of the batch.
+// `ragged_rows` > 0: that many ragged rows (at most one per packed row), their padding dropped; each document
+// attends only to itself, so the sums are the padded batch's (up to rounding). For one long example per row and a
+// short one beside it (the demo: 80-110 of 128) that saves the padding's compute. It needs attention that skips
+// other documents' keys, not a dense mask over the whole row: ragged_rows_for says how many rows, or 0.
 inline constexpr std::int64_t kRaggedRound = 32;  // fewer distinct matmul shapes for the primitive cache
-Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, bool ragged = false);
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int64_t ragged_rows = 0);
+// 0 (padded) unless m's attention on dev reads only each document's keys (packed_attention_is_per_document); then
+// enough rows that every thread has a (row, kv head) attention task.
+std::int64_t ragged_rows_for(model::Transformer& m, const torch::Device& dev);
 
 // Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
 // targets that have teacher top-k (undefined without).

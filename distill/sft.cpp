@@ -96,7 +96,7 @@ double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int
   std::int64_t n = 0;
   for (std::size_t i = 0; i < all.size(); i += std::size_t(rows)) {
     std::vector<Row> part(all.begin() + std::ptrdiff_t(i), all.begin() + std::ptrdiff_t(std::min(all.size(), i + std::size_t(rows))));
-    auto b = to_batch(part, dev, m->packed_attention_is_per_document(dev));
+    auto b = to_batch(part, dev, ragged_rows_for(m, dev));
     sum += batch_loss_sum(m, b, chunk).detach().to(torch::kFloat64);
     n += b.targets;
   }
@@ -345,7 +345,7 @@ class SftRecipe : public Recipe {
     StepSums s;
     s.targets = s.kd_targets = 0;
     for (std::int64_t k = 0; k < cfg_.grad_accum; ++k) {
-      micro.push_back(to_batch(stream_.next(), device, m_->packed_attention_is_per_document(device)));
+      micro.push_back(to_batch(stream_.next(), device, ragged_rows_for(m_, device)));
       s.targets += micro.back().targets;
       s.kd_targets += micro.back().kd_targets;
     }

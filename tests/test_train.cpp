@@ -337,8 +337,8 @@ TEST_CASE("train: a ragged batch (every row's documents back to back in one row)
   for (const auto* e : ptrs) pos.push_back(train::stretched_positions(*e, 1.0, 64, draw));
   const auto rows = train::pack_rows(ptrs, 16, 3, k, pos);
   REQUIRE(rows.size() == 3);
-  auto run = [&](bool ragged) {
-    auto b = train::to_batch(rows, test::device(), ragged);
+  auto run = [&](std::int64_t ragged_rows) {
+    auto b = train::to_batch(rows, test::device(), ragged_rows);
     m->zero_grad();
     auto [ce, kd] = train::batch_loss_sums(m, b, 0, train::KdKind::fkl);
     (ce + kd).backward();
@@ -346,8 +346,9 @@ TEST_CASE("train: a ragged batch (every row's documents back to back in one row)
     for (auto& p : m->parameters()) g.push_back(p.grad().clone());
     return std::make_tuple(b, ce.item<double>(), kd.item<double>(), g);
   };
-  auto [padded, ce_p, kd_p, g_p] = run(false);
-  auto [ragged, ce_r, kd_r, g_r] = run(true);
+  auto [padded, ce_p, kd_p, g_p] = run(0);
+  auto [ragged, ce_r, kd_r, g_r] = run(1);
+  auto [two, ce_2, kd_2, g_2] = run(2);  // runs of packed rows: (9+5) | (12)(7), 14 and 19 tokens, each padded to 32
   CHECK(padded.ids.sizes() == torch::IntArrayRef({3, 16}));
   CHECK(ragged.ids.sizes() == torch::IntArrayRef({1, 64}));  // 9+5+12+7 = 33 real tokens, rounded up to 2 x 32
   CHECK(ragged.tokens == 9 + 5 + 12 + 7);
@@ -355,14 +356,25 @@ TEST_CASE("train: a ragged batch (every row's documents back to back in one row)
   CHECK(ragged.kd_targets == padded.kd_targets);
   CHECK(ragged.kd_targets == (9 - 4) + (5 - 4) + (12 - 4) + (7 - 4));
   CHECK_FALSE(ragged.one_document_per_row);
+  CHECK(two.ids.sizes() == torch::IntArrayRef({2, 32}));
+  CHECK(two.targets == padded.targets);
+  CHECK(std::abs(ce_p - ce_2) < 1e-4 * test::tol_scale());
+  CHECK(std::abs(kd_p - kd_2) < 1e-4 * test::tol_scale());
+  for (std::size_t i = 0; i < g_p.size(); ++i)
+    CHECK(max_diff(g_p[i], g_2[i]) <= test::tol_scale() * (test::tol::kGradAtol + test::tol::kGradRtol * g_p[i].abs().max().item<double>()));
   const double tol = test::tol_scale();
   CHECK(std::abs(ce_p - ce_r) < 1e-4 * tol);
   CHECK(std::abs(kd_p - kd_r) < 1e-4 * tol);
   for (std::size_t i = 0; i < g_p.size(); ++i)
     CHECK(max_diff(g_p[i], g_r[i]) <= tol * (test::tol::kGradAtol + test::tol::kGradRtol * g_p[i].abs().max().item<double>()));
-  // Which models the trainer batches raggedly: those whose CPU attention reads only each document's keys.
-  CHECK(model::Transformer(student::find_preset("tiny")->config)->packed_attention_is_per_document(torch::kCPU));
-  CHECK_FALSE(test::reference_model("deepseek_v3")->packed_attention_is_per_document(torch::kCPU));  // MLA: a dense mask
+  // Which models the trainer batches raggedly: those whose CPU attention reads only each document's keys, in
+  // enough rows for a (row, kv head) task per thread.
+  model::Transformer tiny(student::find_preset("tiny")->config);
+  CHECK(tiny->packed_attention_is_per_document(torch::kCPU));
+  CHECK(train::ragged_rows_for(tiny, torch::kCPU) == (at::get_num_threads() + 3) / 4);  // 4 kv heads
+  auto mla = test::reference_model("deepseek_v3");
+  CHECK_FALSE(mla->packed_attention_is_per_document(torch::kCPU));  // MLA: a dense mask
+  CHECK(train::ragged_rows_for(mla, torch::kCPU) == 0);
 }
 
 TEST_CASE("train: the AdamW step (groups, clipping, warmup + cosine lr) equals torch.optim.AdamW", "[device]") {
