@@ -6,7 +6,8 @@
 // (model/cpu_gemm.h: oneDNN where it applies), and the ceiling our matmul rate puts on the ratio. Rows
 // "tiny" and "dense-20m" are language modelling on random tokens (the model, loss and optimizer alone);
 // "tiny-sft" is the trainer's own step on what `distill train` sees in the demo (R1 prompt + CoT, loss on the
-// completion, one example per 128-token row) against the eager loop an HF-style script would run on the same rows.
+// completion, one example per 128-token row; ragged batches, as the trainer makes them on the CPU) against the
+// eager loop an HF-style script would run on the same rows (each batch padded to its longest row).
 // Each side reports its best of --repeat runs, taken in turns (this machine's speed swings by a third between
 // minutes; the best run is the least disturbed one). DISTILL_PROFILE=DIR writes a LibTorch profiler trace of
 // each row's first run of ours to DIR/ROW.json. Asserts nothing.
@@ -180,6 +181,9 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> ids, labels;
     std::vector<std::int64_t> counted;
     std::vector<train::Batch> batches;
+    torch::manual_seed(0);
+    model::Transformer m(cfg);
+    m->train();
     for (std::int64_t i = 0; i < S; ++i) {
       std::vector<train::Row> part(rows.begin() + i * B, rows.begin() + (i + 1) * B);
       std::vector<std::int64_t> flat_ids, flat_labels;
@@ -192,11 +196,8 @@ int main(int argc, char** argv) {
       ids.push_back(torch::tensor(flat_ids, torch::kInt64).view({B, 128}));
       labels.push_back(torch::tensor(flat_labels, torch::kInt64).view({B, 128}));
       counted.push_back(used);
-      batches.push_back(train::to_batch(part, torch::kCPU));
+      batches.push_back(train::to_batch(part, torch::kCPU, train::ragged_rows_for(m, torch::kCPU)));  // as the trainer
     }
-    torch::manual_seed(0);
-    model::Transformer m(cfg);
-    m->train();
     const auto mdir = (dir / "tiny-sft").string();
     model::save_hf_dir(*m, mdir);
     const auto data = (dir / "tiny-sft.batches.safetensors").string();
