@@ -15,10 +15,12 @@ constexpr std::int64_t kF32 = 4;
 
 // What one layer's forward keeps for backward, per token, in elements: RoPE'd q, k, v, the attention output and
 // its logsumexp (the fused kernel and SDPA's flash kernels keep no [T, T] weights); SwiGLU keeps gate, up and
-// their product; each norm its output.
+// their product; each norm its input and output.
 std::int64_t layer_activations(const model::ModelConfig& c, std::int64_t l) {
   const auto D = c.hidden_size, H = c.num_attention_heads;
-  std::int64_t a = 3 * D;  // the normed input, the residual sum, its norm (each norm keeps its output for backward)
+  // The layer's input (a new tensor: the last layer's residual sum), its norm, the residual sum after attention
+  // and its norm: each RMSNorm keeps its input and its output for backward.
+  std::int64_t a = 4 * D;
   if (c.use_mla()) {
     const auto qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
     a += (c.q_lora_rank > 0 ? 2 * c.q_lora_rank : 0) + H * qk;             // q path
