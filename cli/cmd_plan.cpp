@@ -1,7 +1,6 @@
 // cli/cmd_plan.cpp: `distill plan --student PRESET|DIR [options of train]`: the memory a training run will need
 // (distill/memory_plan.h), part by part, whether it fits the device, and what to change when it does not.
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +8,6 @@
 #include "cli/common.h"
 #include "common/config_text.h"
 #include "common/errors.h"
-#include "common/fs.h"
 #include "common/memory.h"
 #include "distill/memory_plan.h"
 #include "student/presets.h"
@@ -27,12 +25,9 @@ struct PlanArgs {
 };
 
 model::ModelConfig student_config(const std::string& student) {
-  if (const auto* p = student::find_preset(student)) return p->config;
-  const auto path = student + "/config.json";
-  if (!std::filesystem::exists(path))
-    throw InputError("--student '" + student + "' is neither a preset (" + student::preset_names() +
-                     ") nor a model directory with a config.json");
-  return model::ModelConfig::from_hf_json(read_file(path), path);
+  if (auto c = student::student_config(student)) return *c;
+  throw InputError("--student '" + student + "' is neither a preset (" + student::preset_names() +
+                   ") nor a model directory with a config.json");
 }
 
 // What would make a run fit that does not, in the order a person would try them.

@@ -317,7 +317,8 @@ class SftRecipe : public Recipe {
         rows_(std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len)),
         stream_(ex.train, cfg.max_seq_len, rows_, pad, cfg.seed ^ 0x5f7ULL, kd ? ex.kd_k : 0, cfg.position_stretch,
                 m->config().max_position_embeddings),
-        avg_from_(cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps), named_(std::move(trained)) {}
+        avg_from_(cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps), named_(std::move(trained)),
+        ragged_rows_(ragged_rows_for(m, device)) {}
 
   std::int64_t rows() const { return rows_; }
   std::int64_t avg_from() const { return avg_from_; }
@@ -345,7 +346,7 @@ class SftRecipe : public Recipe {
     StepSums s;
     s.targets = s.kd_targets = 0;
     for (std::int64_t k = 0; k < cfg_.grad_accum; ++k) {
-      micro.push_back(to_batch(stream_.next(), device, ragged_rows_for(m_, device)));
+      micro.push_back(to_batch(stream_.next(), device, ragged_rows_));
       s.targets += micro.back().targets;
       s.kd_targets += micro.back().kd_targets;
     }
@@ -427,6 +428,7 @@ class SftRecipe : public Recipe {
   std::int64_t avg_from_;
   NamedTensors named_;
   std::vector<torch::Tensor> avg_;
+  std::int64_t ragged_rows_;  // to_batch's: the device and model do not change during the run
 };
 
 // LoRA on the student: adapters attached and trained alone (the optimizer holds only their state); checkpoints
@@ -458,15 +460,11 @@ std::unique_ptr<torch::optim::AdamW> setup_lora(const SftConfig& cfg, model::Tra
 // Returns the planned peak in bytes. (On CUDA the device's size is not queried yet: `distill plan --gpu-mem`.)
 std::int64_t check_memory(const SftConfig& cfg, const model::Tokenizer& tok, const torch::Device& device,
                           model::Precision precision, const std::function<void(const std::string&)>& log) {
+  auto model = student::student_config(cfg.student);
+  if (!model) return 0;  // not a model directory: build_student says so
   PlanInput in;
-  if (const auto* preset = student::find_preset(cfg.student)) {
-    in.model = preset->config;
-    in.model.vocab_size = tok.vocab_size();
-  } else if (fs::exists(cfg.student + "/config.json")) {
-    in.model = model::ModelConfig::from_hf_json(read_file(cfg.student + "/config.json"), cfg.student + "/config.json");
-  } else {
-    return 0;  // not a model directory: build_student says so
-  }
+  in.model = *model;
+  if (student::find_preset(cfg.student)) in.model.vocab_size = tok.vocab_size();  // a preset takes the tokenizer's
   in.seq_len = cfg.max_seq_len, in.batch_tokens = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len) * cfg.max_seq_len;
   in.vocab_chunk = cfg.vocab_chunk, in.lora_rank = cfg.lora.rank, in.lora_targets = cfg.lora.targets;
   in.lora_dropout = cfg.lora.dropout > 0, in.checkpoint_activations = cfg.checkpoint_activations;

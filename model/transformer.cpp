@@ -686,6 +686,9 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
     ctx.mask_positions = pos;
     ctx.mask_segments = in.segment_ids;
     if (in.segment_ids.defined() && dev.is_cpu()) ctx.doc_starts = fused::document_starts(pos, in.segment_ids);
+    // The fused attention reads doc_starts alone; any other path needs the dense mask, made here once (a
+    // checkpointed layer keeps its own copy of the context, so one made on first use would be one per layer).
+    if (!(ctx.doc_starts.defined() && packed_attention_is_per_document(dev))) ctx.dense_mask();
   }
   // RoPE tables for these positions: angle = position * inv_freq.
   if (!inv_freq_.defined() || inv_freq_.device() != dev) std::tie(inv_freq_, rope_attention_) = rope_frequencies(cfg_, dev);
@@ -697,9 +700,6 @@ ForwardOutput TransformerImpl::forward(const ForwardInput& in) {
   ctx.sin_rot = torch::cat({-sin, sin}, -1).unsqueeze(1).to(h.scalar_type());  // [B,1,T,rd], see apply_rope
 
   const bool checkpoint = in.checkpoint_layers && torch::GradMode::is_enabled();
-  // A checkpointed layer keeps its own copy of the context: a mask it made on first use would be one per layer.
-  if (checkpoint && ctx.mask_positions.defined() && !(ctx.doc_starts.defined() && packed_attention_is_per_document(dev)))
-    ctx.dense_mask();
   TORCH_CHECK(!(checkpoint && in.want_aux_loss), "activation checkpointing with the aux loss is not supported: the "
               "router logits would be kept from the no-grad forward");
   for (std::size_t i = 0; i < layers->size(); ++i) {

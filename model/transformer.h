@@ -88,8 +88,8 @@ struct LayerContext {
   // The mask as an additive bias [B, T, 1, S] (0 or -inf; B is 1 for plain causal rows), made on first use and
   // shared by the layers.
   const torch::Tensor& additive_mask(torch::ScalarType dtype);
-  // The bool mask, made on first use: the fused attention reads doc_starts instead, and a dense [B, T, T] mask of a
-  // long ragged row would cost more than its attention.
+  // The bool mask, made by the forward unless the fused attention will read doc_starts instead (a dense [B, T, T]
+  // mask of a long ragged row would cost more than its attention), else on first use.
   const torch::Tensor& dense_mask();
   torch::Tensor mask_positions, mask_segments;  // what dense_mask makes the mask from (segments may be undefined)
 

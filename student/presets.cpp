@@ -1,6 +1,10 @@
 // student/presets.cpp: see presets.h. Shapes copied from each model's published config.json.
 #include "student/presets.h"
 
+#include <filesystem>
+
+#include "common/fs.h"
+
 namespace distill::student {
 
 namespace {
@@ -106,6 +110,13 @@ std::string preset_names() {
   std::string s;
   for (const auto& p : presets()) s += (s.empty() ? "" : ", ") + p.name;
   return s;
+}
+
+std::optional<model::ModelConfig> student_config(const std::string& student) {
+  if (const auto* p = find_preset(student)) return p->config;
+  const auto path = student + "/config.json";
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  return model::ModelConfig::from_hf_json(read_file(path), path);
 }
 
 std::int64_t analytic_param_count(const model::ModelConfig& c) {

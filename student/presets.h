@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct Preset {
 const std::vector<Preset>& presets();
 const Preset* find_preset(const std::string& name);  // nullptr if unknown
 std::string preset_names();                          // "tiny, qwen2.5-1.5b, ..."
+// The config `--student` names: a preset's, or a model directory's config.json (InputError naming the key when
+// it is malformed); nullopt when it is neither.
+std::optional<model::ModelConfig> student_config(const std::string& student);
 
 // Parameters of a model with this config, from the shapes alone (no allocation): embeddings, attention,
 // FFN or experts, norms, head (once when tied).
