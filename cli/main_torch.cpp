@@ -8,6 +8,7 @@
 #endif
 
 #include "cli/command.h"
+#include "model/cpu_block_cache.h"
 
 namespace distill::cli {
 
@@ -31,11 +32,11 @@ int run_cli(const std::vector<std::string>& args) { return run_cli_with(args, {r
 
 int main(int argc, char** argv) {
 #ifdef __GLIBC__
-  // A training step frees and reallocates the same megabytes of activations every step. glibc's defaults hand
-  // them back to the kernel (munmap, heap trim) and fault them in zeroed again: a third of the demo's page faults
-  // and ~7% of its step time on 2 cores. Kept in the heap instead; blocks from 256 MiB up are still mapped apart.
+  // Tensors of 256 KiB and up live in model/cpu_block_cache.h. Smaller ones are freed and reallocated every step too;
+  // glibc's defaults hand them back to the kernel and fault them in zeroed again, so they stay in its heap.
   // (A glibc that refuses the threshold keeps its defaults: the trim threshold alone would pin mmap at 128 KiB.)
   if (mallopt(M_MMAP_THRESHOLD, 256 << 20) == 1) mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
+  distill::model::cpu_cache::install();
   return distill::cli::run_cli(std::vector<std::string>(argv, argv + argc));
 }

@@ -42,6 +42,20 @@ std::int64_t layer_activations(const model::ModelConfig& c, std::int64_t l) {
   return a;
 }
 
+// Per token, the width of the two tensors a layer's backward holds at once at its widest: the gradients of the
+// SwiGLU's gate and up (each routed copy of a token in an MoE layer), or of attention's q, k and v (half their sum).
+std::int64_t layer_widest(const model::ModelConfig& c, std::int64_t l) {
+  std::int64_t ffn = c.intermediate_size;
+  if (c.is_moe_layer(l)) {
+    const auto shared = c.model_type == "qwen2_moe" ? c.shared_expert_intermediate_size
+                                                    : c.n_shared_experts * c.moe_intermediate_size;
+    ffn = c.num_experts_per_tok * c.moe_intermediate_size + shared;
+  }
+  const auto attn = c.use_mla() ? c.num_attention_heads * (c.qk_nope_head_dim + c.qk_rope_head_dim + c.v_head_dim)
+                                : (c.num_attention_heads + 2 * c.num_key_value_heads) * c.attn_head_dim() / 2;
+  return std::max(ffn, attn);
+}
+
 // LoRA's own saved tensors per token: A x per adapter (and the dropped-out input when dropout is on).
 std::int64_t lora_activations(const PlanInput& in, std::int64_t l) {
   std::int64_t a = 0;
@@ -95,11 +109,12 @@ MemoryPlan plan_memory(const PlanInput& in) {
   m.optimizer = 2 * m.trainable * kF32;
   const auto N = in.batch_tokens;
   const std::int64_t elem = in.bf16_autocast ? 2 : kF32;
-  std::int64_t all = 0, largest = 0;
+  std::int64_t all = 0, largest = 0, widest = 0;
   for (std::int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const auto a = layer_activations(c, l) + (in.lora_rank > 0 ? lora_activations(in, l) : 0);
     all += a;
     largest = std::max(largest, a);
+    widest = std::max(widest, layer_widest(c, l));
   }
   const auto final_norm = 2 * c.hidden_size;
   m.activations = N * (all + final_norm) * elem;
@@ -108,11 +123,13 @@ MemoryPlan plan_memory(const PlanInput& in) {
   const auto cols = in.vocab_chunk > 0 ? std::min(in.vocab_chunk, c.vocab_size) : c.vocab_size;
   m.logits = 2 * N * cols * kF32;
   const auto acts = in.checkpoint_activations ? m.activations_checkpointed : m.activations;
-  const auto backward_layer = 2 * N * largest * elem;  // one layer's gradients of its activations
+  // Backward starts with every activation alive: the loss's logits first, then the last layer's widest gradients
+  // (two of them, and the hidden state's). Parameter gradients grow as activations are freed layer by layer.
+  const auto backward = std::max(m.logits, N * (2 * widest + c.hidden_size) * elem);
   const auto body = m.weights + m.optimizer +
-                    (in.grad_accum > 1 ? m.gradients + acts + m.logits
-                                       : std::max(acts + m.logits, m.gradients + backward_layer));
-  m.workspace = (64ll << 20) + body / 20;  // measured on the CPU: see memory_plan.h
+                    (in.grad_accum > 1 ? m.gradients + acts + backward
+                                       : std::max(acts + backward, m.gradients + backward));
+  m.workspace = (160ll << 20) + body / 20;  // measured on the CPU: see memory_plan.h
   m.peak = body + m.workspace;
   return m;
 }

@@ -7,10 +7,13 @@
 //   activations  what forward keeps for backward, layer by layer, for one micro-batch of batch-tokens tokens
 //                (with --checkpoint-activations: each layer's input, plus one layer recomputed)
 //   logits       the output layer and the loss: [tokens, vocab] at once, or [tokens, vocab-chunk] slices
-//   workspace    library scratch, allocator slack and the process's own (a fixed share, measured on the CPU)
-// The peak is weights + optimizer + the larger of (activations + logits) and (gradients + one layer's backward);
-// with gradient accumulation the gradients are held through later micro-batches, so their sum; --average-last
-// adds a mean of what trains, counted with the weights.
+//   workspace    the process's own and allocator slack: 160 MiB (LibTorch code paged in by the first step, oneDNN's
+//                kernels, thread arenas: the 0.4M-parameter tiny preset peaks 150-175 MiB above its tensors on the
+//                CPU) + 5% of the rest
+// The peak is weights + optimizer + the larger of activations and gradients, + what backward adds at its start (the
+// logits' gradient, or the last layer's widest gradients, while every activation is still alive); with gradient
+// accumulation the gradients are held through later micro-batches, so their sum; --average-last adds a mean of what
+// trains, counted with the weights.
 // Checked against the 16 bytes/parameter rule and LoRA's own count (tests/test_train.cpp); against measured peak
 // RSS on the CPU by hand (`train --json` reports both; figures in the README); on CUDA, not yet measured.
 #pragma once

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/interrupt.h"
 #include "dataset/samples.h"
+#include "model/cpu_block_cache.h"
 #include "distill/optimizer.h"
 #include "distill/schedule.h"
 #include "distill/train_state.h"
@@ -132,6 +133,7 @@ class Loop {
     run_tokens_ += s.tokens;
     const auto grad_norm = adamw_step(opt_, lr, o_.grad_clip);
     r_.after_update(step);
+    model::cpu_cache::end_of_step();  // the blocks of this step's shapes stay mapped for the next
     // One host read for the step's numbers: the losses and the gradient norm (when clipping computed it).
     const auto zero = torch::zeros({}, torch::dtype(torch::kFloat64).device(device_));
     const auto read = torch::stack({s.loss_sum.to(torch::kFloat64), s.kd_sum.defined() ? s.kd_sum.to(torch::kFloat64) : zero,

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/errors.h"
+#include "model/cpu_block_cache.h"
 
 namespace distill::teacher {
 
@@ -232,6 +233,7 @@ void Engine::run(RequestSource& source, const SamplingParams& p, const std::func
       auto joiners = source.take(free);
       if (!joiners.empty()) {
         prefill(joiners, p);
+        model::cpu_cache::end_of_step();  // prompts differ in length: their blocks need not be kept
         retire();
         continue;
       }
