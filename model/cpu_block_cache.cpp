@@ -43,7 +43,8 @@ class BlockCache final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = sizes_.find(p);
     if (it == sizes_.end()) return false;
-    free_.emplace(it->second, FreeBlock{p, true});
+    // before its equals, so the next request of this size takes the block freed last, still warm in the caches
+    free_.emplace_hint(free_.lower_bound(it->second), it->second, FreeBlock{p, true});
     stats_.live_bytes -= std::int64_t(it->second);
     stats_.cached_bytes += std::int64_t(it->second);
     return true;
