@@ -51,7 +51,8 @@ std::int64_t layer_widest(const model::ModelConfig& c, std::int64_t l) {
                                                     : c.n_shared_experts * c.moe_intermediate_size;
     ffn = c.num_experts_per_tok * c.moe_intermediate_size + shared;
   }
-  const auto attn = c.use_mla() ? c.num_attention_heads * (c.qk_nope_head_dim + c.qk_rope_head_dim + c.v_head_dim)
+  const auto qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
+  const auto attn = c.use_mla() ? c.num_attention_heads * (2 * qk + c.v_head_dim) / 2
                                 : (c.num_attention_heads + 2 * c.num_key_value_heads) * c.attn_head_dim() / 2;
   return std::max(ffn, attn);
 }

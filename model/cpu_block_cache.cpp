@@ -6,7 +6,9 @@
 #include <c10/util/Exception.h>
 #include <sys/mman.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -31,10 +33,11 @@ class BlockCache final : public c10::Allocator {
     if (n < kMinBlock) return small_->allocate(n);
     const auto size = block_size(n);
     void* p = take(size);
-    return {p, p, &release, c10::Device(c10::DeviceType::CPU)};
+    if (!p) return small_->allocate(n);  // no mapping to be had: the allocator before it may still find room
+    return {p, p, &release_any, c10::Device(c10::DeviceType::CPU)};
   }
 
-  // raw_allocate hands out either kind of block, so the raw deleter tells them apart
+  // Both kinds of block come back through one deleter that tells them apart (raw_allocate hands out either).
   c10::DeleterFnPtr raw_deleter() const override { return &release_any; }
   void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
 
@@ -78,10 +81,10 @@ class BlockCache final : public c10::Allocator {
     unmap_untaken(size);  // what the last step left unused makes room before the RSS grows
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
-      while (!free_.empty()) unmap(free_.begin());  // out of memory: give every cached block back, then retry once
+      while (!free_.empty()) unmap(free_.begin());  // give every cached block back, then retry once
       p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      TORCH_CHECK(p != MAP_FAILED, "CPU out of memory: could not map ", size, " bytes (",
-                  stats_.live_bytes >> 20, " MiB of large tensors live)");
+      // Out of memory, or of mappings (vm.max_map_count): the caller falls back to the allocator before this one.
+      if (p == MAP_FAILED) return nullptr;
     }
     sizes_[p] = size;
     stats_.live_bytes += std::int64_t(size);
@@ -106,7 +109,6 @@ class BlockCache final : public c10::Allocator {
     return free_.erase(it);
   }
 
-  static void release(void* p);
   static void release_any(void* p);
 
   c10::Allocator* small_;
@@ -117,10 +119,6 @@ class BlockCache final : public c10::Allocator {
 };
 
 BlockCache* g_cache = nullptr;
-
-void BlockCache::release(void* p) {
-  TORCH_INTERNAL_ASSERT(g_cache->give_back(p), "cpu block cache: a block it did not hand out came back");
-}
 
 void BlockCache::release_any(void* p) {
   if (p && !g_cache->give_back(p)) g_cache->small()->raw_deleter()(p);
@@ -133,6 +131,7 @@ std::size_t block_size(std::size_t n) { return n < kMinBlock ? n : (n + kPage - 
 void install() {
   static std::once_flag once;
   std::call_once(once, [] {
+    if (const char* v = std::getenv("DISTILL_CPU_CACHE"); v && std::string(v) == "off") return;
     // Never destroyed: tensors freed during static destruction still return their blocks to it.
     g_cache = new BlockCache(c10::GetCPUAllocator());
     c10::SetCPUAllocator(g_cache, /*priority=*/1);

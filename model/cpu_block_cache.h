@@ -7,8 +7,9 @@
 // Here blocks of 256 KiB and up are mapped on their own and kept when freed. A request takes the smallest free block
 // at most 12.5% larger than itself; `end_of_step` unmaps the free blocks the last step did not take, and a miss
 // unmaps those before it maps more, so the RSS follows the live tensors instead of creeping. Blocks are mapped at
-// their own size (whole pages), so long-lived weights waste nothing. Smaller blocks go to the allocator that was
-// installed before (LibTorch's default).
+// their own size (whole pages); a long-lived tensor made after a step's blocks were freed (AdamW's moments after the
+// first backward) may still take one up to 12.5% larger. Smaller blocks, and any the kernel will not map, go to the
+// allocator that was installed before (LibTorch's default). DISTILL_CPU_CACHE=off leaves that one in place.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,8 @@
 
 namespace distill::model::cpu_cache {
 
-// Makes the cache LibTorch's CPU allocator (idempotent; tensors allocated before keep their own deleters).
+// Makes the cache LibTorch's CPU allocator (idempotent; tensors allocated before keep their own deleters), unless
+// the environment says DISTILL_CPU_CACHE=off.
 void install();
 
 // Unmaps the cached free blocks that no allocation took since the previous call. A loop calls it once a step; a

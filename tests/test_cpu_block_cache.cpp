@@ -1,7 +1,9 @@
-// tests/test_cpu_block_cache.cpp: the CPU block cache (model/cpu_block_cache.h): its size classes exactly, reuse of
-// a freed block, a step that leaves a block unused giving it back, and a miss unmapping unused blocks before it maps
-// more. It is installed here for the whole test binary, as distill-torch installs it, so every LibTorch test in
-// this binary (the training equivalences among them) runs on it.
+// tests/test_cpu_block_cache.cpp: the CPU block cache (model/cpu_block_cache.h): page-rounded sizes, reuse of a freed
+// block up to 12.5% larger, a step that leaves a block unused giving it back, a miss unmapping unused blocks before
+// it maps more, raw allocations of either size, and the order equal sizes are taken in. It is installed here for
+// the whole test binary, as distill-torch installs it, so every LibTorch test in this binary (the training
+// equivalences among them) runs on it.
+#include <c10/core/CPUAllocator.h>
 #include <catch2/catch.hpp>
 #include <torch/torch.h>
 
@@ -77,4 +79,28 @@ TEST_CASE("cpu block cache: a freed block is reused up to 12.5% larger, one a st
   }
   { auto small = bytes(100 * 1024); }  // under 256 KiB: not the cache's
   CHECK(cache::stats().cached_bytes == 20 * MiB);
+}
+
+TEST_CASE("cpu block cache: raw allocations of either size return through the raw deleter, the block freed last is "
+          "taken first") {
+  REQUIRE(installed);
+  cache::end_of_step();
+  cache::end_of_step();
+  auto* alloc = c10::GetCPUAllocator();
+  void* big = alloc->raw_allocate(2 * MiB);
+  void* small = alloc->raw_allocate(1000);
+  REQUIRE(big);
+  REQUIRE(small);
+  alloc->raw_deallocate(small);  // the allocator before the cache frees it
+  alloc->raw_deallocate(big);
+  CHECK(cache::stats().cached_bytes == 2 * MiB);
+
+  void* first = nullptr;
+  {
+    auto x = bytes(3 * MiB);
+    auto y = bytes(3 * MiB);
+    first = x.data_ptr();
+  }  // y goes back first, then x
+  auto z = bytes(3 * MiB);
+  CHECK(z.data_ptr() == first);
 }
