@@ -16,6 +16,11 @@ constexpr std::int64_t kF32 = 4;
 // What one layer's forward keeps for backward, per token, in elements: RoPE'd q, k, v, the attention output and
 // its logsumexp (the fused kernel and SDPA's flash kernels keep no [T, T] weights); SwiGLU keeps gate, up and
 // their product; each norm its input and output.
+// The shared expert's intermediate width of an MoE layer (0: none).
+std::int64_t shared_intermediate(const model::ModelConfig& c) {
+  return c.model_type == "qwen2_moe" ? c.shared_expert_intermediate_size : c.n_shared_experts * c.moe_intermediate_size;
+}
+
 std::int64_t layer_activations(const model::ModelConfig& c, std::int64_t l) {
   const auto D = c.hidden_size, H = c.num_attention_heads;
   // The layer's input (a new tensor: the last layer's residual sum), its norm, the residual sum after attention
@@ -34,8 +39,7 @@ std::int64_t layer_activations(const model::ModelConfig& c, std::int64_t l) {
   if (c.is_moe_layer(l)) {
     const auto k = c.num_experts_per_tok, I = c.moe_intermediate_size;
     a += c.n_routed_experts + k * (D + 3 * I + D);  // router logits; per routed copy its input, SwiGLU, output
-    const auto shared = c.model_type == "qwen2_moe" ? c.shared_expert_intermediate_size : c.n_shared_experts * I;
-    a += 3 * shared;
+    a += 3 * shared_intermediate(c);
   } else {
     a += 3 * c.intermediate_size;
   }
@@ -46,11 +50,7 @@ std::int64_t layer_activations(const model::ModelConfig& c, std::int64_t l) {
 // SwiGLU's gate and up (each routed copy of a token in an MoE layer), or of attention's q, k and v (half their sum).
 std::int64_t layer_widest(const model::ModelConfig& c, std::int64_t l) {
   std::int64_t ffn = c.intermediate_size;
-  if (c.is_moe_layer(l)) {
-    const auto shared = c.model_type == "qwen2_moe" ? c.shared_expert_intermediate_size
-                                                    : c.n_shared_experts * c.moe_intermediate_size;
-    ffn = c.num_experts_per_tok * c.moe_intermediate_size + shared;
-  }
+  if (c.is_moe_layer(l)) ffn = c.num_experts_per_tok * c.moe_intermediate_size + shared_intermediate(c);
   const auto qk = c.qk_nope_head_dim + c.qk_rope_head_dim;
   const auto attn = c.use_mla() ? c.num_attention_heads * (2 * qk + c.v_head_dim) / 2
                                 : (c.num_attention_heads + 2 * c.num_key_value_heads) * c.attn_head_dim() / 2;
@@ -93,7 +93,7 @@ std::vector<Projection> layer_projections(const model::ModelConfig& c, std::int6
   }
   std::int64_t I = c.intermediate_size;
   if (c.is_moe_layer(l))  // routed experts take no adapters; the shared expert does
-    I = c.model_type == "qwen2_moe" ? c.shared_expert_intermediate_size : c.n_shared_experts * c.moe_intermediate_size;
+    I = shared_intermediate(c);
   if (I > 0) p.insert(p.end(), {{"gate_proj", D, I}, {"up_proj", D, I}, {"down_proj", I, D}});
   return p;
 }
@@ -128,8 +128,7 @@ MemoryPlan plan_memory(const PlanInput& in) {
   // (two of them, and the hidden state's). Parameter gradients grow as activations are freed layer by layer.
   const auto backward = std::max(m.logits, N * (2 * widest + c.hidden_size) * elem);
   const auto body = m.weights + m.optimizer +
-                    (in.grad_accum > 1 ? m.gradients + acts + backward
-                                       : std::max(acts + backward, m.gradients + backward));
+                    (in.grad_accum > 1 ? m.gradients + acts : std::max(acts, m.gradients)) + backward;
   m.workspace = (160ll << 20) + body / 20;  // measured on the CPU: see memory_plan.h
   m.peak = body + m.workspace;
   return m;
