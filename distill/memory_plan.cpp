@@ -62,7 +62,7 @@ std::int64_t lora_activations(const PlanInput& in, std::int64_t l) {
   std::int64_t a = 0;
   const std::set<std::string> t(in.lora_targets.begin(), in.lora_targets.end());
   for (const auto& p : layer_projections(in.model, l))
-    if (t.empty() || t.count(p.name)) a += in.lora_rank + (in.lora_dropout ? p.in : 0);
+    if (t.empty() || t.count(p.name)) a += p.per_token * (in.lora_rank + (in.lora_dropout ? p.in : 0));
   return a;
 }
 
@@ -71,7 +71,7 @@ std::int64_t lora_params(const PlanInput& in) {
   const std::set<std::string> t(in.lora_targets.begin(), in.lora_targets.end());
   for (std::int64_t l = 0; l < in.model.num_hidden_layers; ++l)
     for (const auto& p : layer_projections(in.model, l))
-      if (t.empty() || t.count(p.name)) n += in.lora_rank * (p.in + p.out);
+      if (t.empty() || t.count(p.name)) n += p.copies * in.lora_rank * (p.in + p.out);
   return n;
 }
 
@@ -91,10 +91,18 @@ std::vector<Projection> layer_projections(const model::ModelConfig& c, std::int6
     const auto hd = c.attn_head_dim(), K = c.num_key_value_heads;
     p.insert(p.end(), {{"q_proj", D, H * hd}, {"k_proj", D, K * hd}, {"v_proj", D, K * hd}, {"o_proj", H * hd, D}});
   }
-  std::int64_t I = c.intermediate_size;
-  if (c.is_moe_layer(l))  // routed experts take no adapters; the shared expert does
-    I = shared_intermediate(c);
-  if (I > 0) p.insert(p.end(), {{"gate_proj", D, I}, {"up_proj", D, I}, {"down_proj", I, D}});
+  const bool mixtral = c.model_type == "mixtral";  // its experts' projections are w1 (gate), w3 (up), w2 (down)
+  auto ffn = [&](std::int64_t I, std::int64_t copies, std::int64_t per_token) {
+    p.push_back({mixtral ? "w1" : "gate_proj", D, I, copies, per_token});
+    p.push_back({mixtral ? "w3" : "up_proj", D, I, copies, per_token});
+    p.push_back({mixtral ? "w2" : "down_proj", I, D, copies, per_token});
+  };
+  if (!c.is_moe_layer(l)) {
+    ffn(c.intermediate_size, 1, 1);
+    return p;
+  }
+  ffn(c.moe_intermediate_size, c.n_routed_experts, c.num_experts_per_tok);
+  if (shared_intermediate(c) > 0) ffn(shared_intermediate(c), 1, 1);
   return p;
 }
 

@@ -48,10 +48,12 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const PlanInput& in);
 
-// The projections of layer `l` adapters may sit on: (name, in, out), as student/lora.h names them.
+// The projections of layer `l` adapters may sit on: (name, in, out), as student/lora.h names them. A routed
+// expert's stands for all `copies` of it (one per expert), of which each token passes `per_token`.
 struct Projection {
   std::string name;
   std::int64_t in, out;
+  std::int64_t copies = 1, per_token = 1;
 };
 std::vector<Projection> layer_projections(const model::ModelConfig& c, std::int64_t l);
 

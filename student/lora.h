@@ -4,8 +4,9 @@
 // the base weights are frozen. Files, as peft's save_pretrained writes them: adapter_config.json (peft_type LORA,
 // r, lora_alpha, lora_dropout, target_modules, base_model_name_or_path, ...) and adapter_model.safetensors with
 // "base_model.model.<module>.lora_A.weight" / ".lora_B.weight" (<module> the HF name, e.g.
-// model.layers.0.self_attn.q_proj). Routed MoE experts are refused as targets: their grouped dispatch reads the
-// weights directly.
+// model.layers.0.self_attn.q_proj). A target is a last name and covers every projection of that name, routed
+// experts' included (model.layers.0.mlp.experts.3.gate_proj, Mixtral's block_sparse_moe.experts.3.w1), as the
+// checkpoint names them; peft folds such per-expert adapters into transformers' stacked experts when it loads them.
 #pragma once
 
 #include <torch/types.h>
@@ -33,7 +34,8 @@ void check_lora_config(const LoraConfig& c);
 // Attaches an adapter to every projection (a Linear inside model.layers) whose last name is a target, on the
 // weight's device: A drawn as PEFT draws it (kaiming-uniform, a = sqrt(5)) from torch's generator, B zero, so
 // the output is unchanged. Freezes every parameter of the base. Returns the adapted modules' HF names, in order.
-// InputError naming a target no projection has (listing those it has), or a routed expert.
+// InputError naming a target no projection has (listing those it has), or dropout on a routed expert (peft's
+// stacked experts have none).
 std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c);
 
 // The adapters as PEFT names them, without the "base_model.model." prefix: "<module>.lora_A.weight", ... In
