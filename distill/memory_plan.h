@@ -5,11 +5,12 @@
 //   gradients    fp32, of what trains (all parameters, or the LoRA adapters)
 //   optimizer    AdamW's two fp32 moments of what trains
 //   activations  what forward keeps for backward, layer by layer, for one micro-batch of batch-tokens tokens
-//                (with --checkpoint-activations: each layer's input, plus one layer recomputed)
+//                (with --checkpoint-activations: each layer's input, plus one layer recomputed). `train` on the
+//                CPU, whose batches are ragged, passes the most real tokens a micro-batch of its stream holds
 //   logits       the output layer and the loss: [tokens, vocab] at once, or [tokens, vocab-chunk] slices
-//   workspace    the process's own and allocator slack: 160 MiB (LibTorch code paged in by the first step, oneDNN's
-//                kernels, thread arenas: the 0.4M-parameter tiny preset peaks 150-175 MiB above its tensors on the
-//                CPU) + 5% of the rest
+//   workspace    the process's own and allocator slack: 150 MiB (LibTorch code paged in by the first step, oneDNN's
+//                kernels, thread arenas: the 0.4M-parameter tiny preset peaks about 150 MiB above its tensors on
+//                the CPU) + 5% of the rest
 // The peak is weights + optimizer + the larger of activations and gradients, + what backward adds at its start (the
 // logits' gradient, or the last layer's widest gradients, while every activation is still alive); with gradient
 // accumulation the gradients are held through later micro-batches, so their sum; --average-last adds a mean of what

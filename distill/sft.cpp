@@ -55,6 +55,7 @@ class Stream {
     }
     return out;
   }
+  std::int64_t epochs() const { return epochs_; }  // started so far
 
  private:
   void refill() {
@@ -70,6 +71,7 @@ class Stream {
     }
     epoch_ = pack_rows(ptrs, len_, pad_, k_, positions);
     cursor_ = 0;
+    ++epochs_;
   }
   const std::vector<Example>& ex_;
   std::int64_t len_, rows_;
@@ -81,7 +83,24 @@ class Stream {
   Rng stretch_rng_;
   std::vector<Row> epoch_;
   std::size_t cursor_ = 0;
+  std::int64_t epochs_ = 0;
 };
+
+// The most real tokens one micro-batch of the run's stream holds, over its first epoch (or its steps, if
+// fewer): what a ragged batch's activations scale with, where a padded one's scale with rows x len.
+std::int64_t peak_micro_batch_tokens(const SftConfig& cfg, const std::vector<Example>& train, std::int64_t rows,
+                                     std::int64_t max_position) {
+  if (train.empty()) return rows * cfg.max_seq_len;
+  Stream s(train, cfg.max_seq_len, rows, 0, cfg.seed ^ 0x5f7ULL, 0, cfg.position_stretch, max_position);
+  std::int64_t peak = 0;
+  for (std::int64_t i = 0; i < cfg.steps * cfg.grad_accum; ++i) {
+    std::int64_t used = 0;
+    for (const auto& r : s.next()) used += r.used;
+    if (s.epochs() > 1) break;
+    peak = std::max(peak, used);
+  }
+  return peak;
+}
 
 double val_loss(model::Transformer& m, const std::vector<Example>& val, std::int64_t len, std::int64_t rows, int pad,
                 std::int64_t chunk, const torch::Device& dev) {
@@ -458,14 +477,18 @@ std::unique_ptr<torch::optim::AdamW> setup_lora(const SftConfig& cfg, model::Tra
 // The memory plan of this run, before the model loads: a run that cannot fit the machine's RAM is refused
 // (InputError with the numbers and what to change) unless --force; one over what is free now is only warned of.
 // Returns the planned peak in bytes. (On CUDA the device's size is not queried yet: `distill plan --gpu-mem`.)
-std::int64_t check_memory(const SftConfig& cfg, const model::Tokenizer& tok, const torch::Device& device,
+std::int64_t check_memory(const SftConfig& cfg, const ExampleSet& ex, const model::Tokenizer& tok, const torch::Device& device,
                           model::Precision precision, const std::function<void(const std::string&)>& log) {
   auto model = student::student_config(cfg.student);
   if (!model) return 0;  // not a model directory: build_student says so
   PlanInput in;
   in.model = *model;
   if (student::find_preset(cfg.student)) in.model.vocab_size = tok.vocab_size();  // a preset takes the tokenizer's
-  in.seq_len = cfg.max_seq_len, in.batch_tokens = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len) * cfg.max_seq_len;
+  const auto rows = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len);
+  in.seq_len = cfg.max_seq_len, in.batch_tokens = rows * cfg.max_seq_len;
+  // Ragged batches (the CPU) hold only their documents' tokens: plan for the fullest micro-batch of the stream.
+  if (model::TransformerImpl::packed_attention_is_per_document(in.model, device, true))
+    in.batch_tokens = std::max<std::int64_t>(1, peak_micro_batch_tokens(cfg, ex.train, rows, in.model.max_position_embeddings));
   in.vocab_chunk = cfg.vocab_chunk, in.lora_rank = cfg.lora.rank, in.lora_targets = cfg.lora.targets;
   in.lora_dropout = cfg.lora.dropout > 0, in.checkpoint_activations = cfg.checkpoint_activations;
   in.bf16_autocast = precision == model::Precision::bf16_autocast;
@@ -527,7 +550,7 @@ SftReport run_sft(dataset::Store& store, const SftConfig& cfg, const std::string
     check_kd_tokenizers(samples, tok_dir, tok_sha);
   }
   const ExampleSet ex = build_examples(store, cfg, samples, format, *tok, kd.has_value());
-  rep.planned_peak_bytes = check_memory(cfg, *tok, device, precision, log);
+  rep.planned_peak_bytes = check_memory(cfg, ex, *tok, device, precision, log);
   rep.rss_before_model_bytes = current_rss_bytes();
   auto m = build_student(cfg, *tok, tok_dir, tok_sha);
   m->to(device);

@@ -208,10 +208,14 @@ KVCache KVCache::allocate(const ModelConfig& c, std::int64_t slots, std::int64_t
 }
 
 bool TransformerImpl::packed_attention_is_per_document(const torch::Device& dev) const {
+  return packed_attention_is_per_document(cfg_, dev, embed_tokens->weight.scalar_type() == torch::kFloat32);
+}
+
+bool TransformerImpl::packed_attention_is_per_document(const ModelConfig& c, const torch::Device& dev, bool fp32) {
   // As GqaAttention's forward decides it: fused::rope_heads, then fused::causal_attention with doc_starts.
-  const auto hd = cfg_.attn_head_dim();
-  return dev.is_cpu() && !cfg_.use_mla() && cfg_.sliding_window == 0 && (hd == 16 || hd == 32 || hd == 64) &&
-         cfg_.rope_dim() == hd && embed_tokens->weight.scalar_type() == torch::kFloat32;
+  const auto hd = c.attn_head_dim();
+  return dev.is_cpu() && !c.use_mla() && c.sliding_window == 0 && (hd == 16 || hd == 32 || hd == 64) &&
+         c.rope_dim() == hd && fp32;
 }
 
 const torch::Tensor& LayerContext::dense_mask() {

@@ -196,6 +196,8 @@ class TransformerImpl : public torch::nn::Module {
   // CPU attention with document starts) rather than a dense mask over the whole row: then the cost of a packed
   // row grows with its documents' lengths, not the row's, and a batch may be one ragged row (distill/batch.h).
   bool packed_attention_is_per_document(const torch::Device& dev) const;
+  // The same, before a model exists: for config `c` with fp32 weights (`fp32`) on `dev`.
+  static bool packed_attention_is_per_document(const ModelConfig& c, const torch::Device& dev, bool fp32);
 
  private:
   ModelConfig cfg_;
