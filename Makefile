@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup configure build test demo bench clean
+.PHONY: all setup configure build test demo bench fuzz sanitize clean
 
 all: build
 
@@ -24,6 +24,14 @@ demo: build
 	@rm -rf $(BUILD)/demo
 	@$(BUILD)/bin/distill demo --workdir $(BUILD)/demo
 
+# Every parser of outside bytes under libFuzzer with ASan and UBSan (fuzz/), FUZZ_SECONDS each (default 60).
+fuzz: setup
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+# The torch-free half and its tests under ASan and UBSan, then each fuzz target briefly (CI runs this after test).
+sanitize: setup
+	@scripts/sanitize $(FUZZ_SECONDS)
+
 bench: build
 	@$(BUILD)/bin/bench_synth
 	@$(BUILD)/bin/bench_generate
@@ -36,4 +44,4 @@ bench: build
 	@.venv/bin/python bench/bench_remote_generate.py $(BUILD)/bin/distill models/demo-teacher
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

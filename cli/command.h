@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace distill::cli {
@@ -20,6 +21,8 @@ struct Registry {
 // option names ("vocab-size" or "vocab_size"). Unknown keys, tables and arrays throw InputError naming
 // the file and key.
 void apply_config_file(CLI::App& app, const std::string& path);
+// The same for the file's bytes; `path` names it in messages. Pure: reads nothing else.
+void apply_config_text(CLI::App& app, std::string_view text, const std::string& path);
 
 // The resolved configuration of `app` (every long option, given or default) as TOML, for the runs table.
 std::string resolved_config_toml(const CLI::App& app);

@@ -1,12 +1,15 @@
 // cli/config.cpp: --config FILE.toml for every subcommand (toml++ parses; CLI11 options receive the values).
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
 #include "cli/command.h"
 #include "common/errors.h"
+#include "common/fs.h"
 
 namespace distill::cli {
 
@@ -57,9 +60,85 @@ void apply_config_file(CLI::App& app, const std::string& path) {
   namespace fs = std::filesystem;
   if (!fs::exists(path)) throw InputError("--config " + path + ": no such file");
   if (!fs::is_regular_file(path)) throw InputError("--config " + path + ": not a regular file");
+  apply_config_text(app, read_file(path), path);
+}
+
+namespace {
+
+// A config file is lines of `KEY = VALUE  # comment`, VALUE a string, number or boolean (tables and arrays set no
+// option). That shape is checked here, before toml++ reads the text: Debian's toml++ 3.3.0 reaches
+// __builtin_unreachable() (undefined behaviour) on some non-ASCII characters outside strings and comments, such as
+// U+00E9 after a value, and reads a malformed value on through quotes and brackets (found by
+// fuzz/fuzz_toml_config.cpp). So outside strings and comments only the ASCII of keys, numbers, booleans and dates
+// reaches it.
+void check_config_shape(std::string_view t, const std::string& path) {
+  std::size_t i = 0, line = 1, line_start = 0;
+  auto fail = [&](const std::string& what) {
+    throw InputError(path + ":" + std::to_string(line) + ":" + std::to_string(i - line_start + 1) + ": invalid config: " +
+                     what + " (expected lines of KEY = VALUE, VALUE a string, number or boolean)");
+  };
+  auto at = [&](std::string_view s) { return i < t.size() && t.substr(i).starts_with(s); };
+  auto spaces = [&] { while (i < t.size() && (t[i] == ' ' || t[i] == '\t')) ++i; };
+  auto token = [&](auto allowed) {
+    const auto from = i;
+    while (i < t.size() && allowed(t[i])) ++i;
+    return i > from;
+  };
+  auto string = [&] {  // a quoted string of any kind; false when none starts here
+    const std::string_view close = at("\"\"\"") ? "\"\"\"" : at("\'\'\'") ? "\'\'\'" : at("\"") ? "\"" : at("\'") ? "\'" : "";
+    if (close.empty()) return false;
+    const bool escapes = close[0] == '"', one_line = close.size() == 1;
+    for (i += close.size(); !at(close); ++i) {
+      if (i >= t.size() || (one_line && t[i] == '\n')) {
+        i = std::min(i, t.size());
+        fail("a string that does not end");
+      }
+      if (t[i] == '\n') ++line, line_start = i + 1;
+      if (!escapes || t[i] != '\\') continue;
+      // toml++ tests what follows a backslash (and a line-ending one's trimmed whitespace) with the bug above
+      auto j = i + 1;
+      while (j < t.size() && (t[j] == ' ' || t[j] == '\t' || t[j] == '\r' || (!one_line && t[j] == '\n'))) ++j;
+      if (j < t.size() && static_cast<unsigned char>(t[j]) >= 0x80) fail("a non-ASCII character after a backslash");
+      if (i + 1 < t.size() && t[i + 1] != '\n') ++i;  // the escaped character (a newline is counted above)
+    }
+    i += close.size();
+    return true;
+  };
+  auto end_of_line = [&] {  // spaces, an optional comment, then the newline (or the end)
+    spaces();
+    if (i < t.size() && t[i] == '#')
+      while (i < t.size() && t[i] != '\n') ++i;
+    if (i < t.size() && t[i] == '\r' && i + 1 < t.size() && t[i + 1] == '\n') ++i;
+    if (i < t.size() && t[i] != '\n') fail("unexpected text after the value");
+    if (i < t.size()) ++i, ++line, line_start = i;
+  };
+  auto key_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; };
+  auto value_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || (c && std::strchr("_+-.:", c)); };
+  while (i < t.size()) {
+    spaces();
+    if (i < t.size() && (t[i] == '#' || t[i] == '\n' || t[i] == '\r')) {
+      end_of_line();
+      continue;
+    }
+    if (i < t.size() && t[i] == '[') fail("a table");
+    if (!string() && !token(key_char)) fail("expected a key");
+    spaces();
+    if (!at("=")) fail("expected '=' after the key");
+    ++i;
+    spaces();
+    if (i < t.size() && (t[i] == '[' || t[i] == '{')) fail("an array or inline table");
+    if (!string() && !token(value_char)) fail("expected a value");
+    end_of_line();
+  }
+}
+
+}  // namespace
+
+void apply_config_text(CLI::App& app, std::string_view text, const std::string& path) {
+  check_config_shape(text, path);
   toml::table tbl;
   try {
-    tbl = toml::parse_file(path);
+    tbl = toml::parse(text, std::string_view(path));
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw InputError(path + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +

@@ -103,7 +103,7 @@ std::optional<std::string> template_in_json(const std::string& path) {
   if (t.is_string()) return t.get<std::string>();
   if (t.is_array())
     for (const auto& e : t)
-      if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+      if (e.is_object() && e.value("name", nlohmann::json()) == "default" && e.contains("template") && e["template"].is_string())
         return e["template"].get<std::string>();
   throw InputError(path + ": 'chat_template' must be a string or a list of {name, template} with a \"default\"");
 }

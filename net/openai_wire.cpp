@@ -41,6 +41,13 @@ double number_of(const json& v, const std::string& path) {
   return v.get<double>();
 }
 
+// A token count: a whole number from 0 to 2^53 (a larger double has no int64 value to convert to).
+std::int64_t count_of(const json& v, const std::string& path) {
+  const double d = number_of(v, path);
+  if (!(d >= 0 && d <= 9007199254740992.0) || d != std::floor(d)) bad(path, "expected a whole number from 0 to 2^53");
+  return std::int64_t(d);
+}
+
 TopLogprob top_of(const std::string& token, double logprob) { return {token, token_id_of(token), logprob}; }
 
 // A chat-style entry {"token", "logprob", ...}; llama.cpp's server adds the token's "id".
@@ -169,8 +176,8 @@ void merge_body(const json& j, Endpoint e, bool delta, Response& r) {
   if (r.system_fingerprint.empty()) r.system_fingerprint = text_of(j, "system_fingerprint", "response", true);
   if (auto u = j.find("usage"); u != j.end() && !u->is_null()) {
     if (!u->is_object()) bad("usage", "expected an object");
-    r.usage = Usage{std::int64_t(number_of(member(*u, "prompt_tokens", "usage"), "usage.prompt_tokens")),
-                    std::int64_t(number_of(member(*u, "completion_tokens", "usage"), "usage.completion_tokens"))};
+    r.usage = Usage{count_of(member(*u, "prompt_tokens", "usage"), "usage.prompt_tokens"),
+                    count_of(member(*u, "completion_tokens", "usage"), "usage.completion_tokens")};
   }
   const json& cs = member(j, "choices", "response");
   if (!cs.is_array()) bad("choices", "expected an array");
@@ -227,7 +234,7 @@ std::optional<ApiError> parse_error(std::string_view body) {
   if (!j.is_object()) return std::nullopt;
   const json* e = nullptr;
   if (auto it = j.find("error"); it != j.end() && it->is_object()) e = &*it;
-  else if (j.value("object", "") == "error") e = &j;
+  else if (j.value("object", json()) == "error") e = &j;  // any type: {"object": 5} is no error body
   if (!e) return std::nullopt;
   auto str = [&](const char* k) {
     auto it = e->find(k);
@@ -306,7 +313,7 @@ std::string content_of(const json& m, const std::string& param) {
   for (std::size_t i = 0; i < c->size(); ++i) {
     const json& part = (*c)[i];
     const auto p = param + ".content[" + std::to_string(i) + "]";
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") || !part["text"].is_string())
       refuse(p, "'" + p + "': only text parts ({\"type\": \"text\", \"text\": ...}) are served");
     out += part["text"].get<std::string>();
   }

@@ -155,9 +155,12 @@ TEST_CASE("bad input: --config files, compare --html and demo options are checke
   refused({"compare", "--db", db, "--config", d.path}, "not a regular file");
   test::write_text(d / "bad.toml", "seed = \"two\"\n");
   refused({"compare", "--db", db, "--config", d / "bad.toml", "--seed", "3"}, "bad.toml: key 'seed'");
-  test::write_text(d / "ok.toml", "seed = 5\n");
+  test::write_text(d / "ok.toml", "seed = 5  # réglé\n");
   CHECK(test::run_distill({"compare", "--db", db, "--config", d / "ok.toml", "--seed", "3"}).err.find("key") ==
         std::string::npos);
+  // non-ASCII outside strings and comments (toml++ 3.3.0 reaches undefined behaviour on some: fuzz/regressions)
+  test::write_text(d / "accent.toml", "seed = 5\nlimit = 1\xc3\xa9\n");
+  refused({"compare", "--db", db, "--config", d / "accent.toml"}, "accent.toml:2:10: invalid config: unexpected text after the value");
   // compare --html: a folder, or a file in a folder that does not exist
   refused({"compare", "--db", db, "--html", d.path}, "is a directory");
   refused({"compare", "--db", db, "--html", d / "no/r.html"}, "does not exist");

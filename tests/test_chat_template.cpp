@@ -253,3 +253,18 @@ TEST_CASE("chat template: mutated family templates parse and render or refuse, n
     ChatTemplate::parse(src, "mut.jinja").render(ctx, opt);
   });
 }
+
+TEST_CASE("chat template: tokenizer_config.json's named templates are read, and any other shape is refused by file") {
+  test::TempDir d;
+  auto with = [&](const std::string& config) {
+    std::ofstream(d / "tokenizer_config.json") << config;
+    return model::load_chat_template(d.path);
+  };
+  CHECK(with(R"({"chat_template": [{"name": "tool_use", "template": "T"}, {"name": "default", "template": "D"}]})")
+            ->render(json::object()) == "D");
+  CHECK_FALSE(with(R"({"bos_token": "<s>"})").has_value());
+  // a name of another type (found by the sanitizer build's mutations: it escaped as a JSON type error)
+  for (const char* bad : {R"({"chat_template": [{"name": 5, "template": "T"}]})", R"({"chat_template": 5})",
+                          R"({"chat_template": [{"name": "default", "template": 7}]})"})
+    CHECK_THROWS_WITH(with(bad), Catch::Contains("tokenizer_config.json") && Catch::Contains("'chat_template' must be"));
+}
