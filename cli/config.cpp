@@ -102,6 +102,8 @@ void check_config_shape(std::string_view t, const std::string& path) {
       if (i + 1 < t.size() && t[i + 1] != '\n') ++i;  // the escaped character (a newline is counted above)
     }
     i += close.size();
+    if (close.size() == 3)  // a multi-line string may end in one or two of its quotes: """a "b"""" is `a "b"`
+      for (int extra = 0; extra < 2 && i < t.size() && t[i] == close[0]; ++extra) ++i;
     return true;
   };
   auto end_of_line = [&] {  // spaces, an optional comment, then the newline (or the end)
@@ -114,9 +116,11 @@ void check_config_shape(std::string_view t, const std::string& path) {
   };
   auto key_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-'; };
   auto value_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || (c && std::strchr("_+-.:", c)); };
+  if (at("\xEF\xBB\xBF")) i = line_start = 3;  // a UTF-8 byte-order mark, as Windows editors write
   while (i < t.size()) {
     spaces();
-    if (i < t.size() && (t[i] == '#' || t[i] == '\n' || t[i] == '\r')) {
+    if (i == t.size()) break;
+    if (t[i] == '#' || t[i] == '\n' || t[i] == '\r') {
       end_of_line();
       continue;
     }

@@ -21,15 +21,15 @@ std::vector<std::size_t> ragged_groups(const std::vector<Row>& rows, std::int64_
 }
 }  // namespace
 
-Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int64_t ragged_rows) {
+BatchLayout batch_layout(const std::vector<Row>& rows, std::int64_t ragged_rows) {
   const auto L = std::int64_t(rows[0].ids.size());
-  const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
   const bool ragged = ragged_rows > 0;
   std::int64_t total = 0;
   for (const auto& r : rows) total += r.used;
   // Padded: one row per row, cut to the longest (rounded up to 8): columns past every row's last real token
   // would be padding in all rows. Ragged: runs of rows back to back, each run padded at its end only.
-  std::vector<std::size_t> first;
+  BatchLayout out;
+  auto& first = out.first;
   if (ragged) first = ragged_groups(rows, std::min<std::int64_t>(ragged_rows, std::int64_t(rows.size())), total);
   else
     for (std::size_t ri = 0; ri < rows.size(); ++ri) first.push_back(ri);
@@ -41,7 +41,17 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int6
     for (auto ri = first[std::size_t(g)]; ri < first[std::size_t(g) + 1]; ++ri) n += rows[ri].used;
     W = std::max(W, n);
   }
-  W = ragged ? (W + kRaggedRound - 1) / kRaggedRound * kRaggedRound : std::min(L, (W + 7) / 8 * 8);
+  out.width = ragged ? (W + kRaggedRound - 1) / kRaggedRound * kRaggedRound : std::min(L, (W + 7) / 8 * 8);
+  return out;
+}
+
+Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int64_t ragged_rows) {
+  const auto L = std::int64_t(rows[0].ids.size());
+  const std::int64_t k = rows[0].kd_mask.empty() ? 0 : std::int64_t(rows[0].kd_ids.size()) / L;
+  const bool ragged = ragged_rows > 0;
+  const auto layout = batch_layout(rows, ragged_rows);
+  const auto& first = layout.first;
+  const auto R = std::int64_t(first.size()) - 1, W = layout.width;
   Batch b;
   std::vector<std::int64_t> ids, pos, seg, target_rows, target_labels, kd_rows, kd_ids;
   std::vector<float> kd_logp;
@@ -99,7 +109,12 @@ Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int6
 
 std::int64_t ragged_rows_for(model::Transformer& m, const torch::Device& dev) {
   if (!m->packed_attention_is_per_document(dev)) return 0;
-  const std::int64_t kv = std::max<std::int64_t>(1, m->config().num_key_value_heads);
+  return ragged_rows_for(m->config(), dev);
+}
+
+std::int64_t ragged_rows_for(const model::ModelConfig& c, const torch::Device& dev) {
+  if (!model::TransformerImpl::packed_attention_is_per_document(c, dev, true)) return 0;
+  const std::int64_t kv = std::max<std::int64_t>(1, c.num_key_value_heads);
   return std::max<std::int64_t>(1, (std::int64_t(at::get_num_threads()) + kv - 1) / kv);
 }
 

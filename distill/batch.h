@@ -32,10 +32,20 @@ struct Batch {
 // short one beside it (the demo: 80-110 of 128) that saves the padding's compute. It needs attention that skips
 // other documents' keys, not a dense mask over the whole row: ragged_rows_for says how many rows, or 0.
 inline constexpr std::int64_t kRaggedRound = 32;  // fewer distinct matmul shapes for the primitive cache
+// How to_batch lays `rows` out: the rows opening each batch row (then rows.size()), and the batch's width. Its
+// tensors are [first.size() - 1, width]: what the memory plan counts (distill/sft.cpp).
+struct BatchLayout {
+  std::vector<std::size_t> first;
+  std::int64_t width = 1;
+};
+BatchLayout batch_layout(const std::vector<Row>& rows, std::int64_t ragged_rows);
+
 Batch to_batch(const std::vector<Row>& rows, const torch::Device& dev, std::int64_t ragged_rows = 0);
 // 0 (padded) unless m's attention on dev reads only each document's keys (packed_attention_is_per_document); then
 // enough rows that every thread has a (row, kv head) attention task.
 std::int64_t ragged_rows_for(model::Transformer& m, const torch::Device& dev);
+// The same for a model of config `c` with fp32 weights, before it exists (the memory plan).
+std::int64_t ragged_rows_for(const model::ModelConfig& c, const torch::Device& dev);
 
 // Sums over the batch: next-token cross-entropy over its targets, and (with a KD kind) the KD loss over the
 // targets that have teacher top-k (undefined without).

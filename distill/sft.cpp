@@ -86,18 +86,19 @@ class Stream {
   std::int64_t epochs_ = 0;
 };
 
-// The most real tokens one micro-batch of the run's stream holds, over its first epoch (or its steps, if
-// fewer): what a ragged batch's activations scale with, where a padded one's scale with rows x len.
+// The most token positions one ragged micro-batch of the run's stream holds (to_batch's rows x width), over its
+// first epoch and the micro-batch that runs into the second (or its steps, if fewer): what its activations scale
+// with, where a padded batch's scale with rows x len. A resumed run or a later epoch packs otherwise; the plan's
+// workspace margin covers that.
 std::int64_t peak_micro_batch_tokens(const SftConfig& cfg, const std::vector<Example>& train, std::int64_t rows,
-                                     std::int64_t max_position) {
+                                     std::int64_t ragged_rows, std::int64_t max_position) {
   if (train.empty()) return rows * cfg.max_seq_len;
   Stream s(train, cfg.max_seq_len, rows, 0, cfg.seed ^ 0x5f7ULL, 0, cfg.position_stretch, max_position);
   std::int64_t peak = 0;
-  for (std::int64_t i = 0; i < cfg.steps * cfg.grad_accum; ++i) {
-    std::int64_t used = 0;
-    for (const auto& r : s.next()) used += r.used;
-    if (s.epochs() > 1) break;
-    peak = std::max(peak, used);
+  for (std::int64_t i = 0; i < cfg.steps * cfg.grad_accum && s.epochs() <= 1; ++i) {
+    const auto batch = s.next();
+    const auto layout = batch_layout(batch, ragged_rows);
+    peak = std::max(peak, std::int64_t(layout.first.size() - 1) * layout.width);
   }
   return peak;
 }
@@ -487,8 +488,9 @@ std::int64_t check_memory(const SftConfig& cfg, const ExampleSet& ex, const mode
   const auto rows = std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len);
   in.seq_len = cfg.max_seq_len, in.batch_tokens = rows * cfg.max_seq_len;
   // Ragged batches (the CPU) hold only their documents' tokens: plan for the fullest micro-batch of the stream.
-  if (model::TransformerImpl::packed_attention_is_per_document(in.model, device, true))
-    in.batch_tokens = std::max<std::int64_t>(1, peak_micro_batch_tokens(cfg, ex.train, rows, in.model.max_position_embeddings));
+  if (const auto ragged_rows = ragged_rows_for(in.model, device); ragged_rows > 0)
+    in.batch_tokens = std::max<std::int64_t>(1, peak_micro_batch_tokens(cfg, ex.train, rows, ragged_rows,
+                                                                        in.model.max_position_embeddings));
   in.vocab_chunk = cfg.vocab_chunk, in.lora_rank = cfg.lora.rank, in.lora_targets = cfg.lora.targets;
   in.lora_dropout = cfg.lora.dropout > 0, in.checkpoint_activations = cfg.checkpoint_activations;
   in.bf16_autocast = precision == model::Precision::bf16_autocast;

@@ -44,8 +44,9 @@ void check_lora_config(const LoraConfig& c) {
   if (!(c.dropout >= 0 && c.dropout < 1)) throw InputError("--lora-dropout " + number_text(c.dropout) + ": expected a number in [0, 1)");
 }
 
-std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c) {
+std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c, const std::set<std::string>* modules) {
   check_lora_config(c);
+  m.release_inference();  // the prepared copies (the experts' stacked weights) would bypass the adapters
   const auto all = projections(m);
   std::set<std::string> names;
   for (const auto& [path, lin] : all) names.insert(last_name(path));
@@ -57,7 +58,7 @@ std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c) {
     throw InputError("--lora-targets: '" + t + "' names no projection of this model; its projections are " + have);
   }
   const std::set<std::string> wanted(c.targets.begin(), c.targets.end());
-  if (c.dropout > 0)
+  if (c.dropout > 0 && !modules)
     for (const auto& [path, lin] : all)
       if (wanted.count(last_name(path)) && path.find(".experts.") != std::string::npos)
         throw InputError("--lora-dropout " + number_text(c.dropout) + " with the routed experts' '" + last_name(path) +
@@ -68,7 +69,7 @@ std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c) {
   for (auto& p : m.parameters()) p.set_requires_grad(false);
   std::vector<std::string> adapted;
   for (const auto& [path, lin] : all) {
-    if (!wanted.count(last_name(path))) continue;
+    if (!wanted.count(last_name(path)) || (modules && !modules->count(path))) continue;
     const auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(lin->weight.device());
     lin->lora_A = torch::empty({c.rank, lin->weight.size(1)}, opts);
     torch::nn::init::kaiming_uniform_(lin->lora_A, std::sqrt(5.0));
@@ -176,7 +177,14 @@ LoraConfig read_adapter_config(const std::string& dir, std::string* base) {
 
 
 void load_peft_adapter(model::TransformerImpl& m, const std::string& dir) {
-  add_lora(m, read_adapter_config(dir));
+  // The modules the file holds adapters for: peft on transformers 5 adapts a dense layer's or shared expert's
+  // gate_proj without the routed experts' of the same name (their stacked weights take target_parameters).
+  std::set<std::string> modules;
+  const auto file = model::SafetensorsFile::open(dir + "/adapter_model.safetensors");
+  for (const auto& info : file->header().tensors)
+    if (const auto at = info.name.rfind(".lora_"); info.name.rfind(kPrefix, 0) == 0 && at != std::string::npos)
+      modules.insert(info.name.substr(std::string(kPrefix).size(), at - std::string(kPrefix).size()));
+  add_lora(m, read_adapter_config(dir), &modules);
   load_adapter_weights(m, dir);
 }
 

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,7 +37,8 @@ void check_lora_config(const LoraConfig& c);
 // the output is unchanged. Freezes every parameter of the base. Returns the adapted modules' HF names, in order.
 // InputError naming a target no projection has (listing those it has), or dropout on a routed expert (peft's
 // stacked experts have none).
-std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c);
+// `modules` (reading a file): attach only to these of the targeted modules, and allow dropout anywhere.
+std::vector<std::string> add_lora(model::TransformerImpl& m, LoraConfig c, const std::set<std::string>* modules = nullptr);
 
 // The adapters as PEFT names them, without the "base_model.model." prefix: "<module>.lora_A.weight", ... In
 // module order, A before B. The tensors are the live ones (the optimizer trains these).

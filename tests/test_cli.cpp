@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/command.h"
+#include "common/errors.h"
 #include "common/sha256.h"
 #include "tests/helpers.h"
 #include "test_paths.h"
@@ -378,4 +380,39 @@ TEST_CASE("cli: a store whose file or folder is not writable opens read-only: re
   CHECK(stale.code == 2);
   CHECK_THAT(stale.err, Catch::Contains("s.db-wal holds commits"));
   fs::permissions(frozen, fs::perms::all);
+}
+
+TEST_CASE("cli: --config files in the forms editors write are read, and shapes toml++ mishandles are refused") {
+  std::string db, name;
+  int seed = 0;
+  auto apply = [&](std::string_view text) {  // a fresh command each time: a value set once counts as given
+    CLI::App app("t");
+    app.add_option("--db", db);
+    app.add_option("--name", name);
+    app.add_option("--seed", seed);
+    distill::cli::apply_config_text(app, text, "c.toml");
+  };
+  // a byte-order mark, CRLF, comments with accents, a quoted key, a last line of spaces with no newline
+  apply("\xEF\xBB\xBF# réglages\r\ndb = \"/tmp/é.db\"  # là\r\n\"seed\" = 7\r\n   ");
+  CHECK(db == "/tmp/é.db");
+  CHECK(seed == 7);
+  // multi-line strings: a line-ending backslash, and a string ending in one of its own quotes
+  apply("name = \"\"\"a \\\n   b \"c\"\"\"\"\n");
+  CHECK(name == "a b \"c\"");
+  apply("name = '''x''''\n");
+  CHECK(name == "x'");
+  // refused with line and column before toml++ reads them (its 3.3.0 reaches undefined behaviour on some)
+  const std::pair<const char*, const char*> bad[] = {
+      {"seed = 1\xc3\xa9\n", "c.toml:1:9: invalid config: unexpected text after the value"},
+      {"seed = 1\nname = \"a\\\xc3\xa9\"\n", "c.toml:2:10: invalid config: a non-ASCII character after a backslash"},
+      {"[table]\n", "c.toml:1:1: invalid config: a table"},
+      {"seed = [1, 2]\n", "c.toml:1:8: invalid config: an array or inline table"},
+      {"name = \"open\n", "c.toml:1:13: invalid config: a string that does not end"},
+      {"name = \"\\", "c.toml:1:10: invalid config: a string that does not end"},
+      {"seed 5\n", "c.toml:1:6: invalid config: expected '=' after the key"},
+  };
+  for (const auto& [text, message] : bad) {
+    INFO(text);
+    CHECK_THROWS_WITH(apply(text), Catch::StartsWith(message));
+  }
 }

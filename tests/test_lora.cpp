@@ -189,3 +189,25 @@ TEST_CASE("lora: adapter folders that are damaged or use what this reader lacks 
   // the model loader names an adapter folder for what it is
   CHECK_THROWS_WITH(model::load_hf_dir(src, torch::kCPU), Catch::Contains("a LoRA adapter") && Catch::Contains("--merge-lora"));
 }
+
+TEST_CASE("lora: an adapter holds only the modules it adapted, as peft on stacked experts writes it") {
+  // peft on transformers 5 adapts a gate_proj that is a Linear (a dense layer, a shared expert) but not the routed
+  // experts' of the same name; such a file lists gate_proj and has no expert tensors, and may carry dropout.
+  const auto src = lora_dir() + "/qwen3_moe";
+  test::TempDir d;
+  fs::create_directories(d / "a");
+  auto cfg = nlohmann::json::parse(read_file(src + "/adapter/adapter_config.json"));
+  cfg["lora_dropout"] = 0.05;
+  write_file_atomic(d / "a/adapter_config.json", cfg.dump());
+  auto f = model::SafetensorsFile::open(src + "/adapter/adapter_model.safetensors");
+  std::vector<std::pair<std::string, torch::Tensor>> attention;
+  for (const auto& t : f->header().tensors)
+    if (t.name.find(".self_attn.") != std::string::npos) attention.emplace_back(t.name, f->get(t.name));
+  REQUIRE(attention.size() < f->header().tensors.size());
+  model::save_safetensors(d / "a/adapter_model.safetensors", attention, {});
+  auto m = model::load_hf_dir(src + "/base", torch::kCPU);
+  student::load_peft_adapter(*m, d / "a");
+  const auto adapters = student::lora_tensors(*m);
+  CHECK(adapters.size() == attention.size());
+  for (const auto& [n, t] : adapters) CHECK(n.find(".experts.") == std::string::npos);
+}
