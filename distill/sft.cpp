@@ -43,10 +43,11 @@ namespace {
 // The micro-batch stream: epochs of shuffled examples packed into rows, `rows` rows at a time.
 class Stream {
  public:
-  Stream(const std::vector<Example>& ex, std::int64_t len, std::int64_t rows, int pad, std::uint64_t seed, std::int64_t k,
-         double stretch, std::int64_t max_position)
-      : ex_(ex), len_(len), rows_(rows), pad_(pad), k_(k), rng_(seed), stretch_(stretch), max_position_(max_position),
-        stretch_rng_(seed ^ 0x57e7c4ULL) {}
+  // The run's stream for `cfg`: the recipe's, and the memory plan's copy of it, draw the same epochs.
+  Stream(const SftConfig& cfg, const std::vector<Example>& ex, std::int64_t rows, int pad, std::int64_t k,
+         std::int64_t max_position)
+      : ex_(ex), len_(cfg.max_seq_len), rows_(rows), pad_(pad), k_(k), rng_(cfg.seed ^ 0x5f7ULL),
+        stretch_(cfg.position_stretch), max_position_(max_position), stretch_rng_((cfg.seed ^ 0x5f7ULL) ^ 0x57e7c4ULL) {}
   std::vector<Row> next() {
     std::vector<Row> out;
     while (std::int64_t(out.size()) < rows_) {
@@ -93,7 +94,7 @@ class Stream {
 std::int64_t peak_micro_batch_tokens(const SftConfig& cfg, const std::vector<Example>& train, std::int64_t rows,
                                      std::int64_t ragged_rows, std::int64_t max_position) {
   if (train.empty()) return rows * cfg.max_seq_len;
-  Stream s(train, cfg.max_seq_len, rows, 0, cfg.seed ^ 0x5f7ULL, 0, cfg.position_stretch, max_position);
+  Stream s(cfg, train, rows, 0, 0, max_position);
   std::int64_t peak = 0;
   for (std::int64_t i = 0; i < cfg.steps * cfg.grad_accum && s.epochs() <= 1; ++i) {
     const auto batch = s.next();
@@ -335,8 +336,7 @@ class SftRecipe : public Recipe {
             const std::function<void(const std::string&)>& log)
       : cfg_(cfg), ex_(ex), m_(m), kd_(kd), pad_(pad), precision_(precision), device_(device), log_(log),
         rows_(std::max<std::int64_t>(1, cfg.batch_tokens / cfg.max_seq_len)),
-        stream_(ex.train, cfg.max_seq_len, rows_, pad, cfg.seed ^ 0x5f7ULL, kd ? ex.kd_k : 0, cfg.position_stretch,
-                m->config().max_position_embeddings),
+        stream_(cfg, ex.train, rows_, pad, kd ? ex.kd_k : 0, m->config().max_position_embeddings),
         avg_from_(cfg.average_last > 0 ? cfg.steps - cfg.average_last : cfg.steps), named_(std::move(trained)),
         ragged_rows_(ragged_rows_for(m, device)) {}
 

@@ -176,33 +176,42 @@ LoraConfig read_adapter_config(const std::string& dir, std::string* base) {
 }
 
 
-void load_peft_adapter(model::TransformerImpl& m, const std::string& dir) {
-  // The modules the file holds adapters for: peft on transformers 5 adapts a dense layer's or shared expert's
-  // gate_proj without the routed experts' of the same name (their stacked weights take target_parameters).
-  std::set<std::string> modules;
-  const auto file = model::SafetensorsFile::open(dir + "/adapter_model.safetensors");
-  for (const auto& info : file->header().tensors)
-    if (const auto at = info.name.rfind(".lora_"); info.name.rfind(kPrefix, 0) == 0 && at != std::string::npos)
-      modules.insert(info.name.substr(std::string(kPrefix).size(), at - std::string(kPrefix).size()));
-  add_lora(m, read_adapter_config(dir), &modules);
-  load_adapter_weights(m, dir);
-}
+namespace {
 
-void load_adapter_weights(model::TransformerImpl& m, const std::string& dir) {
-  const auto path = dir + "/adapter_model.safetensors";
-  auto f = model::SafetensorsFile::open(path);
+// The tensors of `f` (the file at `path`) into m's attached adapters, which they must match one to one.
+void copy_adapter_weights(model::TransformerImpl& m, model::SafetensorsFile& f, const std::string& path) {
   std::map<std::string, torch::Tensor> live;
   for (auto& [name, t] : lora_tensors(m)) live[kPrefix + name] = t;
-  for (const auto& info : f->header().tensors)
+  for (const auto& info : f.header().tensors)
     if (!live.count(info.name)) throw InputError(path + ": tensor " + info.name + " is not an adapter of this model");
   torch::NoGradGuard no_grad;
   for (auto& [name, t] : live) {
-    if (!f->contains(name)) throw InputError(path + ": missing " + name);
-    auto v = f->get(name);
+    if (!f.contains(name)) throw InputError(path + ": missing " + name);
+    auto v = f.get(name);
     if (v.sizes() != t.sizes())
       throw InputError(path + ": " + name + " has shape " + c10::str(v.sizes()) + ", the model's adapter " + c10::str(t.sizes()));
     t.copy_(v.to(t.scalar_type()));
   }
+}
+
+}  // namespace
+
+void load_peft_adapter(model::TransformerImpl& m, const std::string& dir) {
+  // The modules the file holds adapters for: peft on transformers 5 adapts a dense layer's or shared expert's
+  // gate_proj without the routed experts' of the same name (their stacked weights take target_parameters).
+  std::set<std::string> modules;
+  const auto path = dir + "/adapter_model.safetensors";
+  const auto file = model::SafetensorsFile::open(path);
+  for (const auto& info : file->header().tensors)
+    if (const auto at = info.name.rfind(".lora_"); info.name.rfind(kPrefix, 0) == 0 && at != std::string::npos)
+      modules.insert(info.name.substr(std::string(kPrefix).size(), at - std::string(kPrefix).size()));
+  add_lora(m, read_adapter_config(dir), &modules);
+  copy_adapter_weights(m, *file, path);
+}
+
+void load_adapter_weights(model::TransformerImpl& m, const std::string& dir) {
+  const auto path = dir + "/adapter_model.safetensors";
+  copy_adapter_weights(m, *model::SafetensorsFile::open(path), path);
 }
 
 model::Transformer load_merged(const std::string& adapter_dir) {
