@@ -1,5 +1,6 @@
 // cli/cli.cpp: the command line shared by both binaries: builds the command tree, parses, applies --config, runs
 // the chosen subcommand, and maps errors to exit codes (0 ok, 1 runtime failure, 2 bad input or usage).
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <iostream>
@@ -12,6 +13,22 @@
 #include "common/utf8.h"
 
 namespace distill::cli {
+
+namespace {
+
+// A refused value that came from the --config file, not the command line, is named there too: "--n -3: ..."
+// becomes "run.toml: key 'n': --n -3: ...".
+std::string with_config_origin(const std::string& message, const std::string& path, const std::vector<std::string>& keys) {
+  for (const auto& k : keys) {
+    std::string flag = "--" + k;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (message.rfind(flag, 0) == 0 && (message.size() == flag.size() || message[flag.size()] == ' ' || message[flag.size()] == ':'))
+      return path + ": key '" + k + "': " + message;
+  }
+  return message;
+}
+
+}  // namespace
 
 namespace {
 
@@ -101,14 +118,18 @@ int run_cli_with(const std::vector<std::string>& args, const CliParts& parts) {
     std::cerr << leaf->help();
     return 2;
   }
+  std::string config_path;
+  std::vector<std::string> from_config;  // keys whose value the --config file gave
   try {
     auto* mut = const_cast<CLI::App*>(leaf);
-    if (const CLI::Option* cfg = leaf->get_option_no_throw("--config"); cfg && cfg->count() > 0)
-      apply_config_file(*mut, cfg->as<std::string>());
+    if (const CLI::Option* cfg = leaf->get_option_no_throw("--config"); cfg && cfg->count() > 0) {
+      config_path = cfg->as<std::string>();
+      from_config = apply_config_file(*mut, config_path);
+    }
     it->second();
     return 0;
   } catch (const InputError& e) {
-    std::cerr << "distill: error: " << printable_utf8(e.what()) << "\n";
+    std::cerr << "distill: error: " << printable_utf8(with_config_origin(e.what(), config_path, from_config)) << "\n";
     return 2;
   } catch (const Interrupted& e) {
     std::cerr << "distill: " << printable_utf8(e.what()) << "\n";

@@ -19,10 +19,10 @@ struct Registry {
 
 // Applies FILE.toml to the options of `app` that were not given on the command line. Keys are the long
 // option names ("vocab-size" or "vocab_size"). Unknown keys, tables and arrays throw InputError naming
-// the file and key.
-void apply_config_file(CLI::App& app, const std::string& path);
+// the file and key. Returns the keys, as the file spells them, whose value it gave (the command line did not).
+std::vector<std::string> apply_config_file(CLI::App& app, const std::string& path);
 // The same for the file's bytes; `path` names it in messages. Pure: reads nothing else.
-void apply_config_text(CLI::App& app, std::string_view text, const std::string& path);
+std::vector<std::string> apply_config_text(CLI::App& app, std::string_view text, const std::string& path);
 
 // The resolved configuration of `app` (every long option, given or default) as TOML, for the runs table.
 std::string resolved_config_toml(const CLI::App& app);

@@ -56,11 +56,11 @@ void Registry::add(CLI::App* app, std::function<void()> fn) {
   run[app] = std::move(fn);
 }
 
-void apply_config_file(CLI::App& app, const std::string& path) {
+std::vector<std::string> apply_config_file(CLI::App& app, const std::string& path) {
   namespace fs = std::filesystem;
   if (!fs::exists(path)) throw InputError("--config " + path + ": no such file");
   if (!fs::is_regular_file(path)) throw InputError("--config " + path + ": not a regular file");
-  apply_config_text(app, read_file(path), path);
+  return apply_config_text(app, read_file(path), path);
 }
 
 namespace {
@@ -138,8 +138,9 @@ void check_config_shape(std::string_view t, const std::string& path) {
 
 }  // namespace
 
-void apply_config_text(CLI::App& app, std::string_view text, const std::string& path) {
+std::vector<std::string> apply_config_text(CLI::App& app, std::string_view text, const std::string& path) {
   check_config_shape(text, path);
+  std::vector<std::string> taken;
   toml::table tbl;
   try {
     tbl = toml::parse(text, std::string_view(path));
@@ -180,8 +181,11 @@ void apply_config_text(CLI::App& app, std::string_view text, const std::string& 
       opt->clear();
       opt->add_result(given);
       opt->run_callback();
+    } else {
+      taken.push_back(key);
     }
   }
+  return taken;
 }
 
 std::string resolved_config_toml(const CLI::App& app) {

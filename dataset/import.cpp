@@ -87,8 +87,8 @@ std::vector<ProblemRow> parse_import(std::string_view bytes, const std::string& 
       }
       if (auto it = obj.find("difficulty"); it != obj.end() && it->is_number_integer()) r.difficulty = it->get<int>();
     }
-    if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) fail("empty prompt");
-    if (r.answer.find_first_not_of(" \t\r\n") == std::string::npos) fail("empty answer");
+    if (r.prompt.find_first_not_of(" \t\r\n") == std::string::npos) fail("field '" + used[0] + "' is empty");
+    if (r.answer.find_first_not_of(" \t\r\n") == std::string::npos) fail("field '" + used[1] + "' is empty");
     for (auto& [k, v] : obj.items())
       if (std::find(used.begin(), used.end(), k) == used.end()) meta[k] = v;
     meta["line"] = fail.line;

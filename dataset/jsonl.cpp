@@ -34,7 +34,10 @@ nlohmann::json parse_object_line(std::string_view line, const LineError& fail) {
   try {
     obj = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
-    fail("malformed JSON: " + without_library_tag(e.what()));
+    // the parser counts lines within this one line: "at line 1, column 27" says only the column
+    std::string why = without_library_tag(e.what());
+    if (why.rfind("parse error at line 1, column ", 0) == 0) why = "parse error at byte " + why.substr(30);
+    fail("malformed JSON: " + why);
   }
   if (!obj.is_object()) fail(std::string("expected a JSON object per line, got ") + obj.type_name());
   return obj;
@@ -43,7 +46,12 @@ nlohmann::json parse_object_line(std::string_view line, const LineError& fail) {
 std::string string_field(const nlohmann::json& obj, const std::string& key, const LineError& fail, const std::string& hint) {
   auto it = obj.find(key);
   if (it == obj.end()) fail("missing field '" + key + "' (" + hint + ")");
-  if (it->is_string()) return it->get<std::string>();
+  if (it->is_string()) {
+    auto text = it->get<std::string>();
+    // JSON may escape U+0000, but no text we store, tokenise or show carries it: a sign of a damaged export
+    if (text.find('\0') != std::string::npos) fail("field '" + key + "' holds a NUL character (\\u0000), which text cannot carry");
+    return text;
+  }
   fail("field '" + key + "' holds a JSON " + std::string(it->type_name()) + ", expected a string (write it in quotes)");
 }
 

@@ -145,6 +145,7 @@ EvalReport run_eval(dataset::Store& store, const EvalConfig& cfg_in, const std::
   const torch::Device device = model::parse_device(cfg.device);
   auto model = model::load_hf_dir(cfg.model_dir, device);
   auto tok = model::load_tokenizer(cfg.model_dir);
+  model->config().check_tokenizer_ids(tok->vocab_size(), model::tokenizer_file(cfg.model_dir));
   teacher::check_sampling(sp, model->config().vocab_size);
   // Every prompt tokenized once, here: the context check needs the longest before anything is written.
   const auto format = teacher::PromptFormat::for_model(cfg.model_dir, *tok, cfg.prompt_format);

@@ -1,6 +1,7 @@
 // model/config.cpp: HF config.json <-> ModelConfig, per model_type, and consistency checks.
 #include "model/config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -259,8 +260,24 @@ bool ModelConfig::is_moe_layer(std::int64_t layer) const {
 void ModelConfig::validate(const std::string& src) const {
   auto bad = [&](const std::string& what) { throw InputError(src + ": " + what); };
   if (!kTypes.count(model_type)) bad("model_type '" + model_type + "' is not supported (expected " + kTypeList + ")");
-  if (vocab_size <= 0 || hidden_size <= 0 || num_hidden_layers <= 0 || num_attention_heads <= 0) bad("sizes must be positive");
-  if (num_key_value_heads <= 0 || num_attention_heads % num_key_value_heads) bad("num_attention_heads must be a multiple of num_key_value_heads");
+  // Each size named with its range; the bounds are far above any published model, and keep products from overflowing.
+  auto in_range = [&](const char* key, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+    if (v < lo || v > hi)
+      bad(std::string(key) + " " + std::to_string(v) + " is out of range (expected " + std::to_string(lo) + ".." +
+          std::to_string(hi) + ")");
+  };
+  constexpr std::int64_t kWide = 1 << 20, kMany = 1 << 16;
+  in_range("vocab_size", vocab_size, 1, kWide);
+  in_range("hidden_size", hidden_size, 1, kWide);
+  in_range("num_hidden_layers", num_hidden_layers, 1, kMany);
+  in_range("num_attention_heads", num_attention_heads, 1, kMany);
+  in_range("num_key_value_heads", num_key_value_heads, 1, kMany);
+  in_range("intermediate_size", intermediate_size, 0, kWide);
+  in_range("moe_intermediate_size", moe_intermediate_size, 0, kWide);
+  in_range("n_routed_experts", n_routed_experts, 0, kMany);
+  in_range("head_dim", head_dim, 0, kMany);
+  if (!(rope_theta > 0) || !std::isfinite(rope_theta)) bad("rope_theta " + number_text(rope_theta) + " must be > 0");
+  if (num_attention_heads % num_key_value_heads) bad("num_attention_heads must be a multiple of num_key_value_heads");
   if (!use_mla() && !head_dim && hidden_size % num_attention_heads) bad("hidden_size must be divisible by num_attention_heads (or set head_dim)");
   if (!use_mla() && attn_head_dim() % 2) bad("head_dim must be even for RoPE");
   if (use_mla() && (qk_rope_head_dim <= 0 || qk_rope_head_dim % 2 || qk_nope_head_dim < 0 || v_head_dim <= 0))
@@ -289,6 +306,12 @@ void ModelConfig::validate(const std::string& src) const {
     bad("kv_lora_rank, q_lora_rank and n_routed_experts must be >= 0");
   if (intermediate_size <= 0 && (!is_moe() || first_k_dense_replace > 0 || moe_layer_freq > 1))
     bad("intermediate_size must be > 0 for dense layers");
+}
+
+void ModelConfig::check_tokenizer_ids(int tokenizer_ids, const std::string& tokenizer_file) const {
+  if (tokenizer_ids > vocab_size)
+    throw InputError(tokenizer_file + ": the tokenizer has " + std::to_string(tokenizer_ids) + " ids, more than the " +
+                     std::to_string(vocab_size) + " rows of the model's embedding (config.json vocab_size)");
 }
 
 std::string ModelConfig::architecture() const {
@@ -327,7 +350,12 @@ ModelConfig ModelConfig::from_hf_json(const std::string& text, const std::string
   r.flag("tie_word_embeddings", c.tie_word_embeddings);
   r.num("initializer_range", c.initializer_range);
   for (const char* k : {"dtype", "torch_dtype"})
-    if (r.has(k) && j[k].is_string()) c.torch_dtype = j[k].get<std::string>();
+    if (r.has(k) && j[k].is_string()) {
+      c.torch_dtype = j[k].get<std::string>();
+      static const std::set<std::string> kDtypes = {"float32", "float16", "bfloat16", "float64"};
+      if (!kDtypes.count(c.torch_dtype))
+        throw InputError(src + ": " + k + " '" + c.torch_dtype + "' is not a dtype (expected float32, float16, bfloat16 or float64)");
+    }
   read_token(r, "bos_token_id", c.bos_token_id);
   read_token(r, "eos_token_id", c.eos_token_id);
   read_token(r, "pad_token_id", c.pad_token_id);

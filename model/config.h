@@ -93,6 +93,9 @@ struct ModelConfig {
 
   // Throws InputError naming `source` and the field when the combination is inconsistent.
   void validate(const std::string& source) const;
+  // Throws InputError naming `tokenizer_file` when its tokenizer has more ids than the embedding has rows. HF
+  // checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids), so fewer is fine.
+  void check_tokenizer_ids(int tokenizer_ids, const std::string& tokenizer_file) const;
 
   // HF config.json text <-> config. Unknown keys that would change the computation are refused.
   static ModelConfig from_hf_json(const std::string& json_text, const std::string& source);

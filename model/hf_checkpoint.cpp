@@ -177,7 +177,14 @@ Transformer load_hf_dir(const std::string& dir, const torch::Device& device, tor
   if (!fs::exists(cfg_path)) throw InputError(dir + ": not a model directory (no config.json)");
   auto cfg = ModelConfig::from_hf_json(read_file(cfg_path), cfg_path);
   auto ckpt = CheckpointTensors::open_dir(dir);
-  Transformer m(cfg, /*init_weights=*/false);
+  Transformer m(nullptr);
+  try {
+    m = Transformer(cfg, /*init_weights=*/false);
+  } catch (const c10::Error& e) {  // sizes within range whose product still exceeds the machine
+    if (std::string(e.what()).find("allocate") == std::string::npos) throw;
+    throw InputError(cfg_path + ": the model these sizes describe does not fit in memory (" +
+                     std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
   m->to(dtype);
   load_state(*m, ckpt);
   m->to(device);
@@ -212,19 +219,23 @@ GenerationDefaults parse_generation_config(const std::string& text, const std::s
     if (!j["do_sample"].is_boolean()) throw InputError(src + ": 'do_sample' must be true or false");
     g.do_sample = j["do_sample"].get<bool>();
   }
-  auto real = [&](const char* k, std::optional<double>& field) {
+  // Each value within the range the samplers take (transformers' GenerationConfig.validate refuses the same).
+  auto real = [&](const char* k, std::optional<double>& field, double lo, double hi, const char* range) {
     if (!has(k)) return;
     if (!j[k].is_number()) throw InputError(src + ": '" + std::string(k) + "' must be a number");
-    field = j[k].get<double>();
+    const double v = j[k].get<double>();
+    if (!(v >= lo && v <= hi)) throw InputError(src + ": '" + std::string(k) + "' is " + j[k].dump() + ", expected " + range);
+    field = v;
   };
   auto count = [&](const char* k, std::optional<std::int64_t>& field) {
     if (!has(k)) return;
-    if (!j[k].is_number_integer()) throw InputError(src + ": '" + std::string(k) + "' must be an integer");
+    if (!j[k].is_number_integer() || j[k].get<std::int64_t>() < 0)
+      throw InputError(src + ": '" + std::string(k) + "' must be an integer >= 0, got " + j[k].dump());
     field = j[k].get<std::int64_t>();
   };
-  real("temperature", g.temperature);
-  real("top_p", g.top_p);
-  real("min_p", g.min_p);
+  real("temperature", g.temperature, 0, 1e6, "a number >= 0");
+  real("top_p", g.top_p, 0, 1, "0..1");
+  real("min_p", g.min_p, 0, 1, "0..1");
   count("top_k", g.top_k);
   count("max_new_tokens", g.max_new_tokens);
   return g;

@@ -59,6 +59,7 @@ void Bpe::tokenize(const std::string& word, std::vector<int>& out) const {
 void Bpe::read_vocab(const json& vocab, const Ctx& ctx) {
   if (!vocab.is_object()) ctx.fail("model.vocab", "is not an object of token: id");
   vocab_.reserve(vocab.size());
+  std::vector<bool> id_taken;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     // The path is built only for a message: building it for 150k entries would double the load time.
     const json& v = it.value();
@@ -70,7 +71,11 @@ void Bpe::read_vocab(const json& vocab, const Ctx& ctx) {
     }
     const int id = int(v.get<std::uint64_t>());
     vocab_[it.key()] = id;
-    if (std::size_t(id) >= id_to_token_.size()) id_to_token_.resize(std::size_t(id) + 1);
+    if (std::size_t(id) >= id_to_token_.size()) id_to_token_.resize(std::size_t(id) + 1), id_taken.resize(id_to_token_.size());
+    if (id_taken[std::size_t(id)])  // decoding could give back only one of the two
+      ctx.fail("model.vocab[" + show(it.key()) + "]", "has id " + std::to_string(id) + ", already the id of " +
+                                                        show(id_to_token_[std::size_t(id)]));
+    id_taken[std::size_t(id)] = true;
     id_to_token_[std::size_t(id)] = it.key();
   }
 }

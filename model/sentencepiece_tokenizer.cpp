@@ -25,8 +25,14 @@ constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581, SentencePiec
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::string& serialized, const std::string& name) {
+    if (serialized.empty()) throw InputError(name + ": not a SentencePiece model (the file is empty)");
     auto st = sp_.LoadFromSerializedProto(serialized);
-    if (!st.ok()) throw InputError(name + ": not a SentencePiece model (" + st.ToString() + ")");
+    if (!st.ok()) {
+      // the library reports a protobuf that does not parse as its own source line; say it plainly
+      const std::string why = st.ToString().find("ParseFromArray") != std::string::npos
+                                  ? "its bytes are not a ModelProto protobuf" : st.ToString();
+      throw InputError(name + ": not a SentencePiece model (" + why + ")");
+    }
     auto need = [&](const char* p) {
       int id = sp_.PieceToId(p);
       if (id == sp_.unk_id() && std::string_view(p) != "<unk>")

@@ -182,6 +182,7 @@ ExportReport export_hf(const ExportOptions& opt, const std::function<void(const 
   auto cfg = m->config();
   rep.architecture = cfg.architecture();
   auto tok = model::load_tokenizer(src);
+  cfg.check_tokenizer_ids(tok->vocab_size(), model::tokenizer_file(src));
   publish(opt.out, opt.force, /*is_dir=*/true, [&](const std::string& tmp) {
     fs::create_directories(tmp);
     if (log) log("export: writing " + std::string(dtype_name(dt)) + " weights");

@@ -180,6 +180,7 @@ ExportReport export_gguf(const ExportOptions& opt, const std::function<void(cons
   const auto& c = m->config();
   check_supported(c, opt.model_dir);
   auto tok = model::load_tokenizer(opt.model_dir);
+  c.check_tokenizer_ids(tok->vocab_size(), model::tokenizer_file(opt.model_dir));
   const std::string arch = c.model_type;
   ExportReport rep;
   rep.out = opt.out;

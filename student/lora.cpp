@@ -126,13 +126,30 @@ bool is_adapter_dir(const std::string& dir) { return fs::exists(fs::path(dir) / 
 
 namespace {
 
+// A setting read from adapter_config.json is named by its key there, not by the train flag that sets it.
+template <class F>
+auto with_adapter_keys(const std::string& path, F&& f) {
+  try {
+    return f();
+  } catch (const InputError& e) {
+    std::string m = e.what();
+    for (const auto& [flag, key] : {std::pair<std::string, std::string>{"--lora-rank", "r"}, {"--lora-alpha", "lora_alpha"},
+                                    {"--lora-dropout", "lora_dropout"}, {"--lora-targets", "target_modules"}})
+      if (m.rfind(flag, 0) == 0) {
+        m = path + ": " + key + m.substr(flag.size());
+        break;
+      }
+    throw InputError(m);
+  }
+}
+
 LoraConfig adapter_config_json(const std::string& dir, std::string* base) {
   const auto path = dir + "/adapter_config.json";
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not JSON (" + e.what() + ")");
+    throw InputError(path + ": not JSON (" + without_library_tag(e.what()) + ")");
   }
   auto bad = [&](const std::string& what) { throw InputError(path + ": " + what); };
   if (!j.is_object()) bad("expected a JSON object");
@@ -155,12 +172,14 @@ LoraConfig adapter_config_json(const std::string& dir, std::string* base) {
     c.targets = t.get<std::vector<std::string>>();
   else if (t != "all-linear")
     bad("expected \"target_modules\": a list of module names");
-  check_lora_config(c);
+  with_adapter_keys(path, [&] { check_lora_config(c); });
   if (base) {
     const auto b = j.value("base_model_name_or_path", std::string());
     if (b.empty()) bad("expected \"base_model_name_or_path\": the base model's directory");
     // as peft reads it (a path from the working folder), else beside the adapter
     *base = fs::path(b).is_absolute() || fs::exists(b) ? b : (fs::path(dir) / b).lexically_normal().string();
+    if (!fs::exists(fs::path(*base) / "config.json") && !is_adapter_dir(*base))
+      bad("base_model_name_or_path '" + b + "' is not a model directory (no config.json at " + *base + ")");
   }
   return c;
 }
@@ -189,7 +208,9 @@ void copy_adapter_weights(model::TransformerImpl& m, model::SafetensorsFile& f, 
     if (!f.contains(name)) throw InputError(path + ": missing " + name);
     auto v = f.get(name);
     if (v.sizes() != t.sizes())
-      throw InputError(path + ": " + name + " has shape " + c10::str(v.sizes()) + ", the model's adapter " + c10::str(t.sizes()));
+      throw InputError(path + ": " + name + " has shape " + c10::str(v.sizes()) + ", the model's adapter " +
+                       c10::str(t.sizes()) + " (rank " + std::to_string(name.find(".lora_A.") != std::string::npos ? t.size(0) : t.size(1)) +
+                       ", the r of adapter_config.json)");
     t.copy_(v.to(t.scalar_type()));
   }
 }
@@ -205,7 +226,8 @@ void load_peft_adapter(model::TransformerImpl& m, const std::string& dir) {
   for (const auto& info : file->header().tensors)
     if (const auto at = info.name.rfind(".lora_"); info.name.rfind(kPrefix, 0) == 0 && at != std::string::npos)
       modules.insert(info.name.substr(std::string(kPrefix).size(), at - std::string(kPrefix).size()));
-  add_lora(m, read_adapter_config(dir), &modules);
+  const auto config = read_adapter_config(dir);
+  with_adapter_keys(dir + "/adapter_config.json", [&] { return add_lora(m, config, &modules); });
   copy_adapter_weights(m, *file, path);
 }
 

@@ -50,6 +50,7 @@ CompleteResult run_complete(const CompleteConfig& cfg_in) {
   const auto device = model::parse_device(cfg.device);
   auto tok = model::load_tokenizer(cfg.model_dir);
   auto model = model::load_hf_dir(cfg.model_dir, device);
+  model->config().check_tokenizer_ids(tok->vocab_size(), model::tokenizer_file(cfg.model_dir));
   check_sampling(cfg.sampling, model->config().vocab_size);
   if (cfg.chat) {
     auto p = chat_prompt(cfg.model_dir, *tok, cfg.prompt, cfg.prompt_format);

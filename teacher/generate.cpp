@@ -230,11 +230,7 @@ void SampleSink::flush() {
 
 LoadedTeacher load_teacher(const std::string& dir, const std::string& device) {
   LoadedTeacher t{model::load_hf_dir(dir, model::parse_device(device)), model::load_tokenizer(dir), {}};
-  // HF checkpoints pad the embedding past the tokenizer's ids (Qwen: 151936 rows for 151665 ids): only more ids
-  // than rows is an error.
-  if (t.tok->vocab_size() > t.model->config().vocab_size)
-    throw InputError(dir + ": tokenizer has " + std::to_string(t.tok->vocab_size()) +
-                     " ids but config.json says vocab_size " + std::to_string(t.model->config().vocab_size));
+  t.model->config().check_tokenizer_ids(t.tok->vocab_size(), model::tokenizer_file(dir));
   t.eos = model_eos_ids(*t.tok, t.model->config(), dir);
   return t;
 }

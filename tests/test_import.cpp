@@ -83,7 +83,7 @@ TEST_CASE("import: each malformed input names FILE:LINE and what was expected") 
       {ImportFormat::jsonl, good + "\n[1, 2]\n", "f.jsonl:2: expected a JSON object"},
       {ImportFormat::jsonl, good + "\n{\"prompt\": \"p\"}\n", "f.jsonl:2: missing field 'answer'"},
       {ImportFormat::jsonl, "{\"prompt\": [1], \"answer\": \"1\"}", "f.jsonl:1: field 'prompt' holds a JSON array, expected a string"},
-      {ImportFormat::jsonl, "{\"prompt\": \"  \", \"answer\": \"1\"}", "f.jsonl:1: empty prompt"},
+      {ImportFormat::jsonl, "{\"prompt\": \"  \", \"answer\": \"1\"}", "f.jsonl:1: field 'prompt' is empty"},
       {ImportFormat::jsonl, good + "\n{\"prompt\": \"caf\xC3\", \"answer\": \"1\"}\n", "f.jsonl:2: invalid UTF-8 at byte 16"},
       {ImportFormat::jsonl, "\xFF\xFE{}", "f.jsonl:1: invalid UTF-8 at byte 1"},
       {ImportFormat::gsm8k, good_gsm + "\n{\"question\": \"q\", \"answer\": \"no marker\"}", "f.jsonl:2: field 'answer' has no '#### n'"},
