@@ -78,6 +78,13 @@ void write_file_atomic(const std::string& path_in, std::string_view bytes) {
   write_file_atomic(path_in, std::vector<std::string_view>{bytes});
 }
 
+std::string write_failure(const std::string& path, int e) {
+  if (e == ENOSPC || e == EDQUOT)
+    return path + ": the disk is full (" + std::strerror(e) + "); nothing was written under the final name: free "
+                  "space and run the same command again";
+  return path + ": write failed: " + std::strerror(e);
+}
+
 void write_file_atomic(const std::string& path_in, const std::vector<std::string_view>& parts) {
   const std::string path = output_target(path_in);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -93,15 +100,16 @@ void write_file_atomic(const std::string& path_in, const std::vector<std::string
         int e = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        throw RuntimeFailure(tmp + ": write failed: " + std::strerror(e));
+        throw RuntimeFailure(write_failure(tmp, e));
       }
       p += w;
       left -= std::size_t(w);
     }
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {  // a full disk may first show here
+    const int e = errno;
     ::unlink(tmp.c_str());
-    throw RuntimeFailure(tmp + ": fsync/close failed: " + std::strerror(errno));
+    throw RuntimeFailure(write_failure(tmp, e));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;

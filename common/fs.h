@@ -12,6 +12,8 @@ std::string read_file(const std::string& path);  // throws InputError naming the
 // Writes through a symlink to its target; InputError if `path` is a folder, device or pipe; RuntimeFailure if
 // the write fails.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// The message for a failed write of `path` with errno `e`: a full disk says so, and what to do.
+std::string write_failure(const std::string& path, int e);
 // The same for a file made of parts, written in order without joining them (large files: no second copy).
 void write_file_atomic(const std::string& path, const std::vector<std::string_view>& parts);
 

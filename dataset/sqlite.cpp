@@ -27,6 +27,13 @@ static void refuse_if_damaged(sqlite3* db, int rc) {
                    sqlite3_errmsg(db) + "); restore it from a copy (`sqlite3 FILE .recover` may salvage its rows)");
 }
 
+// A full disk is not bad input (exit 1), but it is the user's to fix: say so, and that committed work is kept.
+static void fail_if_full(sqlite3* db, int rc) {
+  if (!db || (rc & 0xff) != SQLITE_FULL) return;
+  throw RuntimeFailure(file_of(db) + ": the disk is full (SQLite: " + sqlite3_errmsg(db) + "); what was committed "
+                                     "before is kept: free space and run the same command again");
+}
+
 // A write on a store opened read-only (its file or folder is not writable) is the user's situation to fix, not a
 // failure of ours: InputError naming the file, exit 2.
 static void refuse_if_readonly(sqlite3* db, int rc) {
@@ -56,6 +63,7 @@ void Db::exec(const char* sql) {
     sqlite3_free(msg);
     refuse_if_damaged(db_, sqlite3_extended_errcode(db_));
     refuse_if_readonly(db_, sqlite3_extended_errcode(db_));
+    fail_if_full(db_, sqlite3_extended_errcode(db_));
     throw RuntimeFailure(m);
   }
 }
@@ -107,6 +115,7 @@ bool Stmt::step() {
   if (rc == SQLITE_DONE) return false;
   refuse_if_damaged(db_, rc);
   refuse_if_readonly(db_, rc);
+  fail_if_full(db_, rc);
   throw RuntimeFailure(err(db_, std::string("SQL step failed in `") + sqlite3_sql(st_) + "`"));
 }
 

@@ -86,19 +86,21 @@ class Loop {
   }
 
  private:
+  // From step 1, into an --out that holds no model and no checkpoint.
+  void start_fresh() {
+    refuse_earlier_checkpoints(o_.out);
+    if (fs::exists(o_.out + "/config.json") || fs::exists(o_.out + "/adapter_config.json") ||
+        fs::exists(o_.out + "/" + kFinishedFile))
+      throw InputError("--out " + o_.out + " already holds a model (config.json or adapter_config.json); training "
+                       "into it would overwrite it: choose another --out" +
+                       (o_.kind == "train" ? " (to train that model further, start a new run from it: --student " +
+                                                 o_.out + " --out NEW_DIR)"
+                                           : std::string()));
+    res_.first_step = 1;
+  }
+
   void start_or_resume() {
-    if (!o_.resume) {
-      refuse_earlier_checkpoints(o_.out);
-      if (fs::exists(o_.out + "/config.json") || fs::exists(o_.out + "/adapter_config.json") ||
-          fs::exists(o_.out + "/" + kFinishedFile))
-        throw InputError("--out " + o_.out + " already holds a model (config.json or adapter_config.json); training "
-                         "into it would overwrite it: choose another --out" +
-                         (o_.kind == "train" ? " (to train that model further, start a new run from it: --student " +
-                                                   o_.out + " --out NEW_DIR)"
-                                             : std::string()));
-      res_.first_step = 1;
-      return;
-    }
+    if (!o_.resume) return start_fresh();
     if (const auto marker = finished_marker(o_.out, schedule_); !marker.is_null()) {
       // its checkpoints too: one made with other settings is not this run's, and saying "finished" would hide it
       if (const auto n = newest_checkpoint(o_.out); n > 0)
@@ -108,7 +110,13 @@ class Loop {
       return;
     }
     start_ = newest_checkpoint(o_.out);
-    if (start_ == 0) throw InputError("--resume: no checkpoint-N/ with a trainer_state.json in " + o_.out);
+    if (start_ == 0) {
+      if (!fs::is_directory(o_.out)) throw InputError("--resume: " + o_.out + " does not exist: no run to continue there");
+      // stopped (killed, out of disk space) before its first checkpoint: nothing to continue from, so it starts over
+      start_fresh();
+      if (log_) log_("no checkpoint-N/ in " + o_.out + " yet: starting from step 1");
+      return;
+    }
     const auto dir = o_.out + "/checkpoint-" + std::to_string(start_);
     const auto state = read_trainer_state(dir, start_, schedule_);
     if (o_.load_weights) o_.load_weights(dir);

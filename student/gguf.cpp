@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/errors.h"
+#include "common/fs.h"
 
 namespace distill::student {
 
@@ -169,12 +170,8 @@ std::string GgufWriter::serialize() const {
 void GgufWriter::write(const std::string& path) const {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw RuntimeFailure(path + ": cannot be created (" + std::strerror(errno) + ")");
-  auto put = [&](const std::string& b) {
-    if (std::fwrite(b.data(), 1, b.size(), f) != b.size()) {
-      const std::string why = std::strerror(errno);
-      std::fclose(f);
-      throw RuntimeFailure(path + ": write failed (" + why + ")");
-    }
+  auto put = [&](const std::string& b) {  // the handler below closes f
+    if (std::fwrite(b.data(), 1, b.size(), f) != b.size()) throw RuntimeFailure(write_failure(path, errno));
   };
   try {
     put(header());
@@ -184,7 +181,8 @@ void GgufWriter::write(const std::string& path) const {
     throw;
   }
   const bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  if (std::fclose(f) != 0 || !ok) throw RuntimeFailure(path + ": write failed (" + std::strerror(errno) + ")");
+  const int e = errno;
+  if (std::fclose(f) != 0 || !ok) throw RuntimeFailure(write_failure(path, ok ? errno : e));
 }
 
 }  // namespace distill::student

@@ -148,9 +148,9 @@ TEST_CASE("train: SFT lowers the loss, checkpoints atomically, and stop + resume
   (void)b;
 
   // bad input: exit 2 with the reason
-  auto nores = run_distill(with({"--out", d / "empty", "--resume"}));
+  auto nores = run_distill(with({"--out", d / "empty", "--resume"}));  // no such folder: no run to continue
   CHECK(nores.code == 2);
-  CHECK_THAT(nores.err, Catch::Contains("no checkpoint"));
+  CHECK_THAT(nores.err, Catch::Contains("does not exist: no run to continue there"));
   auto other = run_distill({"train", "--db", db, "--student", "tiny", "--steps", "20", "--out", d / "split", "--resume", "--seed", "5"});
   CHECK(other.code == 2);
   CHECK_THAT(other.err, Catch::Contains("the checkpoint was made with") && Catch::Contains("this run has"));

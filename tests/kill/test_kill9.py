@@ -24,6 +24,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -74,10 +75,11 @@ def statuses_digest(db):
 
 
 def integrity(db):
-    """integrity_check and the FTS index, on a copy (the check writes to the FTS table)."""
+    """integrity_check and the FTS index, on a copy in another folder (the check writes to the FTS table, and the
+    store's own disk may be full)."""
     if not os.path.exists(db):
         return None
-    copy = db + ".check"
+    copy = os.path.join(tempfile.gettempdir(), f"distill-check-{os.getpid()}-{threading.get_ident()}.db")
     for suffix in ("", "-wal"):
         if os.path.exists(db + suffix):
             shutil.copy(db + suffix, copy + suffix)
