@@ -20,7 +20,7 @@ void register_serve(CLI::App& root, Registry& reg) {
   c->add_option("--max-queue", a->max_queue, "sequences waiting for a slot; past it requests get 503");
   c->add_option("--api-key-env", a->api_key_env, "require 'Authorization: Bearer' with the key in this variable");
   c->add_option("--prompt-format", a->prompt_format, "chat messages as the model's chat template (auto) or r1");
-  c->add_option("--http-threads", a->http_threads, "connections served at once (each streaming client holds one)");
+  c->add_option("--http-threads", a->http_threads, "connections served at once, a thread each, started as they come (idle ones hold theirs until they time out)");
   c->add_option("--max-body-bytes", a->max_body_bytes, "request body cap (larger: 413)");
   c->add_option("--shutdown-grace", a->shutdown_grace_s, "seconds the requests in flight get after SIGTERM");
   reg.add(c, [c, a] {

@@ -5,8 +5,16 @@
 
 #include <httplib.h>
 
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "common/errors.h"
 
@@ -28,7 +36,77 @@ std::pair<time_t, time_t> sec_usec(double s) {
   return {time_t(whole), time_t((s - whole) * 1e6)};
 }
 
+// cpp-httplib's task queue as a thread per connection, started when it is accepted, up to `limit` at once (past
+// it connections wait for one to end). httplib's own pool has a fixed number of threads: as many idle connections
+// held open (each waits out its keep-alive time) made every other client wait behind them.
+class ConnectionThreads final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionThreads(std::size_t limit) : limit_(std::max<std::size_t>(limit, 1)) {}
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lk(m_);
+    if (live_ >= limit_) {
+      waiting_.push_back(std::move(fn));
+      return;
+    }
+    ++live_;
+    lk.unlock();
+    try {
+      std::thread([this, fn]() mutable { run(std::move(fn)); }).detach();
+    } catch (const std::system_error&) {  // no thread to be had: queue it for one that ends
+      lk.lock();
+      if (--live_ == 0) {
+        idle_.notify_all();
+        lk.unlock();
+        fn();  // none will end to take it: answer it here rather than never
+        return;
+      }
+      waiting_.push_back(std::move(fn));
+    }
+  }
+
+  void shutdown() override {  // after the listener closed: wait for every connection's thread
+    std::unique_lock lk(m_);
+    idle_.wait(lk, [&] { return live_ == 0; });
+  }
+
+ private:
+  void run(std::function<void()> fn) {
+    for (;;) {
+      fn();
+      std::unique_lock lk(m_);
+      if (waiting_.empty()) {
+        if (--live_ == 0) idle_.notify_all();
+        return;
+      }
+      fn = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+  }
+
+  std::size_t limit_, live_ = 0;
+  std::deque<std::function<void()>> waiting_;
+  std::mutex m_;
+  std::condition_variable idle_;
+};
+
+// A connection is a file descriptor: the soft limit (often 1,024) would refuse connections long before the
+// thread cap, so a server raises it to the hard limit, as nginx and Go's runtime do.
+void raise_open_file_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  r.rlim_cur = r.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &r);
+}
+
 }  // namespace
+
+bool same_secret(std::string_view given, std::string_view secret) {
+  if (given.size() != secret.size()) return false;  // the length is no secret
+  unsigned char d = 0;
+  for (std::size_t i = 0; i < given.size(); ++i) d |= static_cast<unsigned char>(given[i] ^ secret[i]);
+  return d == 0;
+}
 
 Url parse_url(std::string_view text, std::string_view what) {
   Url u;
@@ -184,6 +262,14 @@ std::optional<std::string> HttpRequest::param(std::string_view name) const {
 struct HttpServer::Impl {
   ServerOptions opt;
   httplib::Server server;
+  int listen_fd = -1;  // the listening socket, seen as httplib creates it
+
+  // httplib listens with a backlog of 5: connections arriving faster than one accept loop turn had their SYNs
+  // dropped and retried a second or more later (1,000 connections at once took minutes). Listening again on the
+  // bound socket sets the kernel's largest backlog.
+  void widen_backlog() const {
+    if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
+  }
 
   std::string error_json(int status, const std::string& message) const {
     if (opt.error_body) return opt.error_body(status, message);
@@ -223,13 +309,17 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   impl_->opt = std::move(options);
   auto& sv = impl_->server;
   const auto threads = impl_->opt.threads;
-  sv.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  sv.new_task_queue = [threads] { return new ConnectionThreads(threads); };
   sv.set_payload_max_length(impl_->opt.max_body_bytes);
   auto [rs, ru] = sec_usec(impl_->opt.read_timeout_s);
   auto [ws, wu] = sec_usec(impl_->opt.write_timeout_s);
   sv.set_read_timeout(rs, ru);
   sv.set_write_timeout(ws, wu);
-  sv.set_keep_alive_timeout(2);  // an idle keep-alive connection holds a thread, and delays a shutdown this long
+  sv.set_keep_alive_timeout(2);
+  sv.set_socket_options([self = impl_.get()](socket_t sock) {
+    httplib::default_socket_options(sock);
+    self->listen_fd = int(sock);
+  });  // an idle keep-alive connection holds a thread, and delays a shutdown this long
   Impl* self = impl_.get();
   sv.set_error_handler([self](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
@@ -262,13 +352,16 @@ void HttpServer::route(const std::string& method, const std::string& path, HttpH
 }
 
 int HttpServer::bind(const std::string& host, int port) {
+  raise_open_file_limit();
   if (port == 0) {
     const int p = impl_->server.bind_to_any_port(host);
     if (p <= 0) throw RuntimeFailure("could not bind " + host + " to a free port");
+    impl_->widen_backlog();
     return p;
   }
   if (!impl_->server.bind_to_port(host, port))
     throw RuntimeFailure("could not bind " + host + ":" + std::to_string(port) + " (in use, or not an address here)");
+  impl_->widen_backlog();
   return port;
 }
 

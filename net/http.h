@@ -1,7 +1,7 @@
 // net/http.h: the one small HTTP layer under the remote teacher and `distill serve`: URLs (parsed, and shown
 // without credentials), a client with timeouts that streams a response body to a callback, and a server with a
-// sized thread pool (one thread per open connection: 64 streaming clients need 64), a body cap and JSON error
-// bodies. Built on cpp-httplib (Debian's libcpp-httplib-dev), which only net/http.cpp includes.
+// thread per open connection (started as connections come, up to a cap, so idle connections held open do not keep
+// others waiting), a body cap and JSON error bodies. Built on cpp-httplib (Debian's libcpp-httplib-dev), which only net/http.cpp includes.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,9 @@ Url parse_url(std::string_view text, std::string_view what = "URL");
 
 // The URL as it may be shown and stored: no user or password.
 std::string redact_url(const Url& u);
+
+// Whether `given` equals `secret` (a token or key), in a time that does not depend on where they differ.
+bool same_secret(std::string_view given, std::string_view secret);
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -94,7 +97,9 @@ struct HttpReply {
 using HttpHandler = std::function<HttpReply(const HttpRequest&)>;
 
 struct ServerOptions {
-  std::size_t threads = 72;                // connections served at once (the rest wait for a thread)
+  // Connections served at once, a thread each from the moment they are accepted (an idle one holds its thread until
+  // the read or keep-alive timeout), started as they come; past it, connections wait for one to end.
+  std::size_t threads = 2048;
   std::size_t max_body_bytes = 8u << 20;   // larger request bodies get 413
   double read_timeout_s = 30, write_timeout_s = 600;
   // The body of an error the handlers did not write (404 route, 413 body, 500 thrown): OpenAI's shape by default.

@@ -43,12 +43,6 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-bool same_secret(const std::string& a, const std::string& b) {  // time independent of where they differ
-  if (a.size() != b.size()) return false;
-  unsigned char d = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return d == 0;
-}
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -83,7 +77,7 @@ struct Studio::Impl {
   StudioOptions o;
   std::unique_ptr<dataset::Store> store;
   std::mutex m;  // one SQLite connection, one request at a time on it
-  net::HttpServer http{net::ServerOptions{16, 4u << 20, 30, 60, [](int, const std::string& msg) {
+  net::HttpServer http{net::ServerOptions{2048, 4u << 20, 30, 60, [](int, const std::string& msg) {
                                              return dump(json{{"error", msg}});
                                            }}};
   std::atomic<bool> stopping{false};
@@ -101,7 +95,7 @@ struct Studio::Impl {
         const auto header = r.header("X-Distill-Token");
         const auto query = r.param("token");
         // A write must carry the token in the header: a form or link on another page cannot set one.
-        const bool ok = same_secret(header, o.token) || (!write && query && same_secret(*query, o.token));
+        const bool ok = net::same_secret(header, o.token) || (!write && query && net::same_secret(*query, o.token));
         if (!ok) return json_reply({{"error", "missing or wrong session token: open the URL distill studio printed"}}, 403);
         if (write && o.read_only) return json_reply({{"error", "the store is opened read-only: nothing can be changed"}}, 403);
         std::lock_guard<std::mutex> lock(m);

@@ -208,7 +208,7 @@ class Server {
   std::string models_body() const;
 
   std::optional<net::HttpReply> authorize(const net::HttpRequest& req) const {
-    if (key_.empty() || req.header("Authorization") == "Bearer " + key_) return std::nullopt;
+    if (key_.empty() || net::same_secret(req.header("Authorization"), "Bearer " + key_)) return std::nullopt;
     return error_reply(401, "Incorrect API key provided (send Authorization: Bearer with the server's key).",
                        "invalid_request_error", "", "invalid_api_key");
   }

@@ -22,7 +22,7 @@ struct ServeConfig {
   std::int64_t max_queue = 256;        // sequences waiting for a slot before requests get 503
   std::string api_key_env;             // when set: requests must carry "Authorization: Bearer $VAR"
   std::string prompt_format = "auto";  // how chat messages become a prompt: auto | r1 | chat_template
-  std::int64_t http_threads = 72;      // connections served at once (streaming clients hold one each)
+  std::int64_t http_threads = 2048;    // connections served at once, a thread each (idle ones too, until they time out)
   std::int64_t max_body_bytes = 8 << 20;
   double shutdown_grace_s = 30;        // after SIGTERM: requests still running then are aborted
 };
