@@ -15,8 +15,10 @@ hf` of the demo teacher, and `distill serve` answered over HTTP. The seeds are t
   openai_request   request bodies as the openai client sends them
   openai_response  serve's whole responses (chat and completions)
   sse              serve's streamed responses, after one byte (the piece size)
+  studio_request   what the studio page sends: a filter query line, then a review, bulk or undo body (real ids,
+                   action ids and stamps from `distill studio` on the scratch store)
 Needs the build's HF fixtures (ctest -R hf_fixtures). Deterministic up to serve's ids and timestamps.
-Usage: make_corpus.py build/bin/distill build"""
+Usage: make_corpus.py build/bin/distill build [--only studio_request]   (--only: that target's seeds, others kept)"""
 import glob
 import hashlib
 import json
@@ -103,8 +105,57 @@ def serve_seeds(distill, teacher):
         proc.wait(timeout=60)
 
 
+def studio_seeds(distill, db):
+    proc = subprocess.Popen([distill, "studio", "--db", db, "--port", "0", "--user", "corpus"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = ""
+        while "open http" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                raise SystemExit("make_corpus: studio printed no URL")
+        base, token = line.split("open ", 1)[1].split("/?token=")
+        token = token.strip()
+        hdr = {"X-Distill-Token": token, "Content-Type": "application/json"}
+
+        def call(path, body=None):
+            req = urllib.request.Request(base + path, None if body is None else json.dumps(body).encode(), hdr)
+            return json.load(urllib.request.urlopen(req, timeout=30))
+        queries = ["status=pending&sort=tokens&limit=50", "verdict=correct&split=train", "search=carry&limit=20",
+                   "status=kept,rejected&min_tokens=10&max_tokens=200", "after=12:12&limit=100", "problem=3", ""]
+        first = call("/api/samples?status=kept&limit=3")["samples"]
+        review = {"ids": [first[0]["id"]], "decision": "reject", "reason": "too long",
+                  "seen": {str(first[0]["id"]): first[0]["status_action"]}}
+        done = call("/api/review", review)
+        stamp = call("/api/count?status=kept&stamp=1")["stamp"]
+        bulk = {"query": {"status": "kept", "search": None}, "decision": "reject", "reason": "bulk", "stamp": stamp}
+        bulk_done = call("/api/bulk", bulk)
+        undo = {"action_id": bulk_done["action_id"]}
+        call("/api/undo", undo)
+        for q, body in zip(queries, [review, bulk, undo, {"ids": [s["id"] for s in first], "decision": "keep"},
+                                     {"action_id": done["action_id"]}, review, bulk]):
+            seed("studio_request", q + "\n" + json.dumps(body))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def main():
     distill, build = sys.argv[1], sys.argv[2]
+    if sys.argv[3:] == ["--only", "studio_request"]:
+        shutil.rmtree(os.path.join(OUT, "studio_request"), ignore_errors=True)
+        work = tempfile.mkdtemp(prefix="distill-corpus-")
+        try:
+            db = os.path.join(work, "s.db")
+            run(distill, "data", "synth", "--db", db, "--task", "all", "--n", "30", "--difficulty", "1-3")
+            run(distill, "generate", "--db", db, "--teacher", os.path.join(ROOT, "models", "demo-teacher"), "--samples", "1",
+                "--limit", "12", "--max-tokens", "64")
+            run(distill, "data", "review", "--db", db, "--all-pending", "--accept")
+            studio_seeds(distill, db)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"make_corpus: studio_request: {len(os.listdir(os.path.join(OUT, 'studio_request')))} seeds")
+        return
     fixtures = os.path.join(build, "fixtures", "hf")
     teacher = os.path.join(ROOT, "models", "demo-teacher")
     if not os.path.isdir(os.path.join(fixtures, "models")):
@@ -152,6 +203,7 @@ def main():
             seed("toml_config", cfg)  # an unknown key first: the refusal path
         con.close()
         serve_seeds(distill, teacher)
+        studio_seeds(distill, db)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name in sorted(os.listdir(OUT)):

@@ -23,6 +23,7 @@
 #include "dataset/text_rules.h"
 #include "eval/compare.h"
 #include "net/http.h"
+#include "studio/requests.h"
 #include "studio_assets.h"
 
 namespace distill::studio {
@@ -166,13 +167,8 @@ struct Studio::Impl {
   }
 
   // The sample filters, named as in `data list` (min_tokens for --min-tokens); at most 500 rows a page.
-  static dataset::ListQuery query_of(const std::function<std::optional<std::string>(const std::string&)>& get) {
-    auto q = dataset::parse_list_query(get, "");
-    q.limit = std::min<std::int64_t>(q.limit, 500);
-    return q;
-  }
   static dataset::ListQuery query_of(const HttpRequest& r) {
-    return query_of([&](const std::string& name) { return r.param(name); });
+    return parse_filters([&](const std::string& name) { return r.param(name); });
   }
 
   HttpReply samples(const HttpRequest& r) {
@@ -258,45 +254,22 @@ struct Studio::Impl {
             {"unchanged", out.unchanged}};
   }
 
-  static bool keep_of(const json& body) {
-    const auto d = body.at("decision").get<std::string>();
-    if (d != "keep" && d != "reject") throw InputError("decision '" + d + "': expected keep or reject");
-    return d == "keep";
-  }
-
-  // {"ids": [..], "decision": "keep"|"reject", "reason": "", "seen": {"ID": action_id|null}}
   HttpReply review(const HttpRequest& r) {
-    const auto body = json::parse(r.body);
-    std::map<std::int64_t, std::optional<std::int64_t>> seen;
-    const auto seen_json = body.value("seen", json::object());
-    for (const auto& [id, head] : seen_json.items())
-      seen[whole("seen", id)] = head.is_null() ? std::nullopt : std::optional<std::int64_t>(head.get<std::int64_t>());
-    const auto ids = body.at("ids").get<std::vector<std::int64_t>>();
-    for (const auto& [id, _] : seen)
-      if (std::find(ids.begin(), ids.end(), id) == ids.end()) throw InputError("seen names sample " + std::to_string(id) + ", not in ids");
-    const auto out = dataset::review_samples(*store, ids, keep_of(body), body.value("reason", ""), actor(),
-                                             dump({{"via", "studio"}}), seen);
+    const auto q = parse_review(r.body);
+    const auto out = dataset::review_samples(*store, q.ids, q.keep, q.reason, actor(), dump({{"via", "studio"}}), q.seen);
     return json_reply(outcome_json(out));
   }
 
-  // {"query": {filters}, "decision": ..., "reason": "", "stamp": S}: every match, as one action; S is what
-  // /api/count gave for the same filters, and the action is refused if the matches changed since.
+  // Every match of the filters, as one action; the stamp is what /api/count gave for the same filters, and the action
+  // is refused if the matches changed since.
   HttpReply bulk(const HttpRequest& r) {
-    const auto body = json::parse(r.body);
-    const auto& qj = body.at("query");
-    const auto q = query_of([&](const std::string& name) -> std::optional<std::string> {
-      if (!qj.contains(name) || qj[name].is_null()) return std::nullopt;
-      return qj[name].is_string() ? qj[name].get<std::string>() : qj[name].dump();
-    });
-    json params{{"via", "studio"}, {"query", qj}};
-    const auto out = dataset::review_query(*store, q, keep_of(body), body.value("reason", ""), actor(),
-                                           body.at("stamp").get<std::string>(), dump(params));
+    const auto b = parse_bulk(r.body);
+    const auto out = dataset::review_query(*store, b.query, b.keep, b.reason, actor(), b.stamp, b.params_json);
     return json_reply(outcome_json(out));
   }
 
   HttpReply undo(const HttpRequest& r) {
-    const auto body = json::parse(r.body);
-    const auto id = dataset::undo_action(*store, body.at("action_id").get<std::int64_t>(), actor());
+    const auto id = dataset::undo_action(*store, parse_undo(r.body), actor());
     return json_reply({{"undo_id", id}});
   }
 
