@@ -83,7 +83,7 @@ TEST_CASE("bad input: train names the flag out of range, a bad --out or a broken
           "max_position_embeddings");
   test::write_text(d / "afile", "x");
   refused({"train", "--db", db, "--out", d / "afile"}, "not a directory");
-  refused(with({"--resume"}), "no checkpoint");
+  refused(with({"--resume"}), "does not exist: no run to continue there");
   CHECK(count(db, "runs") == runs);
   CHECK_FALSE(fs::exists(out));
 

@@ -120,7 +120,7 @@ TEST_CASE("pretrain: stop + resume gives the loss curve and weights of an uninte
   // bad input: nothing to resume, or a checkpoint made with other settings
   auto none = run_distill(with({"--out", d / "empty", "--resume"}));
   CHECK(none.code == 2);
-  CHECK_THAT(none.err, Catch::Contains("no checkpoint"));
+  CHECK_THAT(none.err, Catch::Contains("does not exist: no run to continue there"));
   auto other = with({"--out", d / "split", "--resume"});
   *(std::find(other.begin(), other.end(), "--lr") + 1) = "1e-3";
   auto r = run_distill(other);
