@@ -28,10 +28,6 @@ std::string with_config_origin(const std::string& message, const std::string& pa
   return message;
 }
 
-}  // namespace
-
-namespace {
-
 // CLI11 2.1 reads integers with strtoll/strtoull, base 0: a value out of range saturates (a review of sample
 // 99999999999999999999 looked up 9223372036854775807) and a leading 0 reads as octal (--steps 010 ran 8 steps).
 // Every integer option of every subcommand therefore takes plain decimal that fits its type, else exit 2 (an

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -233,7 +234,7 @@ GenerationDefaults parse_generation_config(const std::string& text, const std::s
       throw InputError(src + ": '" + std::string(k) + "' must be an integer >= 0, got " + j[k].dump());
     field = j[k].get<std::int64_t>();
   };
-  real("temperature", g.temperature, 0, 1e6, "a number >= 0");
+  real("temperature", g.temperature, 0, std::numeric_limits<double>::max(), "a finite number >= 0");
   real("top_p", g.top_p, 0, 1, "0..1");
   real("min_p", g.min_p, 0, 1, "0..1");
   count("top_k", g.top_k);

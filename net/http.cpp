@@ -315,11 +315,11 @@ HttpServer::HttpServer(ServerOptions options) : impl_(std::make_unique<Impl>()) 
   auto [ws, wu] = sec_usec(impl_->opt.write_timeout_s);
   sv.set_read_timeout(rs, ru);
   sv.set_write_timeout(ws, wu);
-  sv.set_keep_alive_timeout(2);
-  sv.set_socket_options([self = impl_.get()](socket_t sock) {
+  sv.set_keep_alive_timeout(2);  // an idle keep-alive connection holds a thread, and delays a shutdown this long
+  sv.set_socket_options([self = impl_.get()](socket_t sock) {  // httplib's options, and the socket for widen_backlog
     httplib::default_socket_options(sock);
     self->listen_fd = int(sock);
-  });  // an idle keep-alive connection holds a thread, and delays a shutdown this long
+  });
   Impl* self = impl_.get();
   sv.set_error_handler([self](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;

@@ -1,7 +1,8 @@
 // net/http.h: the one small HTTP layer under the remote teacher and `distill serve`: URLs (parsed, and shown
 // without credentials), a client with timeouts that streams a response body to a callback, and a server with a
 // thread per open connection (started as connections come, up to a cap, so idle connections held open do not keep
-// others waiting), a body cap and JSON error bodies. Built on cpp-httplib (Debian's libcpp-httplib-dev), which only net/http.cpp includes.
+// others waiting), a body cap and JSON error bodies. Built on cpp-httplib (Debian's libcpp-httplib-dev), which only
+// net/http.cpp includes.
 #pragma once
 
 #include <cstdint>
