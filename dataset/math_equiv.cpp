@@ -106,6 +106,9 @@ struct Converter {
         return std::nullopt;
       }
     }
+    // 0^0 and 0^-n are undefined. GiNaC throws for them from inside pow(), after allocating the power it was
+    // building, which then leaks (fuzz/regressions/answer/zero_to_the_zero)
+    if (b->is_zero() && GiNaC::is_a<numeric>(*x) && !x->info(GiNaC::info_flags::positive)) return std::nullopt;
     return GiNaC::pow(*b, *x);
   }
 
