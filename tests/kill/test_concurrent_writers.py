@@ -22,16 +22,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_kill9 import ENV, Harness, query, sh, store_digest  # noqa: E402  (the same inputs as the kill harness)
-
-FAILURES = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        FAILURES.append(what)
-
+from test_kill9 import ENV, FAILURES, Harness, check, query, sh, store_digest  # noqa: E402  (the same inputs as the kill harness)
 
 def start(distill, *args):
     return subprocess.Popen([distill, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)

@@ -10,16 +10,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_kill9 import ENV, Harness, files_digest, integrity, query, sh, store_digest  # noqa: E402
-
-FAILURES = []
-
-
-def check(ok, what):
-    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
-    if not ok:
-        FAILURES.append(what)
-
+from test_kill9 import FAILURES, Harness, check, files_digest, integrity, query, sh, store_digest  # noqa: E402
 
 class Disk:
     """A tmpfs at DIR, and a filler file that leaves a chosen number of bytes free on it."""

@@ -47,6 +47,15 @@ def query(db, sql, *params):
         con.close()
 
 
+FAILURES = []  # what check() saw fail, for the scripts that report checks one by one (concurrency, full disk)
+
+
+def check(ok, what):
+    print(f"{'ok  ' if ok else 'FAIL'} {what}", flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
 def digest_rows(rows):
     h = hashlib.sha256()
     for r in rows:
